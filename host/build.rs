@@ -1,0 +1,113 @@
+//! Builds every participant under `plugins/` and `tests/participants/` for
+//! wasm32-wasip2, so `cargo build` is the only step a user runs. The
+//! built-in participants (`plugins/*`) are embedded into the binary; the
+//! test participants are left for the test suite.
+//!
+//! The guests are built by a nested cargo into their own target directory
+//! (sharing it would deadlock on cargo's lock), with the `participant`
+//! profile from the workspace manifest.
+
+use std::env;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    for watched in ["wit", "plugins", "tests/participants", "Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+
+    let builtins = crates_in(&root.join("plugins"));
+    let test_participants = crates_in(&root.join("tests/participants"));
+    let target_dir = guest_target_dir(&root, &out_dir);
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--locked")
+        .args(["--profile", "participant", "--target", WASM_TARGET])
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for (package, _) in builtins.iter().chain(&test_participants) {
+        cmd.args(["-p", package]);
+    }
+    // The outer build's settings must not leak into the guest build.
+    for (key, _) in env::vars() {
+        let keep = matches!(key.as_str(), "CARGO_HOME" | "CARGO_MAKEFLAGS")
+            || key.starts_with("CARGO_NET_")
+            || key.starts_with("CARGO_HTTP_")
+            || key.starts_with("CARGO_REGISTRIES_");
+        let drop = (key.starts_with("CARGO_") && !keep)
+            || matches!(
+                key.as_str(),
+                "RUSTFLAGS" | "RUSTDOCFLAGS" | "RUSTC_WORKSPACE_WRAPPER" | "TARGET" | "HOST" | "PROFILE" | "OPT_LEVEL" | "DEBUG" | "OUT_DIR" | "NUM_JOBS"
+            );
+        if drop {
+            cmd.env_remove(&key);
+        }
+    }
+    let status = cmd.status().expect("running cargo to build the participants");
+    if !status.success() {
+        panic!(
+            "building the wasm participants failed (see above). If the target is missing, install it with:\n    rustup target add {WASM_TARGET}"
+        );
+    }
+
+    let built = target_dir.join(WASM_TARGET).join("participant");
+    let dest = out_dir.join("participants");
+    std::fs::create_dir_all(&dest).unwrap();
+    let mut registry = String::from("&[\n");
+    for (package, dir_name) in builtins.iter().chain(&test_participants) {
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        let to = dest.join(format!("{dir_name}.wasm"));
+        std::fs::copy(built.join(&file), &to).unwrap_or_else(|e| panic!("copying {file}: {e}"));
+        if builtins.iter().any(|(p, _)| p == package) {
+            writeln!(registry, "    ({dir_name:?}, include_bytes!({:?}) as &[u8]),", to.display().to_string()).unwrap();
+        }
+    }
+    registry.push(']');
+    std::fs::write(out_dir.join("builtins.rs"), registry).unwrap();
+    println!("cargo:rustc-env=MASTERMIND_PARTICIPANTS_DIR={}", dest.display());
+}
+
+/// (package name, directory name) of every guest crate in `dir`; the SDK
+/// is a library, not a participant.
+fn crates_in(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries.flatten() {
+        let manifest = entry.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        if !text.contains("cdylib") {
+            continue;
+        }
+        let name = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = ").map(|n| n.trim_matches('"').to_owned()))
+            .unwrap_or_else(|| panic!("{}: no package name", manifest.display()));
+        out.push((name, entry.file_name().to_string_lossy().into_owned()));
+    }
+    out.sort();
+    out
+}
+
+/// `<target>/participants`, next to the host's own build output.
+fn guest_target_dir(root: &Path, out_dir: &Path) -> PathBuf {
+    if let Ok(dir) = env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("participants");
+    }
+    // OUT_DIR is <target>/[<triple>/]<profile>/build/<pkg>-<hash>/out.
+    out_dir
+        .ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "build"))
+        .and_then(|build| build.parent()?.parent())
+        .map(|t| t.join("participants"))
+        .unwrap_or_else(|| root.join("target").join("participants"))
+}

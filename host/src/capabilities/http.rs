@@ -1,0 +1,218 @@
+//! The `http` capability: outbound HTTP(S) for participants.
+
+use super::grants::normalize_host;
+use super::{Access, CallCaps, net, secrets};
+use crate::sandbox::bindings::WitError;
+use crate::sandbox::bindings::mastermind::participant::http::{self as wit, CredentialPart, SecretUse};
+use base64::Engine as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest response body handed to a participant.
+const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// Two clients: one whose resolver yields only public addresses (hosts
+/// granted by wildcard), one that may connect anywhere (hosts granted by
+/// their exact name). Neither follows redirects or uses a proxy.
+pub struct HttpClients {
+    public_only: reqwest::Client,
+    exact: reqwest::Client,
+}
+
+impl HttpClients {
+    pub fn new() -> anyhow::Result<Self> {
+        let build = |allow_private| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .user_agent(concat!("mastermind/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .dns_resolver(Arc::new(PolicyResolver { allow_private }))
+                .build()
+        };
+        Ok(HttpClients { public_only: build(false)?, exact: build(true)? })
+    }
+}
+
+/// Resolves names and drops the addresses the policy forbids, so the check
+/// applies to the address actually connected to.
+struct PolicyResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = resolve(&host).await?;
+            let allowed: Vec<SocketAddr> =
+                addrs.into_iter().filter(|a| allow_private || net::is_public(a.ip())).collect();
+            if allowed.is_empty() {
+                return Err(format!("{host} resolves only to non-public addresses").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+async fn resolve(host: &str) -> std::io::Result<Vec<SocketAddr>> {
+    Ok(tokio::net::lookup_host((host, 0)).await?.collect())
+}
+
+impl wit::Host for CallCaps {
+    async fn send(&mut self, request: wit::Request) -> wasmtime::Result<Result<wit::Response, WitError>> {
+        Ok(self.http_send(request).await)
+    }
+}
+
+impl CallCaps {
+    async fn http_send(&mut self, request: wit::Request) -> Result<wit::Response, WitError> {
+        let url = parse_url(&request.url)?;
+        let host = normalize_host(url.host_str().unwrap_or_default());
+        let port = url.port_or_known_default().unwrap_or(80);
+        let target = format!("{}:{port}", url.host_str().unwrap_or_default());
+        let Some(access) = self.grants.http_access(&host, port) else {
+            return Err(self.deny("http", &target, &format!("grant it with http={target}")));
+        };
+        if access == Access::Wildcard {
+            self.check_public(&host, &target).await?;
+        }
+        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| WitError::bad_input(format!("http: bad method '{}'", request.method)))?;
+
+        let mut final_url = request.url.clone();
+        let mut headers = reqwest::header::HeaderMap::new();
+        for h in &request.headers {
+            if h.name.eq_ignore_ascii_case("host") {
+                return Err(WitError::bad_input("http: the Host header is set from the URL"));
+            }
+            insert_header(&mut headers, &h.name, &h.value)?;
+        }
+        for use_ in &request.secrets {
+            match use_ {
+                SecretUse::Header(h) => {
+                    let value = format!("{}{}", h.prefix, self.secret("http", &h.secret)?.expose());
+                    insert_header(&mut headers, &h.name, &value)?;
+                }
+                SecretUse::BasicAuth((user, password)) => {
+                    let user = self.credential_part(user)?;
+                    let password = self.credential_part(password)?;
+                    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                    insert_header(&mut headers, "authorization", &format!("Basic {token}"))?;
+                }
+                SecretUse::UrlPlaceholder(name) => {
+                    let placeholder = format!("{{secret:{name}}}");
+                    if !final_url.contains(&placeholder) {
+                        return Err(WitError::bad_input(format!("http: the URL has no {placeholder} placeholder")));
+                    }
+                    let value = self.secret("http", name)?;
+                    let encoded = url::form_urlencoded::byte_serialize(value.expose().as_bytes()).collect::<String>();
+                    final_url = final_url.replace(&placeholder, &encoded);
+                }
+            }
+        }
+        let final_parsed = parse_url(&final_url).map_err(|_| WitError::bad_input("http: the URL is invalid once secrets are filled in"))?;
+        if final_parsed.host_str() != url.host_str() || final_parsed.port_or_known_default() != Some(port) {
+            return Err(WitError::bad_input("http: secrets may only fill the URL's path and query"));
+        }
+
+        let timeout = self.time_left(request.timeout_ms);
+        if timeout.is_zero() {
+            return Err(WitError::retryable("http: no time left before the call's deadline"));
+        }
+        let client = if access == Access::Exact { &self.services.http.exact } else { &self.services.http.public_only };
+        let mut builder = client.request(method, final_parsed).headers(headers).timeout(timeout);
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let response = builder.send().await.map_err(|e| self.transport_error(&target, &e))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| wit::Header { name: k.as_str().to_owned(), value: self.redact(&String::from_utf8_lossy(v.as_bytes())) })
+            .collect();
+        let body = read_body(response).await.map_err(|e| self.transport_error(&target, &e))?;
+        let body = body.map_err(|()| WitError::fatal(format!("http: response from {target} is larger than {} MiB", MAX_RESPONSE_BYTES >> 20)))?;
+        Ok(wit::Response { status, headers, body: secrets::redact_bytes(body, &self.used_secrets) })
+    }
+
+    /// A host granted only by wildcard must resolve to public addresses.
+    async fn check_public(&mut self, host: &str, target: &str) -> Result<(), WitError> {
+        let hint = "private, loopback and link-local addresses need the exact host in a grant";
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if !net::is_public(ip) {
+                return Err(self.deny("http", &format!("{target} (non-public address)"), hint));
+            }
+            return Ok(());
+        }
+        match resolve(host).await {
+            Ok(addrs) if addrs.iter().any(|a| net::is_public(a.ip())) => Ok(()),
+            Ok(addrs) if !addrs.is_empty() => {
+                Err(self.deny("http", &format!("{target} (resolves to non-public {})", addrs[0].ip()), hint))
+            }
+            Ok(_) | Err(_) => Err(WitError::retryable(format!("http: cannot resolve {host}"))),
+        }
+    }
+
+    fn credential_part(&mut self, part: &CredentialPart) -> Result<String, WitError> {
+        match part {
+            CredentialPart::Literal(s) => Ok(s.clone()),
+            CredentialPart::Secret(name) => Ok(self.secret("http", name)?.expose().to_owned()),
+        }
+    }
+
+    fn transport_error(&self, target: &str, e: &reqwest::Error) -> WitError {
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            detail = format!("{detail}: {s}");
+            source = s.source();
+        }
+        let detail = self.redact(&detail);
+        if detail.contains("non-public addresses") {
+            WitError::denied(format!("http: {target}: {detail}"))
+        } else if e.is_timeout() {
+            WitError::retryable(format!("http: {target}: timed out"))
+        } else {
+            WitError::retryable(format!("http: {target}: {detail}"))
+        }
+    }
+}
+
+fn parse_url(raw: &str) -> Result<url::Url, WitError> {
+    let url = url::Url::parse(raw).map_err(|e| WitError::bad_input(format!("http: invalid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(WitError::bad_input(format!("http: unsupported scheme '{}' (http or https)", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(WitError::bad_input("http: the URL has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(WitError::bad_input("http: credentials in the URL are refused; use a secret"));
+    }
+    Ok(url)
+}
+
+fn insert_header(headers: &mut reqwest::header::HeaderMap, name: &str, value: &str) -> Result<(), WitError> {
+    let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| WitError::bad_input(format!("http: invalid header name '{name}'")))?;
+    let value = reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| WitError::bad_input(format!("http: invalid value for header '{name}'")))?;
+    headers.insert(name, value);
+    Ok(())
+}
+
+/// Reads the body, or `Err(())` inside if it exceeds the size cap.
+async fn read_body(mut response: reqwest::Response) -> Result<Result<Vec<u8>, ()>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Ok(Err(()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body))
+}

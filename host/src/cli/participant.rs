@@ -1,0 +1,180 @@
+//! `mastermind participant describe|invoke|list`: one participant, one call,
+//! no engine. Handy for writing and debugging participants.
+
+use crate::builtin;
+use crate::capabilities::{EventSink, Grants, HostConfig, MemorySecrets, ParticipantEvent};
+use crate::sandbox::{CallEnv, CallRequest, Limits, Participant, Sandbox, SandboxConfig};
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a participant's description (name, actions, params) as JSON.
+    Describe {
+        /// A .wasm component, or the name of a built-in participant.
+        participant: String,
+    },
+    /// Run one action and print the field updates as JSON.
+    Invoke(InvokeArgs),
+    /// List the built-in participants.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// A .wasm component, or the name of a built-in participant.
+    participant: String,
+    action: String,
+    /// A param: `key=text` for a string, `key:=JSON` for any JSON value.
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// A JSON file with the job's current fields.
+    #[arg(long, value_name = "FILE.json")]
+    fields: Option<PathBuf>,
+    /// A capability grant, e.g. `http=api.example.com`, `ssh=deploy@web1`,
+    /// `ec2=us-west-2`, `chef=https://chef.example.com/organizations/acme`,
+    /// `secret=NAME`. Nothing is granted by default.
+    #[arg(long = "grant", short = 'g', value_name = "SPEC")]
+    grants: Vec<String>,
+    /// A secret the participant may name: `NAME=VALUE` or `NAME=@FILE`.
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    secrets: Vec<String>,
+    /// Wall-clock limit for the call, e.g. `30s`, `5m`.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    deadline: Duration,
+    /// Linear memory limit, in MiB.
+    #[arg(long, default_value_t = 64)]
+    memory_mib: usize,
+}
+
+pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::List => {
+            let sandbox = sandbox()?;
+            let mut out = Vec::new();
+            for (name, bytes) in builtin::BUILTINS {
+                let p = sandbox.load(bytes).await.with_context(|| format!("loading built-in {name}"))?;
+                out.push(serde_json::to_value(p.description())?);
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Describe { participant } => {
+            let sandbox = sandbox()?;
+            let p = load(&sandbox, &participant).await?;
+            println!("{}", serde_json::to_string_pretty(p.description())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoke(args) => invoke(args).await,
+    }
+}
+
+async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
+    let grants = Grants::parse(&args.grants)?;
+    let mut secrets = MemorySecrets::new();
+    for spec in &args.secrets {
+        let (name, value) = parse_secret(spec)?;
+        secrets.insert(name, value);
+    }
+    let mut params = Map::new();
+    for spec in &args.params {
+        let (key, value) = parse_param(spec)?;
+        params.insert(key, value);
+    }
+    let fields = match &args.fields {
+        Some(path) => read_json_object(path)?,
+        None => Map::new(),
+    };
+    let sandbox = sandbox()?;
+    let participant = load(&sandbox, &args.participant).await?;
+    let mut request = CallRequest::new(&args.action, Value::Object(params));
+    request.fields = Value::Object(fields);
+    request.context.job_id = "cli".into();
+    request.context.step_id = "0".into();
+    request.context.idempotency_key = format!("cli-{}", std::process::id());
+    request.context.tenant = "local".into();
+    let env = CallEnv {
+        grants: Arc::new(grants),
+        secrets: Arc::new(secrets),
+        limits: Limits { deadline: args.deadline, memory_bytes: args.memory_mib << 20, ..Limits::default() },
+        events: Some(Arc::new(StderrEvents(participant.description().name.clone()))),
+    };
+    match sandbox.invoke(&participant, request, &env).await {
+        Ok(outcome) => {
+            println!("{}", serde_json::to_string_pretty(&Value::Object(outcome.updates))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            match e.limit {
+                Some(limit) => eprintln!("error: {} ({}): {}", e.kind, limit.as_str(), e.message),
+                None => eprintln!("error: {}: {}", e.kind, e.message),
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn sandbox() -> anyhow::Result<Sandbox> {
+    let host = HostConfig { aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok() };
+    Sandbox::new(SandboxConfig { cache_dir: super::cache_dir(), host, ..SandboxConfig::default() })
+}
+
+/// Loads a file, or a built-in when no such file exists.
+async fn load(sandbox: &Sandbox, what: &str) -> anyhow::Result<Participant> {
+    let path = Path::new(what);
+    let bytes = if path.exists() {
+        std::fs::read(path).with_context(|| format!("reading {what}"))?
+    } else if let Some(bytes) = builtin::get(what) {
+        bytes.to_vec()
+    } else {
+        let names: Vec<&str> = builtin::BUILTINS.iter().map(|(n, _)| *n).collect();
+        bail!("{what}: no such file, and no built-in participant of that name (built-ins: {})", names.join(", "));
+    };
+    sandbox.load(&bytes).await.with_context(|| format!("loading {what}"))
+}
+
+fn parse_param(spec: &str) -> anyhow::Result<(String, Value)> {
+    if let Some((key, json)) = spec.split_once(":=")
+        && !key.contains('=')
+    {
+        let value = serde_json::from_str(json).with_context(|| format!("--param {key}:= expects JSON"))?;
+        return Ok((key.to_owned(), value));
+    }
+    let (key, text) = spec.split_once('=').with_context(|| format!("--param '{spec}': expected KEY=VALUE or KEY:=JSON"))?;
+    Ok((key.to_owned(), Value::String(text.to_owned())))
+}
+
+fn parse_secret(spec: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = spec.split_once('=').with_context(|| "--secret expects NAME=VALUE or NAME=@FILE")?;
+    let value = match value.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading secret {name} from {file}"))?,
+        None => value.to_owned(),
+    };
+    Ok((name.to_owned(), value))
+}
+
+fn read_json_object(path: &Path) -> anyhow::Result<Map<String, Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    match serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("{} must hold a JSON object", path.display()),
+    }
+}
+
+/// Prints a participant's log lines and progress to stderr.
+struct StderrEvents(String);
+
+impl EventSink for StderrEvents {
+    fn emit(&self, event: ParticipantEvent) {
+        match event {
+            ParticipantEvent::Log { level, message } => eprintln!("[{}] {level}: {message}", self.0),
+            ParticipantEvent::Progress { message, percent: Some(p) } => eprintln!("[{}] {p:>3}% {message}", self.0),
+            ParticipantEvent::Progress { message, percent: None } => eprintln!("[{}] ... {message}", self.0),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Mastermind: an infrastructure orchestration engine whose workflow steps
+//! are sandboxed WebAssembly participants.
+//!
+//! Layers, from the bottom up (see ARCHITECTURE.md):
+//! - [`capabilities`]: what a participant may ask the host to do (HTTP, SSH,
+//!   EC2, Chef, logging, sleeping), the grants that allow it, and secrets;
+//! - [`sandbox`]: loading, validating, caching and running participant
+//!   components under per-call limits;
+//! - [`builtin`]: the participants compiled into this binary;
+//! - [`cli`]: the `mastermind` command.
+
+pub mod builtin;
+pub mod capabilities;
+pub mod cli;
+pub mod sandbox;

@@ -1,0 +1,29 @@
+//! Host-side bindings generated from `wit/participant.wit`.
+//!
+//! Every import is async (a participant waiting on the network or a timer
+//! holds no thread) and trappable (a host function can end the call, e.g.
+//! when the log budget is spent).
+
+wasmtime::component::bindgen!({
+    world: "participant",
+    path: "../wit",
+    imports: { default: async | trappable },
+    exports: { default: async },
+});
+
+pub use self::mastermind::participant::types::{CallError as WitError, ErrorKind as WitKind};
+
+impl WitError {
+    pub fn denied(message: impl Into<String>) -> Self {
+        WitError { kind: WitKind::Denied, message: message.into() }
+    }
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        WitError { kind: WitKind::BadInput, message: message.into() }
+    }
+    pub fn fatal(message: impl Into<String>) -> Self {
+        WitError { kind: WitKind::Fatal, message: message.into() }
+    }
+    pub fn retryable(message: impl Into<String>) -> Self {
+        WitError { kind: WitKind::Retryable, message: message.into() }
+    }
+}

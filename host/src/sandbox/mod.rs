@@ -1,0 +1,472 @@
+//! The sandbox: loads participant components and runs calls into them.
+//!
+//! Guarantees:
+//! - A component is validated before it is accepted: it is a component (not
+//!   a core module), under the size limit, imports only the participant
+//!   world and WASI 0.2, and exports `describe` and `invoke` with the
+//!   contract's types. Its description is read once, at load.
+//! - Compiled code is cached on disk by content hash and engine
+//!   compatibility, and only this host's own output is ever deserialized
+//!   (see `cache`).
+//! - Every call runs in a fresh store from the pooling allocator, with its
+//!   own limits: memory, wall-clock deadline (epoch interruption plus a
+//!   timer around host calls), wasm stack, output size and log volume. A
+//!   call that hits one fails with [`ErrorKind::Limit`] naming it; the
+//!   sandbox itself is unaffected and the next call starts clean.
+//! - WASI offers clocks and random only; every other capability goes
+//!   through [`crate::capabilities`] and its grant checks.
+//!
+//! ```no_run
+//! # async fn demo(wasm: &[u8]) -> anyhow::Result<()> {
+//! use mastermind::sandbox::{Sandbox, SandboxConfig, CallRequest, CallEnv};
+//! let sandbox = Sandbox::new(SandboxConfig::default())?;
+//! let participant = sandbox.load(wasm).await?;
+//! let request = CallRequest::new("echo", serde_json::json!({"message": "hi"}));
+//! let outcome = sandbox.invoke(&participant, request, &CallEnv::default()).await?;
+//! println!("{}", serde_json::Value::Object(outcome.updates));
+//! # Ok(()) }
+//! ```
+
+pub mod bindings;
+mod cache;
+mod engine;
+mod error;
+pub(crate) mod limits;
+mod state;
+mod validate;
+
+pub use cache::digest;
+pub use engine::EngineConfig;
+pub use error::{CallError, ErrorKind, Limit, LoadError};
+pub use limits::Limits;
+
+use crate::capabilities::{CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, SecretStore};
+use bindings::mastermind::participant::types as wit;
+use bindings::{Participant as Bindings, ParticipantPre, WitKind};
+use cache::ArtifactCache;
+use limits::{CallLimiter, LimitExceeded, human_duration};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use state::CallState;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// How the sandbox is sized and where it keeps compiled code.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub engine: EngineConfig,
+    /// Where compiled components are cached; `None` compiles every load.
+    pub cache_dir: Option<PathBuf>,
+    /// The largest component accepted, in bytes.
+    pub max_component_bytes: usize,
+    pub host: HostConfig,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            engine: EngineConfig::default(),
+            cache_dir: None,
+            max_component_bytes: 32 << 20,
+            host: HostConfig::default(),
+        }
+    }
+}
+
+/// What a participant says about itself (the WIT `description`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    pub name: String,
+    pub version: String,
+    pub doc: String,
+    pub default_action: Option<String>,
+    pub actions: Vec<ActionSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionSpec {
+    pub name: String,
+    pub doc: String,
+    pub params: Vec<ParamSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    pub name: String,
+    /// string, integer, number, boolean, array, object or any.
+    pub kind: String,
+    pub required: bool,
+    pub doc: String,
+}
+
+impl Description {
+    pub fn action(&self, name: &str) -> Option<&ActionSpec> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+}
+
+/// A validated, compiled and pre-instantiated participant.
+#[derive(Clone)]
+pub struct Participant {
+    digest: String,
+    pre: ParticipantPre<CallState>,
+    description: Arc<Description>,
+}
+
+impl Participant {
+    /// The SHA-256 of the component's bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    pub fn description(&self) -> &Description {
+        &self.description
+    }
+}
+
+/// Where a call comes from (the WIT `context`).
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub job_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub idempotency_key: String,
+    pub tenant: String,
+    pub settings: Vec<(String, String)>,
+}
+
+/// One call: an action with its params, the job's fields and the context.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub action: String,
+    pub params: Value,
+    pub fields: Value,
+    pub context: CallContext,
+}
+
+impl CallRequest {
+    pub fn new(action: &str, params: Value) -> Self {
+        CallRequest {
+            action: action.to_owned(),
+            params,
+            fields: Value::Object(Map::new()),
+            context: CallContext { attempt: 1, ..CallContext::default() },
+        }
+    }
+}
+
+/// What a call may use and how far it may go.
+#[derive(Clone)]
+pub struct CallEnv {
+    pub grants: Arc<Grants>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub limits: Limits,
+    pub events: Option<Arc<dyn EventSink>>,
+}
+
+impl Default for CallEnv {
+    /// Nothing granted, no secrets, default limits.
+    fn default() -> Self {
+        CallEnv {
+            grants: Arc::new(Grants::default()),
+            secrets: Arc::new(MemorySecrets::new()),
+            limits: Limits::default(),
+            events: None,
+        }
+    }
+}
+
+/// A successful call.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Field updates: each key replaces that field (`null` removes it).
+    pub updates: Map<String, Value>,
+    /// Capability calls the host refused along the way.
+    pub denials: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// Loads and runs participants. Cheap to share behind an `Arc`.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: Option<Arc<ArtifactCache>>,
+    services: Arc<HostServices>,
+    config: SandboxConfig,
+    _ticker: engine::EpochTicker,
+}
+
+const STDERR_CAPTURE: usize = 16 << 10;
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> anyhow::Result<Self> {
+        let engine = engine::build(&config.engine).map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
+        let mut linker: Linker<CallState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
+        Bindings::add_to_linker::<_, wasmtime::component::HasSelf<CallCaps>>(&mut linker, |s| &mut s.caps)
+            .map_err(|e| anyhow::anyhow!("linking the participant world: {e}"))?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(Arc::new(ArtifactCache::open(dir, &engine)?)),
+            None => None,
+        };
+        let services = Arc::new(HostServices::new(&config.host)?);
+        let ticker = engine::EpochTicker::start(&engine)?;
+        Ok(Sandbox { engine, linker, cache, services, config, _ticker: ticker })
+    }
+
+    /// Validates, compiles (or fetches from the cache), links and describes
+    /// a component.
+    pub async fn load(&self, bytes: &[u8]) -> Result<Participant, LoadError> {
+        validate::check_bytes(bytes, self.config.max_component_bytes)?;
+        let digest = cache::digest(bytes);
+        let component = self.compile(bytes, &digest).await?;
+        validate::check_imports(&self.engine, &component)?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(format!("{e:#}")))?;
+        let pre = ParticipantPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let description = self.describe(&pre).await.map_err(LoadError::Describe)?;
+        Ok(Participant { digest, pre, description: Arc::new(description) })
+    }
+
+    async fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
+        if let Some(cache) = &self.cache
+            && let Some(component) = cache.get(&self.engine, digest)
+        {
+            return Ok(component);
+        }
+        let engine = self.engine.clone();
+        let owned = bytes.to_vec();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
+            .await
+            .map_err(|e| LoadError::Invalid(format!("compiler task failed: {e}")))?
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.put(digest, &component)
+        {
+            tracing::warn!(error = %e, "could not cache compiled component");
+        }
+        Ok(component)
+    }
+
+    async fn describe(&self, pre: &ParticipantPre<CallState>) -> Result<Description, CallError> {
+        let env = CallEnv { limits: Limits { deadline: Duration::from_secs(10), ..Limits::default() }, ..CallEnv::default() };
+        let mut store = self.store(&env);
+        let raw = run_bounded(&mut store, &env.limits, async |store| {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.call_describe(&mut *store).await
+        })
+        .await?;
+        description_from_wit(raw)
+    }
+
+    /// Runs one call. Denied capabilities, limits and crashes all come back
+    /// as a [`CallError`]; the sandbox stays usable.
+    pub async fn invoke(&self, participant: &Participant, request: CallRequest, env: &CallEnv) -> Result<Outcome, CallError> {
+        let started = Instant::now();
+        let params = to_object_text("params", &request.params)?;
+        let fields = to_object_text("fields", &request.fields)?;
+        let c = request.context;
+        let context = wit::Context {
+            job_id: c.job_id,
+            step_id: c.step_id,
+            attempt: c.attempt,
+            idempotency_key: c.idempotency_key,
+            tenant: c.tenant,
+            settings: c.settings,
+        };
+        let mut store = self.store(env);
+        let result = run_bounded(&mut store, &env.limits, async |store| {
+            let instance = participant.pre.instantiate_async(&mut *store).await?;
+            instance.call_invoke(&mut *store, &request.action, &params, &fields, &context).await
+        })
+        .await;
+        let caps = &store.data().caps;
+        match result? {
+            Ok(text) => {
+                if text.len() > env.limits.output_bytes {
+                    return Err(CallError::limit(
+                        Limit::Output,
+                        format!(
+                            "output limit exceeded: {} KiB of field updates, the limit is {} KiB",
+                            text.len() / 1024,
+                            env.limits.output_bytes / 1024
+                        ),
+                    ));
+                }
+                let updates = match serde_json::from_str(&caps.redact(&text)) {
+                    Ok(Value::Object(map)) => map,
+                    Ok(_) => return Err(CallError::new(ErrorKind::Crashed, "the participant returned field updates that are not a JSON object")),
+                    Err(e) => return Err(CallError::new(ErrorKind::Crashed, format!("the participant returned invalid JSON: {e}"))),
+                };
+                Ok(Outcome { updates, denials: caps.denials.clone(), elapsed: started.elapsed() })
+            }
+            Err(e) => {
+                let kind = match e.kind {
+                    WitKind::Retryable => ErrorKind::Retryable,
+                    WitKind::Fatal => ErrorKind::Fatal,
+                    WitKind::Denied => ErrorKind::Denied,
+                    WitKind::BadInput => ErrorKind::BadInput,
+                };
+                Err(CallError::new(kind, caps.redact(&e.message)))
+            }
+        }
+    }
+
+    /// A fresh store for one call, with its limits armed.
+    fn store(&self, env: &CallEnv) -> Store<CallState> {
+        let deadline = Instant::now() + env.limits.deadline;
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let state = CallState {
+            wasi: state::wasi_context(&stderr),
+            table: ResourceTable::new(),
+            limiter: CallLimiter { memory_bytes: env.limits.memory_bytes.min(self.config.engine.max_memory_bytes) },
+            caps: CallCaps {
+                grants: env.grants.clone(),
+                secrets: env.secrets.clone(),
+                services: self.services.clone(),
+                events: env.events.clone(),
+                deadline,
+                log_budget: env.limits.log_bytes,
+                used_secrets: Vec::new(),
+                denials: Vec::new(),
+            },
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(LimitExceeded::new(Limit::Deadline, "deadline").into())
+            } else {
+                // Yield to other calls on this thread at every tick.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    pub fn engine_config(&self) -> &EngineConfig {
+        &self.config.engine
+    }
+}
+
+/// Runs `f` against the store under the call's deadline and turns traps
+/// into errors that name their cause.
+async fn run_bounded<T>(
+    store: &mut Store<CallState>,
+    limits: &Limits,
+    f: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
+) -> Result<T, CallError> {
+    // Host calls are cut at the deadline by the timer; guest code by the
+    // epoch callback. The grace lets the epoch path report first.
+    let budget = limits.deadline + engine::EPOCH_TICK * 4;
+    let outcome = tokio::time::timeout(budget, f(store)).await;
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(classify_trap(e, store, limits)),
+        Err(_) => Err(deadline_error(limits)),
+    }
+}
+
+fn deadline_error(limits: &Limits) -> CallError {
+    CallError::limit(
+        Limit::Deadline,
+        format!("deadline exceeded: the call ran longer than its {} limit", human_duration(limits.deadline)),
+    )
+}
+
+fn classify_trap(error: wasmtime::Error, store: &Store<CallState>, limits: &Limits) -> CallError {
+    if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
+        return match limit.limit {
+            Limit::Deadline => deadline_error(limits),
+            _ => limit.clone().into_call_error(),
+        };
+    }
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return CallError::limit(Limit::Concurrency, format!("too many participant calls at once: {error}"));
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => {
+            return CallError::limit(Limit::Stack, "stack limit exceeded: the participant recursed past its wasm stack");
+        }
+        Some(Trap::Interrupt) => return deadline_error(limits),
+        _ => {}
+    }
+    let stderr = store.data().stderr.contents();
+    let stderr = String::from_utf8_lossy(&stderr);
+    let tail: Vec<&str> = stderr.lines().rev().filter(|l| !l.trim().is_empty()).take(3).collect();
+    let mut message = format!("the participant crashed: {}", error.root_cause());
+    if !tail.is_empty() {
+        message = format!("{message}; stderr: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | "));
+    }
+    CallError::new(ErrorKind::Crashed, store.data().caps.redact(&message))
+}
+
+fn to_object_text(what: &str, value: &Value) -> Result<String, CallError> {
+    match value {
+        Value::Object(_) => Ok(value.to_string()),
+        Value::Null => Ok("{}".to_owned()),
+        _ => Err(CallError::new(ErrorKind::BadInput, format!("{what} must be a JSON object"))),
+    }
+}
+
+fn description_from_wit(d: wit::Description) -> Result<Description, CallError> {
+    let bad = |m: String| CallError::new(ErrorKind::Crashed, format!("invalid description: {m}"));
+    let is_name = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !is_name(&d.name) {
+        return Err(bad(format!("participant name '{}' must be lower-case letters, digits and '_'", d.name)));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for a in &d.actions {
+        if !is_name(&a.name) {
+            return Err(bad(format!("action name '{}' must be lower-case letters, digits and '_'", a.name)));
+        }
+        if !seen.insert(a.name.as_str()) {
+            return Err(bad(format!("action '{}' is declared twice", a.name)));
+        }
+    }
+    if let Some(default) = &d.default_action
+        && !seen.contains(default.as_str())
+    {
+        return Err(bad(format!("default action '{default}' is not declared")));
+    }
+    Ok(Description {
+        name: d.name,
+        version: d.version,
+        doc: d.doc,
+        default_action: d.default_action,
+        actions: d
+            .actions
+            .into_iter()
+            .map(|a| ActionSpec {
+                name: a.name,
+                doc: a.doc,
+                params: a
+                    .params
+                    .into_iter()
+                    .map(|p| ParamSpec {
+                        name: p.name,
+                        kind: param_kind(p.kind).to_owned(),
+                        required: p.required,
+                        doc: p.doc,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+fn param_kind(kind: wit::ParamKind) -> &'static str {
+    match kind {
+        wit::ParamKind::String => "string",
+        wit::ParamKind::Integer => "integer",
+        wit::ParamKind::Number => "number",
+        wit::ParamKind::Boolean => "boolean",
+        wit::ParamKind::Array => "array",
+        wit::ParamKind::Object => "object",
+        wit::ParamKind::Any => "any",
+    }
+}
