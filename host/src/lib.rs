@@ -2,14 +2,22 @@
 //! are sandboxed WebAssembly participants.
 //!
 //! Layers, from the bottom up (see ARCHITECTURE.md):
+//! - [`language`]: definition text (or JSON) to a typed tree, with
+//!   diagnostics, dollar notation and conditions;
 //! - [`capabilities`]: what a participant may ask the host to do (HTTP, SSH,
 //!   EC2, Chef, logging, sleeping), the grants that allow it, and secrets;
 //! - [`sandbox`]: loading, validating, caching and running participant
 //!   components under per-call limits;
+//! - [`store`]: jobs, expressions, messages and history on SQLite or
+//!   PostgreSQL;
+//! - [`engine`]: the durable workflow engine;
 //! - [`builtin`]: the participants compiled into this binary;
 //! - [`cli`]: the `mastermind` command.
 
 pub mod builtin;
 pub mod capabilities;
 pub mod cli;
+pub mod engine;
+pub mod language;
 pub mod sandbox;
+pub mod store;

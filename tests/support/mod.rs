@@ -2,6 +2,8 @@
 //! and a real HTTP receiver on loopback.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

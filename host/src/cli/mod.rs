@@ -1,9 +1,13 @@
 //! The `mastermind` command line.
 
 mod participant;
+mod run;
+mod runtime;
 
+use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -15,6 +19,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run one job to the end in this process: progress on stderr, the
+    /// final fields as JSON on stdout.
+    Run(run::RunArgs),
+    /// Check a definition: syntax, steps, attributes.
+    Check(run::CheckArgs),
+    /// Process the jobs stored in a database until stopped.
+    Worker(run::WorkerArgs),
     /// Inspect and run participant components.
     #[command(subcommand)]
     Participant(participant::Command),
@@ -22,6 +33,9 @@ enum Command {
 
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Check(args) => run::check(args).await,
+        Command::Worker(args) => run::worker(args).await,
         Command::Participant(cmd) => participant::run(cmd).await,
     };
     match result {
@@ -54,4 +68,34 @@ pub(crate) fn cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("mastermind").join("compiled"))
+}
+
+/// `key=text` (a string) or `key:=JSON` (any JSON value).
+pub(crate) fn parse_assignment(spec: &str, flag: &str) -> anyhow::Result<(String, Value)> {
+    if let Some((key, json)) = spec.split_once(":=")
+        && !key.contains('=')
+    {
+        let value = serde_json::from_str(json).with_context(|| format!("{flag} {key}:= expects JSON"))?;
+        return Ok((key.to_owned(), value));
+    }
+    let (key, text) = spec.split_once('=').with_context(|| format!("{flag} '{spec}': expected KEY=VALUE or KEY:=JSON"))?;
+    Ok((key.to_owned(), Value::String(text.to_owned())))
+}
+
+/// `NAME=VALUE` or `NAME=@FILE`.
+pub(crate) fn parse_secret(spec: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = spec.split_once('=').context("--secret expects NAME=VALUE or NAME=@FILE")?;
+    let value = match value.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading secret {name} from {file}"))?,
+        None => value.to_owned(),
+    };
+    Ok((name.to_owned(), value))
+}
+
+pub(crate) fn read_json_object(path: &Path) -> anyhow::Result<Map<String, Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    match serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("{} must hold a JSON object", path.display()),
+    }
 }

@@ -2,8 +2,8 @@
 //! no engine. Handy for writing and debugging participants.
 
 use crate::builtin;
-use crate::capabilities::{EventSink, Grants, HostConfig, MemorySecrets, ParticipantEvent};
-use crate::sandbox::{CallEnv, CallRequest, Limits, Participant, Sandbox, SandboxConfig};
+use crate::capabilities::{EventSink, Grants, MemorySecrets, ParticipantEvent};
+use crate::sandbox::{CallEnv, CallRequest, Limits, Participant, Sandbox};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
@@ -55,7 +55,7 @@ pub struct InvokeArgs {
 pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::List => {
-            let sandbox = sandbox()?;
+            let sandbox = super::runtime::sandbox()?;
             let mut out = Vec::new();
             for (name, bytes) in builtin::BUILTINS {
                 let p = sandbox.load(bytes).await.with_context(|| format!("loading built-in {name}"))?;
@@ -65,7 +65,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Describe { participant } => {
-            let sandbox = sandbox()?;
+            let sandbox = super::runtime::sandbox()?;
             let p = load(&sandbox, &participant).await?;
             println!("{}", serde_json::to_string_pretty(p.description())?);
             Ok(ExitCode::SUCCESS)
@@ -78,19 +78,19 @@ async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let grants = Grants::parse(&args.grants)?;
     let mut secrets = MemorySecrets::new();
     for spec in &args.secrets {
-        let (name, value) = parse_secret(spec)?;
+        let (name, value) = super::parse_secret(spec)?;
         secrets.insert(name, value);
     }
     let mut params = Map::new();
     for spec in &args.params {
-        let (key, value) = parse_param(spec)?;
+        let (key, value) = super::parse_assignment(spec, "--param")?;
         params.insert(key, value);
     }
     let fields = match &args.fields {
-        Some(path) => read_json_object(path)?,
+        Some(path) => super::read_json_object(path)?,
         None => Map::new(),
     };
-    let sandbox = sandbox()?;
+    let sandbox = super::runtime::sandbox()?;
     let participant = load(&sandbox, &args.participant).await?;
     let mut request = CallRequest::new(&args.action, Value::Object(params));
     request.fields = Value::Object(fields);
@@ -119,11 +119,6 @@ async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn sandbox() -> anyhow::Result<Sandbox> {
-    let host = HostConfig { aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok() };
-    Sandbox::new(SandboxConfig { cache_dir: super::cache_dir(), host, ..SandboxConfig::default() })
-}
-
 /// Loads a file, or a built-in when no such file exists.
 async fn load(sandbox: &Sandbox, what: &str) -> anyhow::Result<Participant> {
     let path = Path::new(what);
@@ -136,34 +131,6 @@ async fn load(sandbox: &Sandbox, what: &str) -> anyhow::Result<Participant> {
         bail!("{what}: no such file, and no built-in participant of that name (built-ins: {})", names.join(", "));
     };
     sandbox.load(&bytes).await.with_context(|| format!("loading {what}"))
-}
-
-fn parse_param(spec: &str) -> anyhow::Result<(String, Value)> {
-    if let Some((key, json)) = spec.split_once(":=")
-        && !key.contains('=')
-    {
-        let value = serde_json::from_str(json).with_context(|| format!("--param {key}:= expects JSON"))?;
-        return Ok((key.to_owned(), value));
-    }
-    let (key, text) = spec.split_once('=').with_context(|| format!("--param '{spec}': expected KEY=VALUE or KEY:=JSON"))?;
-    Ok((key.to_owned(), Value::String(text.to_owned())))
-}
-
-fn parse_secret(spec: &str) -> anyhow::Result<(String, String)> {
-    let (name, value) = spec.split_once('=').with_context(|| "--secret expects NAME=VALUE or NAME=@FILE")?;
-    let value = match value.strip_prefix('@') {
-        Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading secret {name} from {file}"))?,
-        None => value.to_owned(),
-    };
-    Ok((name.to_owned(), value))
-}
-
-fn read_json_object(path: &Path) -> anyhow::Result<Map<String, Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    match serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))? {
-        Value::Object(map) => Ok(map),
-        _ => bail!("{} must hold a JSON object", path.display()),
-    }
 }
 
 /// Prints a participant's log lines and progress to stderr.

@@ -1,0 +1,216 @@
+//! `mastermind run`, `mastermind check` and `mastermind worker`.
+
+use super::runtime;
+use crate::engine::{Event, FlowEvent, JobState};
+use crate::language::{Definition, ParseErrors};
+use anyhow::Context as _;
+use clap::Args;
+use serde_json::{Map, Value};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The definition: Mastermind language (.mm) or its JSON form (.json).
+    file: Option<PathBuf>,
+    /// A field: `key=text` for a string, `key:=JSON` for any JSON value.
+    #[arg(long = "field", short = 'f', value_name = "KEY=VALUE")]
+    fields: Vec<String>,
+    /// A JSON file with the job's fields (--field values override it).
+    #[arg(long = "fields", value_name = "FILE.json")]
+    fields_file: Option<PathBuf>,
+    /// The database: sqlite:PATH (default: in the user's data directory) or postgres://...
+    #[arg(long, env = "MASTERMIND_DB")]
+    db: Option<String>,
+    /// A secret participants may use: NAME=VALUE or NAME=@FILE.
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    secrets: Vec<String>,
+    /// Finish an interrupted job instead of starting one.
+    #[arg(long, value_name = "JOB_ID", conflicts_with_all = ["file", "fields", "fields_file"])]
+    resume: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[arg(long, env = "MASTERMIND_DB")]
+    db: String,
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    secrets: Vec<String>,
+}
+
+/// Reads and parses a definition file (text, or JSON by extension or content).
+pub fn read_definition(path: &Path) -> anyhow::Result<Result<Definition, ParseErrors>> {
+    let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let name = path.display().to_string();
+    let trimmed = source.trim_start();
+    let is_json = path.extension().is_some_and(|e| e == "json") || trimmed.starts_with('{') || trimmed.starts_with('[');
+    if is_json {
+        return Ok(crate::language::json::definition_from_json_str(&source).map_err(|e| {
+            ParseErrors::single(&name, &source, crate::language::Diagnostic::new(Default::default(), e.to_string()))
+        }));
+    }
+    let mut parsed = crate::language::parse(&name, &source);
+    if let Ok(d) = &mut parsed
+        && d.name.is_none()
+    {
+        d.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    }
+    Ok(parsed)
+}
+
+pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let definition = match read_definition(&args.file)? {
+        Ok(d) => d,
+        Err(errors) => {
+            eprint!("{errors}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let sandbox = runtime::sandbox()?;
+    let registry = runtime::builtin_registry(&sandbox).await?;
+    let problems = crate::engine::validate(&definition, &registry);
+    if problems.is_empty() {
+        println!("{}: ok", args.file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let source = std::fs::read_to_string(&args.file).unwrap_or_default();
+    let mut errors = ParseErrors::new(args.file.display().to_string(), source);
+    errors.diagnostics = problems;
+    eprint!("{errors}");
+    Ok(ExitCode::from(2))
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let db = args.db.clone().unwrap_or_else(runtime::default_db_url);
+    let (definition, source, file_name) = match (&args.resume, &args.file) {
+        (Some(_), _) => (None, String::new(), String::new()),
+        (None, Some(file)) => match read_definition(file)? {
+            Ok(d) => (Some(d), std::fs::read_to_string(file).unwrap_or_default(), file.display().to_string()),
+            Err(errors) => {
+                eprint!("{errors}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        (None, None) => anyhow::bail!("give a definition file to run, or --resume JOB_ID"),
+    };
+    let rt = runtime::start(&db, &args.secrets).await?;
+    let engine = rt.engine.clone();
+    let mut events = engine.subscribe();
+    let job_id = match (&args.resume, definition) {
+        (Some(id), _) => {
+            engine.store().job(id).await?.with_context(|| format!("no job {id} in {db}"))?;
+            id.clone()
+        }
+        (None, Some(definition)) => {
+            let fields = collect_fields(&args)?;
+            match engine.launch("local", &definition, fields, None).await {
+                Ok(id) => id,
+                Err(crate::engine::EngineError::Invalid(mut errors)) => {
+                    errors.file_name = file_name;
+                    errors.source = source;
+                    eprint!("{errors}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        (None, None) => unreachable!("checked above"),
+    };
+    eprintln!("job {job_id} (database {db})");
+
+    let stop = CancellationToken::new();
+    let worker = {
+        let engine = engine.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { engine.run(stop).await })
+    };
+    let display = {
+        let id = job_id.clone();
+        let tty = std::io::stderr().is_terminal();
+        tokio::spawn(async move {
+            while let Ok(e) = events.recv().await {
+                if e.job_id == id {
+                    show(&e.event, tty);
+                }
+            }
+        })
+    };
+    let job = engine.wait_for(&job_id).await?;
+    stop.cancel();
+    let _ = worker.await;
+    display.abort();
+
+    match job.state {
+        JobState::Completed => {
+            println!("{}", serde_json::to_string_pretty(&Value::Object(job.fields))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobState::Canceled => {
+            eprintln!("job {job_id} was canceled");
+            Ok(ExitCode::from(3))
+        }
+        _ => {
+            let error = job.error.map(|e| e.to_string()).unwrap_or_else(|| "unknown error".into());
+            eprintln!("job {job_id} failed: {error}");
+            eprintln!("retry it with: mastermind run --resume {job_id} (after fixing the cause)");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let rt = runtime::start(&args.db, &args.secrets).await?;
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        signal.cancel();
+    });
+    eprintln!("mastermind worker: processing jobs in {}", args.db);
+    rt.engine.run(stop).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn collect_fields(args: &RunArgs) -> anyhow::Result<Map<String, Value>> {
+    let mut fields = match &args.fields_file {
+        Some(path) => super::read_json_object(path)?,
+        None => Map::new(),
+    };
+    for spec in &args.fields {
+        let (k, v) = super::parse_assignment(spec, "--field")?;
+        fields.insert(k, v);
+    }
+    Ok(fields)
+}
+
+/// One line per event on stderr (coloured on a terminal).
+fn show(event: &Event, tty: bool) {
+    let (green, red, dim, reset) = if tty { ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
+    match event {
+        Event::StepStarted { line, participant, action, attempt, .. } => {
+            let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+            eprintln!("{dim}->{reset} {participant}.{action} [line {line}]{again}");
+        }
+        Event::StepFinished { participant, action, elapsed_ms, error: None, .. } => {
+            eprintln!("{green}ok{reset} {participant}.{action} {dim}{elapsed_ms} ms{reset}");
+        }
+        Event::StepFinished { participant, action, elapsed_ms, error: Some(e), .. } => {
+            eprintln!("{red}!!{reset} {participant}.{action} {dim}{elapsed_ms} ms{reset}: {e}");
+        }
+        Event::Log { level, message, .. } => eprintln!("   {dim}{level}:{reset} {message}"),
+        Event::Progress { message, percent, .. } => match percent {
+            Some(p) => eprintln!("   {p:>3}% {message}"),
+            None => eprintln!("   ... {message}"),
+        },
+        Event::Flow(FlowEvent::Echo { text }) => eprintln!("{text}"),
+        Event::Flow(FlowEvent::StepFailed { error, .. }) => eprintln!("{red}step failed{reset}: {error}"),
+        Event::Flow(FlowEvent::Finished { state }) => eprintln!("job {}", state.as_str()),
+    }
+}

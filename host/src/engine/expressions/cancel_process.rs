@@ -1,0 +1,11 @@
+//! `cancel_process`: ends the whole job as canceled. `terminate` ends it as
+//! completed, with the current fields.
+
+use super::super::flow::Flow;
+use super::super::model::*;
+use crate::language::Node;
+
+pub(crate) fn apply(flow: &mut Flow, _fei: &Fei, node: &Node, workitem: Workitem) {
+    let state = if node.name == "terminate" { JobState::Completed } else { JobState::Canceled };
+    flow.finish(state, workitem.fields);
+}

@@ -1,0 +1,86 @@
+//! `cursor` (and `loop`/`repeat`, which start over at the end): a sequence
+//! that obeys commands — `rewind`, `break`, `skip`, `back`, `jump to:` —
+//! from its children, from participants (the `__command__` field) or from
+//! its own `break_if:`/`rewind_if:` attributes.
+
+use super::super::flow::Flow;
+use super::super::model::*;
+use super::command::{self, is_direct_child};
+use super::{child_count, value_text};
+use crate::language::Node;
+use serde_json::{Value, json};
+
+pub(crate) fn apply(flow: &mut Flow, fei: &Fei, _node: &Node, workitem: Workitem) {
+    move_on(flow, fei, None, workitem);
+}
+
+pub(crate) fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+    let Some(e) = flow.get(fei) else { return };
+    if is_direct_child(fei, from) {
+        // A command that arrived from deeper down waits for this child's
+        // cancellation, then applies.
+        let stored = e.state.get("command_workitem").cloned();
+        let workitem = match stored {
+            Some(w) => serde_json::from_value(w).unwrap_or(workitem),
+            None => workitem,
+        };
+        if let Some(e) = flow.get_mut(fei) {
+            e.state = Value::Null;
+        }
+        return move_on(flow, fei, Some(from), workitem);
+    }
+    // A command from a descendant: cancel the current child first.
+    let children = e.children.clone();
+    if let Some(e) = flow.get_mut(fei) {
+        e.state = json!({ "command_workitem": workitem });
+    }
+    for child in children {
+        flow.queue(Message::Cancel { fei: child, kill: false });
+    }
+}
+
+fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workitem) {
+    let Some(e) = flow.get(fei) else { return };
+    let Ok(node) = flow.node(&e.tree).map(|n| n.into_owned()) else { return };
+    let applied = e.applied.clone();
+    let is_loop = matches!(e.kind.as_str(), "loop" | "repeat");
+    let count = child_count(flow, fei) as i64;
+    let mut position = from.map(|f| f.child_index() as i64 + 1).unwrap_or(0);
+    if let Some((com, arg)) = command::take(flow, fei, &node, &mut workitem) {
+        match com.as_str() {
+            "break" => return flow.reply_to_parent(fei, workitem),
+            "rewind" | "continue" => position = 0,
+            "reset" => {
+                position = 0;
+                workitem = applied;
+            }
+            "skip" => position += arg.as_i64().unwrap_or(1),
+            "jump" => position = jump_to(&node, &arg).unwrap_or(position),
+            _ => {}
+        }
+    }
+    if position >= count && is_loop && count > 0 {
+        position = 0;
+    }
+    if position < 0 || position >= count {
+        return flow.reply_to_parent(fei, workitem);
+    }
+    flow.apply_child(fei, position as usize, workitem);
+}
+
+/// The child a `jump` names: an index, or a child's name, tag, ref or first argument.
+fn jump_to(node: &Node, arg: &Value) -> Option<i64> {
+    if let Some(i) = arg.as_i64() {
+        return Some(i);
+    }
+    let target = value_text(arg);
+    node.children
+        .iter()
+        .position(|c| {
+            c.name == target
+                || c.attr_str("tag") == Some(&target)
+                || c.attr_str("ref") == Some(&target)
+                || c.first_arg_str() == Some(&target)
+        })
+        .map(|i| i as i64)
+}

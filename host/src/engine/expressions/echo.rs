@@ -1,0 +1,18 @@
+//! `echo 'text'`: shows a line to whoever watches the job (dollar notation
+//! resolved), then replies.
+
+use super::super::flow::{Flow, FlowEvent};
+use super::super::model::*;
+use crate::language::Node;
+use serde_json::Value;
+
+pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+    let raw = node.args.first().or_else(|| node.attr("text")).cloned().unwrap_or(Value::String(String::new()));
+    match super::expand(flow, fei, node, &workitem, &raw) {
+        Ok(v) => {
+            flow.events.push(FlowEvent::Echo { text: super::value_text(&v) });
+            flow.reply_to_parent(fei, workitem);
+        }
+        Err(e) => flow.fail(fei, e),
+    }
+}

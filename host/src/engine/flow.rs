@@ -1,0 +1,364 @@
+//! One batch of work on one job, in memory.
+//!
+//! A [`Flow`] holds the job's live expressions and processes its messages
+//! one after the other — each message may queue more, which are processed
+//! in the same batch — until the job has nothing left to do but wait
+//! (for a participant, a timer or a reply). The caller then writes every
+//! change in one transaction ([`Flow::into_changes`]). Participant calls
+//! and timers are not run here: they become persisted messages.
+
+use super::expressions;
+use super::model::*;
+use super::registry::Registry;
+use crate::language::dollar::{self, Lookup};
+use crate::language::{Definition, Node};
+use crate::store::{BatchChanges, NewMessage, now_ms};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Something worth telling whoever watches the job.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum FlowEvent {
+    Echo { text: String },
+    StepFailed { fei: String, error: StepError },
+    Finished { state: JobState },
+}
+
+pub(crate) struct Flow<'a> {
+    pub job_id: &'a str,
+    pub definition: &'a Definition,
+    pub registry: &'a Registry,
+    pub exprs: HashMap<Fei, Expression>,
+    dirty: HashSet<Fei>,
+    removed: HashSet<Fei>,
+    queue: VecDeque<Message>,
+    persist: Vec<NewMessage>,
+    withdrawn: Vec<Fei>,
+    pub state: JobState,
+    state_changed: bool,
+    final_fields: Option<Fields>,
+    job_error: Option<Option<StepError>>,
+    pub events: Vec<FlowEvent>,
+    /// Dispatches cancelled in this batch, so in-flight calls can be aborted.
+    pub cancelled_calls: Vec<Fei>,
+}
+
+/// Field name cursor commands travel in (as in Ruote).
+pub const COMMAND_FIELD: &str = "__command__";
+
+impl<'a> Flow<'a> {
+    pub fn new(
+        job_id: &'a str,
+        state: JobState,
+        definition: &'a Definition,
+        registry: &'a Registry,
+        expressions: Vec<Expression>,
+    ) -> Self {
+        Flow {
+            job_id,
+            definition,
+            registry,
+            exprs: expressions.into_iter().map(|e| (e.fei.clone(), e)).collect(),
+            dirty: HashSet::new(),
+            removed: HashSet::new(),
+            queue: VecDeque::new(),
+            persist: Vec::new(),
+            withdrawn: Vec::new(),
+            state,
+            state_changed: false,
+            final_fields: None,
+            job_error: None,
+            events: Vec::new(),
+            cancelled_calls: Vec::new(),
+        }
+    }
+
+    /// Processes `message` and everything it leads to within this batch.
+    pub fn run(&mut self, message: Message) {
+        self.queue.push_back(message);
+        while let Some(m) = self.queue.pop_front() {
+            if self.state.is_final() {
+                // A finished job ignores stragglers (late replies, timers).
+                continue;
+            }
+            self.handle(m);
+        }
+    }
+
+    fn handle(&mut self, message: Message) {
+        match message {
+            Message::Apply { fei, parent, tree, workitem, variables, retries } => {
+                expressions::apply(self, fei, parent, tree, workitem, variables, retries)
+            }
+            Message::Reply { to, from, workitem } => {
+                if self.exprs.contains_key(&to) {
+                    if let Some(e) = self.get_mut(&to) {
+                        e.children.retain(|c| c != &from);
+                    }
+                    expressions::reply(self, &to, &from, workitem);
+                }
+            }
+            Message::Cancel { fei, kill } => expressions::cancel(self, &fei, kill),
+            Message::Result { fei, outcome, attempt } => expressions::participant::result(self, &fei, outcome, attempt),
+            Message::Timer { fei, kind, token } => {
+                let current = self.exprs.get(&fei).is_some_and(|e| e.timer_token == token);
+                if current {
+                    expressions::timer(self, &fei, kind);
+                }
+            }
+            Message::Retry { fields } => super::handlers::retry_failed(self, fields),
+            Message::Dispatch(_) => {} // never queued in a flow
+        }
+    }
+
+    pub fn queue(&mut self, message: Message) {
+        self.queue.push_back(message);
+    }
+
+    /// Persists `message` to be processed at `due_at` (a timer, a dispatch).
+    pub fn persist(&mut self, message: Message, due_at: i64) {
+        self.persist.push(NewMessage { message, due_at });
+    }
+
+    pub fn get(&self, fei: &Fei) -> Option<&Expression> {
+        self.exprs.get(fei)
+    }
+
+    pub fn get_mut(&mut self, fei: &Fei) -> Option<&mut Expression> {
+        if self.exprs.contains_key(fei) {
+            self.dirty.insert(fei.clone());
+        }
+        self.exprs.get_mut(fei)
+    }
+
+    pub fn insert(&mut self, e: Expression) {
+        self.removed.remove(&e.fei);
+        self.dirty.insert(e.fei.clone());
+        self.exprs.insert(e.fei.clone(), e);
+    }
+
+    /// Drops an expression that is about to be applied again in place (its
+    /// parent still counts it as a child).
+    pub fn remove_for_reapply(&mut self, fei: &Fei) {
+        self.remove(fei);
+    }
+
+    fn remove(&mut self, fei: &Fei) -> Option<Expression> {
+        self.dirty.remove(fei);
+        self.removed.insert(fei.clone());
+        self.exprs.remove(fei)
+    }
+
+    /// The node a tree reference points at.
+    pub fn node(&self, tree: &TreeRef) -> Result<Cow<'a, Node>, StepError> {
+        match tree {
+            TreeRef::Path(path) => {
+                let mut node = &self.definition.root;
+                for &i in path {
+                    node = node
+                        .children
+                        .get(i as usize)
+                        .ok_or_else(|| StepError::new("internal", format!("no node at path {path:?}")))?;
+                }
+                Ok(Cow::Borrowed(node))
+            }
+            TreeRef::Inline(json) => crate::language::json::node_from_json(&json.0)
+                .map(Cow::Owned)
+                .map_err(|e| StepError::new("internal", format!("stored tree: {e}"))),
+        }
+    }
+
+    /// A reference to child `index` of the tree `tree`.
+    pub fn child_tree(&self, tree: &TreeRef, index: usize) -> Result<TreeRef, StepError> {
+        Ok(match tree {
+            TreeRef::Path(path) => {
+                let mut p = path.clone();
+                p.push(index as u32);
+                TreeRef::Path(p)
+            }
+            TreeRef::Inline(_) => {
+                let node = self.node(tree)?;
+                let child = node.children.get(index).ok_or_else(|| StepError::new("internal", "no such child"))?;
+                TreeRef::Inline(Box::new(NodeJson::from_node(child)))
+            }
+        })
+    }
+
+    /// Applies child `index` of expression `fei` with `workitem`.
+    pub fn apply_child(&mut self, fei: &Fei, index: usize, workitem: Workitem) {
+        self.apply_child_with(fei, index, workitem, None)
+    }
+
+    pub fn apply_child_with(&mut self, fei: &Fei, index: usize, workitem: Workitem, variables: Option<Fields>) {
+        let Some(e) = self.get(fei) else { return };
+        let tree = match self.child_tree(&e.tree, index) {
+            Ok(t) => t,
+            Err(err) => return self.fail(fei, err),
+        };
+        let child = fei.child(index);
+        if let Some(e) = self.get_mut(fei) {
+            e.children.push(child.clone());
+        }
+        self.queue(Message::Apply { fei: child, parent: Some(fei.clone()), tree, workitem, variables, retries: 0 });
+    }
+
+    /// Ends expression `fei`: it leaves the job and its parent gets the workitem.
+    pub fn reply_to_parent(&mut self, fei: &Fei, workitem: Workitem) {
+        let Some(e) = self.remove(fei) else { return };
+        if e.forgotten {
+            return;
+        }
+        match e.parent {
+            Some(parent) => self.queue(Message::Reply { to: parent, from: fei.clone(), workitem }),
+            None if e.status == Status::Cancelling && e.after_cancel.is_none() => {
+                self.finish(JobState::Canceled, workitem.fields)
+            }
+            None => self.finish(JobState::Completed, workitem.fields),
+        }
+    }
+
+    /// The whole job is over.
+    pub fn finish(&mut self, state: JobState, fields: Fields) {
+        self.set_state(state);
+        self.final_fields = Some(fields);
+        let live: Vec<Fei> = self.exprs.keys().cloned().collect();
+        for fei in live {
+            self.withdraw_dispatch(&fei);
+            self.remove(&fei);
+        }
+        self.events.push(FlowEvent::Finished { state });
+    }
+
+    pub fn set_state(&mut self, state: JobState) {
+        if self.state != state {
+            self.state = state;
+            self.state_changed = true;
+        }
+    }
+
+    pub fn set_error(&mut self, error: Option<StepError>) {
+        self.job_error = Some(error);
+    }
+
+    /// Withdraws a not-yet-made participant call and aborts one in flight.
+    pub fn withdraw_dispatch(&mut self, fei: &Fei) {
+        if self.exprs.get(fei).is_some_and(|e| e.kind == "participant") {
+            self.withdrawn.push(fei.clone());
+            self.cancelled_calls.push(fei.clone());
+        }
+    }
+
+    /// An error at expression `fei`: handled by the nearest `on_error`, or
+    /// the step fails and with it the job.
+    pub fn fail(&mut self, fei: &Fei, error: StepError) {
+        super::handlers::on_error(self, fei, error);
+    }
+
+    /// The value of variable `name`, looked up through enclosing scopes.
+    pub fn variable(&self, from: &Fei, name: &str) -> Option<Value> {
+        let (root_only, name) = match name.strip_prefix('/') {
+            Some(rest) => (true, rest.trim_start_matches('/')),
+            None => (false, name),
+        };
+        let (head, rest) = match name.split_once('.') {
+            Some((h, r)) => (h, Some(r)),
+            None => (name, None),
+        };
+        let mut cursor = self.exprs.get(from);
+        let mut found = None;
+        while let Some(e) = cursor {
+            if let Some(vars) = &e.variables
+                && (!root_only || e.parent.is_none())
+                && let Some(v) = vars.get(head)
+            {
+                found = Some(v.clone());
+                break;
+            }
+            cursor = e.parent.as_ref().and_then(|p| self.exprs.get(p));
+        }
+        let value = found?;
+        match rest {
+            Some(path) => dollar::lookup_path(&value, path),
+            None => Some(value),
+        }
+    }
+
+    /// Sets a variable in the nearest enclosing scope (the root when none).
+    pub fn set_variable(&mut self, from: &Fei, name: &str, value: Option<Value>) {
+        let (root_only, name) = match name.strip_prefix('/') {
+            Some(rest) => (true, rest.trim_start_matches('/')),
+            None => (false, name),
+        };
+        let mut target = None;
+        let mut cursor = self.exprs.get(from);
+        while let Some(e) = cursor {
+            if e.variables.is_some() && !root_only {
+                target = Some(e.fei.clone());
+                break;
+            }
+            if e.parent.is_none() {
+                target = Some(e.fei.clone());
+                break;
+            }
+            cursor = e.parent.as_ref().and_then(|p| self.exprs.get(p));
+        }
+        if let Some(fei) = target
+            && let Some(e) = self.get_mut(&fei)
+        {
+            let vars = e.variables.get_or_insert_with(Fields::new);
+            match value {
+                Some(v) => vars.insert(name.to_owned(), v),
+                None => vars.remove(name),
+            };
+        }
+    }
+
+    /// Dollar-notation context for expression `fei` with `workitem`.
+    pub fn lookup<'f>(&'f self, fei: &'f Fei, workitem: &'f Workitem) -> FlowLookup<'f, 'a> {
+        FlowLookup { flow: self, fei, workitem }
+    }
+
+    pub fn into_changes(self, consumed: Vec<i64>) -> (BatchChanges, Vec<FlowEvent>, Vec<Fei>, JobState) {
+        let upserts = self.dirty.iter().filter_map(|f| self.exprs.get(f).cloned()).collect();
+        let changes = BatchChanges {
+            consumed,
+            upserts,
+            removals: self.removed.iter().map(|f| f.0.clone()).collect(),
+            messages: self.persist,
+            withdrawn_dispatches: self.withdrawn.iter().map(|f| f.0.clone()).collect(),
+            job_state: self.state_changed.then_some(self.state),
+            job_fields: self.final_fields,
+            job_error: self.job_error,
+        };
+        (changes, self.events, self.cancelled_calls, self.state)
+    }
+
+    pub fn now(&self) -> i64 {
+        now_ms()
+    }
+}
+
+/// Resolves `${f:...}` against the workitem and `${v:...}` against the
+/// expression's scopes.
+pub(crate) struct FlowLookup<'f, 'a> {
+    flow: &'f Flow<'a>,
+    fei: &'f Fei,
+    workitem: &'f Workitem,
+}
+
+impl Lookup for FlowLookup<'_, '_> {
+    fn field(&self, path: &str) -> Option<Value> {
+        let fields = &self.workitem.fields;
+        if let Some(v) = fields.get(path) {
+            return Some(v.clone());
+        }
+        let (head, rest) = path.split_once('.')?;
+        dollar::lookup_path(fields.get(head)?, rest)
+    }
+
+    fn variable(&self, path: &str) -> Option<Value> {
+        self.flow.variable(self.fei, path)
+    }
+}

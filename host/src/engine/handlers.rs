@@ -1,0 +1,209 @@
+//! Errors and timeouts: `on_error`, `on_timeout` and what happens when no
+//! handler takes an error.
+//!
+//! As in Ruote, the nearest expression (the failing one or an ancestor)
+//! with an `on_error` attribute handles an error. Its handlers are consumed
+//! in order — `'10s: retry * 3, pass'` retries three times, ten seconds
+//! apart, then passes — and once they are used up the error goes further
+//! up. The handling expression is cancelled (children first), then:
+//! `retry` applies it again, `pass` replies as if it had completed,
+//! `cancel`/`undo` replies as cancelled, a name applies that subprocess or
+//! participant in its place with the error in the `__error__` field. An
+//! error nobody handles fails the step and the job; the job can be retried
+//! from that step.
+
+use super::expressions;
+use super::flow::{Flow, FlowEvent};
+use super::model::*;
+use crate::language::attributes::{Handler, HandlerAction, parse_on_error, parse_on_timeout};
+use crate::language::{Node, Span};
+use serde_json::{Value, json};
+
+pub(crate) fn on_error(flow: &mut Flow, fei: &Fei, error: StepError) {
+    // Handlers see the fields as they were at the failing step.
+    let failing = flow.get(fei).map(|e| e.applied.clone()).unwrap_or_default();
+    let mut cursor = Some(fei.clone());
+    while let Some(current) = cursor {
+        let Some(e) = flow.get(&current) else { break };
+        let parent = e.parent.clone();
+        let retries = e.retries;
+        let spec = flow.node(&e.tree).ok().and_then(|n| n.attr("on_error").cloned());
+        if let Some(spec) = spec {
+            match handler_for(&spec, retries) {
+                Ok(Some(handler)) => return take(flow, &current, handler, error, failing),
+                Ok(None) => {}
+                Err(bad) => return unhandled(flow, fei, StepError::new("bad-input", format!("on_error: {bad}"))),
+            }
+        }
+        cursor = parent;
+    }
+    unhandled(flow, fei, error);
+}
+
+/// The handler for the next attempt, once `retries` retries were made.
+fn handler_for(spec: &Value, retries: u32) -> Result<Option<Handler>, String> {
+    let text = match spec {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(expressions::value_text).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    };
+    if text.trim().is_empty() {
+        // An empty on_error stops the search: the error is not handled here
+        // nor above (Ruote's "nullify").
+        return Ok(None);
+    }
+    let handlers = parse_on_error(&text).map_err(|e| e.to_string())?;
+    let mut budget = retries;
+    for h in handlers {
+        if h.action == HandlerAction::Retry {
+            let times = h.times.unwrap_or(1);
+            if budget < times {
+                return Ok(Some(h));
+            }
+            budget -= times;
+        } else {
+            return Ok(Some(h));
+        }
+    }
+    Ok(None)
+}
+
+fn take(flow: &mut Flow, handler_fei: &Fei, handler: Handler, error: StepError, failing: Workitem) {
+    let delay_ms = handler.delay.map(|d| d.as_millis() as u64).unwrap_or(0);
+    let after = match handler.action {
+        HandlerAction::Retry | HandlerAction::Redo => AfterCancel::Retry { delay_ms },
+        HandlerAction::Pass => AfterCancel::ReplyWith { workitem: failing },
+        HandlerAction::Cancel | HandlerAction::Undo => {
+            let applied = flow.get(handler_fei).map(|e| e.applied.clone()).unwrap_or_default();
+            AfterCancel::ReplyWith { workitem: applied }
+        }
+        HandlerAction::Raise => return unhandled(flow, handler_fei, error),
+        HandlerAction::Handler(name) => AfterCancel::Handler { name, error, workitem: Some(failing) },
+    };
+    if let Some(e) = flow.get_mut(handler_fei) {
+        e.after_cancel = Some(after);
+    }
+    expressions::cancel(flow, handler_fei, false);
+}
+
+/// The expression's timeout fired.
+pub(crate) fn on_timeout(flow: &mut Flow, fei: &Fei) {
+    let Some(e) = flow.get(fei) else { return };
+    let node = flow.node(&e.tree).ok().map(|n| n.into_owned());
+    let line = node.as_ref().map(|n| n.span.line).unwrap_or(0);
+    let mut timed_out = e.applied.clone();
+    timed_out.fields.insert("__timed_out__".into(), json!({ "fei": fei.0, "at": flow.now() }));
+    let spec = node.as_ref().and_then(|n| n.attr("on_timeout")).map(expressions::value_text);
+    let error = StepError::new("timeout", "the step timed out").at_line(line);
+    let handler = match spec.as_deref() {
+        None | Some("") | Some("cancel") => AfterCancel::ReplyWith { workitem: timed_out },
+        Some("error") => return on_error(flow, fei, error),
+        Some(spec) => match parse_on_timeout(spec) {
+            Ok(mut hs) if !hs.is_empty() => match hs.remove(0).action {
+                HandlerAction::Retry | HandlerAction::Redo => AfterCancel::Retry { delay_ms: 0 },
+                HandlerAction::Pass => AfterCancel::Pass,
+                HandlerAction::Raise => return on_error(flow, fei, error),
+                HandlerAction::Cancel | HandlerAction::Undo => AfterCancel::ReplyWith { workitem: timed_out },
+                HandlerAction::Handler(name) => AfterCancel::Handler { name, error, workitem: None },
+            },
+            _ => return on_error(flow, fei, StepError::new("bad-input", format!("on_timeout: cannot read '{spec}'"))),
+        },
+    };
+    if let Some(e) = flow.get_mut(fei) {
+        e.after_cancel = Some(handler);
+    }
+    expressions::cancel(flow, fei, false);
+}
+
+/// A cancelled expression's children are all gone: finish the handler
+/// that started the cancellation, or just reply.
+pub(crate) fn cancelled(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
+    let Some(e) = flow.get(fei) else { return };
+    let applied = e.applied.clone();
+    match e.after_cancel.clone() {
+        None => {
+            let w = if e.kind == "participant" { applied } else { workitem };
+            flow.reply_to_parent(fei, w)
+        }
+        Some(AfterCancel::Pass) => flow.reply_to_parent(fei, applied),
+        Some(AfterCancel::ReplyWith { workitem }) => flow.reply_to_parent(fei, workitem),
+        Some(AfterCancel::Retry { delay_ms }) => {
+            if let Some(e) = flow.get_mut(fei) {
+                e.status = Status::Active;
+                e.after_cancel = None;
+            }
+            if delay_ms == 0 {
+                retry_now(flow, fei);
+            } else {
+                expressions::arm_timer(flow, fei, TimerKind::Retry, delay_ms as i64);
+            }
+        }
+        Some(AfterCancel::Handler { name, error, workitem }) => {
+            let Some(e) = flow.get(fei).cloned() else { return };
+            let mut workitem = workitem.unwrap_or_else(|| e.applied.clone());
+            workitem.fields.insert("__error__".into(), serde_json::to_value(&error).unwrap_or(Value::Null));
+            let line = flow.node(&e.tree).map(|n| n.span.line).unwrap_or(0);
+            let node = Node::new(name, Span { line, ..Span::default() });
+            flow.remove_for_reapply(fei);
+            flow.queue(Message::Apply {
+                fei: e.fei.clone(),
+                parent: e.parent.clone(),
+                tree: TreeRef::Inline(Box::new(NodeJson::from_node(&node))),
+                workitem,
+                variables: e.variables.clone(),
+                retries: 0,
+            });
+        }
+    }
+}
+
+/// Applies an expression again, in place, with the workitem it started
+/// with (an on_error retry whose delay is over, or a retry from the API).
+pub(crate) fn retry_now(flow: &mut Flow, fei: &Fei) {
+    let Some(e) = flow.get(fei).cloned() else { return };
+    flow.remove_for_reapply(fei);
+    flow.queue(Message::Apply {
+        fei: e.fei.clone(),
+        parent: e.parent.clone(),
+        tree: e.tree.clone(),
+        workitem: e.applied.clone(),
+        variables: if e.parent.is_some() { scope_variables(&e) } else { e.variables.clone() },
+        retries: e.retries + 1,
+    });
+}
+
+/// Variables an expression was applied with (scopes it opened itself are
+/// rebuilt by applying it again).
+fn scope_variables(e: &Expression) -> Option<Fields> {
+    if matches!(e.kind.as_str(), "subprocess" | "iterator" | "concurrent_iterator") { e.variables.clone() } else { None }
+}
+
+/// No handler: the step fails, and with it the job (other branches go on).
+fn unhandled(flow: &mut Flow, fei: &Fei, error: StepError) {
+    if let Some(e) = flow.get_mut(fei) {
+        e.status = Status::Failed { error: error.clone() };
+    }
+    flow.set_state(JobState::Failed);
+    flow.set_error(Some(error.clone()));
+    flow.events.push(FlowEvent::StepFailed { fei: fei.0.clone(), error });
+}
+
+/// Applies every failed step again; the job runs again.
+pub(crate) fn retry_failed(flow: &mut Flow, fields: Option<Fields>) {
+    let failed: Vec<Fei> =
+        flow.exprs.values().filter(|e| matches!(e.status, Status::Failed { .. })).map(|e| e.fei.clone()).collect();
+    if failed.is_empty() {
+        return;
+    }
+    for fei in &failed {
+        if let Some(e) = flow.get_mut(fei) {
+            e.status = Status::Active;
+            if let Some(fields) = &fields {
+                e.applied.fields = fields.clone();
+            }
+        }
+        retry_now(flow, fei);
+    }
+    flow.set_state(JobState::Running);
+    flow.set_error(None);
+}

@@ -1,0 +1,281 @@
+//! The durable workflow engine.
+//!
+//! A job is a tree of live expressions that exchange messages (apply,
+//! reply, cancel...), as in Ruote. Guarantees:
+//! - Every state change is journaled before the next step: a batch of
+//!   messages and all its effects commit in one transaction (see
+//!   [`crate::store`]); a participant call is journaled as a `dispatch`
+//!   message before it is made, and its result in the same transaction that
+//!   removes the dispatch.
+//! - A process killed at any moment loses nothing: on restart, unprocessed
+//!   messages are processed, timers fire when due, and a call that was in
+//!   flight is made again with the same idempotency key; a completed step
+//!   never runs again.
+//! - Timers (`wait`, `timeout`, retry delays) are messages with a due time:
+//!   nothing holds a thread while they wait, and they survive restarts.
+//! - Participant calls run concurrently (concurrence branches, iterator
+//!   items, different jobs), outside any job's lease.
+//!
+//! ```no_run
+//! # async fn demo(engine: std::sync::Arc<mastermind::engine::Engine>) -> anyhow::Result<()> {
+//! let definition = mastermind::language::parse("deploy.mm", "echo_echo message: 'hi'")?;
+//! let job = engine.launch("local", &definition, Default::default(), None).await?;
+//! let record = engine.wait_for(&job).await?;
+//! # Ok(()) }
+//! ```
+
+mod expressions;
+mod flow;
+mod handlers;
+mod model;
+mod registry;
+mod validate;
+mod worker;
+
+pub use flow::FlowEvent;
+pub use model::{Expression, Fei, Fields, JobState, Message, StepError, Workitem};
+pub use registry::{Registered, Registry};
+pub use validate::validate;
+
+use crate::capabilities::SecretStore;
+use crate::language::{Definition, ParseErrors};
+use crate::sandbox::{Limits, Sandbox};
+use crate::store::{JobRecord, NewMessage, Store, StoreError, now_ms};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, Semaphore, broadcast};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Invalid(ParseErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no job {0}")]
+    NotFound(String),
+    #[error("job {job} is {state}: {action} is not possible")]
+    State { job: String, state: &'static str, action: &'static str },
+}
+
+/// Something that happened in a job, for live displays and event streams.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobEvent {
+    pub job_id: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    StepStarted { fei: String, line: u32, participant: String, action: String, attempt: u32 },
+    StepFinished { fei: String, line: u32, participant: String, action: String, elapsed_ms: u64, error: Option<StepError> },
+    Log { fei: String, level: String, message: String },
+    Progress { fei: String, message: String, percent: Option<u8> },
+    Flow(FlowEvent),
+}
+
+/// How an engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Participant calls in flight at once, across all jobs.
+    pub max_concurrent_calls: usize,
+    /// Limits for every call (a step's `timeout` shortens the deadline).
+    pub limits: Limits,
+    /// This process owns the database alone (embedded SQLite): leases
+    /// left by a previous process are cleared at start.
+    pub exclusive: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { max_concurrent_calls: 256, limits: Limits::default(), exclusive: true }
+    }
+}
+
+pub struct Engine {
+    store: Store,
+    sandbox: Arc<Sandbox>,
+    registry: Arc<Registry>,
+    secrets: Arc<dyn SecretStore>,
+    config: EngineConfig,
+    worker_id: String,
+    wake: Notify,
+    events: broadcast::Sender<JobEvent>,
+    definitions: Mutex<HashMap<String, Arc<Definition>>>,
+    in_flight: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    call_slots: Arc<Semaphore>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        sandbox: Arc<Sandbox>,
+        registry: Arc<Registry>,
+        secrets: Arc<dyn SecretStore>,
+        config: EngineConfig,
+    ) -> Arc<Self> {
+        let (events, _) = broadcast::channel(4096);
+        Arc::new(Engine {
+            store,
+            sandbox,
+            registry,
+            secrets,
+            call_slots: Arc::new(Semaphore::new(config.max_concurrent_calls.max(1))),
+            config,
+            worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
+            wake: Notify::new(),
+            events,
+            definitions: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Live events of every job this process works on.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.events.subscribe()
+    }
+
+    /// Checks a definition and starts a job with `fields`. Returns its id.
+    pub async fn launch(&self, tenant: &str, definition: &Definition, fields: Fields, name: Option<String>) -> Result<String, EngineError> {
+        let problems = validate(definition, &self.registry);
+        if !problems.is_empty() {
+            let mut errors = ParseErrors::new(definition.name.clone().unwrap_or_else(|| "definition".into()), "");
+            errors.diagnostics = problems;
+            return Err(EngineError::Invalid(errors));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = now_ms();
+        let job = JobRecord {
+            id: id.clone(),
+            tenant: tenant.to_owned(),
+            name: name.or_else(|| definition.name.clone()),
+            definition: crate::language::json::definition_to_json(definition),
+            definition_ref: None,
+            state: JobState::Running,
+            fields: fields.clone(),
+            error: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        let first = Message::Apply {
+            fei: Fei::root(),
+            parent: None,
+            tree: model::TreeRef::Path(Vec::new()),
+            workitem: Workitem { fields },
+            variables: None,
+            retries: 0,
+        };
+        self.store.create_job(&job, &NewMessage { message: first, due_at: now }).await?;
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Waits until the job completes, is canceled or fails.
+    pub async fn wait_for(&self, job_id: &str) -> Result<JobRecord, EngineError> {
+        let mut events = self.subscribe();
+        loop {
+            let job = self.store.job(job_id).await?.ok_or_else(|| EngineError::NotFound(job_id.to_owned()))?;
+            if job.state.is_final() || job.state == JobState::Failed {
+                return Ok(job);
+            }
+            // Woken by this job's events, or re-check now and then (another
+            // process may be running it).
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+                loop {
+                    match events.recv().await {
+                        Ok(e) if e.job_id == job_id => {
+                            if matches!(e.event, Event::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. })) {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Cancels a job: in-flight calls are aborted, then it ends as canceled.
+    pub async fn cancel(&self, job_id: &str) -> Result<(), EngineError> {
+        let job = self.job(job_id).await?;
+        if job.state.is_final() {
+            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "cancel" });
+        }
+        // A paused or failed job is cancelled all the same.
+        let state = (job.state != JobState::Running).then_some(JobState::Running);
+        let message = Message::Cancel { fei: Fei::root(), kill: false };
+        self.store.enqueue(job_id, &job.tenant, &NewMessage { message, due_at: now_ms() }, state).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Pauses a job: nothing new starts (calls in flight finish).
+    pub async fn pause(&self, job_id: &str) -> Result<(), EngineError> {
+        let job = self.job(job_id).await?;
+        if job.state != JobState::Running {
+            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "pause" });
+        }
+        self.store.set_job_state(job_id, JobState::Paused).await?;
+        Ok(())
+    }
+
+    pub async fn resume(&self, job_id: &str) -> Result<(), EngineError> {
+        let job = self.job(job_id).await?;
+        if job.state != JobState::Paused {
+            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "resume" });
+        }
+        self.store.set_job_state(job_id, JobState::Running).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Runs a failed job's failed steps again, optionally with edited fields.
+    pub async fn retry(&self, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
+        let job = self.job(job_id).await?;
+        if job.state != JobState::Failed {
+            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "retry" });
+        }
+        let message = Message::Retry { fields };
+        self.store.enqueue(job_id, &job.tenant, &NewMessage { message, due_at: now_ms() }, Some(JobState::Running)).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    async fn job(&self, job_id: &str) -> Result<JobRecord, EngineError> {
+        self.store.job(job_id).await?.ok_or_else(|| EngineError::NotFound(job_id.to_owned()))
+    }
+
+    fn publish(&self, job_id: &str, event: Event) {
+        let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), event });
+    }
+
+    /// The job's definition, parsed once per process.
+    fn definition(&self, job: &JobRecord) -> Result<Arc<Definition>, StoreError> {
+        let mut cache = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = cache.get(&job.id) {
+            return Ok(d.clone());
+        }
+        let d = crate::language::json::definition_from_json(&job.definition)
+            .map_err(|e| StoreError::Corrupt { what: "job definition", detail: e.to_string() })?;
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        let d = Arc::new(d);
+        cache.insert(job.id.clone(), d.clone());
+        Ok(d)
+    }
+}

@@ -1,0 +1,99 @@
+//! The participants a job can call, and how step names resolve to them.
+//!
+//! A step `create_ec2_server` calls action `create` of participant
+//! `ec2_server`: every split of the name at an underscore is tried, action
+//! first. `participant 'name', action: 'x'` and a bare participant name
+//! (its default action) work too.
+
+use crate::capabilities::Grants;
+use crate::language::Node;
+use crate::sandbox::{Description, Participant};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A participant as a job sees it: the loaded component, what it may do,
+/// and the non-secret settings it gets in its call context.
+pub struct Registered {
+    pub participant: Participant,
+    pub grants: Arc<Grants>,
+    pub settings: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    participants: BTreeMap<String, Arc<Registered>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers (or replaces) a participant under its described name.
+    pub fn insert(&mut self, participant: Participant, grants: Grants, settings: Vec<(String, String)>) {
+        let name = participant.description().name.clone();
+        self.participants.insert(name, Arc::new(Registered { participant, grants: Arc::new(grants), settings }));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Registered>> {
+        self.participants.get(name)
+    }
+
+    pub fn descriptions(&self) -> impl Iterator<Item = &Description> {
+        self.participants.values().map(|r| r.participant.description())
+    }
+
+    /// The (participant, action) a step node calls, or why it calls none.
+    pub fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String> {
+        if name == "participant" {
+            let Some(target) = node.first_arg_str().or_else(|| node.attr_str("ref")) else {
+                return Err("participant: name the participant (participant 'ec2_server', action: 'create')".into());
+            };
+            return self.with_action(target, node.attr_str("action"));
+        }
+        if self.participants.contains_key(name) {
+            return self.with_action(name, node.attr_str("action"));
+        }
+        for (i, _) in name.match_indices('_') {
+            let (action, participant) = (&name[..i], &name[i + 1..]);
+            if let Some(p) = self.participants.get(participant)
+                && p.participant.description().action(action).is_some()
+            {
+                return Ok((participant.to_owned(), action.to_owned()));
+            }
+        }
+        Err(format!("unknown step '{name}': not an expression, a defined subprocess or a participant action ({})", self.known()))
+    }
+
+    fn with_action(&self, participant: &str, action: Option<&str>) -> Result<(String, String), String> {
+        let Some(p) = self.participants.get(participant) else {
+            return Err(format!("unknown participant '{participant}' ({})", self.known()));
+        };
+        let d = p.participant.description();
+        let action = match action.or(d.default_action.as_deref()) {
+            Some(a) => a,
+            None => return Err(format!("participant '{participant}' has no default action: give action:")),
+        };
+        if d.action(action).is_none() {
+            let actions: Vec<&str> = d.actions.iter().map(|a| a.name.as_str()).collect();
+            return Err(format!("participant '{participant}' has no action '{action}' (actions: {})", actions.join(", ")));
+        }
+        Ok((participant.to_owned(), action.to_owned()))
+    }
+
+    /// "known: echo (echo, merge), noop (noop, fib)".
+    fn known(&self) -> String {
+        if self.participants.is_empty() {
+            return "no participants are registered".into();
+        }
+        let list: Vec<String> = self
+            .participants
+            .iter()
+            .map(|(name, p)| {
+                let actions: Vec<&str> = p.participant.description().actions.iter().map(|a| a.name.as_str()).collect();
+                format!("{name} ({})", actions.join(", "))
+            })
+            .collect();
+        format!("known participants: {}", list.join("; "))
+    }
+}

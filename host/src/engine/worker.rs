@@ -1,0 +1,233 @@
+//! The worker loop: claims jobs with due messages and participant calls,
+//! processes the former in batches and makes the latter concurrently.
+
+use super::flow::Flow;
+use super::model::{Dispatch, Message, StepError};
+use super::{Engine, Event};
+use crate::capabilities::{EventSink, ParticipantEvent};
+use crate::sandbox::{CallContext, CallEnv, CallError, CallRequest, ErrorKind};
+use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, now_ms};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long a job stays leased to a worker that stopped heartbeating.
+const JOB_LEASE: Duration = Duration::from_secs(30);
+/// A worker whose heartbeat is older than this is dead; its calls are reclaimed.
+const STALE_AFTER: Duration = Duration::from_secs(10);
+const HEARTBEAT: Duration = Duration::from_secs(2);
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+impl Engine {
+    /// Works until `stop` is cancelled: resumes whatever a dead process
+    /// left (its jobs, its calls, its timers) and whatever arrives.
+    pub async fn run(self: &Arc<Self>, stop: CancellationToken) -> Result<(), StoreError> {
+        if self.config.exclusive {
+            self.store.clear_leases().await?;
+        }
+        self.store.heartbeat(&self.worker_id).await?;
+        let heart = {
+            let engine = self.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(HEARTBEAT) => {}
+                        _ = stop.cancelled() => break,
+                    }
+                    if let Err(e) = engine.store.heartbeat(&engine.worker_id).await {
+                        tracing::warn!(error = %e, "heartbeat failed");
+                    }
+                }
+            })
+        };
+        while !stop.is_cancelled() {
+            let mut busy = false;
+            for job_id in self.store.claim_jobs(&self.worker_id, JOB_LEASE, 32).await? {
+                busy = true;
+                let engine = self.clone();
+                tokio::spawn(async move { engine.process_job(&job_id).await });
+            }
+            let free = self.call_slots.available_permits() as i64;
+            if free > 0 {
+                for dispatch in self.store.claim_dispatches(&self.worker_id, STALE_AFTER, free).await? {
+                    busy = true;
+                    self.spawn_call(dispatch);
+                }
+            }
+            if !busy {
+                let wait = match self.store.next_due().await? {
+                    Some(due) => Duration::from_millis((due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64),
+                    None => IDLE_POLL,
+                };
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+        }
+        heart.abort();
+        Ok(())
+    }
+
+    /// Processes a leased job's due messages until none are left, one
+    /// transaction per batch, then releases the lease.
+    pub(crate) async fn process_job(self: &Arc<Self>, job_id: &str) {
+        if let Err(e) = self.process_job_inner(job_id).await {
+            tracing::error!(job = job_id, error = %e, "processing job failed");
+        }
+        if let Err(e) = self.store.release_job(job_id, &self.worker_id).await {
+            tracing::error!(job = job_id, error = %e, "releasing job failed");
+        }
+        // Messages that arrived while we held the lease are claimed next round.
+        self.wake.notify_one();
+    }
+
+    async fn process_job_inner(self: &Arc<Self>, job_id: &str) -> Result<(), StoreError> {
+        loop {
+            let Some(job) = self.store.job(job_id).await? else { return Ok(()) };
+            let (messages, expressions) = self.store.load_batch(job_id).await?;
+            if messages.is_empty() {
+                return Ok(());
+            }
+            let definition = self.definition(&job)?;
+            let mut flow = Flow::new(job_id, job.state, &definition, &self.registry, expressions);
+            let mut consumed = Vec::with_capacity(messages.len());
+            for m in messages {
+                consumed.push(m.id);
+                flow.run(m.message);
+            }
+            let (changes, events, cancelled, _state) = flow.into_changes(consumed);
+            let dispatches = self.store.commit_batch(job_id, &job.tenant, &self.worker_id, changes).await?;
+            for fei in cancelled {
+                if let Some(handle) = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&fei.0) {
+                    handle.abort();
+                }
+            }
+            for event in events {
+                self.publish(job_id, Event::Flow(event));
+            }
+            for dispatch in dispatches {
+                self.spawn_call(dispatch);
+            }
+        }
+    }
+
+    /// Makes a participant call in its own task; its result is journaled
+    /// and the job processed right after when it is free.
+    fn spawn_call(self: &Arc<Self>, stored: StoredMessage) {
+        let Message::Dispatch(dispatch) = &stored.message else { return };
+        let fei = dispatch.fei.0.clone();
+        let engine = self.clone();
+        let handle = tokio::spawn(async move {
+            let Ok(_permit) = engine.call_slots.clone().acquire_owned().await else { return };
+            let job_id = stored.job_id.clone();
+            if let Err(e) = engine.call(stored).await {
+                tracing::error!(job = %job_id, error = %e, "storing a participant result failed");
+            }
+        });
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(fei, handle.abort_handle());
+    }
+
+    async fn call(self: &Arc<Self>, stored: StoredMessage) -> Result<(), StoreError> {
+        let Message::Dispatch(d) = stored.message else { return Ok(()) };
+        let job_id = stored.job_id;
+        let started = now_ms();
+        self.publish(
+            &job_id,
+            Event::StepStarted {
+                fei: d.fei.0.clone(),
+                line: d.line,
+                participant: d.participant.clone(),
+                action: d.action.clone(),
+                attempt: d.attempt,
+            },
+        );
+        let outcome = self.invoke(&job_id, &stored.tenant, &d).await;
+        let ended = now_ms();
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&d.fei.0);
+        let error = outcome.as_ref().err().map(|e| StepError::from_call(e).at_line(d.line));
+        let history = HistoryEntry {
+            fei: d.fei.0.clone(),
+            line: (d.line > 0).then_some(d.line),
+            participant: d.participant.clone(),
+            action: d.action.clone(),
+            params: Value::Object(d.params.clone()),
+            attempt: d.attempt,
+            started_at: started,
+            ended_at: ended,
+            ok: outcome.is_ok(),
+            result: match &outcome {
+                Ok(updates) => Value::Object(updates.clone()),
+                Err(_) => serde_json::to_value(&error).unwrap_or(Value::Null),
+            },
+        };
+        let result = NewMessage { message: Message::Result { fei: d.fei.clone(), outcome, attempt: d.attempt }, due_at: ended };
+        let stored =
+            self.store.complete_dispatch(stored.id, &self.worker_id, &job_id, &stored.tenant, &result, &history).await?;
+        self.publish(
+            &job_id,
+            Event::StepFinished {
+                fei: d.fei.0.clone(),
+                line: d.line,
+                participant: d.participant,
+                action: d.action,
+                elapsed_ms: (ended - started).max(0) as u64,
+                error,
+            },
+        );
+        if stored && self.store.claim_job(&job_id, &self.worker_id, JOB_LEASE).await? {
+            self.process_job(&job_id).await;
+        }
+        Ok(())
+    }
+
+    async fn invoke(&self, job_id: &str, tenant: &str, d: &Dispatch) -> Result<super::Fields, CallError> {
+        let Some(registered) = self.registry.get(&d.participant) else {
+            return Err(CallError::new(ErrorKind::Fatal, format!("participant '{}' is not registered here", d.participant)));
+        };
+        let mut limits = self.config.limits.clone();
+        if let Some(ms) = d.deadline_ms {
+            limits.deadline = limits.deadline.min(Duration::from_millis(ms));
+        }
+        let env = CallEnv {
+            grants: registered.grants.clone(),
+            secrets: self.secrets.clone(),
+            limits,
+            events: Some(Arc::new(StepEvents { engine_events: self.events.clone(), job_id: job_id.to_owned(), fei: d.fei.0.clone() })),
+        };
+        let request = CallRequest {
+            action: d.action.clone(),
+            params: Value::Object(d.params.clone()),
+            fields: Value::Object(d.workitem.fields.clone()),
+            context: CallContext {
+                job_id: job_id.to_owned(),
+                step_id: d.fei.expid().to_owned(),
+                attempt: d.attempt,
+                idempotency_key: d.idempotency_key.clone(),
+                tenant: tenant.to_owned(),
+                settings: registered.settings.clone(),
+            },
+        };
+        self.sandbox.invoke(&registered.participant, request, &env).await.map(|o| o.updates)
+    }
+}
+
+/// Forwards a call's log lines and progress to the engine's event stream.
+struct StepEvents {
+    engine_events: tokio::sync::broadcast::Sender<super::JobEvent>,
+    job_id: String,
+    fei: String,
+}
+
+impl EventSink for StepEvents {
+    fn emit(&self, event: ParticipantEvent) {
+        let event = match event {
+            ParticipantEvent::Log { level, message } => Event::Log { fei: self.fei.clone(), level, message },
+            ParticipantEvent::Progress { message, percent } => Event::Progress { fei: self.fei.clone(), message, percent },
+        };
+        let _ = self.engine_events.send(super::JobEvent { job_id: self.job_id.clone(), event });
+    }
+}

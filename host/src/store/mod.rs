@@ -1,0 +1,605 @@
+//! Durable storage of jobs, live expressions, messages and step history,
+//! on SQLite (embedded default) or PostgreSQL (several processes sharing
+//! one database), through one SQL dialect-neutral implementation.
+//!
+//! Guarantees:
+//! - A job batch (`commit_batch`) is one transaction: the messages it
+//!   consumed are deleted in the same transaction that stores their
+//!   effects, so a process killed at any point either left the messages to
+//!   be processed again or left all of their effects.
+//! - A job is processed by one worker at a time: `claim_jobs` leases it to
+//!   its caller, and a batch commits only while that lease is held.
+//! - A participant call (`dispatch` message) is leased to one worker; the
+//!   lease lapses when that worker stops heartbeating, and the call is then
+//!   made again by another worker with the same idempotency key. Its result
+//!   is stored, and the dispatch deleted, in one transaction.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let store = mastermind::store::Store::open("sqlite:///tmp/mm.db").await?;
+//! let running = store.jobs_in_state(mastermind::engine::JobState::Running).await?;
+//! # Ok(()) }
+//! ```
+
+use crate::engine::{Expression, Fields, JobState, Message, StepError};
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt {what} in the store: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("unsupported database URL '{0}': use sqlite:PATH or postgres://...")]
+    BadUrl(String),
+    #[error("job {0} is leased to another worker")]
+    LeaseLost(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: String,
+    pub tenant: String,
+    pub name: Option<String>,
+    pub definition: Value,
+    pub definition_ref: Option<String>,
+    pub state: JobState,
+    pub fields: Fields,
+    pub error: Option<StepError>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// A message as stored, with its row id and job.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub job_id: String,
+    pub tenant: String,
+    pub message: Message,
+}
+
+/// A message to store, due at a time.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message: Message,
+    pub due_at: i64,
+}
+
+/// One row of a job's step history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryEntry {
+    pub fei: String,
+    pub line: Option<u32>,
+    pub participant: String,
+    pub action: String,
+    pub params: Value,
+    pub attempt: u32,
+    pub started_at: i64,
+    pub ended_at: i64,
+    pub ok: bool,
+    /// Field updates on success, the error otherwise.
+    pub result: Value,
+}
+
+/// Everything one batch of a job changed, written in one transaction.
+#[derive(Debug, Default)]
+pub struct BatchChanges {
+    pub consumed: Vec<i64>,
+    pub upserts: Vec<Expression>,
+    pub removals: Vec<String>,
+    pub messages: Vec<NewMessage>,
+    /// Feis whose pending dispatch must be withdrawn (their step was cancelled).
+    pub withdrawn_dispatches: Vec<String>,
+    pub job_state: Option<JobState>,
+    pub job_fields: Option<Fields>,
+    /// `Some(None)` clears the error.
+    pub job_error: Option<Option<StepError>>,
+}
+
+/// The database behind the engine.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { what, detail: e.to_string() }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`:
+    /// `sqlite:PATH` / `sqlite://PATH` / a bare file path, or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalize_url(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL: readers never block the writer; NORMAL
+                            // sync is durable against a killed process.
+                            sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30)).connect(&url).await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Stores a new job and its first message in one transaction.
+    pub async fn create_job(&self, job: &JobRecord, first: &NewMessage) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8)",
+        )
+        .bind(&job.id)
+        .bind(&job.tenant)
+        .bind(job.name.clone())
+        .bind(job.definition.to_string())
+        .bind(job.definition_ref.clone())
+        .bind(job.state.as_str())
+        .bind(Value::Object(job.fields.clone()).to_string())
+        .bind(job.created_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_message(&mut tx, &job.id, &job.tenant, first, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
+        let row = sqlx::query(
+            "SELECT id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at, finished_at
+             FROM jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| job_from_row(&r)).transpose()
+    }
+
+    pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM jobs WHERE state = $1 ORDER BY created_at")
+            .bind(state.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    /// Sets a job's state (pause, resume, cancel bookkeeping).
+    pub async fn set_job_state(&self, id: &str, state: JobState) -> Result<()> {
+        sqlx::query("UPDATE jobs SET state = $1, updated_at = $2 WHERE id = $3")
+            .bind(state.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Queues a message for a job outside any batch (API actions: cancel,
+    /// retry), setting the job's state in the same transaction if given
+    /// (a retried job is running again and has no error).
+    pub async fn enqueue(&self, job_id: &str, tenant: &str, message: &NewMessage, state: Option<JobState>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(state) = state {
+            sqlx::query("UPDATE jobs SET state = $1, error = NULL, updated_at = $2 WHERE id = $3")
+                .bind(state.as_str())
+                .bind(now_ms())
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_message(&mut tx, job_id, tenant, message, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records this worker as alive; leases of workers that stopped
+    /// heartbeating lapse.
+    pub async fn heartbeat(&self, worker: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workers (id, heartbeat_at) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(worker)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets every lease (an embedded database has one process: whoever
+    /// held a lease before it started is dead).
+    pub async fn clear_leases(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM workers").execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Leases up to `limit` jobs that have messages due and are not leased
+    /// to a live worker.
+    pub async fn claim_jobs(&self, worker: &str, lease: Duration, limit: i64) -> Result<Vec<String>> {
+        let now = now_ms();
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF j SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                SELECT j.id FROM jobs j
+                WHERE j.state IN ('running', 'failed')
+                  AND (j.lease_owner IS NULL OR j.lease_until < $3)
+                  AND EXISTS (SELECT 1 FROM messages m WHERE m.job_id = j.id AND m.kind <> 'dispatch' AND m.due_at <= $3)
+                ORDER BY j.updated_at LIMIT $4 {lock})
+             RETURNING id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    /// Leases one job if it is free (a result just stored for it).
+    pub async fn claim_job(&self, job_id: &str, worker: &str, lease: Duration) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2
+             WHERE id = $3 AND state IN ('running', 'failed') AND (lease_owner IS NULL OR lease_until < $4)",
+        )
+        .bind(worker)
+        .bind(now + lease.as_millis() as i64)
+        .bind(job_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(job_id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The due messages (dispatches excepted) and live expressions of a job.
+    pub async fn load_batch(&self, job_id: &str) -> Result<(Vec<StoredMessage>, Vec<Expression>)> {
+        let rows = sqlx::query(
+            "SELECT id, body, job_id, tenant FROM messages
+             WHERE job_id = $1 AND kind <> 'dispatch' AND due_at <= $2 ORDER BY id",
+        )
+        .bind(job_id)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut messages = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let body: String = r.get(1);
+            let message = serde_json::from_str(&body).map_err(|e| corrupt("message", e))?;
+            messages.push(StoredMessage { id: r.get(0), job_id: r.get(2), tenant: r.get(3), message });
+        }
+        let rows = sqlx::query("SELECT body FROM expressions WHERE job_id = $1").bind(job_id).fetch_all(&self.pool).await?;
+        let mut expressions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let body: String = r.get(0);
+            expressions.push(serde_json::from_str(&body).map_err(|e| corrupt("expression", e))?);
+        }
+        Ok((messages, expressions))
+    }
+
+    /// Writes a batch's effects in one transaction, if `worker` still holds
+    /// the job's lease. Returns the participant calls it stored, already
+    /// leased to `worker`.
+    pub async fn commit_batch(
+        &self,
+        job_id: &str,
+        tenant: &str,
+        worker: &str,
+        changes: BatchChanges,
+    ) -> Result<Vec<StoredMessage>> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let held = sqlx::query("UPDATE jobs SET updated_at = $1 WHERE id = $2 AND lease_owner = $3")
+            .bind(now)
+            .bind(job_id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?;
+        if held.rows_affected() == 0 {
+            return Err(StoreError::LeaseLost(job_id.to_owned()));
+        }
+        for id in &changes.consumed {
+            sqlx::query("DELETE FROM messages WHERE id = $1").bind(*id).execute(&mut *tx).await?;
+        }
+        for fei in &changes.removals {
+            sqlx::query("DELETE FROM expressions WHERE job_id = $1 AND fei = $2").bind(job_id).bind(fei).execute(&mut *tx).await?;
+        }
+        for fei in &changes.withdrawn_dispatches {
+            sqlx::query("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2")
+                .bind(job_id)
+                .bind(fei)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for e in &changes.upserts {
+            let body = serde_json::to_string(e).map_err(|e| corrupt("expression", e))?;
+            sqlx::query(
+                "INSERT INTO expressions (job_id, fei, tenant, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
+            )
+            .bind(job_id)
+            .bind(&e.fei.0)
+            .bind(tenant)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut dispatches = Vec::new();
+        for m in changes.messages {
+            let is_dispatch = matches!(m.message, Message::Dispatch(_));
+            let id = insert_message(&mut tx, job_id, tenant, &m, is_dispatch.then_some(worker)).await?;
+            if is_dispatch {
+                dispatches.push(StoredMessage { id, job_id: job_id.to_owned(), tenant: tenant.to_owned(), message: m.message });
+            }
+        }
+        if let Some(state) = changes.job_state {
+            let finished = state.is_final().then_some(now);
+            sqlx::query("UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3")
+                .bind(state.as_str())
+                .bind(finished)
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(fields) = changes.job_fields {
+            sqlx::query("UPDATE jobs SET fields = $1 WHERE id = $2")
+                .bind(Value::Object(fields).to_string())
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(error) = changes.job_error {
+            let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
+            sqlx::query("UPDATE jobs SET error = $1 WHERE id = $2").bind(text).bind(job_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(dispatches)
+    }
+
+    /// Leases up to `limit` participant calls that are due, not paused and
+    /// not held by a live worker.
+    pub async fn claim_dispatches(&self, worker: &str, stale_after: Duration, limit: i64) -> Result<Vec<StoredMessage>> {
+        let now = now_ms();
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF m SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE messages SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                SELECT m.id FROM messages m JOIN jobs j ON j.id = m.job_id
+                WHERE m.kind = 'dispatch' AND m.due_at <= $2 AND j.state IN ('running', 'failed')
+                  AND (m.lease_owner IS NULL OR m.lease_owner NOT IN
+                       (SELECT id FROM workers WHERE heartbeat_at > $3))
+                ORDER BY m.id LIMIT $4 {lock})
+             RETURNING id, body, job_id, tenant"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(now)
+            .bind(now - stale_after.as_millis() as i64)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let body: String = r.get(1);
+            let message = serde_json::from_str(&body).map_err(|e| corrupt("dispatch", e))?;
+            out.push(StoredMessage { id: r.get(0), job_id: r.get(2), tenant: r.get(3), message });
+        }
+        out.sort_by_key(|m| m.id);
+        Ok(out)
+    }
+
+    /// Stores a participant call's result: deletes the dispatch, queues the
+    /// result for the job and appends to history, in one transaction.
+    /// Returns false (and stores nothing) when the dispatch is gone or
+    /// leased to someone else (the step was cancelled or taken over).
+    pub async fn complete_dispatch(
+        &self,
+        dispatch_id: i64,
+        worker: &str,
+        job_id: &str,
+        tenant: &str,
+        result: &NewMessage,
+        history: &HistoryEntry,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND lease_owner = $2")
+            .bind(dispatch_id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_message(&mut tx, job_id, tenant, result, None).await?;
+        sqlx::query(
+            "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(job_id)
+        .bind(tenant)
+        .bind(&history.fei)
+        .bind(history.line.map(i64::from))
+        .bind(&history.participant)
+        .bind(&history.action)
+        .bind(history.params.to_string())
+        .bind(i64::from(history.attempt))
+        .bind(history.started_at)
+        .bind(history.ended_at)
+        .bind(i64::from(history.ok))
+        .bind(history.result.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// When the earliest future message is due, for sleeping until then.
+    pub async fn next_due(&self) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(due_at) FROM messages").fetch_one(&self.pool).await?;
+        Ok(row.try_get::<Option<i64>, _>(0).ok().flatten())
+    }
+
+    pub async fn history(&self, job_id: &str) -> Result<Vec<HistoryEntry>> {
+        let rows = sqlx::query(
+            "SELECT fei, line, participant, action, params, attempt, started_at, ended_at, ok, result
+             FROM history WHERE job_id = $1 ORDER BY id",
+        )
+        .bind(job_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    fei: r.get(0),
+                    line: r.get::<Option<i64>, _>(1).map(|l| l as u32),
+                    participant: r.get(2),
+                    action: r.get(3),
+                    params: serde_json::from_str(&r.get::<String, _>(4)).map_err(|e| corrupt("history", e))?,
+                    attempt: r.get::<i64, _>(5) as u32,
+                    started_at: r.get(6),
+                    ended_at: r.get(7),
+                    ok: r.get::<i64, _>(8) != 0,
+                    result: serde_json::from_str(&r.get::<String, _>(9)).map_err(|e| corrupt("history", e))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether a job still has work pending (messages of any kind).
+    pub async fn has_messages(&self, job_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) FROM messages WHERE job_id = $1").bind(job_id).fetch_one(&self.pool).await?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
+}
+
+async fn insert_message(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    job_id: &str,
+    tenant: &str,
+    m: &NewMessage,
+    lease_owner: Option<&str>,
+) -> Result<i64> {
+    let fei = match &m.message {
+        Message::Dispatch(d) => Some(d.fei.0.clone()),
+        Message::Apply { fei, .. } | Message::Cancel { fei, .. } | Message::Result { fei, .. } | Message::Timer { fei, .. } => {
+            Some(fei.0.clone())
+        }
+        Message::Reply { to, .. } => Some(to.0.clone()),
+        Message::Retry { .. } => None,
+    };
+    let body = serde_json::to_string(&m.message).map_err(|e| corrupt("message", e))?;
+    let row = sqlx::query(
+        "INSERT INTO messages (job_id, tenant, kind, fei, body, due_at, lease_owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(job_id)
+    .bind(tenant)
+    .bind(m.message.kind())
+    .bind(fei)
+    .bind(body)
+    .bind(m.due_at)
+    .bind(lease_owner.map(str::to_owned))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.get(0))
+}
+
+fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
+    let state: String = r.get(5);
+    let fields: String = r.get(6);
+    let error: Option<String> = r.get(7);
+    Ok(JobRecord {
+        id: r.get(0),
+        tenant: r.get(1),
+        name: r.get(2),
+        definition: serde_json::from_str(&r.get::<String, _>(3)).map_err(|e| corrupt("job definition", e))?,
+        definition_ref: r.get(4),
+        state: JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?,
+        fields: match serde_json::from_str(&fields).map_err(|e| corrupt("job fields", e))? {
+            Value::Object(m) => m,
+            _ => return Err(corrupt("job fields", "not an object")),
+        },
+        error: error.map(|e| serde_json::from_str(&e)).transpose().map_err(|e| corrupt("job error", e))?,
+        created_at: r.get(8),
+        updated_at: r.get(9),
+        finished_at: r.get(10),
+    })
+}
+
+/// Accepts `sqlite:PATH`, `sqlite://PATH`, a bare path, or a PostgreSQL URL.
+fn normalize_url(url: &str) -> Result<(Backend, String)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    if path.is_empty() || path.contains("://") {
+        return Err(StoreError::BadUrl(url.to_owned()));
+    }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mode = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{mode}")))
+}

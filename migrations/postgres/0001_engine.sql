@@ -1,0 +1,63 @@
+-- The engine's durable state. Every table carries the tenant from the start.
+-- Times are milliseconds since the Unix epoch.
+
+CREATE TABLE jobs (
+    id              TEXT PRIMARY KEY,
+    tenant          TEXT NOT NULL,
+    name            TEXT,
+    definition      TEXT NOT NULL,          -- the definition tree, JSON
+    definition_ref  TEXT,                   -- "name@version" when launched from a stored definition
+    state           TEXT NOT NULL,
+    fields          TEXT NOT NULL,          -- input fields, then the final fields
+    error           TEXT,                   -- JSON StepError when failed
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    finished_at     BIGINT,
+    lease_owner     TEXT,
+    lease_until     BIGINT
+);
+CREATE INDEX jobs_tenant_state ON jobs (tenant, state);
+
+CREATE TABLE expressions (
+    job_id  TEXT NOT NULL,
+    fei     TEXT NOT NULL,
+    tenant  TEXT NOT NULL,
+    body    TEXT NOT NULL,                  -- JSON Expression
+    PRIMARY KEY (job_id, fei)
+);
+
+CREATE TABLE messages (
+    id          BIGSERIAL PRIMARY KEY,
+    job_id      TEXT NOT NULL,
+    tenant      TEXT NOT NULL,
+    kind        TEXT NOT NULL,              -- apply, reply, cancel, dispatch, result, timer
+    fei         TEXT,
+    body        TEXT NOT NULL,              -- JSON Message
+    due_at      BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT
+);
+CREATE INDEX messages_job_due ON messages (job_id, due_at);
+CREATE INDEX messages_kind_due ON messages (kind, due_at);
+
+CREATE TABLE history (
+    id          BIGSERIAL PRIMARY KEY,
+    job_id      TEXT NOT NULL,
+    tenant      TEXT NOT NULL,
+    fei         TEXT NOT NULL,
+    line        BIGINT,
+    participant TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    params      TEXT NOT NULL,              -- JSON; secrets never reach params
+    attempt     BIGINT NOT NULL,
+    started_at  BIGINT NOT NULL,
+    ended_at    BIGINT NOT NULL,
+    ok          BIGINT NOT NULL,
+    result      TEXT NOT NULL               -- JSON field updates, or JSON StepError
+);
+CREATE INDEX history_job ON history (job_id, id);
+
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY,
+    heartbeat_at BIGINT NOT NULL
+);

@@ -1,0 +1,128 @@
+//! An engine on a fresh database (SQLite file or PostgreSQL database) with
+//! the test participants registered, for the engine's tests.
+
+use mastermind::capabilities::{Grants, MemorySecrets};
+use mastermind::engine::{Engine, EngineConfig, Registry};
+use mastermind::sandbox::{EngineConfig as PoolConfig, Sandbox, SandboxConfig};
+use mastermind::store::{JobRecord, Store};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("MASTERMIND_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub struct Harness {
+    pub engine: Arc<Engine>,
+    pub url: String,
+    stop: CancellationToken,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    pg_database: Option<String>,
+}
+
+pub async fn registry(sandbox: &Sandbox) -> Registry {
+    let mut registry = Registry::new();
+    for name in ["tester", "noop", "echo"] {
+        let p = sandbox.load(&super::participant_bytes(name)).await.unwrap();
+        registry.insert(p, Grants::default(), Vec::new());
+    }
+    registry
+}
+
+impl Harness {
+    pub async fn new(db: Db) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg_database) = match db {
+            Db::Sqlite => (format!("sqlite:{}", dir.path().join("mm.db").display()), None),
+            Db::Postgres => {
+                let name = format!("mm_test_{}", uuid::Uuid::now_v7().simple());
+                sqlx::any::install_default_drivers();
+                let admin = sqlx::AnyPool::connect(&postgres_admin_url()).await.expect("PostgreSQL for tests");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+                admin.close().await;
+                let base = postgres_admin_url();
+                let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+                (url, Some(name))
+            }
+        };
+        let mut h = Harness { engine: Self::engine(&url).await, url, stop: CancellationToken::new(), worker: None, _dir: dir, pg_database };
+        h.start();
+        h
+    }
+
+    async fn engine(url: &str) -> Arc<Engine> {
+        let sandbox = Sandbox::new(SandboxConfig {
+            engine: PoolConfig { max_instances: 128, ..PoolConfig::default() },
+            ..SandboxConfig::default()
+        })
+        .unwrap();
+        let registry = registry(&sandbox).await;
+        let store = Store::open(url).await.unwrap();
+        let config = EngineConfig { exclusive: url.starts_with("sqlite"), ..EngineConfig::default() };
+        Engine::new(store, Arc::new(sandbox), Arc::new(registry), Arc::new(MemorySecrets::new()), config)
+    }
+
+    fn start(&mut self) {
+        let engine = self.engine.clone();
+        let stop = self.stop.clone();
+        self.worker = Some(tokio::spawn(async move {
+            engine.run(stop).await.unwrap();
+        }));
+    }
+
+    /// Stops this engine and starts a new one on the same database, as a
+    /// restarted process would.
+    pub async fn restart(&mut self) {
+        self.stop.cancel();
+        if let Some(w) = self.worker.take() {
+            let _ = w.await;
+        }
+        self.stop = CancellationToken::new();
+        self.engine = Self::engine(&self.url).await;
+        self.start();
+    }
+
+    pub async fn launch(&self, source: &str, fields: Value) -> String {
+        let definition = mastermind::language::parse("test.mm", source).unwrap_or_else(|e| panic!("{e}"));
+        let fields = fields.as_object().cloned().unwrap_or_default();
+        self.engine.launch("test", &definition, fields, None).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn wait(&self, job: &str) -> JobRecord {
+        tokio::time::timeout(Duration::from_secs(30), self.engine.wait_for(job)).await.expect("job finishes in time").unwrap()
+    }
+
+    /// Launches and waits.
+    pub async fn run(&self, source: &str, fields: Value) -> JobRecord {
+        let job = self.launch(source, fields).await;
+        self.wait(&job).await
+    }
+
+    pub async fn finish(mut self) {
+        self.stop.cancel();
+        if let Some(w) = self.worker.take() {
+            let _ = w.await;
+        }
+        if let Some(name) = self.pg_database.take() {
+            self.engine.store().pool().close().await;
+            if let Ok(admin) = sqlx::AnyPool::connect(&postgres_admin_url()).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+            }
+        }
+    }
+}
+
+/// The `trail` field the tester participant builds.
+pub fn trail(job: &JobRecord) -> Value {
+    job.fields.get("trail").cloned().unwrap_or(Value::Array(Vec::new()))
+}
