@@ -98,16 +98,23 @@ fn crates_in(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// `<target>/participants`, next to the host's own build output.
+/// `<target>/participants-<checkout>`, next to the host's own build
+/// output; one per checkout, since two checkouts sharing a target
+/// directory would overwrite each other's guests.
 fn guest_target_dir(root: &Path, out_dir: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    root.hash(&mut hasher);
+    let name = format!("participants-{:08x}", hasher.finish() as u32);
     if let Ok(dir) = env::var("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("participants");
+        return PathBuf::from(dir).join(name);
     }
     // OUT_DIR is <target>/[<triple>/]<profile>/build/<pkg>-<hash>/out.
     out_dir
         .ancestors()
         .find(|p| p.file_name().is_some_and(|n| n == "build"))
         .and_then(|build| build.parent()?.parent())
-        .map(|t| t.join("participants"))
-        .unwrap_or_else(|| root.join("target").join("participants"))
+        .map(|t| t.join(&name))
+        .unwrap_or_else(|| root.join("target").join(name))
 }
