@@ -29,7 +29,6 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
-        .arg("--locked")
         .args(["--profile", "participant", "--target", WASM_TARGET])
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod moto;
 
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,6 +14,11 @@ use tokio::net::TcpListener;
 pub fn participant_bytes(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("MASTERMIND_PARTICIPANTS_DIR")).join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 that records every request and

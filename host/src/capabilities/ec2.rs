@@ -1,18 +1,130 @@
-//! The `ec2` capability: grant checks. The calls through aws-sdk-ec2 land
-//! with the built-in EC2 participant.
+//! The `ec2` capability: Amazon EC2 through the host's SDK (aws-sdk-ec2).
+//!
+//! The participant names the secret that holds the credentials; the host
+//! reads it after the grant check, signs the requests and talks to AWS (or
+//! to the endpoint the operator configured with AWS_ENDPOINT_URL — never one
+//! the participant chose). Every call is checked against the granted
+//! regions.
 
-use super::CallCaps;
+use super::{CallCaps, Secret};
 use crate::sandbox::bindings::WitError;
 use crate::sandbox::bindings::mastermind::participant::ec2 as wit;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{Filter, InstanceType, Placement, ResourceType, Tag, TagSpecification};
+use base64::Engine as _;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// SDK clients, one per (region, access key), built on first use: building
+/// one sets up an HTTPS client, too slow to do per call.
+#[derive(Default)]
+pub struct Ec2Clients {
+    endpoint: Option<String>,
+    clients: Mutex<HashMap<(String, String), Client>>,
+}
+
+impl Ec2Clients {
+    pub fn new(endpoint: Option<String>) -> Self {
+        Ec2Clients { endpoint, clients: Mutex::new(HashMap::new()) }
+    }
+
+    fn client(&self, region: &str, creds: &AwsCredentials) -> Client {
+        let key = (region.to_owned(), format!("{}:{}", creds.access_key_id, digest(&creds.secret_access_key)));
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(&key) {
+            return c.clone();
+        }
+        let credentials = Credentials::new(
+            &creds.access_key_id,
+            &creds.secret_access_key,
+            creds.session_token.clone(),
+            None,
+            "mastermind-secret",
+        );
+        let mut config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(credentials);
+        if let Some(endpoint) = &self.endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        let client = Client::from_conf(config.build());
+        clients.insert(key, client.clone());
+        client
+    }
+}
+
+fn digest(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(s.as_bytes())[..8])
+}
+
+/// Credentials as kept in a secret: `ACCESS_KEY_ID:SECRET_ACCESS_KEY`, or a
+/// JSON object with `access_key_id`, `secret_access_key` and optionally
+/// `session_token`.
+struct AwsCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+impl AwsCredentials {
+    fn parse(secret: &Secret) -> Result<Self, WitError> {
+        let text = secret.expose().trim();
+        if text.starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(text)
+                .map_err(|_| WitError::fatal("ec2: the credentials secret is not valid JSON"))?;
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+            return match (field("access_key_id"), field("secret_access_key")) {
+                (Some(id), Some(key)) => Ok(AwsCredentials { access_key_id: id, secret_access_key: key, session_token: field("session_token") }),
+                _ => Err(WitError::fatal("ec2: the credentials secret needs access_key_id and secret_access_key")),
+            };
+        }
+        match text.split_once(':') {
+            Some((id, key)) if !id.is_empty() && !key.is_empty() => {
+                Ok(AwsCredentials { access_key_id: id.to_owned(), secret_access_key: key.to_owned(), session_token: None })
+            }
+            _ => Err(WitError::fatal("ec2: the credentials secret must be ACCESS_KEY_ID:SECRET_ACCESS_KEY or JSON")),
+        }
+    }
+}
 
 impl CallCaps {
-    fn ec2_check(&mut self, credentials: &str, region: &str) -> Result<(), WitError> {
+    /// Checks the region and the credentials grant, and returns a client.
+    fn ec2_client(&mut self, credentials: &str, region: &str) -> Result<Client, WitError> {
+        if region.is_empty() {
+            return Err(WitError::bad_input("ec2: no region"));
+        }
         if !self.grants.allows_region(region) {
             return Err(self.deny("ec2", &format!("region '{region}'"), &format!("grant it with ec2={region}")));
         }
-        let _credentials = self.secret("ec2", credentials)?;
-        let _ = &self.services.aws_endpoint_url;
-        Err(WitError::fatal("ec2: calls are not available in this build yet"))
+        let secret = self.secret("ec2", credentials)?;
+        let creds = AwsCredentials::parse(&secret)?;
+        Ok(self.services.ec2.client(region, &creds))
+    }
+
+    fn ec2_error<E: ProvideErrorMetadata + std::fmt::Debug>(&self, what: &str, e: aws_sdk_ec2::error::SdkError<E>) -> WitError {
+        use aws_sdk_ec2::error::SdkError;
+        let err = match &e {
+            SdkError::ServiceError(s) => {
+                let code = s.err().code().unwrap_or("Unknown");
+                let message = s.err().message().unwrap_or("");
+                let text = format!("ec2 {what}: {code}: {message}");
+                let transient = code.contains("Throttl")
+                    || code.contains("RequestLimitExceeded")
+                    || code.contains("InsufficientInstanceCapacity")
+                    || code.contains("Unavailable")
+                    || code.contains("InternalError")
+                    || s.raw().status().is_server_error();
+                if transient { WitError::retryable(text) } else { WitError::fatal(text) }
+            }
+            SdkError::TimeoutError(_) => WitError::retryable(format!("ec2 {what}: timed out")),
+            SdkError::DispatchFailure(d) => WitError::retryable(format!("ec2 {what}: cannot reach the EC2 endpoint: {d:?}")),
+            other => WitError::retryable(format!("ec2 {what}: {other}")),
+        };
+        WitError { message: self.redact(&err.message), ..err }
     }
 }
 
@@ -22,25 +134,158 @@ impl wit::Host for CallCaps {
         credentials: String,
         request: wit::RunRequest,
     ) -> wasmtime::Result<Result<Vec<wit::Instance>, WitError>> {
-        Ok(self.ec2_check(&credentials, &request.region).map(|()| Vec::new()))
+        let client = match self.ec2_client(&credentials, &request.region) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        if request.image_id.is_empty() || request.instance_type.is_empty() {
+            return Ok(Err(WitError::bad_input("ec2 run-instances: image-id and instance-type are required")));
+        }
+        let count = request.count.max(1) as i32;
+        let mut call = client
+            .run_instances()
+            .image_id(&request.image_id)
+            .instance_type(InstanceType::from(request.instance_type.as_str()))
+            .min_count(count)
+            .max_count(count)
+            .set_key_name(request.key_name.clone())
+            .set_subnet_id(request.subnet_id.clone())
+            .set_client_token(request.client_token.clone());
+        if let Some(zone) = &request.availability_zone {
+            call = call.placement(Placement::builder().availability_zone(zone).build());
+        }
+        if !request.security_groups.is_empty() {
+            call = call.set_security_groups(Some(request.security_groups.clone()));
+        }
+        if !request.security_group_ids.is_empty() {
+            call = call.set_security_group_ids(Some(request.security_group_ids.clone()));
+        }
+        if let Some(data) = &request.user_data {
+            call = call.user_data(base64::engine::general_purpose::STANDARD.encode(data));
+        }
+        if !request.tags.is_empty() {
+            let tags = request.tags.iter().map(|t| Tag::builder().key(&t.key).value(&t.value).build()).collect();
+            call = call.tag_specifications(
+                TagSpecification::builder().resource_type(ResourceType::Instance).set_tags(Some(tags)).build(),
+            );
+        }
+        Ok(match call.send().await {
+            Ok(out) => Ok(out.instances().iter().map(instance).collect()),
+            Err(e) => Err(self.ec2_error("run-instances", e)),
+        })
     }
 
     async fn describe_instances(
         &mut self,
         credentials: String,
         region: String,
-        _instance_ids: Vec<String>,
+        instance_ids: Vec<String>,
+        filters: Vec<(String, Vec<String>)>,
     ) -> wasmtime::Result<Result<Vec<wit::Instance>, WitError>> {
-        Ok(self.ec2_check(&credentials, &region).map(|()| Vec::new()))
+        let client = match self.ec2_client(&credentials, &region) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut call = client.describe_instances();
+        if instance_ids.is_empty() {
+            // Everything but the long gone.
+            let live = ["pending", "running", "shutting-down", "stopping", "stopped"].map(String::from).to_vec();
+            call = call.filters(Filter::builder().name("instance-state-name").set_values(Some(live)).build());
+        } else {
+            call = call.set_instance_ids(Some(instance_ids));
+        }
+        for (name, values) in filters {
+            call = call.filters(Filter::builder().name(name).set_values(Some(values)).build());
+        }
+        Ok(match call.send().await {
+            Ok(out) => Ok(out.reservations().iter().flat_map(|r| r.instances().iter().map(instance)).collect()),
+            Err(e) => Err(self.ec2_error("describe-instances", e)),
+        })
     }
 
     async fn change_state(
         &mut self,
         credentials: String,
         region: String,
-        _instance_ids: Vec<String>,
-        _action: wit::StateAction,
+        instance_ids: Vec<String>,
+        action: wit::StateAction,
     ) -> wasmtime::Result<Result<Vec<wit::StateChange>, WitError>> {
-        Ok(self.ec2_check(&credentials, &region).map(|()| Vec::new()))
+        let client = match self.ec2_client(&credentials, &region) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        if instance_ids.is_empty() {
+            return Ok(Err(WitError::bad_input("ec2: no instance ids")));
+        }
+        let ids = Some(instance_ids);
+        let changes = match action {
+            wit::StateAction::Start => client
+                .start_instances()
+                .set_instance_ids(ids)
+                .send()
+                .await
+                .map(|o| o.starting_instances().iter().map(change).collect())
+                .map_err(|e| self.ec2_error("start-instances", e)),
+            wit::StateAction::Stop => client
+                .stop_instances()
+                .set_instance_ids(ids)
+                .send()
+                .await
+                .map(|o| o.stopping_instances().iter().map(change).collect())
+                .map_err(|e| self.ec2_error("stop-instances", e)),
+            wit::StateAction::Terminate => client
+                .terminate_instances()
+                .set_instance_ids(ids)
+                .send()
+                .await
+                .map(|o| o.terminating_instances().iter().map(change).collect())
+                .map_err(|e| self.ec2_error("terminate-instances", e)),
+            wit::StateAction::Reboot => client
+                .reboot_instances()
+                .set_instance_ids(ids)
+                .send()
+                .await
+                .map(|_| Vec::new())
+                .map_err(|e| self.ec2_error("reboot-instances", e)),
+        };
+        Ok(changes)
+    }
+}
+
+fn state_name(state: Option<&aws_sdk_ec2::types::InstanceState>) -> String {
+    state.and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_else(|| "unknown".into())
+}
+
+fn instance(i: &aws_sdk_ec2::types::Instance) -> wit::Instance {
+    let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+    wit::Instance {
+        instance_id: i.instance_id().unwrap_or_default().to_owned(),
+        image_id: opt(i.image_id()),
+        instance_type: i.instance_type().map(|t| t.as_str().to_owned()),
+        state: state_name(i.state()),
+        state_reason: i.state_reason().and_then(|r| r.message()).map(str::to_owned),
+        key_name: opt(i.key_name()),
+        availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
+        public_ip: opt(i.public_ip_address()),
+        private_ip: opt(i.private_ip_address()),
+        public_dns: opt(i.public_dns_name()),
+        private_dns: opt(i.private_dns_name()),
+        launch_time: i.launch_time().map(|t| t.to_string()),
+        subnet_id: opt(i.subnet_id()),
+        vpc_id: opt(i.vpc_id()),
+        security_groups: i.security_groups().iter().filter_map(|g| g.group_name().map(str::to_owned)).collect(),
+        tags: i
+            .tags()
+            .iter()
+            .map(|t| wit::Tag { key: t.key().unwrap_or_default().to_owned(), value: t.value().unwrap_or_default().to_owned() })
+            .collect(),
+    }
+}
+
+fn change(c: &aws_sdk_ec2::types::InstanceStateChange) -> wit::StateChange {
+    wit::StateChange {
+        instance_id: c.instance_id().unwrap_or_default().to_owned(),
+        previous_state: state_name(c.previous_state()),
+        current_state: state_name(c.current_state()),
     }
 }

@@ -43,7 +43,7 @@ pub trait EventSink: Send + Sync {
 /// Host-wide services shared by every call (HTTP clients, the EC2 endpoint).
 pub struct HostServices {
     pub(crate) http: HttpClients,
-    pub(crate) aws_endpoint_url: Option<String>,
+    pub(crate) ec2: ec2::Ec2Clients,
 }
 
 /// Host-wide settings for the capabilities.
@@ -55,7 +55,7 @@ pub struct HostConfig {
 
 impl HostServices {
     pub fn new(config: &HostConfig) -> anyhow::Result<Self> {
-        Ok(HostServices { http: HttpClients::new()?, aws_endpoint_url: config.aws_endpoint_url.clone() })
+        Ok(HostServices { http: HttpClients::new()?, ec2: ec2::Ec2Clients::new(config.aws_endpoint_url.clone()) })
     }
 }
 

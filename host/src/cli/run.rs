@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// A secret participants may use: NAME=VALUE or NAME=@FILE.
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     secrets: Vec<String>,
+    /// An extra grant for a built-in participant: PARTICIPANT:KIND=VALUE,
+    /// e.g. `http:http=api.example.com`, `ssh:ssh=deploy@web1`.
+    #[arg(long = "grant", value_name = "PARTICIPANT:SPEC")]
+    grants: Vec<String>,
     /// Finish an interrupted job instead of starting one.
     #[arg(long, value_name = "JOB_ID", conflicts_with_all = ["file", "fields", "fields_file"])]
     resume: Option<String>,
@@ -43,6 +47,8 @@ pub struct WorkerArgs {
     db: String,
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     secrets: Vec<String>,
+    #[arg(long = "grant", value_name = "PARTICIPANT:SPEC")]
+    grants: Vec<String>,
 }
 
 /// Reads and parses a definition file (text, or JSON by extension or content).
@@ -74,7 +80,7 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let sandbox = runtime::sandbox()?;
-    let registry = runtime::builtin_registry(&sandbox).await?;
+    let registry = runtime::builtin_registry(&sandbox, &[]).await?;
     let problems = crate::engine::validate(&definition, &registry);
     if problems.is_empty() {
         println!("{}: ok", args.file.display());
@@ -100,7 +106,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         (None, None) => anyhow::bail!("give a definition file to run, or --resume JOB_ID"),
     };
-    let rt = runtime::start(&db, &args.secrets).await?;
+    let rt = runtime::start(&db, &args.secrets, &args.grants).await?;
     let engine = rt.engine.clone();
     let mut events = engine.subscribe();
     let job_id = match (&args.resume, definition) {
@@ -166,7 +172,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let rt = runtime::start(&args.db, &args.secrets).await?;
+    let rt = runtime::start(&args.db, &args.secrets, &args.grants).await?;
     let stop = CancellationToken::new();
     let signal = stop.clone();
     tokio::spawn(async move {

@@ -26,19 +26,84 @@ pub fn sandbox() -> anyhow::Result<Arc<Sandbox>> {
     Ok(Arc::new(Sandbox::new(SandboxConfig { cache_dir: super::cache_dir(), host, ..SandboxConfig::default() })?))
 }
 
-/// The built-in participants with their default grants.
-pub async fn builtin_registry(sandbox: &Sandbox) -> anyhow::Result<Registry> {
+/// The built-in participants, each with its default grants (see
+/// docs/participants.md) plus `extra` grants given as `PARTICIPANT:SPEC`,
+/// and its settings from the environment.
+pub async fn builtin_registry(sandbox: &Sandbox, extra: &[String]) -> anyhow::Result<Registry> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut registry = Registry::new();
     for (name, bytes) in builtin::BUILTINS {
         let participant = sandbox.load(bytes).await.with_context(|| format!("loading built-in participant {name}"))?;
-        registry.insert(participant, Grants::default(), Vec::new());
+        let (mut grants, settings) = defaults(&participant.description().name, &env)?;
+        for spec in extra {
+            let (target, grant) = spec
+                .split_once(':')
+                .with_context(|| format!("--grant '{spec}': expected PARTICIPANT:KIND=VALUE, e.g. http:http=api.example.com"))?;
+            if target == participant.description().name {
+                grants.add(grant)?;
+            }
+        }
+        registry.insert(participant, grants, settings);
+    }
+    for spec in extra {
+        let target = spec.split_once(':').map(|(t, _)| t).unwrap_or(spec);
+        if registry.get(target).is_none() {
+            anyhow::bail!("--grant '{spec}': no built-in participant '{target}'");
+        }
     }
     Ok(registry)
 }
 
-/// Secrets from `--secret NAME=VALUE` / `NAME=@FILE`.
+type Settings = Vec<(String, String)>;
+
+/// The narrowest grants each built-in needs for its job, and the settings
+/// it reads.
+fn defaults(participant: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<(Grants, Settings)> {
+    let settings = |names: &[&str]| -> Settings {
+        names.iter().filter_map(|n| env(n).map(|v| ((*n).to_owned(), v))).collect()
+    };
+    Ok(match participant {
+        "ec2_server" => (Grants::parse(&["ec2=*", "secret=aws"])?, settings(&["AWS_REGION"])),
+        "campfire" => {
+            let mut specs = vec!["secret=campfire_token".to_owned()];
+            let url = env("CAMPFIRE_URL").or_else(|| env("CAMPFIRE_ACCOUNT").map(|a| format!("https://{a}.campfirenow.com")));
+            if let Some(url) = url.as_deref().and_then(|u| url::Url::parse(u).ok())
+                && let Some(host) = url.host_str()
+            {
+                let port = url.port_or_known_default().unwrap_or(443);
+                specs.push(format!("http={host}:{port}"));
+            }
+            (Grants::parse(&specs)?, settings(&["CAMPFIRE_ACCOUNT", "CAMPFIRE_ROOM", "CAMPFIRE_URL", "CAMPFIRE_API"]))
+        }
+        "chef_node" | "chef_client" => {
+            let mut specs = vec!["secret=chef_client_key".to_owned()];
+            if let Some(url) = env("CHEF_SERVER_URL") {
+                specs.push(format!("chef={url}"));
+            }
+            (Grants::parse(&specs)?, settings(&["CHEF_SERVER_URL", "CHEF_CLIENT_NAME"]))
+        }
+        "ssh" | "ssh_multi" => (Grants::parse(&["secret=ssh_key"])?, Vec::new()),
+        _ => (Grants::default(), Vec::new()),
+    })
+}
+
+/// Secrets from the environment (as the old Mastermind read them) and from
+/// `--secret NAME=VALUE` / `NAME=@FILE`, which win.
 pub fn secrets(specs: &[String]) -> anyhow::Result<MemorySecrets> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut secrets = MemorySecrets::new();
+    if let (Some(id), Some(key)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        let mut creds = serde_json::json!({ "access_key_id": id, "secret_access_key": key });
+        if let Some(token) = env("AWS_SESSION_TOKEN") {
+            creds["session_token"] = token.into();
+        }
+        secrets.insert("aws", creds.to_string());
+    }
+    for (var, name) in [("CAMPFIRE_TOKEN", "campfire_token"), ("CHEF_CLIENT_KEY", "chef_client_key")] {
+        if let Some(v) = env(var) {
+            secrets.insert(name, v);
+        }
+    }
     for spec in specs {
         let (name, value) = super::parse_secret(spec)?;
         secrets.insert(name, value);
@@ -50,9 +115,9 @@ pub struct Runtime {
     pub engine: Arc<Engine>,
 }
 
-pub async fn start(db: &str, secret_specs: &[String]) -> anyhow::Result<Runtime> {
+pub async fn start(db: &str, secret_specs: &[String], grants: &[String]) -> anyhow::Result<Runtime> {
     let sandbox = sandbox()?;
-    let registry = Arc::new(builtin_registry(&sandbox).await?);
+    let registry = Arc::new(builtin_registry(&sandbox, grants).await?);
     let secrets = Arc::new(secrets(secret_specs)?);
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;
     let exclusive = store.backend() == Backend::Sqlite;
