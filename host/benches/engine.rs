@@ -1,0 +1,138 @@
+//! Engine benchmark: prints `bench: NAME = VALUE UNIT` lines.
+//!
+//! - a sequential 1,000-step job of no-op Wasm steps on SQLite: per-step
+//!   overhead (p50 and p99 of the time from one step's start to the next's),
+//!   every step journaled;
+//! - 1,000 concurrent jobs × 10 no-op steps: steps per second, on SQLite and
+//!   (when MASTERMIND_TEST_POSTGRES_URL or the local server answers) PostgreSQL;
+//! - "40 light tasks": 40 sequential steps each computing fib(10) in Wasm,
+//!   total wall time.
+//!
+//! Run with `cargo bench --bench engine`.
+
+use mastermind::capabilities::{Grants, MemorySecrets};
+use mastermind::engine::{Engine, EngineConfig, Event, JobState, Registry};
+use mastermind::sandbox::{EngineConfig as PoolConfig, Sandbox, SandboxConfig};
+use mastermind::store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+struct Bench {
+    engine: Arc<Engine>,
+    stop: CancellationToken,
+}
+
+async fn bench_engine(url: &str) -> anyhow::Result<Bench> {
+    let sandbox = Sandbox::new(SandboxConfig {
+        engine: PoolConfig { max_instances: 512, ..PoolConfig::default() },
+        ..SandboxConfig::default()
+    })?;
+    let dir = std::path::PathBuf::from(env!("MASTERMIND_PARTICIPANTS_DIR"));
+    let noop = sandbox.load(&std::fs::read(dir.join("noop.wasm"))?).await?;
+    let mut registry = Registry::new();
+    registry.insert(noop, Grants::default(), Vec::new());
+    let store = Store::open(url).await?;
+    let config = EngineConfig { exclusive: url.starts_with("sqlite"), max_concurrent_calls: 256, ..EngineConfig::default() };
+    let engine = Engine::new(store, Arc::new(sandbox), Arc::new(registry), Arc::new(MemorySecrets::new()), config);
+    let stop = CancellationToken::new();
+    let worker = engine.clone();
+    let token = stop.clone();
+    tokio::spawn(async move { worker.run(token).await });
+    Ok(Bench { engine, stop })
+}
+
+fn steps(n: usize, step: &str) -> mastermind::language::Definition {
+    let text: String = (0..n).map(|_| format!("{step}\n")).collect();
+    mastermind::language::parse("bench.mm", &text).expect("bench definition")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn sequential(b: &Bench, label: &str) -> anyhow::Result<()> {
+    let mut events = b.engine.subscribe();
+    let job = b.engine.launch("bench", &steps(1000, "noop_noop"), Default::default(), None).await?;
+    let collect = tokio::spawn(async move {
+        let mut starts = Vec::with_capacity(1000);
+        while let Ok(e) = events.recv().await {
+            match e.event {
+                Event::StepStarted { .. } => starts.push(Instant::now()),
+                Event::Flow(mastermind::engine::FlowEvent::Finished { .. }) => break,
+                _ => {}
+            }
+        }
+        starts
+    });
+    let started = Instant::now();
+    let record = b.engine.wait_for(&job).await?;
+    let total = started.elapsed();
+    anyhow::ensure!(record.state == JobState::Completed, "sequential job ended {:?}", record.state);
+    let starts = collect.await?;
+    let mut gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort();
+    println!("bench: {label}_sequential_1000_steps_total = {:.1} ms", total.as_secs_f64() * 1e3);
+    println!("bench: {label}_per_step_overhead_p50 = {:.3} ms", percentile(&gaps, 0.5).as_secs_f64() * 1e3);
+    println!("bench: {label}_per_step_overhead_p99 = {:.3} ms", percentile(&gaps, 0.99).as_secs_f64() * 1e3);
+    Ok(())
+}
+
+async fn concurrent(b: &Bench, label: &str, jobs: usize) -> anyhow::Result<()> {
+    let definition = steps(10, "noop_noop");
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(jobs);
+    for _ in 0..jobs {
+        ids.push(b.engine.launch("bench", &definition, Default::default(), None).await?);
+    }
+    for id in &ids {
+        let record = b.engine.wait_for(id).await?;
+        anyhow::ensure!(record.state == JobState::Completed, "job ended {:?}", record.state);
+    }
+    let elapsed = started.elapsed();
+    println!("bench: {label}_{jobs}_jobs_x_10_steps_wall = {:.2} s", elapsed.as_secs_f64());
+    println!("bench: {label}_steps_per_second = {:.0} steps/s", (jobs * 10) as f64 / elapsed.as_secs_f64());
+    Ok(())
+}
+
+async fn light_tasks(b: &Bench, label: &str) -> anyhow::Result<()> {
+    let definition = steps(40, "fib_noop n: 10");
+    // One warm-up run, then the measured one.
+    let job = b.engine.launch("bench", &definition, Default::default(), None).await?;
+    b.engine.wait_for(&job).await?;
+    let started = Instant::now();
+    let job = b.engine.launch("bench", &definition, Default::default(), None).await?;
+    let record = b.engine.wait_for(&job).await?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(record.fields["fib"] == 55, "fib(10) is 55");
+    println!("bench: {label}_40_light_tasks_wall = {:.1} ms", elapsed.as_secs_f64() * 1e3);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sqlite = bench_engine(&format!("sqlite:{}", dir.path().join("bench.db").display())).await?;
+    sequential(&sqlite, "sqlite").await?;
+    light_tasks(&sqlite, "sqlite").await?;
+    concurrent(&sqlite, "sqlite", 1000).await?;
+    sqlite.stop.cancel();
+
+    let admin = std::env::var("MASTERMIND_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    sqlx::any::install_default_drivers();
+    match sqlx::AnyPool::connect(&admin).await {
+        Ok(pool) => {
+            let name = format!("mm_bench_{}", std::process::id());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await?;
+            let url = format!("{}/{name}", admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin));
+            let pg = bench_engine(&url).await?;
+            sequential(&pg, "postgres").await?;
+            concurrent(&pg, "postgres", 1000).await?;
+            pg.stop.cancel();
+            pg.engine.store().pool().close().await;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await?;
+        }
+        Err(e) => println!("bench: postgres skipped ({e})"),
+    }
+    Ok(())
+}
