@@ -4,6 +4,8 @@ mod participant;
 mod run;
 mod runtime;
 
+pub use runtime::builtin_registry;
+
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};

@@ -42,9 +42,20 @@ impl Engine {
                 }
             })
         };
+        // Other processes sharing a PostgreSQL database wake us when they
+        // queue work, so nothing waits for the idle poll.
+        let listener = {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let woken = engine.clone();
+                if let Err(e) = engine.store.listen(move || woken.wake.notify_one()).await {
+                    tracing::warn!(error = %e, "LISTEN failed; falling back to polling");
+                }
+            })
+        };
         while !stop.is_cancelled() {
             let mut busy = false;
-            for job_id in self.store.claim_jobs(&self.worker_id, JOB_LEASE, 32).await? {
+            for job_id in self.store.claim_jobs(&self.worker_id, JOB_LEASE, STALE_AFTER, 32).await? {
                 busy = true;
                 let engine = self.clone();
                 tokio::spawn(async move { engine.process_job(&job_id).await });
@@ -69,6 +80,7 @@ impl Engine {
             }
         }
         heart.abort();
+        listener.abort();
         Ok(())
     }
 
@@ -128,7 +140,10 @@ impl Engine {
                 tracing::error!(job = %job_id, error = %e, "storing a participant result failed");
             }
         });
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(fei, handle.abort_handle());
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if !handle.is_finished() {
+            in_flight.insert(fei, handle.abort_handle());
+        }
     }
 
     async fn call(self: &Arc<Self>, stored: StoredMessage) -> Result<(), StoreError> {

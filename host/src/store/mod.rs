@@ -117,6 +117,7 @@ pub struct BatchChanges {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: String,
 }
 
 pub fn now_ms() -> i64 {
@@ -158,7 +159,7 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, url })
     }
 
     pub fn backend(&self) -> Backend {
@@ -167,6 +168,29 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Wakes the workers of other processes (PostgreSQL only; an embedded
+    /// database has one process). Delivered when the transaction commits.
+    async fn notify_workers(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, job_id: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(job_id).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Calls `wake` whenever another process queues work (PostgreSQL's
+    /// LISTEN); returns at once on SQLite. Runs until the connection fails.
+    pub async fn listen(&self, wake: impl Fn()) -> Result<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        loop {
+            listener.recv().await?;
+            wake();
+        }
     }
 
     /// Stores a new job and its first message in one transaction.
@@ -187,6 +211,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_message(&mut tx, &job.id, &job.tenant, first, None).await?;
+        self.notify_workers(&mut tx, &job.id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -235,6 +260,7 @@ impl Store {
                 .await?;
         }
         insert_message(&mut tx, job_id, tenant, message, None).await?;
+        self.notify_workers(&mut tx, job_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -270,14 +296,15 @@ impl Store {
 
     /// Leases up to `limit` jobs that have messages due and are not leased
     /// to a live worker.
-    pub async fn claim_jobs(&self, worker: &str, lease: Duration, limit: i64) -> Result<Vec<String>> {
+    pub async fn claim_jobs(&self, worker: &str, lease: Duration, stale_after: Duration, limit: i64) -> Result<Vec<String>> {
         let now = now_ms();
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF j SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (
                 SELECT j.id FROM jobs j
                 WHERE j.state IN ('running', 'failed')
-                  AND (j.lease_owner IS NULL OR j.lease_until < $3)
+                  AND (j.lease_owner IS NULL OR j.lease_until < $3
+                       OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
                   AND EXISTS (SELECT 1 FROM messages m WHERE m.job_id = j.id AND m.kind <> 'dispatch' AND m.due_at <= $3)
                 ORDER BY j.updated_at LIMIT $4 {lock})
              RETURNING id"
@@ -287,6 +314,7 @@ impl Store {
             .bind(now + lease.as_millis() as i64)
             .bind(now)
             .bind(limit)
+            .bind(now - stale_after.as_millis() as i64)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
@@ -535,6 +563,9 @@ impl Store {
         Ok(row.get::<i64, _>(0) > 0)
     }
 }
+
+/// The PostgreSQL channel workers listen on: a message was queued.
+pub const NOTIFY_CHANNEL: &str = "mastermind_work";
 
 async fn insert_message(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

@@ -1,0 +1,104 @@
+//! Scale-out: three `mastermind worker` processes share one PostgreSQL
+//! database; one is killed (SIGKILL) mid-run. Every job completes, every
+//! step completes exactly once, and a step is delivered again only if it
+//! was in flight in the killed worker.
+
+mod support;
+
+use mastermind::engine::{Engine, EngineConfig, JobState};
+use mastermind::capabilities::MemorySecrets;
+use mastermind::sandbox::{Sandbox, SandboxConfig};
+use mastermind::store::Store;
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::HttpReceiver;
+use support::engine::postgres_admin_url;
+
+const JOBS: usize = 12;
+const STEPS: usize = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_a_database_and_survive_a_killed_one() {
+    let receiver = HttpReceiver::start().await;
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&postgres_admin_url()).await.expect("PostgreSQL for tests");
+    let name = format!("mm_scale_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    let url = format!("{}/{name}", postgres_admin_url().rsplit_once('/').unwrap().0);
+
+    // Jobs are launched by a process that runs no worker.
+    let store = Store::open(&url).await.unwrap();
+    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let registry = mastermind::cli::builtin_registry(&sandbox, &[format!("http:http=127.0.0.1:{}", receiver.port)]).await.unwrap();
+    let config = EngineConfig { exclusive: false, ..EngineConfig::default() };
+    let launcher = Engine::new(store.clone(), Arc::new(sandbox), Arc::new(registry), Arc::new(MemorySecrets::new()), config);
+    let mut text = String::new();
+    for i in 0..STEPS {
+        text.push_str(&format!("post_http url: '{}', body: {{ 'job' => '${{job}}', 'step' => {i} }}\nwait '100ms'\n", receiver.url("/step")));
+    }
+    let definition = mastermind::language::parse("scale.mm", &text).unwrap();
+    let mut jobs = Vec::new();
+    for j in 0..JOBS {
+        let fields = serde_json::json!({ "job": j }).as_object().cloned().unwrap();
+        jobs.push(launcher.launch("test", &definition, fields, None).await.unwrap());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let worker = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_mastermind"))
+            .args(["worker", "--db", &url, "--grant", &format!("http:http=127.0.0.1:{}", receiver.port)])
+            .env("MASTERMIND_CACHE_DIR", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let mut workers = vec![worker(), worker(), worker()];
+    // Kill one once the work is well under way.
+    let started = Instant::now();
+    while receiver.requests().len() < JOBS * STEPS / 4 {
+        assert!(started.elapsed() < Duration::from_secs(90), "the workers did not start working");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    workers[0].kill().await.unwrap();
+
+    let started = Instant::now();
+    for job in &jobs {
+        loop {
+            let record = store.job(job).await.unwrap().unwrap();
+            if record.state == JobState::Completed {
+                break;
+            }
+            assert!(!matches!(record.state, JobState::Failed | JobState::Canceled), "{job}: {:?}", record.error);
+            assert!(started.elapsed() < Duration::from_secs(90), "jobs did not complete after a worker was killed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let history = store.history(job).await.unwrap();
+        let mut ok: HashMap<String, usize> = HashMap::new();
+        for e in history.iter().filter(|e| e.ok) {
+            *ok.entry(e.fei.clone()).or_default() += 1;
+        }
+        assert_eq!(ok.len(), STEPS, "{job}: every step completed");
+        assert!(ok.values().all(|n| *n == 1), "{job}: a step completed twice");
+    }
+    // Each job runs one step at a time, so the killed worker held at most
+    // one call per job: nothing else may have been delivered twice.
+    let mut deliveries: HashMap<String, usize> = HashMap::new();
+    for request in receiver.requests() {
+        let body = request.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        *deliveries.entry(body).or_default() += 1;
+    }
+    assert_eq!(deliveries.len(), JOBS * STEPS, "every step was delivered");
+    let repeated: usize = deliveries.values().map(|n| n - 1).sum();
+    assert!(repeated <= JOBS, "{repeated} repeated deliveries");
+
+    for w in &mut workers {
+        let _ = w.kill().await;
+    }
+    launcher.store().pool().close().await;
+    store.pool().close().await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+}
