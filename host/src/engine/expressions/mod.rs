@@ -15,6 +15,7 @@ pub(crate) mod define;
 mod echo;
 mod error;
 mod if_;
+mod inc;
 mod iterator;
 mod noop;
 pub(crate) mod participant;
@@ -33,7 +34,7 @@ pub const BUILTIN: &[&str] = &[
     "sequence", "concurrence", "cursor", "loop", "repeat", "iterator", "concurrent_iterator", "if", "_if", "unless",
     "_unless", "wait", "sleep", "set", "unset", "define", "process_definition", "workflow_definition", "subprocess",
     "error", "echo", "cancel_process", "terminate", "noop", "participant", "rewind", "continue", "reset", "jump",
-    "break", "_break", "stop", "over", "skip", "back", "let",
+    "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec",
 ];
 
 /// Attributes every expression understands; a participant step passes all
@@ -168,6 +169,7 @@ pub(crate) fn apply(
             "if" | "unless" => if_::apply(flow, &fei, &node, workitem),
             "wait" | "sleep" => wait::apply(flow, &fei, &node, workitem),
             "set" | "unset" => set::apply(flow, &fei, &node, workitem),
+            "inc" | "dec" => inc::apply(flow, &fei, &node, workitem),
             "define" | "process_definition" | "workflow_definition" => define::apply(flow, &fei, &node, workitem),
             "subprocess" => subprocess::apply_named(flow, &fei, &node, workitem),
             "error" => error::apply(flow, &fei, &node, workitem),
