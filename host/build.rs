@@ -21,6 +21,12 @@ fn main() {
     for watched in ["wit", "plugins", "tests/participants", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    // Several checkouts may share one target directory, and cargo gives
+    // this package the same build-script output directory in each (its
+    // hash ignores where the checkout is), so the paths above alone would
+    // let one checkout embed another's participants. Cargo's own working
+    // directory tells the checkouts apart.
+    println!("cargo:rerun-if-env-changed=PWD");
 
     let builtins = crates_in(&root.join("plugins"));
     let test_participants = crates_in(&root.join("tests/participants"));

@@ -13,7 +13,7 @@ use support::{HttpReceiver, participant_bytes};
 
 async fn setup(moto: &Moto) -> (Sandbox, Participant, CallEnv) {
     let config = SandboxConfig {
-        host: mastermind::capabilities::HostConfig { aws_endpoint_url: Some(moto.url.clone()) },
+        host: mastermind::capabilities::HostConfig { aws_endpoint_url: Some(moto.url.clone()), ..Default::default() },
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::new(config).unwrap();

@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod moto;
+pub mod sshd;
 
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

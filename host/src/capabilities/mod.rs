@@ -13,6 +13,7 @@ mod chef;
 mod ec2;
 pub mod grants;
 mod http;
+pub mod known_hosts;
 mod log;
 pub mod net;
 pub mod secrets;
@@ -20,6 +21,7 @@ mod ssh;
 
 pub use grants::{Access, GrantError, Grants};
 pub use http::HttpClients;
+pub use known_hosts::{FileKnownHosts, KnownHosts, MemoryKnownHosts};
 pub use secrets::{MemorySecrets, Secret, SecretStore};
 
 use crate::sandbox::bindings::WitError;
@@ -40,10 +42,12 @@ pub trait EventSink: Send + Sync {
     fn emit(&self, event: ParticipantEvent);
 }
 
-/// Host-wide services shared by every call (HTTP clients, the EC2 endpoint).
+/// Host-wide services shared by every call (HTTP clients, the EC2 endpoint,
+/// the SSH host keys recorded on first use).
 pub struct HostServices {
     pub(crate) http: HttpClients,
     pub(crate) ec2: ec2::Ec2Clients,
+    pub(crate) known_hosts: Arc<dyn KnownHosts>,
 }
 
 /// Host-wide settings for the capabilities.
@@ -51,11 +55,18 @@ pub struct HostServices {
 pub struct HostConfig {
     /// Overrides the AWS endpoint (AWS_ENDPOINT_URL), e.g. for moto.
     pub aws_endpoint_url: Option<String>,
+    /// Where SSH host keys trusted on first use are kept; `None` keeps them
+    /// in memory, so trust lasts only as long as the process.
+    pub known_hosts_file: Option<std::path::PathBuf>,
 }
 
 impl HostServices {
     pub fn new(config: &HostConfig) -> anyhow::Result<Self> {
-        Ok(HostServices { http: HttpClients::new()?, ec2: ec2::Ec2Clients::new(config.aws_endpoint_url.clone()) })
+        let known_hosts: Arc<dyn KnownHosts> = match &config.known_hosts_file {
+            Some(path) => Arc::new(FileKnownHosts::open(path)?),
+            None => Arc::new(MemoryKnownHosts::new()),
+        };
+        Ok(HostServices { http: HttpClients::new()?, ec2: ec2::Ec2Clients::new(config.aws_endpoint_url.clone()), known_hosts })
     }
 }
 
@@ -65,6 +76,8 @@ pub struct CallCaps {
     pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) services: Arc<HostServices>,
     pub(crate) events: Option<Arc<dyn EventSink>>,
+    /// Whose call this is: SSH host keys are trusted per tenant.
+    pub(crate) tenant: String,
     pub(crate) deadline: Instant,
     pub(crate) log_budget: usize,
     /// Secret values this call used, to redact from what flows back.

@@ -1,11 +1,34 @@
-//! The `ssh` capability: grant checks. Command execution over russh lands
-//! with the built-in SSH participants.
+//! The `ssh` capability: runs one command on many hosts with russh.
+//!
+//! The request is refused as a whole, before any connection, when a target
+//! is not granted, a target granted only by wildcard resolves to a
+//! non-public address, or the key secret is not granted: a participant must
+//! not learn anything about hosts it may not reach. Everything that can go
+//! wrong on one host (refused, timed out, key rejected, host key changed)
+//! is that host's own error, so one dead machine never hides the others'
+//! results.
+//!
+//! Host keys are verified before authenticating (the private key is never
+//! offered to an unverified server): against the step's pins if it gave
+//! any, otherwise against the fingerprint recorded for the tenant on first
+//! use (see [`super::known_hosts`]).
 
-use super::CallCaps;
+use super::grants::normalize_host;
+use super::known_hosts::{HostKeyCheck, KnownHosts};
+use super::{Access, CallCaps, net, secrets};
 use crate::sandbox::bindings::WitError;
 use crate::sandbox::bindings::mastermind::participant::ssh as wit;
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{ChannelMsg, client};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 type ExecResults = Vec<Result<wit::ExecOutput, WitError>>;
+
+/// The most of each stream kept per host; a chatty command must not
+/// exhaust the participant's memory.
+const MAX_STREAM_BYTES: usize = 1 << 20;
 
 impl wit::Host for CallCaps {
     async fn exec(&mut self, request: wit::ExecRequest) -> wasmtime::Result<Result<ExecResults, WitError>> {
@@ -13,18 +36,540 @@ impl wit::Host for CallCaps {
     }
 }
 
+/// One target, checked and ready to be run on its own task.
+struct Target {
+    /// `user@host:port`, as errors name it.
+    label: String,
+    user: String,
+    host: String,
+    port: u16,
+    /// The known-hosts key, `host:port`.
+    host_id: String,
+    pin: Option<String>,
+    /// Addresses already resolved and checked (wildcard grants); `None`
+    /// resolves at connect time (exact grants may reach any address).
+    addrs: Option<Vec<SocketAddr>>,
+}
+
+/// What every target's task shares.
+struct Shared {
+    key: Arc<PrivateKey>,
+    key_name: String,
+    command: String,
+    stdin: Option<String>,
+    tenant: String,
+    known_hosts: Arc<dyn KnownHosts>,
+    deadline: Instant,
+    per_target: Option<Duration>,
+    config: Arc<client::Config>,
+}
+
 impl CallCaps {
     async fn ssh_exec(&mut self, request: wit::ExecRequest) -> Result<ExecResults, WitError> {
         if request.targets.is_empty() {
             return Err(WitError::bad_input("ssh: no targets"));
         }
+        if request.command.trim().is_empty() {
+            return Err(WitError::bad_input("ssh: the command is empty"));
+        }
+        let pins = parse_pins(&request.host_keys)?;
+
+        let mut checked = Vec::with_capacity(request.targets.len());
         for t in &request.targets {
-            if self.grants.ssh_access(&t.user, &t.host, t.port).is_none() {
-                let target = format!("{}@{}:{}", t.user, t.host, t.port);
-                return Err(self.deny("ssh", &target, &format!("grant it with ssh={target}")));
+            let host = normalize_host(t.host.trim());
+            let label = format!("{}@{}", t.user, host_port(&host, t.port));
+            if host.is_empty() || t.user.is_empty() || t.port == 0 || t.host.chars().any(char::is_whitespace) {
+                return Err(WitError::bad_input(format!(
+                    "ssh: target '{label}' is malformed (need a user, a host without spaces and a port 1-65535)"
+                )));
+            }
+            let Some(access) = self.grants.ssh_access(&t.user, &host, t.port) else {
+                return Err(self.deny("ssh", &label, &format!("grant it with ssh={label}")));
+            };
+            checked.push((t, host, label, access));
+        }
+        let secret = self.secret("ssh", &request.key_secret)?;
+        let key = parse_key(&request.key_secret, secret.expose())?;
+
+        let mut targets = Vec::with_capacity(checked.len());
+        let mut early: Vec<Option<WitError>> = Vec::with_capacity(checked.len());
+        for (t, host, label, access) in checked {
+            let host_id = host_port(&host, t.port);
+            let mut addrs = None;
+            let mut failed = None;
+            if access == Access::Wildcard {
+                match self.public_addresses(&host, t.port, &label).await? {
+                    Ok(found) => addrs = Some(found),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            let pin = pins.iter().find(|(h, p, _)| *h == host && *p == Some(t.port)).or_else(|| {
+                pins.iter().find(|(h, p, _)| *h == host && p.is_none())
+            });
+            targets.push(Target {
+                label,
+                user: t.user.clone(),
+                host,
+                port: t.port,
+                host_id,
+                pin: pin.map(|(_, _, fp)| fp.clone()),
+                addrs,
+            });
+            early.push(failed);
+        }
+
+        let shared = Arc::new(Shared {
+            key: Arc::new(key),
+            key_name: request.key_secret.clone(),
+            command: request.command,
+            stdin: request.stdin,
+            tenant: self.tenant.clone(),
+            known_hosts: self.services.known_hosts.clone(),
+            deadline: self.deadline,
+            per_target: request.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+            config: Arc::new(client::Config {
+                // Keep-alives notice a host that vanished mid-command.
+                keepalive_interval: Some(Duration::from_secs(15)),
+                keepalive_max: 3,
+                ..client::Config::default()
+            }),
+        });
+        let width = match request.concurrency as usize {
+            0 => targets.len(),
+            n => n.min(targets.len()),
+        };
+        let permits = Arc::new(tokio::sync::Semaphore::new(width));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut results: Vec<Option<Result<wit::ExecOutput, WitError>>> = Vec::new();
+        for (index, (target, failed)) in targets.into_iter().zip(early).enumerate() {
+            if let Some(e) = failed {
+                results.push(Some(Err(e)));
+                continue;
+            }
+            results.push(None);
+            let (shared, permits) = (shared.clone(), permits.clone());
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (index, run_target(&shared, &target).await)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, result)) => results[index] = Some(result),
+                Err(e) => tracing::error!(error = %e, "ssh target task failed"),
             }
         }
-        let _key = self.secret("ssh", &request.key_secret)?;
-        Err(WitError::fatal("ssh: command execution is not available in this build yet"))
+
+        let redact_values = self.key_redactions(&secret);
+        let redact = |text: &str| secrets::redact(text, &redact_values);
+        Ok(results
+            .into_iter()
+            .map(|r| match r {
+                Some(Ok(out)) => Ok(wit::ExecOutput { stdout: redact(&out.stdout), stderr: redact(&out.stderr), ..out }),
+                Some(Err(e)) => Err(WitError { kind: e.kind, message: redact(&e.message) }),
+                None => Err(WitError::fatal("ssh: internal error: the target's task ended without a result")),
+            })
+            .collect())
+    }
+
+    /// A host granted only by wildcard must resolve to public addresses.
+    /// The outer error refuses the whole request (nothing connected yet);
+    /// the inner one is this target's (a name that does not resolve).
+    async fn public_addresses(&mut self, host: &str, port: u16, label: &str) -> Result<Result<Vec<SocketAddr>, WitError>, WitError> {
+        let hint = "private, loopback and link-local addresses need the exact host in a grant";
+        let addrs = match resolve(host, port).await {
+            Ok(addrs) => addrs,
+            Err(e) => return Ok(Err(e.in_context(label))),
+        };
+        let public: Vec<SocketAddr> = addrs.iter().copied().filter(|a| net::is_public(a.ip())).collect();
+        if public.is_empty() {
+            let ip = addrs.first().map(|a| a.ip().to_string()).unwrap_or_default();
+            return Err(self.deny("ssh", &format!("{label} (non-public address {ip})"), hint));
+        }
+        Ok(Ok(public))
+    }
+
+    /// The key secret, whole and line by line: a command that prints part
+    /// of a key file (`head -3 id_ed25519`) must not leak it either.
+    fn key_redactions(&self, secret: &secrets::Secret) -> Vec<secrets::Secret> {
+        let mut values = self.used_secrets.clone();
+        values.extend(
+            secret.expose().lines().map(str::trim).filter(|l| l.len() >= 16 && !l.starts_with("-----")).map(secrets::Secret::new),
+        );
+        values
+    }
+}
+
+/// `(host, port or None for every port, fingerprint)` from the request's
+/// pins; a malformed pin refuses the request, since ignoring it would
+/// silently fall back to trust on first use.
+fn parse_pins(pins: &[(String, String)]) -> Result<Vec<(String, Option<u16>, String)>, WitError> {
+    let mut out = Vec::with_capacity(pins.len());
+    for (host, fingerprint) in pins {
+        let (h, port) = split_host_port(host.trim())
+            .ok_or_else(|| WitError::bad_input(format!("ssh: host-keys: '{host}' is not a host or host:port")))?;
+        let fp = normalize_fingerprint(fingerprint).ok_or_else(|| {
+            WitError::bad_input(format!(
+                "ssh: host-keys: the fingerprint for '{host}' must look like SHA256:<43 base64 characters> (as `ssh-keygen -lf` prints), got '{fingerprint}'"
+            ))
+        })?;
+        out.push((normalize_host(h), port, fp));
+    }
+    Ok(out)
+}
+
+/// `SHA256:` and unpadded base64 of 32 bytes, the way OpenSSH prints it.
+pub(crate) fn normalize_fingerprint(raw: &str) -> Option<String> {
+    let b64 = raw.trim().strip_prefix("SHA256:")?.trim_end_matches('=');
+    let valid = b64.len() == 43 && b64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    valid.then(|| format!("SHA256:{b64}"))
+}
+
+fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((host, None)),
+            p => Some((host, Some(p.strip_prefix(':')?.parse().ok()?))),
+        };
+    }
+    match s.split_once(':') {
+        _ if s.is_empty() => None,
+        Some((h, p)) if !p.contains(':') => Some((h, Some(p.parse().ok()?))),
+        _ => Some((s, None)), // a bare host or a bare IPv6 address
+    }
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
+fn parse_key(name: &str, text: &str) -> Result<PrivateKey, WitError> {
+    russh::keys::decode_secret_key(text, None).map_err(|e| {
+        let why = match e {
+            russh::keys::Error::KeyIsEncrypted => "it is encrypted with a passphrase; store an unencrypted key".to_owned(),
+            other => format!("{other}; store the private key file's text (OpenSSH or PEM)"),
+        };
+        WitError::fatal(format!("ssh: secret '{name}' is not a usable private key: {why}"))
+    })
+}
+
+/// A per-target failure before the host is known to a message.
+struct Failure {
+    retryable: bool,
+    message: String,
+}
+
+impl Failure {
+    fn in_context(self, label: &str) -> WitError {
+        let message = format!("ssh: {label}: {}", self.message);
+        if self.retryable { WitError::retryable(message) } else { WitError::fatal(message) }
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                Err(Failure { retryable: true, message: format!("{host} has no addresses") })
+            } else {
+                Ok(addrs)
+            }
+        }
+        Err(e) => Err(Failure { retryable: true, message: format!("cannot resolve {host}: {e}") }),
+    }
+}
+
+/// Where a target's run stood, so a timeout can say what it was waiting on.
+#[derive(Clone, Copy)]
+enum Phase {
+    Connecting,
+    Handshake,
+    Authenticating,
+    Running,
+}
+
+impl Phase {
+    fn doing(self) -> &'static str {
+        match self {
+            Phase::Connecting => "while connecting",
+            Phase::Handshake => "during the SSH handshake",
+            Phase::Authenticating => "while authenticating",
+            Phase::Running => "while the command ran",
+        }
+    }
+}
+
+async fn run_target(shared: &Shared, target: &Target) -> Result<wit::ExecOutput, WitError> {
+    let started = Instant::now();
+    let left = shared.deadline.saturating_duration_since(started);
+    let budget = shared.per_target.map_or(left, |t| t.min(left));
+    if budget.is_zero() {
+        return Err(WitError::retryable(format!("ssh: {}: no time left before the call's deadline", target.label)));
+    }
+    let mut phase = Phase::Connecting;
+    match tokio::time::timeout(budget, session(shared, target, &mut phase)).await {
+        Ok(result) => result.map(|mut out| {
+            out.duration_ms = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+            out
+        }),
+        Err(_) => Err(WitError::retryable(format!(
+            "ssh: {}: timed out after {:.1}s {}",
+            target.label,
+            budget.as_secs_f64(),
+            phase.doing()
+        ))),
+    }
+}
+
+async fn session(shared: &Shared, target: &Target, phase: &mut Phase) -> Result<wit::ExecOutput, WitError> {
+    let label = target.label.as_str();
+    *phase = Phase::Connecting;
+    let addrs = match &target.addrs {
+        Some(addrs) => addrs.clone(),
+        None => resolve(&target.host, target.port).await.map_err(|f| f.in_context(label))?,
+    };
+    let stream = tokio::net::TcpStream::connect(&addrs[..]).await.map_err(|e| connect_error(label, &e))?;
+    let _ = stream.set_nodelay(true);
+
+    *phase = Phase::Handshake;
+    let guard = HostKeyGuard {
+        label: target.label.clone(),
+        host_id: target.host_id.clone(),
+        tenant: shared.tenant.clone(),
+        pin: target.pin.clone(),
+        known_hosts: shared.known_hosts.clone(),
+    };
+    let mut handle = match client::connect_stream(shared.config.clone(), stream, guard).await {
+        Ok(handle) => handle,
+        Err(GuardError::HostKey(e)) => return Err(e),
+        Err(GuardError::Ssh(e)) => return Err(protocol_error(label, "handshake", e)),
+    };
+
+    *phase = Phase::Authenticating;
+    let hash = if shared.key.algorithm().is_rsa() {
+        handle.best_supported_rsa_hash().await.map_err(|e| protocol_error(label, "authentication", e))?.flatten()
+    } else {
+        None
+    };
+    let auth = handle
+        .authenticate_publickey(target.user.clone(), PrivateKeyWithHashAlg::new(shared.key.clone(), hash))
+        .await
+        .map_err(|e| protocol_error(label, "authentication", e))?;
+    if !auth.success() {
+        let fingerprint = shared.key.public_key().fingerprint(HashAlg::Sha256);
+        return Err(WitError::fatal(format!(
+            "ssh: {label}: public key authentication as '{}' failed: the server does not accept key '{}' ({fingerprint}); add its public key to {}'s authorized_keys on that host",
+            target.user, shared.key_name, target.user
+        )));
+    }
+
+    *phase = Phase::Running;
+    let output = run_command(shared, &handle).await.map_err(|e| protocol_error(label, "running the command", e))?;
+    let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    output.map_err(|why| WitError::retryable(format!("ssh: {label}: {why}")))
+}
+
+/// Runs the command, feeding stdin while reading its output (a command
+/// that writes before it reads must not deadlock against us), then closes
+/// stdin so commands that read to the end finish.
+async fn run_command(shared: &Shared, handle: &client::Handle<HostKeyGuard>) -> Result<Result<wit::ExecOutput, String>, russh::Error> {
+    let channel = handle.channel_open_session().await?;
+    channel.exec(true, shared.command.as_bytes()).await?;
+    let (mut read, write) = channel.split();
+    let writer = async {
+        if let Some(input) = &shared.stdin
+            && let Err(e) = write.data(input.as_bytes()).await
+        {
+            // The command may exit without reading its input; its exit
+            // status tells what happened.
+            tracing::debug!(error = %e, "ssh: stdin not fully written");
+        }
+        let _ = write.eof().await;
+    };
+    let reader = async {
+        let (mut stdout, mut stderr) = (Capped::default(), Capped::default());
+        let (mut status, mut signal, mut refused) = (None, None, false);
+        while let Some(msg) = read.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => stdout.push(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => stderr.push(&data),
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => signal = Some(signal_text(signal_name)),
+                ChannelMsg::Failure => refused = true,
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        if refused && status.is_none() && signal.is_none() {
+            return Err("the server refused to run the command".to_owned());
+        }
+        if status.is_none() && signal.is_none() {
+            return Err("the connection closed before the command reported an exit status".to_owned());
+        }
+        Ok(wit::ExecOutput {
+            stdout: stdout.finish("stdout"),
+            stderr: stderr.finish("stderr"),
+            exit_status: status,
+            exit_signal: signal,
+            duration_ms: 0,
+        })
+    };
+    let ((), output) = tokio::join!(writer, reader);
+    Ok(output)
+}
+
+fn signal_text(sig: russh::Sig) -> String {
+    match sig {
+        russh::Sig::Custom(name) => name,
+        other => format!("{other:?}"),
+    }
+}
+
+/// One output stream, kept up to [`MAX_STREAM_BYTES`].
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    dropped: u64,
+}
+
+impl Capped {
+    fn push(&mut self, data: &[u8]) {
+        let room = MAX_STREAM_BYTES.saturating_sub(self.bytes.len());
+        let kept = data.len().min(room);
+        self.bytes.extend_from_slice(&data[..kept]);
+        self.dropped += (data.len() - kept) as u64;
+    }
+
+    fn finish(self, stream: &str) -> String {
+        let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
+        if self.dropped > 0 {
+            text.push_str(&format!(
+                "\n[mastermind: {stream} truncated: {} more bytes were dropped; at most {} MiB is kept]\n",
+                self.dropped,
+                MAX_STREAM_BYTES >> 20
+            ));
+        }
+        text
+    }
+}
+
+fn connect_error(label: &str, e: &std::io::Error) -> WitError {
+    let why = match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused (is sshd running and listening on that port?)".to_owned(),
+        std::io::ErrorKind::TimedOut => "connection timed out".to_owned(),
+        _ => format!("cannot connect: {e}"),
+    };
+    WitError::retryable(format!("ssh: {label}: {why}"))
+}
+
+fn protocol_error(label: &str, during: &str, e: russh::Error) -> WitError {
+    use russh::Error as E;
+    let message = format!("ssh: {label}: {during} failed: {e}");
+    match e {
+        E::IO(_) | E::Disconnect | E::HUP | E::ConnectionTimeout | E::KeepaliveTimeout | E::InactivityTimeout
+        | E::SendError | E::RecvError | E::Elapsed(_) | E::Join(_) | E::ChannelOpenFailure(_) => {
+            WitError::retryable(message)
+        }
+        _ => WitError::fatal(message),
+    }
+}
+
+/// Checks the server's host key during the handshake, before any
+/// credential is sent.
+struct HostKeyGuard {
+    label: String,
+    host_id: String,
+    tenant: String,
+    pin: Option<String>,
+    known_hosts: Arc<dyn KnownHosts>,
+}
+
+enum GuardError {
+    HostKey(WitError),
+    Ssh(russh::Error),
+}
+
+impl std::fmt::Debug for GuardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuardError::HostKey(e) => write!(f, "host key refused: {}", e.message),
+            GuardError::Ssh(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<russh::Error> for GuardError {
+    fn from(e: russh::Error) -> Self {
+        GuardError::Ssh(e)
+    }
+}
+
+impl client::Handler for HostKeyGuard {
+    type Error = GuardError;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, GuardError> {
+        let data = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data(),
+            PublicKeyOrCertificate::Certificate(cert) => cert.public_key(),
+        };
+        let presented = data.fingerprint(HashAlg::Sha256).to_string();
+        let advice = "if the host was legitimately re-keyed, check the new fingerprint out of band (ssh-keygen -lf on the host) and pin it with the step's host key param";
+        let (expected, source) = match &self.pin {
+            Some(pin) if *pin == presented => return Ok(true),
+            Some(pin) => (pin.clone(), "the step pins".to_owned()),
+            None => match self.known_hosts.check_or_record(&self.tenant, &self.host_id, &presented) {
+                Ok(HostKeyCheck::Known | HostKeyCheck::Recorded) => return Ok(true),
+                Ok(HostKeyCheck::Changed { expected }) => (expected, "was recorded on first use".to_owned()),
+                Err(e) => {
+                    return Err(GuardError::HostKey(WitError::fatal(format!("ssh: {}: host key not trusted: {e}", self.label))));
+                }
+            },
+        };
+        tracing::warn!(host = %self.host_id, %expected, %presented, "ssh host key mismatch");
+        Err(GuardError::HostKey(WitError::fatal(format!(
+            "ssh: {}: HOST KEY MISMATCH: the host presented {presented} but {expected} {source}; refusing to connect (possible man-in-the-middle); {advice}",
+            self.label
+        ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pins_and_fingerprints() {
+        let fp = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+        let pins = parse_pins(&[("web1".into(), fp.into()), ("[::1]:2222".into(), format!("{fp}="))]).unwrap();
+        assert_eq!(pins[0], ("web1".to_owned(), None, fp.to_owned()));
+        assert_eq!(pins[1], ("::1".to_owned(), Some(2222), fp.to_owned()));
+        assert_eq!(split_host_port("10.0.0.1:22"), Some(("10.0.0.1", Some(22))));
+        assert_eq!(split_host_port("fe80::1"), Some(("fe80::1", None)));
+        for bad in ["MD5:aa:bb", "SHA256:short", "uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"] {
+            let e = parse_pins(&[("web1".into(), bad.into())]).unwrap_err();
+            assert!(e.message.contains("SHA256:<43 base64"), "{}", e.message);
+        }
+        assert!(parse_pins(&[("web1:notaport".into(), fp.into())]).is_err());
+    }
+
+    #[test]
+    fn caps_each_stream_with_a_note() {
+        let mut c = Capped::default();
+        c.push(&vec![b'a'; MAX_STREAM_BYTES - 1]);
+        c.push(b"bcd");
+        let text = c.finish("stdout");
+        assert!(text.starts_with("aaa") && text.contains("ab\n[mastermind: stdout truncated: 2 more bytes"), "{}", &text[text.len() - 120..]);
+    }
+
+    #[test]
+    fn refuses_unusable_keys_with_advice() {
+        let e = parse_key("ssh_key", "not a key").unwrap_err();
+        assert!(e.message.contains("secret 'ssh_key' is not a usable private key"), "{}", e.message);
+        assert!(!e.message.contains("not a key"));
     }
 }

@@ -10,19 +10,28 @@ use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Where `mastermind run` keeps its jobs unless told otherwise.
-pub fn default_db_url() -> String {
+/// Where the CLI keeps its state (`$XDG_DATA_HOME/mastermind`).
+fn data_dir() -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
         .unwrap_or_else(|| PathBuf::from("."));
     let dir = base.join("mastermind");
     let _ = std::fs::create_dir_all(&dir);
-    format!("sqlite:{}", dir.join("mastermind.db").display())
+    dir
+}
+
+/// Where `mastermind run` keeps its jobs unless told otherwise.
+pub fn default_db_url() -> String {
+    format!("sqlite:{}", data_dir().join("mastermind.db").display())
 }
 
 pub fn sandbox() -> anyhow::Result<Arc<Sandbox>> {
-    let host = HostConfig { aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok() };
+    let host = HostConfig {
+        aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
+        // SSH host keys trusted on first use must outlive one CLI run.
+        known_hosts_file: Some(data_dir().join("known_hosts.json")),
+    };
     Ok(Arc::new(Sandbox::new(SandboxConfig { cache_dir: super::cache_dir(), host, ..SandboxConfig::default() })?))
 }
 

@@ -252,7 +252,7 @@ impl Sandbox {
 
     async fn describe(&self, pre: &ParticipantPre<CallState>) -> Result<Description, CallError> {
         let env = CallEnv { limits: Limits { deadline: Duration::from_secs(10), ..Limits::default() }, ..CallEnv::default() };
-        let mut store = self.store(&env);
+        let mut store = self.store(&env, "");
         let raw = run_bounded(&mut store, &env.limits, async |store| {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance.call_describe(&mut *store).await
@@ -268,6 +268,7 @@ impl Sandbox {
         let params = to_object_text("params", &request.params)?;
         let fields = to_object_text("fields", &request.fields)?;
         let c = request.context;
+        let mut store = self.store(env, &c.tenant);
         let context = wit::Context {
             job_id: c.job_id,
             step_id: c.step_id,
@@ -276,7 +277,6 @@ impl Sandbox {
             tenant: c.tenant,
             settings: c.settings,
         };
-        let mut store = self.store(env);
         let result = run_bounded(&mut store, &env.limits, async |store| {
             let instance = participant.pre.instantiate_async(&mut *store).await?;
             instance.call_invoke(&mut *store, &request.action, &params, &fields, &context).await
@@ -315,7 +315,7 @@ impl Sandbox {
     }
 
     /// A fresh store for one call, with its limits armed.
-    fn store(&self, env: &CallEnv) -> Store<CallState> {
+    fn store(&self, env: &CallEnv, tenant: &str) -> Store<CallState> {
         let deadline = Instant::now() + env.limits.deadline;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let state = CallState {
@@ -327,6 +327,7 @@ impl Sandbox {
                 secrets: env.secrets.clone(),
                 services: self.services.clone(),
                 events: env.events.clone(),
+                tenant: tenant.to_owned(),
                 deadline,
                 log_budget: env.limits.log_bytes,
                 used_secrets: Vec::new(),

@@ -33,6 +33,7 @@
 
 mod call;
 mod describe;
+mod duration;
 mod error;
 #[doc(hidden)]
 pub mod guest;
@@ -55,6 +56,7 @@ pub mod bindings {
 
 pub use call::{Call, Context, Fields};
 pub use describe::{Action, Description, Kind};
+pub use duration::parse_duration;
 pub use error::{Error, ErrorKind, Result};
 pub use serde_json::{self, Value, json};
 

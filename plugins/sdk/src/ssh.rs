@@ -58,3 +58,68 @@ impl Exec {
         Ok(results.into_iter().map(|r| r.map_err(Error::from)).collect())
     }
 }
+
+/// Whether `s` is a host key fingerprint as OpenSSH prints it
+/// (`SHA256:` and 43 base64 characters), so a participant can refuse a
+/// mistyped pin as bad input before anything connects.
+pub fn is_fingerprint(s: &str) -> bool {
+    s.trim().strip_prefix("SHA256:").is_some_and(|b64| {
+        let b64 = b64.trim_end_matches('=');
+        b64.len() == 43 && b64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    })
+}
+
+/// A host as a step may write it: a name, an IPv4 or IPv6 address
+/// (bracketed or not), no user, port or spaces.
+pub fn check_host(host: &str) -> std::result::Result<(), String> {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if bare.is_empty() {
+        return Err("the host is empty".into());
+    }
+    if bare.chars().any(|c| c.is_whitespace() || c == '@' || c == '/') {
+        return Err(format!("host '{host}' must be a bare name or address (no user, path or spaces)"));
+    }
+    if bare.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(format!("host '{host}' must not include a port; give the port separately"));
+    }
+    Ok(())
+}
+
+/// Splits `[user@]host[:port]` (IPv6 as `[addr]:port` or a bare address).
+pub fn parse_target(spec: &str) -> std::result::Result<(Option<String>, String, Option<u16>), String> {
+    let spec = spec.trim();
+    let (user, rest) = match spec.rsplit_once('@') {
+        Some((u, _)) if u.is_empty() || u.chars().any(char::is_whitespace) => {
+            return Err(format!("'{spec}': bad user"));
+        }
+        Some((u, r)) => (Some(u.to_owned()), r),
+        None => (None, spec),
+    };
+    let port_of = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("'{spec}': bad port '{p}'"));
+    let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+        let (h, after) = inner.split_once(']').ok_or_else(|| format!("'{spec}': unclosed '['"))?;
+        match after {
+            "" => (h, None),
+            p => (h, Some(port_of(p.strip_prefix(':').ok_or_else(|| format!("'{spec}': expected ':PORT' after ']'"))?)?)),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) if !p.contains(':') => (h, Some(port_of(p)?)),
+            _ => (rest, None),
+        }
+    };
+    check_host(host).map_err(|e| format!("'{spec}': {e}"))?;
+    Ok((user, host.to_owned(), port))
+}
+
+/// The last few non-empty lines of `text` (at most `max_chars`), for error
+/// messages that must say why a command failed without dumping its output.
+pub fn tail(text: &str, lines: usize, max_chars: usize) -> String {
+    let kept: Vec<&str> = text.lines().rev().filter(|l| !l.trim().is_empty()).take(lines).collect();
+    let joined = kept.into_iter().rev().collect::<Vec<_>>().join(" | ");
+    let count = joined.chars().count();
+    if count <= max_chars {
+        return joined;
+    }
+    format!("...{}", joined.chars().skip(count - max_chars).collect::<String>())
+}
