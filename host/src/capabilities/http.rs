@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest response body handed to a participant.
-const MAX_RESPONSE_BYTES: usize = 16 << 20;
+pub(super) const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// Two clients: one whose resolver yields only public addresses (hosts
 /// granted by wildcard), one that may connect anywhere (hosts granted by
 /// their exact name). Neither follows redirects or uses a proxy.
 pub struct HttpClients {
     public_only: reqwest::Client,
-    exact: reqwest::Client,
+    pub(super) exact: reqwest::Client,
 }
 
 impl HttpClients {
@@ -127,14 +127,14 @@ impl CallCaps {
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let response = builder.send().await.map_err(|e| self.transport_error(&target, &e))?;
+        let response = builder.send().await.map_err(|e| self.transport_error("http", &target, &e))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
             .map(|(k, v)| wit::Header { name: k.as_str().to_owned(), value: self.redact(&String::from_utf8_lossy(v.as_bytes())) })
             .collect();
-        let body = read_body(response).await.map_err(|e| self.transport_error(&target, &e))?;
+        let body = read_body(response).await.map_err(|e| self.transport_error("http", &target, &e))?;
         let body = body.map_err(|()| WitError::fatal(format!("http: response from {target} is larger than {} MiB", MAX_RESPONSE_BYTES >> 20)))?;
         Ok(wit::Response { status, headers, body: secrets::redact_bytes(body, &self.used_secrets) })
     }
@@ -164,7 +164,9 @@ impl CallCaps {
         }
     }
 
-    fn transport_error(&self, target: &str, e: &reqwest::Error) -> WitError {
+    /// Transport failures are retryable, except a connection the address
+    /// policy refused, which no retry will change.
+    pub(super) fn transport_error(&self, capability: &str, target: &str, e: &reqwest::Error) -> WitError {
         let mut detail = e.to_string();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
@@ -173,11 +175,11 @@ impl CallCaps {
         }
         let detail = self.redact(&detail);
         if detail.contains("non-public addresses") {
-            WitError::denied(format!("http: {target}: {detail}"))
+            WitError::denied(format!("{capability}: {target}: {detail}"))
         } else if e.is_timeout() {
-            WitError::retryable(format!("http: {target}: timed out"))
+            WitError::retryable(format!("{capability}: {target}: timed out"))
         } else {
-            WitError::retryable(format!("http: {target}: {detail}"))
+            WitError::retryable(format!("{capability}: {target}: {detail}"))
         }
     }
 }
@@ -206,7 +208,7 @@ fn insert_header(headers: &mut reqwest::header::HeaderMap, name: &str, value: &s
 }
 
 /// Reads the body, or `Err(())` inside if it exceeds the size cap.
-async fn read_body(mut response: reqwest::Response) -> Result<Result<Vec<u8>, ()>, reqwest::Error> {
+pub(super) async fn read_body(mut response: reqwest::Response) -> Result<Result<Vec<u8>, ()>, reqwest::Error> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {

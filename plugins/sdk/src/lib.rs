@@ -32,6 +32,7 @@
 //! every problem, so an action's body can assume its params are present.
 
 mod call;
+pub mod chef;
 mod describe;
 mod duration;
 mod error;
@@ -63,9 +64,6 @@ pub use serde_json::{self, Value, json};
 /// Capability interfaces without a higher-level helper yet, as generated.
 pub mod ec2 {
     pub use crate::bindings::mastermind::participant::ec2::*;
-}
-pub mod chef {
-    pub use crate::bindings::mastermind::participant::chef::*;
 }
 
 /// Sleeps without holding a host thread; cut short by the call's deadline.
