@@ -101,3 +101,13 @@ pub(crate) fn read_json_object(path: &Path) -> anyhow::Result<Map<String, Value>
         _ => bail!("{} must hold a JSON object", path.display()),
     }
 }
+
+/// Writes a JSON document to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value)?;
+    match writeln!(std::io::stdout(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -61,13 +61,13 @@ pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 let p = sandbox.load(bytes).await.with_context(|| format!("loading built-in {name}"))?;
                 out.push(serde_json::to_value(p.description())?);
             }
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            super::print_json(&out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Describe { participant } => {
             let sandbox = super::runtime::sandbox()?;
             let p = load(&sandbox, &participant).await?;
-            println!("{}", serde_json::to_string_pretty(p.description())?);
+            super::print_json(p.description())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Invoke(args) => invoke(args).await,
@@ -106,7 +106,7 @@ async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     };
     match sandbox.invoke(&participant, request, &env).await {
         Ok(outcome) => {
-            println!("{}", serde_json::to_string_pretty(&Value::Object(outcome.updates))?);
+            super::print_json(&Value::Object(outcome.updates))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -155,7 +155,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     match job.state {
         JobState::Completed => {
-            println!("{}", serde_json::to_string_pretty(&Value::Object(job.fields))?);
+            super::print_json(&Value::Object(job.fields))?;
             Ok(ExitCode::SUCCESS)
         }
         JobState::Canceled => {

@@ -263,19 +263,24 @@ impl Engine {
         let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), event });
     }
 
-    /// The job's definition, parsed once per process.
-    fn definition(&self, job: &JobRecord) -> Result<Arc<Definition>, StoreError> {
-        let mut cache = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = cache.get(&job.id) {
+    /// The job's definition, read and parsed once per process.
+    async fn definition(&self, job_id: &str) -> Result<Arc<Definition>, StoreError> {
+        if let Some(d) = self.definitions.lock().unwrap_or_else(|p| p.into_inner()).get(job_id) {
             return Ok(d.clone());
         }
-        let d = crate::language::json::definition_from_json(&job.definition)
-            .map_err(|e| StoreError::Corrupt { what: "job definition", detail: e.to_string() })?;
+        let stored = self.store.job_definition(job_id).await?.ok_or_else(|| StoreError::Corrupt {
+            what: "job definition",
+            detail: format!("job {job_id} has none"),
+        })?;
+        let d = Arc::new(
+            crate::language::json::definition_from_json(&stored)
+                .map_err(|e| StoreError::Corrupt { what: "job definition", detail: e.to_string() })?,
+        );
+        let mut cache = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.clear();
         }
-        let d = Arc::new(d);
-        cache.insert(job.id.clone(), d.clone());
+        cache.insert(job_id.to_owned(), d.clone());
         Ok(d)
     }
 }

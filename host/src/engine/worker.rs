@@ -99,20 +99,20 @@ impl Engine {
 
     async fn process_job_inner(self: &Arc<Self>, job_id: &str) -> Result<(), StoreError> {
         loop {
-            let Some(job) = self.store.job(job_id).await? else { return Ok(()) };
+            let Some((tenant, state)) = self.store.job_header(job_id).await? else { return Ok(()) };
             let (messages, expressions) = self.store.load_batch(job_id).await?;
             if messages.is_empty() {
                 return Ok(());
             }
-            let definition = self.definition(&job)?;
-            let mut flow = Flow::new(job_id, job.state, &definition, &self.registry, expressions);
+            let definition = self.definition(job_id).await?;
+            let mut flow = Flow::new(job_id, state, &definition, &self.registry, expressions);
             let mut consumed = Vec::with_capacity(messages.len());
             for m in messages {
                 consumed.push(m.id);
                 flow.run(m.message);
             }
             let (changes, events, cancelled, _state) = flow.into_changes(consumed);
-            let dispatches = self.store.commit_batch(job_id, &job.tenant, &self.worker_id, changes).await?;
+            let dispatches = self.store.commit_batch(job_id, &tenant, &self.worker_id, changes).await?;
             for fei in cancelled {
                 if let Some(handle) = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&fei.0) {
                     handle.abort();

@@ -136,8 +136,11 @@ impl Store {
         let (backend, url) = normalize_url(url)?;
         let pool = match backend {
             Backend::Sqlite => {
+                // One connection: SQLite has one writer at a time anyway, and
+                // writers queueing here cost microseconds where writers
+                // contending for the file lock back off for milliseconds.
                 AnyPoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(1)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL: readers never block the writer; NORMAL
@@ -225,6 +228,23 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| job_from_row(&r)).transpose()
+    }
+
+    /// A job's tenant and state, without its definition and fields: what
+    /// the worker needs per batch.
+    pub async fn job_header(&self, id: &str) -> Result<Option<(String, JobState)>> {
+        let row = sqlx::query("SELECT tenant, state FROM jobs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| {
+            let state: String = r.get(1);
+            Ok((r.get(0), JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?))
+        })
+        .transpose()
+    }
+
+    /// A job's stored definition tree.
+    pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
+        let row = sqlx::query("SELECT definition FROM jobs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| corrupt("job definition", e))).transpose()
     }
 
     pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
