@@ -141,6 +141,9 @@ impl Store {
                 // contending for the file lock back off for milliseconds.
                 AnyPoolOptions::new()
                     .max_connections(1)
+                    // In-process: there is no connection to go stale, and a
+                    // ping per statement would double the work.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL: readers never block the writer; NORMAL
@@ -155,7 +158,14 @@ impl Store {
                     .await?
             }
             Backend::Postgres => {
-                AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30)).connect(&url).await?
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    // A broken connection fails its statement and is replaced;
+                    // a ping before every statement would double round trips.
+                    .test_before_acquire(false)
+                    .connect(&url)
+                    .await?
             }
         };
         match backend {
@@ -322,10 +332,10 @@ impl Store {
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (
                 SELECT j.id FROM jobs j
-                WHERE j.state IN ('running', 'failed')
+                WHERE j.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
+                  AND j.state IN ('running', 'failed')
                   AND (j.lease_owner IS NULL OR j.lease_until < $3
                        OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
-                  AND EXISTS (SELECT 1 FROM messages m WHERE m.job_id = j.id AND m.kind <> 'dispatch' AND m.due_at <= $3)
                 ORDER BY j.updated_at LIMIT $4 {lock})
              RETURNING id"
         );
@@ -545,9 +555,12 @@ impl Store {
         Ok(true)
     }
 
-    /// When the earliest future message is due, for sleeping until then.
+    /// When the earliest future message (a timer) is due, for sleeping
+    /// until then. Messages already due are either being worked on or
+    /// claimed on the next round; counting them would make an idle worker
+    /// spin while a call is in flight.
     pub async fn next_due(&self) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT MIN(due_at) FROM messages").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT MIN(due_at) FROM messages WHERE due_at > $1").bind(now_ms()).fetch_one(&self.pool).await?;
         Ok(row.try_get::<Option<i64>, _>(0).ok().flatten())
     }
 
