@@ -6,7 +6,9 @@
 //! - 1,000 concurrent jobs × 10 no-op steps: steps per second, on SQLite and
 //!   (when MASTERMIND_TEST_POSTGRES_URL or the local server answers) PostgreSQL;
 //! - "40 light tasks": 40 sequential steps each computing fib(10) in Wasm,
-//!   total wall time.
+//!   total wall time; and the same flow in Prefect 3 when
+//!   MASTERMIND_PREFECT_PYTHON names a Python that has it
+//!   (`pip install 'prefect>=3,<4' fastapi==0.154.0`).
 //!
 //! Run with `cargo bench --bench engine`.
 
@@ -106,7 +108,31 @@ async fn light_tasks(b: &Bench, label: &str) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     anyhow::ensure!(record.fields["fib"] == 55, "fib(10) is 55");
     println!("bench: {label}_40_light_tasks_wall = {:.1} ms", elapsed.as_secs_f64() * 1e3);
+    if label == "sqlite" {
+        prefect(elapsed);
+    }
     Ok(())
+}
+
+/// The same flow in Prefect 3 (benches/prefect_40_tasks.py), when
+/// MASTERMIND_PREFECT_PYTHON names a Python with `prefect` installed.
+fn prefect(ours: Duration) {
+    let Ok(python) = std::env::var("MASTERMIND_PREFECT_PYTHON") else {
+        println!("bench: prefect_40_light_tasks_wall = skipped (set MASTERMIND_PREFECT_PYTHON)");
+        return;
+    };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/prefect_40_tasks.py");
+    let out = std::process::Command::new(python).arg(script).stderr(std::process::Stdio::null()).output();
+    let ms = out.ok().filter(|o| o.status.success()).and_then(|o| {
+        String::from_utf8_lossy(&o.stdout).lines().last().and_then(|l| l.trim().parse::<f64>().ok())
+    });
+    match ms {
+        Some(ms) => {
+            println!("bench: prefect_40_light_tasks_wall = {ms:.1} ms");
+            println!("bench: prefect_over_mastermind_40_light_tasks = {:.1} x", ms / (ours.as_secs_f64() * 1e3));
+        }
+        None => println!("bench: prefect_40_light_tasks_wall = failed"),
+    }
 }
 
 #[tokio::main]
