@@ -348,10 +348,6 @@ impl Sandbox {
         });
         store
     }
-
-    pub fn engine_config(&self) -> &EngineConfig {
-        &self.config.engine
-    }
 }
 
 /// Runs `f` against the store under the call's deadline and turns traps

@@ -589,12 +589,6 @@ impl Store {
             })
             .collect()
     }
-
-    /// Whether a job still has work pending (messages of any kind).
-    pub async fn has_messages(&self, job_id: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) FROM messages WHERE job_id = $1").bind(job_id).fetch_one(&self.pool).await?;
-        Ok(row.get::<i64, _>(0) > 0)
-    }
 }
 
 /// The PostgreSQL channel workers listen on: a message was queued.

@@ -175,11 +175,6 @@ pub(crate) fn apply(
             "error" => error::apply(flow, &fei, &node, workitem),
             "echo" => echo::apply(flow, &fei, &node, workitem),
             "cancel_process" | "terminate" => cancel_process::apply(flow, &fei, &node, workitem),
-            "participant" => {
-                // `participant 'name'` resolved as a step above would have
-                // been caught; reaching here means no name was given.
-                flow.fail(&fei, StepError::new("bad-input", "participant: no participant name").at_line(node.span.line))
-            }
             "rewind" | "continue" | "reset" | "jump" | "break" | "stop" | "over" | "skip" | "back" => {
                 command::apply(flow, &fei, &node, workitem)
             }
