@@ -29,12 +29,14 @@ mod flow;
 mod handlers;
 mod model;
 mod registry;
+mod tenancy;
 mod validate;
 mod worker;
 
 pub use flow::FlowEvent;
 pub use model::{Expression, Fei, Fields, JobState, Message, StepError, Workitem};
 pub use registry::{Registered, Registry};
+pub use tenancy::{RuntimeFuture, SingleTenant, Tenancy, TenantRuntime};
 pub use validate::validate;
 
 use crate::capabilities::SecretStore;
@@ -42,6 +44,7 @@ use crate::language::{Definition, ParseErrors};
 use crate::sandbox::{Limits, Sandbox};
 use crate::store::{JobRecord, NewMessage, Store, StoreError, now_ms};
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore, broadcast};
@@ -56,6 +59,48 @@ pub enum EngineError {
     NotFound(String),
     #[error("job {job} is {state}: {action} is not possible")]
     State { job: String, state: &'static str, action: &'static str },
+}
+
+/// A job to store: see [`Engine::create`].
+pub struct NewJob<'a> {
+    pub tenant: String,
+    pub definition: &'a Definition,
+    pub fields: Fields,
+    pub name: Option<String>,
+    /// `name@version` of the stored definition it came from.
+    pub definition_ref: Option<String>,
+    pub start: bool,
+}
+
+/// The message that starts a job: apply the root expression.
+fn first_message(fields: Fields, now: i64) -> NewMessage {
+    let message = Message::Apply {
+        fei: Fei::root(),
+        parent: None,
+        tree: model::TreeRef::Path(Vec::new()),
+        workitem: Workitem { fields },
+        variables: None,
+        retries: 0,
+    };
+    NewMessage { message, due_at: now }
+}
+
+/// Merges `overlay` into `base`: objects key by key, recursively; anything
+/// else in `overlay` replaces what `base` had.
+pub fn deep_merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (k, v) in overlay {
+                match base.get_mut(&k) {
+                    Some(existing) => deep_merge(existing, v),
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
 }
 
 /// Something that happened in a job, for live displays and event streams.
@@ -97,8 +142,7 @@ impl Default for EngineConfig {
 pub struct Engine {
     store: Store,
     sandbox: Arc<Sandbox>,
-    registry: Arc<Registry>,
-    secrets: Arc<dyn SecretStore>,
+    tenancy: Arc<dyn Tenancy>,
     config: EngineConfig,
     worker_id: String,
     wake: Notify,
@@ -106,9 +150,12 @@ pub struct Engine {
     definitions: Mutex<HashMap<String, Arc<Definition>>>,
     in_flight: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     call_slots: Arc<Semaphore>,
+    tenant_calls: worker::TenantCalls,
 }
 
 impl Engine {
+    /// An engine whose jobs all use `registry`, `secrets` and the
+    /// configured limits, whatever their tenant (the CLI, tests).
     pub fn new(
         store: Store,
         sandbox: Arc<Sandbox>,
@@ -116,12 +163,24 @@ impl Engine {
         secrets: Arc<dyn SecretStore>,
         config: EngineConfig,
     ) -> Arc<Self> {
+        let runtime = TenantRuntime {
+            registry,
+            secrets,
+            limits: config.limits.clone(),
+            max_concurrent_calls: config.max_concurrent_calls,
+        };
+        Self::with_tenancy(store, sandbox, Arc::new(SingleTenant(Arc::new(runtime))), config)
+    }
+
+    /// An engine that runs each tenant's jobs with that tenant's
+    /// participants, secrets and limits.
+    pub fn with_tenancy(store: Store, sandbox: Arc<Sandbox>, tenancy: Arc<dyn Tenancy>, config: EngineConfig) -> Arc<Self> {
         let (events, _) = broadcast::channel(4096);
         Arc::new(Engine {
             store,
             sandbox,
-            registry,
-            secrets,
+            tenancy,
+            tenant_calls: Default::default(),
             call_slots: Arc::new(Semaphore::new(config.max_concurrent_calls.max(1))),
             config,
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
@@ -136,8 +195,9 @@ impl Engine {
         &self.store
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// What `tenant`'s jobs may use.
+    pub async fn runtime(&self, tenant: &str) -> Result<Arc<TenantRuntime>, StoreError> {
+        self.tenancy.runtime(tenant).await
     }
 
     /// Live events of every job this process works on.
@@ -147,7 +207,17 @@ impl Engine {
 
     /// Checks a definition and starts a job with `fields`. Returns its id.
     pub async fn launch(&self, tenant: &str, definition: &Definition, fields: Fields, name: Option<String>) -> Result<String, EngineError> {
-        let problems = validate(definition, &self.registry);
+        let job = NewJob { tenant: tenant.to_owned(), definition, fields, name, definition_ref: None, start: true };
+        self.create(job).await
+    }
+
+    /// Checks a definition against the tenant's participants and stores a
+    /// job: running at once when `start`, pending (see [`Engine::start`])
+    /// otherwise. Returns its id.
+    pub async fn create(&self, job: NewJob<'_>) -> Result<String, EngineError> {
+        let definition = job.definition;
+        let runtime = self.runtime(&job.tenant).await?;
+        let problems = validate(definition, &runtime.registry);
         if !problems.is_empty() {
             let mut errors = ParseErrors::new(definition.name.clone().unwrap_or_else(|| "definition".into()), "");
             errors.diagnostics = problems;
@@ -155,30 +225,46 @@ impl Engine {
         }
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_ms();
-        let job = JobRecord {
+        let record = JobRecord {
             id: id.clone(),
-            tenant: tenant.to_owned(),
-            name: name.or_else(|| definition.name.clone()),
+            tenant: job.tenant,
+            name: job.name.or_else(|| definition.name.clone()),
             definition: crate::language::json::definition_to_json(definition),
-            definition_ref: None,
-            state: JobState::Running,
-            fields: fields.clone(),
+            definition_ref: job.definition_ref,
+            state: if job.start { JobState::Running } else { JobState::Pending },
+            fields: job.fields.clone(),
             error: None,
             created_at: now,
             updated_at: now,
             finished_at: None,
         };
-        let first = Message::Apply {
-            fei: Fei::root(),
-            parent: None,
-            tree: model::TreeRef::Path(Vec::new()),
-            workitem: Workitem { fields },
-            variables: None,
-            retries: 0,
-        };
-        self.store.create_job(&job, &NewMessage { message: first, due_at: now }).await?;
-        self.wake.notify_one();
+        let first = job.start.then(|| first_message(job.fields, now));
+        self.store.create_job(&record, first.as_ref()).await?;
+        if job.start {
+            self.wake.notify_one();
+        }
         Ok(id)
+    }
+
+    /// Starts a pending job, its fields deep-merged with `overrides`.
+    pub async fn start(&self, job_id: &str, overrides: Option<Fields>) -> Result<(), EngineError> {
+        let job = self.job(job_id).await?;
+        if job.state != JobState::Pending {
+            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "launch" });
+        }
+        let mut fields = Value::Object(job.fields);
+        if let Some(overrides) = overrides {
+            deep_merge(&mut fields, Value::Object(overrides));
+        }
+        let Value::Object(fields) = fields else { unreachable!("merging objects gives an object") };
+        let now = now_ms();
+        if !self.store.start_job(job_id, &fields, &first_message(fields.clone(), now)).await? {
+            // Someone else launched (or cancelled) it in between.
+            let job = self.job(job_id).await?;
+            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "launch" });
+        }
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// Waits until the job completes, is canceled or fails.
@@ -214,6 +300,12 @@ impl Engine {
         let job = self.job(job_id).await?;
         if job.state.is_final() {
             return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "cancel" });
+        }
+        if job.state == JobState::Pending {
+            // Nothing ran: there is nothing to cancel but the job itself.
+            self.store.set_job_state(job_id, JobState::Canceled).await?;
+            self.publish(job_id, Event::Flow(FlowEvent::Finished { state: JobState::Canceled }));
+            return Ok(());
         }
         // A paused or failed job is cancelled all the same.
         let state = (job.state != JobState::Running).then_some(JobState::Running);

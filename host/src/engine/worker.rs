@@ -3,13 +3,15 @@
 
 use super::flow::Flow;
 use super::model::{Dispatch, Message, StepError};
-use super::{Engine, Event};
+use super::{Engine, Event, TenantRuntime};
 use crate::capabilities::{EventSink, ParticipantEvent};
 use crate::sandbox::{CallContext, CallEnv, CallError, CallRequest, ErrorKind};
 use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, now_ms};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// How long a job stays leased to a worker that stopped heartbeating.
@@ -62,7 +64,8 @@ impl Engine {
             }
             let free = self.call_slots.available_permits() as i64;
             if free > 0 {
-                for dispatch in self.store.claim_dispatches(&self.worker_id, STALE_AFTER, free).await? {
+                let saturated = self.tenant_calls.saturated();
+                for dispatch in self.store.claim_dispatches(&self.worker_id, STALE_AFTER, free, &saturated).await? {
                     busy = true;
                     self.spawn_call(dispatch);
                 }
@@ -105,7 +108,8 @@ impl Engine {
                 return Ok(());
             }
             let definition = self.definition(job_id).await?;
-            let mut flow = Flow::new(job_id, state, &definition, &self.registry, expressions);
+            let runtime = self.runtime(&tenant).await?;
+            let mut flow = Flow::new(job_id, state, &definition, &runtime.registry, expressions);
             let mut consumed = Vec::with_capacity(messages.len());
             for m in messages {
                 consumed.push(m.id);
@@ -133,10 +137,22 @@ impl Engine {
         let Message::Dispatch(dispatch) = &stored.message else { return };
         let fei = dispatch.fei.0.clone();
         let engine = self.clone();
+        self.tenant_calls.claimed(&stored.tenant);
         let handle = tokio::spawn(async move {
-            let Ok(_permit) = engine.call_slots.clone().acquire_owned().await else { return };
+            let tenant = stored.tenant.clone();
             let job_id = stored.job_id.clone();
-            if let Err(e) = engine.call(stored).await {
+            let outcome = async {
+                let runtime = engine.runtime(&tenant).await?;
+                // The tenant's own slots first, so a tenant at its limit
+                // waits without holding a slot another tenant could use.
+                let tenant_slots = engine.tenant_calls.slots(&tenant, runtime.max_concurrent_calls);
+                let Ok(_tenant_permit) = tenant_slots.acquire_owned().await else { return Ok(()) };
+                let Ok(_permit) = engine.call_slots.clone().acquire_owned().await else { return Ok(()) };
+                engine.call(stored, &runtime).await
+            }
+            .await;
+            engine.tenant_calls.finished(&tenant);
+            if let Err(e) = outcome {
                 tracing::error!(job = %job_id, error = %e, "storing a participant result failed");
             }
         });
@@ -146,7 +162,7 @@ impl Engine {
         }
     }
 
-    async fn call(self: &Arc<Self>, stored: StoredMessage) -> Result<(), StoreError> {
+    async fn call(self: &Arc<Self>, stored: StoredMessage, runtime: &TenantRuntime) -> Result<(), StoreError> {
         let Message::Dispatch(d) = stored.message else { return Ok(()) };
         let job_id = stored.job_id;
         let started = now_ms();
@@ -160,7 +176,7 @@ impl Engine {
                 attempt: d.attempt,
             },
         );
-        let outcome = self.invoke(&job_id, &stored.tenant, &d).await;
+        let outcome = self.invoke(&job_id, &stored.tenant, &d, runtime).await;
         let ended = now_ms();
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&d.fei.0);
         let error = outcome.as_ref().err().map(|e| StepError::from_call(e).at_line(d.line));
@@ -199,17 +215,17 @@ impl Engine {
         Ok(())
     }
 
-    async fn invoke(&self, job_id: &str, tenant: &str, d: &Dispatch) -> Result<super::Fields, CallError> {
-        let Some(registered) = self.registry.get(&d.participant) else {
+    async fn invoke(&self, job_id: &str, tenant: &str, d: &Dispatch, runtime: &TenantRuntime) -> Result<super::Fields, CallError> {
+        let Some(registered) = runtime.registry.get(&d.participant) else {
             return Err(CallError::new(ErrorKind::Fatal, format!("participant '{}' is not registered here", d.participant)));
         };
-        let mut limits = self.config.limits.clone();
+        let mut limits = runtime.limits.clone();
         if let Some(ms) = d.deadline_ms {
             limits.deadline = limits.deadline.min(Duration::from_millis(ms));
         }
         let env = CallEnv {
             grants: registered.grants.clone(),
-            secrets: self.secrets.clone(),
+            secrets: runtime.secrets.clone(),
             limits,
             events: Some(Arc::new(StepEvents { engine_events: self.events.clone(), job_id: job_id.to_owned(), fei: d.fei.0.clone() })),
         };
@@ -244,5 +260,64 @@ impl EventSink for StepEvents {
             ParticipantEvent::Progress { message, percent } => Event::Progress { fei: self.fei.clone(), message, percent },
         };
         let _ = self.engine_events.send(super::JobEvent { job_id: self.job_id.clone(), event });
+    }
+}
+
+/// Participant calls per tenant in this process: how many are claimed and
+/// how many may run at once. A tenant with as many calls claimed as it may
+/// run gets no more claims until one finishes, so a tenant flooding the
+/// server with jobs cannot fill the process's call slots and starve others
+/// (the claim query also takes every tenant's oldest calls first).
+#[derive(Default)]
+pub(crate) struct TenantCalls(Mutex<HashMap<String, TenantSlots>>);
+
+struct TenantSlots {
+    claimed: usize,
+    limit: usize,
+    semaphore: Arc<Semaphore>,
+}
+
+impl TenantCalls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TenantSlots>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn claimed(&self, tenant: &str) {
+        let mut map = self.lock();
+        let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots {
+            claimed: 0,
+            limit: usize::MAX,
+            semaphore: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+        });
+        slots.claimed += 1;
+    }
+
+    fn finished(&self, tenant: &str) {
+        let mut map = self.lock();
+        if let Some(slots) = map.get_mut(tenant) {
+            slots.claimed = slots.claimed.saturating_sub(1);
+        }
+    }
+
+    /// The tenant's semaphore, sized to `limit` (a changed limit takes a
+    /// new semaphore; calls holding the old one finish under it).
+    fn slots(&self, tenant: &str, limit: usize) -> Arc<Semaphore> {
+        let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
+        let mut map = self.lock();
+        let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots {
+            claimed: 0,
+            limit,
+            semaphore: Arc::new(Semaphore::new(limit)),
+        });
+        if slots.limit != limit {
+            slots.limit = limit;
+            slots.semaphore = Arc::new(Semaphore::new(limit));
+        }
+        slots.semaphore.clone()
+    }
+
+    /// Tenants with as many calls claimed as they may run.
+    fn saturated(&self) -> Vec<String> {
+        self.lock().iter().filter(|(_, s)| s.claimed >= s.limit).map(|(t, _)| t.clone()).collect()
     }
 }

@@ -206,8 +206,9 @@ impl Store {
         }
     }
 
-    /// Stores a new job and its first message in one transaction.
-    pub async fn create_job(&self, job: &JobRecord, first: &NewMessage) -> Result<()> {
+    /// Stores a new job and its first message (none for a pending job) in
+    /// one transaction.
+    pub async fn create_job(&self, job: &JobRecord, first: Option<&NewMessage>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at)
@@ -223,10 +224,31 @@ impl Store {
         .bind(job.created_at)
         .execute(&mut *tx)
         .await?;
-        insert_message(&mut tx, &job.id, &job.tenant, first, None).await?;
-        self.notify_workers(&mut tx, &job.id).await?;
+        if let Some(first) = first {
+            insert_message(&mut tx, &job.id, &job.tenant, first, None).await?;
+            self.notify_workers(&mut tx, &job.id).await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Starts a pending job with `fields`: false when it is no longer pending.
+    pub async fn start_job(&self, id: &str, fields: &Fields, first: &NewMessage) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let started = sqlx::query("UPDATE jobs SET state = 'running', fields = $1, updated_at = $2 WHERE id = $3 AND state = 'pending'")
+            .bind(Value::Object(fields.clone()).to_string())
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if started.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let tenant: String = sqlx::query("SELECT tenant FROM jobs WHERE id = $1").bind(id).fetch_one(&mut *tx).await?.get(0);
+        insert_message(&mut tx, id, &tenant, first, None).await?;
+        self.notify_workers(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
@@ -265,11 +287,14 @@ impl Store {
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 
-    /// Sets a job's state (pause, resume, cancel bookkeeping).
+    /// Sets a job's state (pause, resume, cancel bookkeeping); a final
+    /// state records when the job finished.
     pub async fn set_job_state(&self, id: &str, state: JobState) -> Result<()> {
-        sqlx::query("UPDATE jobs SET state = $1, updated_at = $2 WHERE id = $3")
+        let now = now_ms();
+        sqlx::query("UPDATE jobs SET state = $1, updated_at = $2, finished_at = $3 WHERE id = $4")
             .bind(state.as_str())
-            .bind(now_ms())
+            .bind(now)
+            .bind(state.is_final().then_some(now))
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -329,14 +354,22 @@ impl Store {
     pub async fn claim_jobs(&self, worker: &str, lease: Duration, stale_after: Duration, limit: i64) -> Result<Vec<String>> {
         let now = now_ms();
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF j SKIP LOCKED" } else { "" };
+        // Fair between tenants, as claim_dispatches.
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                SELECT j.id FROM jobs j
-                WHERE j.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
-                  AND j.state IN ('running', 'failed')
+                SELECT j.id FROM jobs j WHERE j.id IN (
+                    SELECT ranked.id FROM (
+                        SELECT c.id, c.updated_at, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.updated_at) AS turn
+                        FROM jobs c
+                        WHERE c.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
+                          AND c.state IN ('running', 'failed')
+                          AND (c.lease_owner IS NULL OR c.lease_until < $3
+                               OR c.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
+                    ) ranked ORDER BY ranked.turn, ranked.updated_at LIMIT $4)
+                  -- Checked again on the locked row (see claim_dispatches).
                   AND (j.lease_owner IS NULL OR j.lease_until < $3
                        OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
-                ORDER BY j.updated_at LIMIT $4 {lock})
+                {lock})
              RETURNING id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -480,26 +513,49 @@ impl Store {
     }
 
     /// Leases up to `limit` participant calls that are due, not paused and
-    /// not held by a live worker.
-    pub async fn claim_dispatches(&self, worker: &str, stale_after: Duration, limit: i64) -> Result<Vec<StoredMessage>> {
+    /// not held by a live worker, skipping `skip_tenants`. Fair between
+    /// tenants: every tenant's oldest call comes before any tenant's second.
+    pub async fn claim_dispatches(
+        &self,
+        worker: &str,
+        stale_after: Duration,
+        limit: i64,
+        skip_tenants: &[String],
+    ) -> Result<Vec<StoredMessage>> {
         let now = now_ms();
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF m SKIP LOCKED" } else { "" };
+        // Tenant ids are bound, never spliced: $5, $6, ...
+        let skip = if skip_tenants.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..skip_tenants.len()).map(|i| format!("${}", i + 5)).collect();
+            format!("AND c.tenant NOT IN ({})", marks.join(", "))
+        };
+        // PostgreSQL refuses FOR UPDATE next to a window function: rank the
+        // candidates in a subquery, lock in the outer one.
         let sql = format!(
             "UPDATE messages SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                SELECT m.id FROM messages m JOIN jobs j ON j.id = m.job_id
-                WHERE m.kind = 'dispatch' AND m.due_at <= $2 AND j.state IN ('running', 'failed')
+                SELECT m.id FROM messages m WHERE m.id IN (
+                    SELECT ranked.id FROM (
+                        SELECT c.id, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.id) AS turn
+                        FROM messages c JOIN jobs j ON j.id = c.job_id
+                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ('running', 'failed')
+                          AND (c.lease_owner IS NULL OR c.lease_owner NOT IN
+                               (SELECT id FROM workers WHERE heartbeat_at > $3))
+                          {skip}
+                    ) ranked ORDER BY ranked.turn, ranked.id LIMIT $4)
+                  -- Checked again on the locked row: another worker may have
+                  -- claimed it since the candidates were read.
                   AND (m.lease_owner IS NULL OR m.lease_owner NOT IN
                        (SELECT id FROM workers WHERE heartbeat_at > $3))
-                ORDER BY m.id LIMIT $4 {lock})
+                {lock})
              RETURNING id, body, job_id, tenant"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(worker)
-            .bind(now)
-            .bind(now - stale_after.as_millis() as i64)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker).bind(now).bind(now - stale_after.as_millis() as i64).bind(limit);
+        for tenant in skip_tenants {
+            query = query.bind(tenant);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let body: String = r.get(1);
