@@ -12,8 +12,10 @@
 //!   PostgreSQL;
 //! - [`engine`]: the durable workflow engine;
 //! - [`builtin`]: the participants compiled into this binary;
+//! - [`api`]: the HTTP JSON API (`mastermind serve`), tenants and their runtimes;
 //! - [`cli`]: the `mastermind` command.
 
+pub mod api;
 pub mod builtin;
 pub mod capabilities;
 pub mod cli;

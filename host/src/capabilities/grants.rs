@@ -184,6 +184,14 @@ impl HostGrant {
         Ok(HostGrant { host, port, default_ports })
     }
 
+    /// The host named exactly (no wildcard), if it is one.
+    pub fn exact_host(&self) -> Option<&str> {
+        match &self.host {
+            HostMatch::Exact(h) => Some(h),
+            _ => None,
+        }
+    }
+
     fn matches(&self, host: &str, port: u16) -> Option<Access> {
         let port_ok = match self.port {
             PortMatch::Any => true,
@@ -244,6 +252,12 @@ impl fmt::Display for HostGrant {
 pub struct SshGrant {
     user: Option<String>,
     host: HostGrant,
+}
+
+impl SshGrant {
+    pub fn host(&self) -> &HostGrant {
+        &self.host
+    }
 }
 
 impl FromStr for SshGrant {

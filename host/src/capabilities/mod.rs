@@ -18,11 +18,13 @@ mod log;
 pub mod net;
 pub mod secrets;
 mod ssh;
+pub mod vault;
 
 pub use grants::{Access, GrantError, Grants};
 pub use http::HttpClients;
 pub use known_hosts::{FileKnownHosts, KnownHosts, MemoryKnownHosts};
 pub use secrets::{MemorySecrets, Secret, SecretStore};
+pub use vault::{Vault, VaultError};
 
 use crate::sandbox::bindings::WitError;
 use serde::Serialize;

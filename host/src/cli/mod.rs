@@ -1,8 +1,10 @@
 //! The `mastermind` command line.
 
+mod client;
 mod participant;
 mod run;
 mod runtime;
+mod serve;
 
 pub use runtime::builtin_registry;
 
@@ -26,8 +28,22 @@ enum Command {
     Run(run::RunArgs),
     /// Check a definition: syntax, steps, attributes.
     Check(run::CheckArgs),
-    /// Process the jobs stored in a database until stopped.
-    Worker(run::WorkerArgs),
+    /// Serve the HTTP API, and run jobs and schedules, until stopped.
+    Serve(serve::ServeArgs),
+    /// Process the jobs stored in a database until stopped (no HTTP).
+    Worker(serve::WorkerArgs),
+    /// Definitions on a server (MASTERMIND_URL, MASTERMIND_TOKEN).
+    #[command(subcommand)]
+    Definitions(client::Definitions),
+    /// Jobs on a server.
+    #[command(subcommand)]
+    Jobs(client::Jobs),
+    /// Uploaded participants on a server.
+    #[command(subcommand)]
+    Participants(client::Participants),
+    /// Secrets on a server.
+    #[command(subcommand)]
+    Secrets(client::Secrets),
     /// Inspect and run participant components.
     #[command(subcommand)]
     Participant(participant::Command),
@@ -37,7 +53,12 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Check(args) => run::check(args).await,
-        Command::Worker(args) => run::worker(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Worker(args) => serve::worker(args).await,
+        Command::Definitions(cmd) => client::definitions(cmd).await,
+        Command::Jobs(cmd) => client::jobs(cmd).await,
+        Command::Participants(cmd) => client::participants(cmd).await,
+        Command::Secrets(cmd) => client::secrets(cmd).await,
         Command::Participant(cmd) => participant::run(cmd).await,
     };
     match result {

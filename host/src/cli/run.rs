@@ -1,4 +1,4 @@
-//! `mastermind run`, `mastermind check` and `mastermind worker`.
+//! `mastermind run` and `mastermind check`.
 
 use super::runtime;
 use crate::engine::{Event, FlowEvent, JobState};
@@ -41,15 +41,6 @@ pub struct CheckArgs {
     file: PathBuf,
 }
 
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    #[arg(long, env = "MASTERMIND_DB")]
-    db: String,
-    #[arg(long = "secret", value_name = "NAME=VALUE")]
-    secrets: Vec<String>,
-    #[arg(long = "grant", value_name = "PARTICIPANT:SPEC")]
-    grants: Vec<String>,
-}
 
 /// Reads and parses a definition file (text, or JSON by extension or content).
 pub fn read_definition(path: &Path) -> anyhow::Result<Result<Definition, ParseErrors>> {
@@ -169,19 +160,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
-}
-
-pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let rt = runtime::start(&args.db, &args.secrets, &args.grants).await?;
-    let stop = CancellationToken::new();
-    let signal = stop.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        signal.cancel();
-    });
-    eprintln!("mastermind worker: processing jobs in {}", args.db);
-    rt.engine.run(stop).await?;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn collect_fields(args: &RunArgs) -> anyhow::Result<Map<String, Value>> {

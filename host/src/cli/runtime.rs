@@ -1,6 +1,7 @@
 //! What every engine-running command sets up: the sandbox, the built-in
 //! participants with their grants, secrets, the store and the engine.
 
+use crate::api::Builtin;
 use crate::builtin;
 use crate::capabilities::{Grants, HostConfig, MemorySecrets};
 use crate::engine::{Engine, EngineConfig, Registry};
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Where the CLI keeps its state (`$XDG_DATA_HOME/mastermind`).
-fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
@@ -38,9 +39,9 @@ pub fn sandbox() -> anyhow::Result<Arc<Sandbox>> {
 /// The built-in participants, each with its default grants (see
 /// docs/participants.md) plus `extra` grants given as `PARTICIPANT:SPEC`,
 /// and its settings from the environment.
-pub async fn builtin_registry(sandbox: &Sandbox, extra: &[String]) -> anyhow::Result<Registry> {
+pub async fn builtins(sandbox: &Sandbox, extra: &[String]) -> anyhow::Result<Vec<Builtin>> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let mut registry = Registry::new();
+    let mut out = Vec::new();
     for (name, bytes) in builtin::BUILTINS {
         let participant = sandbox.load(bytes).await.with_context(|| format!("loading built-in participant {name}"))?;
         let (mut grants, settings) = defaults(&participant.description().name, &env)?;
@@ -52,13 +53,22 @@ pub async fn builtin_registry(sandbox: &Sandbox, extra: &[String]) -> anyhow::Re
                 grants.add(grant)?;
             }
         }
-        registry.insert(participant, grants, settings);
+        out.push(Builtin { participant, grants, settings });
     }
     for spec in extra {
         let target = spec.split_once(':').map(|(t, _)| t).unwrap_or(spec);
-        if registry.get(target).is_none() {
+        if !out.iter().any(|b| b.participant.description().name == target) {
             anyhow::bail!("--grant '{spec}': no built-in participant '{target}'");
         }
+    }
+    Ok(out)
+}
+
+/// The built-in participants as one registry.
+pub async fn builtin_registry(sandbox: &Sandbox, extra: &[String]) -> anyhow::Result<Registry> {
+    let mut registry = Registry::new();
+    for b in builtins(sandbox, extra).await? {
+        registry.insert(b.participant, b.grants, b.settings);
     }
     Ok(registry)
 }

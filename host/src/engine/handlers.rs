@@ -198,8 +198,12 @@ pub(crate) fn retry_failed(flow: &mut Flow, fields: Option<Fields>) {
     for fei in &failed {
         if let Some(e) = flow.get_mut(fei) {
             e.status = Status::Active;
+            // Edited fields replace those of the failed step's workitem;
+            // the others stay as the step saw them.
             if let Some(fields) = &fields {
-                e.applied.fields = fields.clone();
+                for (k, v) in fields {
+                    e.applied.fields.insert(k.clone(), v.clone());
+                }
             }
         }
         retry_now(flow, fei);

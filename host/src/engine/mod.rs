@@ -63,6 +63,9 @@ pub enum EngineError {
 
 /// A job to store: see [`Engine::create`].
 pub struct NewJob<'a> {
+    /// A chosen id (a schedule's tick): creating a job whose id exists
+    /// does nothing. A new UUIDv7 when None.
+    pub id: Option<String>,
     pub tenant: String,
     pub definition: &'a Definition,
     pub fields: Fields,
@@ -207,7 +210,7 @@ impl Engine {
 
     /// Checks a definition and starts a job with `fields`. Returns its id.
     pub async fn launch(&self, tenant: &str, definition: &Definition, fields: Fields, name: Option<String>) -> Result<String, EngineError> {
-        let job = NewJob { tenant: tenant.to_owned(), definition, fields, name, definition_ref: None, start: true };
+        let job = NewJob { id: None, tenant: tenant.to_owned(), definition, fields, name, definition_ref: None, start: true };
         self.create(job).await
     }
 
@@ -223,7 +226,7 @@ impl Engine {
             errors.diagnostics = problems;
             return Err(EngineError::Invalid(errors));
         }
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = job.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let now = now_ms();
         let record = JobRecord {
             id: id.clone(),
@@ -239,8 +242,8 @@ impl Engine {
             finished_at: None,
         };
         let first = job.start.then(|| first_message(job.fields, now));
-        self.store.create_job(&record, first.as_ref()).await?;
-        if job.start {
+        let created = self.store.create_job(&record, first.as_ref()).await?;
+        if created && job.start {
             self.wake.notify_one();
         }
         Ok(id)
@@ -335,7 +338,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs a failed job's failed steps again, optionally with edited fields.
+    /// Runs a failed job's failed steps again; `fields`, when given,
+    /// replace those of the steps' workitems (Ruote's replay at error).
     pub async fn retry(&self, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
         let job = self.job(job_id).await?;
         if job.state != JobState::Failed {

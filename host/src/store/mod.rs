@@ -21,6 +21,23 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
+mod definitions;
+mod listing;
+mod participants;
+mod schedules;
+mod secrets;
+mod tenants;
+mod triggers;
+
+pub use audit::AuditEntry;
+pub use definitions::{DefinitionRecord, DefinitionSummary};
+pub use listing::JobFilter;
+pub use participants::ParticipantRecord;
+pub use schedules::ScheduleRecord;
+pub use tenants::{TenantRecord, TokenRecord};
+pub use triggers::TriggerRecord;
+
 use crate::engine::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -208,11 +225,12 @@ impl Store {
 
     /// Stores a new job and its first message (none for a pending job) in
     /// one transaction.
-    pub async fn create_job(&self, job: &JobRecord, first: Option<&NewMessage>) -> Result<()> {
+    /// Returns false, storing nothing, when a job with that id exists.
+    pub async fn create_job(&self, job: &JobRecord, first: Option<&NewMessage>) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&job.id)
         .bind(&job.tenant)
@@ -224,12 +242,15 @@ impl Store {
         .bind(job.created_at)
         .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() != 1 {
+            return Ok(false);
+        }
         if let Some(first) = first {
             insert_message(&mut tx, &job.id, &job.tenant, first, None).await?;
             self.notify_workers(&mut tx, &job.id).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Starts a pending job with `fields`: false when it is no longer pending.

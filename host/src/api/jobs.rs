@@ -1,0 +1,311 @@
+//! Jobs: create (pending or started), launch with override fields, list,
+//! show with step history, cancel, pause, resume, retry; live events are in
+//! `events.rs`. Secret values of the tenant are redacted from everything a
+//! job shows, on top of the sandbox's own redaction.
+
+use super::auth::{Principal, Scope};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use super::{AppState, time};
+use crate::capabilities::{Secret, secrets::redact};
+use crate::engine::{Fields, JobState, NewJob};
+use crate::store::{HistoryEntry, JobFilter, JobRecord};
+use super::error::optional_json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_job, list_jobs))
+        .routes(routes!(show_job))
+        .routes(routes!(launch_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(pause_job))
+        .routes(routes!(resume_job))
+        .routes(routes!(retry_job))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobInput {
+    /// The stored definition's name.
+    pub definition: String,
+    /// A version of it; the latest when absent.
+    pub version: Option<i64>,
+    /// Input fields.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: Fields,
+    /// Start at once (default) or leave the job pending until launched.
+    #[serde(default = "yes")]
+    pub launch: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchInput {
+    /// Deep-merged into the job's fields.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Fields>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryInput {
+    /// Replace these fields of the failed step's workitem before it runs again.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Fields>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateQuery {
+    /// Answer only when the job is over (completed, failed or canceled),
+    /// or after this many seconds (at most 300), whichever comes first.
+    pub wait: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobQuery {
+    /// pending, running, paused, failed, completed or canceled.
+    pub state: Option<String>,
+    /// The definition's name.
+    pub definition: Option<String>,
+    /// Only jobs older than this job id (the previous page's `next`).
+    pub before: Option<String>,
+    /// 1 to 500; 50 when absent.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub name: Option<String>,
+    /// `name@version` of the stored definition it runs.
+    pub definition: Option<String>,
+    pub state: String,
+    #[schema(value_type = Object)]
+    pub fields: Value,
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+    /// Steps, in the order they started (only when one job is shown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<StepView>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepView {
+    /// Where in the definition tree the step is.
+    pub path: String,
+    pub line: Option<u32>,
+    pub participant: String,
+    pub action: String,
+    #[schema(value_type = Object)]
+    pub params: Value,
+    pub attempt: u32,
+    pub started_at: String,
+    pub ended_at: String,
+    pub ok: bool,
+    /// Field updates when ok, the error otherwise.
+    #[schema(value_type = Object)]
+    pub result: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    pub jobs: Vec<JobView>,
+    /// Pass as `before` for the next page; absent on the last.
+    pub next: Option<String>,
+}
+
+/// Replaces secret values in every string of a JSON value.
+pub fn redact_value(value: Value, secrets: &[Secret]) -> Value {
+    if secrets.is_empty() {
+        return value;
+    }
+    match value {
+        Value::String(s) => Value::String(redact(&s, secrets)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| redact_value(v, secrets)).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, redact_value(v, secrets))).collect()),
+        other => other,
+    }
+}
+
+pub fn job_view(job: JobRecord, history: Option<Vec<HistoryEntry>>, secrets: &[Secret]) -> JobView {
+    JobView {
+        id: job.id,
+        name: job.name,
+        definition: job.definition_ref,
+        state: job.state.as_str().to_owned(),
+        fields: redact_value(Value::Object(job.fields), secrets),
+        error: job.error.map(|e| redact_value(serde_json::to_value(e).unwrap_or(Value::Null), secrets)),
+        created_at: time(job.created_at),
+        updated_at: time(job.updated_at),
+        finished_at: job.finished_at.map(time),
+        history: history.map(|h| {
+            h.into_iter()
+                .map(|s| StepView {
+                    path: s.fei,
+                    line: s.line,
+                    participant: s.participant,
+                    action: s.action,
+                    params: redact_value(s.params, secrets),
+                    attempt: s.attempt,
+                    started_at: time(s.started_at),
+                    ended_at: time(s.ended_at),
+                    ok: s.ok,
+                    result: redact_value(s.result, secrets),
+                })
+                .collect()
+        }),
+    }
+}
+
+/// The tenant's job `id`, or 404 (also for another tenant's job).
+pub async fn tenant_job(state: &AppState, tenant: &str, id: &str) -> ApiResult<JobRecord> {
+    match state.store.job(id).await? {
+        Some(job) if job.tenant == tenant => Ok(job),
+        _ => Err(ApiError::not_found("job", id)),
+    }
+}
+
+/// Creates a job of a stored definition, the way the API, triggers and
+/// schedules all do.
+pub async fn create(state: &AppState, tenant: &str, input: JobInput, id: Option<String>) -> ApiResult<String> {
+    let (definition, reference) = super::definitions::load(state, tenant, &input.definition, input.version).await?;
+    let job = NewJob {
+        id,
+        tenant: tenant.to_owned(),
+        definition: &definition,
+        fields: input.fields,
+        name: Some(input.definition),
+        definition_ref: Some(reference),
+        start: input.launch,
+    };
+    Ok(state.engine.create(job).await?)
+}
+
+async fn show(state: &AppState, tenant: &str, id: &str, with_history: bool) -> ApiResult<JobView> {
+    let job = tenant_job(state, tenant, id).await?;
+    let history = if with_history { Some(state.store.history(id).await?) } else { None };
+    let secrets = state.tenancy.secret_values(tenant).await?;
+    Ok(job_view(job, history, &secrets))
+}
+
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = JobInput, params(CreateQuery),
+    responses((status = 201, body = JobView), (status = 400, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_job(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiQuery(query): ApiQuery<CreateQuery>,
+    ApiJson(input): ApiJson<JobInput>,
+) -> ApiResult<(StatusCode, ApiJson<JobView>)> {
+    let tenant = who.tenant(Scope::Run)?;
+    if query.wait.is_some_and(|w| w > 300) {
+        return Err(ApiError::BadRequest("wait is at most 300 seconds".into()));
+    }
+    let launched = input.launch;
+    let id = create(&state, tenant, input, None).await?;
+    who.audit(if launched { "launch" } else { "create" }, "job", &id).await?;
+    state.metrics.job_created();
+    if let Some(seconds) = query.wait.filter(|_| launched) {
+        // Over or not, the answer says where the job is.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(seconds), state.engine.wait_for(&id)).await;
+    }
+    Ok((StatusCode::CREATED, ApiJson(show(&state, tenant, &id, false).await?)))
+}
+
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, body = JobPage), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
+async fn list_jobs(State(state): State<Arc<AppState>>, who: Principal, ApiQuery(q): ApiQuery<JobQuery>) -> ApiResult<ApiJson<JobPage>> {
+    let tenant = who.tenant(Scope::Read)?;
+    let state_filter = match q.state.as_deref() {
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| ApiError::BadRequest(format!("unknown state '{s}' (pending, running, paused, failed, completed, canceled)")))?),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 500".into()));
+    }
+    let filter = JobFilter { state: state_filter, name: q.definition, before: q.before, limit: limit + 1 };
+    let mut jobs = state.store.list_jobs(tenant, &filter).await?;
+    let more = jobs.len() as i64 > limit;
+    jobs.truncate(limit as usize);
+    let next = if more { jobs.last().map(|j| j.id.clone()) } else { None };
+    let secrets = state.tenancy.secret_values(tenant).await?;
+    Ok(ApiJson(JobPage { jobs: jobs.into_iter().map(|j| job_view(j, None, &secrets)).collect(), next }))
+}
+
+/// State, current fields and step history.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = JobView), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+async fn show_job(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<ApiJson<JobView>> {
+    let tenant = who.tenant(Scope::Read)?;
+    Ok(ApiJson(show(&state, tenant, &id, true).await?))
+}
+
+/// Starts a pending job, its fields deep-merged with the given ones.
+#[utoipa::path(post, path = "/v1/jobs/{id}/launch", tag = "jobs", params(("id" = String, Path)), request_body = LaunchInput,
+    responses((status = 200, body = JobView), (status = 400, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn launch_job(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>, body: Bytes) -> ApiResult<ApiJson<JobView>> {
+    let tenant = who.tenant(Scope::Run)?;
+    tenant_job(&state, tenant, &id).await?;
+    let input: LaunchInput = optional_json(&body)?;
+    state.engine.start(&id, input.fields).await?;
+    who.audit("launch", "job", &id).await?;
+    Ok(ApiJson(show(&state, tenant, &id, false).await?))
+}
+
+macro_rules! control {
+    ($name:ident, $path:literal, $verb:literal, $doc:literal, $call:ident) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "jobs", params(("id" = String, Path)),
+            responses((status = 200, body = JobView), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
+            security(("bearer" = [])))]
+        async fn $name(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<ApiJson<JobView>> {
+            let tenant = who.tenant(Scope::Run)?;
+            tenant_job(&state, tenant, &id).await?;
+            state.engine.$call(&id).await?;
+            who.audit($verb, "job", &id).await?;
+            Ok(ApiJson(show(&state, tenant, &id, false).await?))
+        }
+    };
+}
+
+control!(cancel_job, "/v1/jobs/{id}/cancel", "cancel", "Cancels a job; participant calls in flight are aborted.", cancel);
+control!(pause_job, "/v1/jobs/{id}/pause", "pause", "Pauses a running job: nothing new starts.", pause);
+control!(resume_job, "/v1/jobs/{id}/resume", "resume", "Resumes a paused job.", resume);
+
+/// Runs a failed job's failed step again, optionally with edited fields.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", params(("id" = String, Path)), request_body = RetryInput,
+    responses((status = 200, body = JobView), (status = 400, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn retry_job(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>, body: Bytes) -> ApiResult<ApiJson<JobView>> {
+    let tenant = who.tenant(Scope::Run)?;
+    tenant_job(&state, tenant, &id).await?;
+    let input: RetryInput = optional_json(&body)?;
+    state.engine.retry(&id, input.fields).await?;
+    who.audit("retry", "job", &id).await?;
+    Ok(ApiJson(show(&state, tenant, &id, false).await?))
+}

@@ -1,0 +1,229 @@
+//! The server's [`Tenancy`]: each tenant's jobs run with the built-in
+//! participants, that tenant's uploads (with the grants given at upload),
+//! that tenant's secrets (unsealed in memory, never elsewhere) and that
+//! tenant's limits.
+//!
+//! A tenant's runtime is built once and kept while its revision in the
+//! store is unchanged (uploads, secrets and limits bump it); the revision is
+//! checked at most once per [`RECHECK`], so a change made through another
+//! process is seen within that time.
+
+use crate::capabilities::{Grants, MemorySecrets, Secret, SecretStore, Vault};
+use crate::engine::{Registry, RuntimeFuture, Tenancy, TenantRuntime};
+use crate::sandbox::{Limits, Participant, Sandbox};
+use crate::store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use utoipa::ToSchema;
+
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// A tenant's limits, as stored and as the API shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Linear memory per participant instance, bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock deadline per participant call, milliseconds.
+    pub deadline_ms: u64,
+    /// Field updates a call may return, bytes.
+    pub output_bytes: u64,
+    /// Log and progress text per call, bytes.
+    pub log_bytes: u64,
+    /// Participant calls in flight at once, per process.
+    pub max_concurrent_calls: u32,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        let l = Limits::default();
+        TenantLimits {
+            memory_bytes: l.memory_bytes as u64,
+            deadline_ms: l.deadline.as_millis() as u64,
+            output_bytes: l.output_bytes as u64,
+            log_bytes: l.log_bytes as u64,
+            max_concurrent_calls: 16,
+        }
+    }
+}
+
+impl TenantLimits {
+    /// Checks the limits are within what this server allows.
+    pub fn check(&self) -> Result<(), String> {
+        let max = TenantLimits::ceiling();
+        if self.memory_bytes < 1 << 20 || self.memory_bytes > max.memory_bytes {
+            return Err(format!("memory_bytes must be between 1 MiB and {} bytes", max.memory_bytes));
+        }
+        if self.deadline_ms < 10 || self.deadline_ms > max.deadline_ms {
+            return Err(format!("deadline_ms must be between 10 and {}", max.deadline_ms));
+        }
+        if self.output_bytes < 1024 || self.output_bytes > max.output_bytes {
+            return Err(format!("output_bytes must be between 1024 and {}", max.output_bytes));
+        }
+        if self.log_bytes > max.log_bytes {
+            return Err(format!("log_bytes must be at most {}", max.log_bytes));
+        }
+        if self.max_concurrent_calls < 1 || self.max_concurrent_calls > max.max_concurrent_calls {
+            return Err(format!("max_concurrent_calls must be between 1 and {}", max.max_concurrent_calls));
+        }
+        Ok(())
+    }
+
+    /// The most any tenant may be given (the sandbox's pool is sized for it).
+    fn ceiling() -> TenantLimits {
+        TenantLimits {
+            memory_bytes: 1 << 30,
+            deadline_ms: 24 * 3600 * 1000,
+            output_bytes: 16 << 20,
+            log_bytes: 16 << 20,
+            max_concurrent_calls: 1024,
+        }
+    }
+
+    fn to_limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes as usize,
+            deadline: Duration::from_millis(self.deadline_ms),
+            output_bytes: self.output_bytes as usize,
+            log_bytes: self.log_bytes as usize,
+        }
+    }
+}
+
+/// A built-in participant as every tenant gets it.
+pub struct Builtin {
+    pub participant: Participant,
+    pub grants: Grants,
+    pub settings: Vec<(String, String)>,
+}
+
+struct Cached {
+    revision: i64,
+    checked: Instant,
+    runtime: Arc<TenantRuntime>,
+    /// The tenant's secret values, to redact from API output.
+    secret_values: Arc<Vec<Secret>>,
+}
+
+pub struct ServerTenancy {
+    store: Store,
+    sandbox: Arc<Sandbox>,
+    vault: Arc<Vault>,
+    builtins: Vec<Builtin>,
+    cache: Mutex<HashMap<String, Cached>>,
+    /// What jobs of a tenant unknown to the API run with (jobs started by
+    /// `mastermind run` or a client of the library: the operator's own,
+    /// with the operator's environment secrets).
+    local: Option<Arc<TenantRuntime>>,
+}
+
+impl ServerTenancy {
+    pub fn new(store: Store, sandbox: Arc<Sandbox>, vault: Arc<Vault>, builtins: Vec<Builtin>, local: Option<Arc<TenantRuntime>>) -> Self {
+        ServerTenancy { store, sandbox, vault, builtins, cache: Mutex::new(HashMap::new()), local }
+    }
+
+    pub fn builtins(&self) -> &[Builtin] {
+        &self.builtins
+    }
+
+    pub fn is_builtin(&self, name: &str) -> bool {
+        self.builtins.iter().any(|b| b.participant.description().name == name)
+    }
+
+    /// The tenant's secret values (for redaction of API output).
+    pub async fn secret_values(&self, tenant: &str) -> Result<Arc<Vec<Secret>>, StoreError> {
+        self.load(tenant).await?;
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(cache.get(tenant).map(|c| c.secret_values.clone()).unwrap_or_default())
+    }
+
+    /// Forgets a tenant's runtime (this process changed it).
+    pub fn invalidate(&self, tenant: &str) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(tenant);
+    }
+
+    async fn load(&self, tenant: &str) -> Result<Arc<TenantRuntime>, StoreError> {
+        let known = {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.get(tenant).map(|c| (c.revision, c.checked, c.runtime.clone()))
+        };
+        if let Some((_, checked, runtime)) = &known
+            && checked.elapsed() < RECHECK
+        {
+            return Ok(runtime.clone());
+        }
+        let Some(revision) = self.store.tenant_revision(tenant).await? else {
+            if let Some(local) = &self.local {
+                return Ok(local.clone());
+            }
+            return self.build_cached(tenant, 0).await;
+        };
+        if let Some((known_revision, _, runtime)) = known
+            && known_revision == revision
+        {
+            if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get_mut(tenant) {
+                c.checked = Instant::now();
+            }
+            return Ok(runtime);
+        }
+        self.build_cached(tenant, revision).await
+    }
+
+    async fn build_cached(&self, tenant: &str, revision: i64) -> Result<Arc<TenantRuntime>, StoreError> {
+        let (runtime, secret_values) = self.build(tenant).await?;
+        let runtime = Arc::new(runtime);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            tenant.to_owned(),
+            Cached { revision, checked: Instant::now(), runtime: runtime.clone(), secret_values: Arc::new(secret_values) },
+        );
+        Ok(runtime)
+    }
+
+    async fn build(&self, tenant: &str) -> Result<(TenantRuntime, Vec<Secret>), StoreError> {
+        let mut registry = Registry::new();
+        for b in &self.builtins {
+            registry.insert(b.participant.clone(), b.grants.clone(), b.settings.clone());
+        }
+        for (record, wasm) in self.store.participant_components(tenant).await? {
+            // Validated at upload; a component that no longer loads (a
+            // changed host) is left out and its steps fail as unknown.
+            match self.sandbox.load(&wasm).await {
+                Ok(participant) => {
+                    let grants = Grants::parse(&record.grants).unwrap_or_default();
+                    registry.insert(participant, grants, Vec::new());
+                }
+                Err(e) => tracing::error!(tenant, participant = %record.name, error = %e, "uploaded participant does not load"),
+            }
+        }
+        let mut secrets = MemorySecrets::new();
+        let mut values = Vec::new();
+        for (name, sealed) in self.store.sealed_secrets(tenant).await? {
+            match self.vault.open(tenant, &name, &sealed) {
+                Ok(value) => {
+                    values.push(Secret::new(value.clone()));
+                    secrets.insert(name, value);
+                }
+                Err(e) => tracing::error!(tenant, secret = %name, error = %e, "secret does not open"),
+            }
+        }
+        let limits = match self.store.tenant(tenant).await? {
+            Some(t) => serde_json::from_value::<TenantLimits>(t.limits).unwrap_or_default(),
+            None => TenantLimits::default(),
+        };
+        let runtime = TenantRuntime {
+            registry: Arc::new(registry),
+            secrets: Arc::new(secrets) as Arc<dyn SecretStore>,
+            limits: limits.to_limits(),
+            max_concurrent_calls: limits.max_concurrent_calls as usize,
+        };
+        Ok((runtime, values))
+    }
+}
+
+impl Tenancy for ServerTenancy {
+    fn runtime<'a>(&'a self, tenant: &'a str) -> RuntimeFuture<'a> {
+        Box::pin(self.load(tenant))
+    }
+}

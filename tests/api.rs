@@ -1,0 +1,557 @@
+//! The HTTP API, over real HTTP against a real `mastermind serve` process:
+//! every endpoint's happy path and errors, tenant isolation, token scopes,
+//! uploads, secrets that never leak, webhook triggers, schedules, audit,
+//! and a server killed mid-job.
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::server::{Api, Server};
+
+const TWO_STEPS: &str = "mark_tester name: 'one'\nmark_tester name: '${greeting}'\n";
+
+/// A server and a tenant that has the `tester` participant uploaded.
+async fn setup(dir: &std::path::Path) -> (Server, Api) {
+    let server = Server::start(dir).await;
+    let api = server.tenant("acme").await;
+    let (status, body) = api.upload(&support::participant_bytes("tester"), &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (server, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_endpoints_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let anonymous = Api::new(&server.url, "");
+    assert_eq!(anonymous.ok(Method::GET, "/healthz", None).await, json!("ok"));
+    assert_eq!(anonymous.ok(Method::GET, "/readyz", None).await, json!("ready"));
+    let metrics = anonymous.ok(Method::GET, "/metrics", None).await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(metrics.contains("mastermind_jobs{state=\"running\"}"), "{metrics}");
+    assert!(metrics.contains("mastermind_step_duration_seconds"), "{metrics}");
+    let openapi = anonymous.ok(Method::GET, "/openapi.json", None).await;
+    assert!(openapi["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/v1/jobs", "/v1/jobs/{id}/events", "/v1/participants", "/v1/secrets/{name}", "/hooks/{secret}", "/v1/schedules"] {
+        assert!(openapi["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
+    // Unknown routes and methods answer in the error shape too.
+    anonymous.fails(Method::GET, "/v1/nothing-here", None, StatusCode::NOT_FOUND).await;
+    server.admin().fails(Method::DELETE, "/v1/tenants", None, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_scopes_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let admin = server.admin();
+    // No token, a wrong token: 401.
+    Api::new(&server.url, "").fails(Method::GET, "/v1/jobs", None, StatusCode::UNAUTHORIZED).await;
+    Api::new(&server.url, "mm_wrong").fails(Method::GET, "/v1/tenants", None, StatusCode::UNAUTHORIZED).await;
+    // Tenants: created by the admin only, names unique, limits checked.
+    let tenant = admin.ok(Method::POST, "/v1/tenants", Some(json!({ "name": "acme" }))).await;
+    let id = tenant["id"].as_str().unwrap();
+    assert_eq!(tenant["limits"]["max_concurrent_calls"], 16);
+    admin.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "acme" })), StatusCode::CONFLICT).await;
+    admin.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "bad name!" })), StatusCode::BAD_REQUEST).await;
+    admin.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "x", "limits": { "memory_bytes": 1 } })), StatusCode::BAD_REQUEST).await;
+    let listed = admin.ok(Method::GET, "/v1/tenants", None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let limits = json!({ "limits": { "memory_bytes": 33554432, "deadline_ms": 60000, "output_bytes": 65536, "log_bytes": 65536, "max_concurrent_calls": 4 } });
+    let updated = admin.ok(Method::PATCH, &format!("/v1/tenants/{id}"), Some(limits)).await;
+    assert_eq!(updated["limits"]["max_concurrent_calls"], 4);
+    admin.fails(Method::GET, "/v1/tenants/nope", None, StatusCode::NOT_FOUND).await;
+    // The admin token does not reach into tenants.
+    admin.fails(Method::GET, "/v1/jobs", None, StatusCode::FORBIDDEN).await;
+
+    let issue = |scopes: Value| {
+        let admin = admin.clone();
+        let id = id.to_owned();
+        async move {
+            let t = admin.ok(Method::POST, &format!("/v1/tenants/{id}/tokens"), Some(json!({ "name": "t", "scopes": scopes }))).await;
+            assert!(t["token"].as_str().unwrap().starts_with("mm_"));
+            admin.with_token(t["token"].as_str().unwrap())
+        }
+    };
+    let owner = issue(json!(["admin"])).await;
+    let runner = issue(json!(["run"])).await;
+    let reader = issue(json!(["read"])).await;
+    admin.fails(Method::POST, &format!("/v1/tenants/{id}/tokens"), Some(json!({ "name": "t", "scopes": ["root"] })), StatusCode::BAD_REQUEST).await;
+    // Tenant tokens cannot manage tenants.
+    owner.fails(Method::GET, "/v1/tenants", None, StatusCode::FORBIDDEN).await;
+    owner.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "evil" })), StatusCode::FORBIDDEN).await;
+
+    let (status, _) = owner.upload(&support::participant_bytes("tester"), &[]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    owner.push("flow", TWO_STEPS).await;
+    // read: GETs only.
+    reader.ok(Method::GET, "/v1/definitions", None).await;
+    reader.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow" })), StatusCode::FORBIDDEN).await;
+    reader.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x", "source": "noop" })), StatusCode::FORBIDDEN).await;
+    // run: jobs, not definitions, secrets or tokens.
+    let job = runner.launch("flow", json!({ "greeting": "hi" })).await;
+    runner.wait_state(&job, &["completed"]).await;
+    runner.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x", "source": "noop" })), StatusCode::FORBIDDEN).await;
+    runner.fails(Method::PUT, "/v1/secrets/k", Some(json!({ "value": "vvvv" })), StatusCode::FORBIDDEN).await;
+    runner.fails(Method::GET, "/v1/tokens", None, StatusCode::FORBIDDEN).await;
+    // admin: tokens of its own tenant; a revoked token stops working.
+    let made = owner.ok(Method::POST, "/v1/tokens", Some(json!({ "name": "ci", "scopes": ["read"] }))).await;
+    let ci = owner.with_token(made["token"].as_str().unwrap());
+    ci.ok(Method::GET, "/v1/jobs", None).await;
+    let tokens = owner.ok(Method::GET, "/v1/tokens", None).await;
+    assert!(tokens.as_array().unwrap().iter().all(|t| t.get("token").is_none()), "token text listed: {tokens}");
+    owner.ok(Method::DELETE, &format!("/v1/tokens/{}", made["id"].as_str().unwrap()), None).await;
+    ci.fails(Method::GET, "/v1/jobs", None, StatusCode::UNAUTHORIZED).await;
+    owner.fails(Method::DELETE, &format!("/v1/tokens/{}", made["id"].as_str().unwrap()), None, StatusCode::NOT_FOUND).await;
+    // The audit log names who did what.
+    let audit = owner.ok(Method::GET, "/v1/audit", None).await;
+    let actions: Vec<String> = audit.as_array().unwrap().iter().map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["object_kind"].as_str().unwrap())).collect();
+    for wanted in ["upload participant", "push definition", "launch job", "create token", "revoke token"] {
+        assert!(actions.iter().any(|a| a == wanted), "{wanted} not in {actions:?}");
+    }
+    let launch = audit.as_array().unwrap().iter().find(|e| e["action"] == "launch").unwrap();
+    assert_eq!(launch["object_id"], job);
+    assert!(launch["token"].is_string());
+    owner.fails(Method::GET, "/v1/audit?limit=0", None, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn definitions_are_versioned_and_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, api) = setup(dir.path()).await;
+    let v1 = api.push("deploy", "mark_tester name: 'a'\n").await;
+    assert_eq!(v1["version"], 1);
+    let v2 = api.push("deploy", TWO_STEPS).await;
+    assert_eq!(v2["version"], 2);
+    let shown = api.ok(Method::GET, "/v1/definitions/deploy", None).await;
+    assert_eq!(shown["latest"]["version"], 2);
+    assert_eq!(shown["versions"].as_array().unwrap().len(), 2);
+    let old = api.ok(Method::GET, "/v1/definitions/deploy/versions/1", None).await;
+    assert_eq!(old["source"], "mark_tester name: 'a'\n");
+    api.fails(Method::GET, "/v1/definitions/deploy/versions/9", None, StatusCode::NOT_FOUND).await;
+    api.fails(Method::GET, "/v1/definitions/deploy/versions/x", None, StatusCode::BAD_REQUEST).await;
+    api.fails(Method::GET, "/v1/definitions/nothing", None, StatusCode::NOT_FOUND).await;
+    let list = api.ok(Method::GET, "/v1/definitions", None).await;
+    assert_eq!(list, json!([{ "name": "deploy", "latest_version": 2, "updated_at": list[0]["updated_at"] }]));
+    // The JSON tree form.
+    let tree = json!({ "name": "sequence", "children": [{ "name": "mark_tester", "attrs": { "name": "j" } }] });
+    let (status, body) = api.call(Method::POST, "/v1/definitions", Some(json!({ "name": "from-json", "tree": tree }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Errors: line, column and a caret, as the CLI prints them.
+    let bad = "sequence do\n  mark_tester name: 'a',\nend\n";
+    let error = api.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "bad", "source": bad })), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(error["code"], "invalid_definition");
+    let first = &error["details"]["diagnostics"][0];
+    assert!(first["line"].as_u64().unwrap() >= 2, "{error}");
+    assert!(error["details"]["rendered"].as_str().unwrap().contains('^'), "{error}");
+    let unknown = api.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "bad", "source": "launch_rocket to: 'moon'\n" })), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(unknown["message"].as_str().unwrap().contains("error"), "{unknown}");
+    assert!(unknown["details"]["rendered"].as_str().unwrap().contains("launch_rocket"), "{unknown}");
+    let checked = api.ok(Method::POST, "/v1/definitions/validate", Some(json!({ "source": bad }))).await;
+    assert_eq!(checked["valid"], false);
+    assert_eq!(checked["diagnostics"][0]["line"], 3, "{checked}");
+    assert!(checked["rendered"].as_str().unwrap().contains("definition.mm:3:1"), "{checked}");
+    let fine = api.ok(Method::POST, "/v1/definitions/validate", Some(json!({ "source": TWO_STEPS }))).await;
+    assert_eq!(fine["valid"], true);
+    api.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x" })), StatusCode::BAD_REQUEST).await;
+    api.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x", "source": "a", "extra": 1 })), StatusCode::BAD_REQUEST).await;
+    // Not JSON at all.
+    let (status, body) = api.call(Method::POST, "/v1/definitions", Some(json!("just a string"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_run_and_are_controlled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, api) = setup(dir.path()).await;
+    api.push("flow", TWO_STEPS).await;
+    // Launch at once: the fields flow through both steps.
+    let id = api.launch("flow", json!({ "greeting": "hello" })).await;
+    let job = api.wait_state(&id, &["completed"]).await;
+    assert_eq!(job["fields"]["trail"], json!(["one", "hello"]));
+    assert_eq!(job["definition"], "flow@1");
+    let history = job["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1]["params"]["name"], "hello");
+    assert_eq!(history[1]["participant"], "tester");
+    assert!(history.iter().all(|s| s["ok"] == true));
+    // A missing field fails the step, naming the field.
+    let failing = api.launch("flow", json!({})).await;
+    let failed = api.wait_state(&failing, &["failed"]).await;
+    assert!(failed["error"]["message"].as_str().unwrap().contains("greeting"), "{failed}");
+    // Retry with an edited field.
+    api.ok(Method::POST, &format!("/v1/jobs/{failing}/retry"), Some(json!({ "fields": { "greeting": "again" } }))).await;
+    let retried = api.wait_state(&failing, &["completed"]).await;
+    assert_eq!(retried["fields"]["trail"], json!(["one", "again"]));
+    api.fails(Method::POST, &format!("/v1/jobs/{failing}/retry"), None, StatusCode::CONFLICT).await;
+
+    // Create pending, then launch with deep-merged overrides.
+    let pending = api
+        .ok(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "launch": false, "fields": { "greeting": "x", "deep": { "a": 1, "b": 2 } } })))
+        .await;
+    assert_eq!(pending["state"], "pending");
+    let pid = pending["id"].as_str().unwrap();
+    api.ok(Method::POST, &format!("/v1/jobs/{pid}/launch"), Some(json!({ "fields": { "greeting": "merged", "deep": { "b": 3 } } }))).await;
+    let merged = api.wait_state(pid, &["completed"]).await;
+    assert_eq!(merged["fields"]["deep"], json!({ "a": 1, "b": 3 }));
+    assert_eq!(merged["fields"]["last"], "merged");
+    api.fails(Method::POST, &format!("/v1/jobs/{pid}/launch"), None, StatusCode::CONFLICT).await;
+
+    // Pause, resume and cancel a slow job.
+    api.push("slow", "mark_tester name: 'a', sleep_ms: 300\nmark_tester name: 'b', sleep_ms: 300\nmark_tester name: 'c'\n").await;
+    let slow = api.launch("slow", json!({})).await;
+    api.ok(Method::POST, &format!("/v1/jobs/{slow}/pause"), None).await;
+    api.fails(Method::POST, &format!("/v1/jobs/{slow}/pause"), None, StatusCode::CONFLICT).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let paused = api.ok(Method::GET, &format!("/v1/jobs/{slow}"), None).await;
+    assert_eq!(paused["state"], "paused");
+    assert!(paused["history"].as_array().unwrap().len() <= 1, "{paused}");
+    api.ok(Method::POST, &format!("/v1/jobs/{slow}/resume"), None).await;
+    api.ok(Method::POST, &format!("/v1/jobs/{slow}/cancel"), None).await;
+    let canceled = api.wait_state(&slow, &["canceled"]).await;
+    assert!(canceled["finished_at"].is_string());
+    api.fails(Method::POST, &format!("/v1/jobs/{slow}/cancel"), None, StatusCode::CONFLICT).await;
+
+    // Listing: filters and paging.
+    let completed = api.ok(Method::GET, "/v1/jobs?state=completed", None).await;
+    assert_eq!(completed["jobs"].as_array().unwrap().len(), 3);
+    let by_definition = api.ok(Method::GET, "/v1/jobs?definition=slow", None).await;
+    assert_eq!(by_definition["jobs"].as_array().unwrap().len(), 1);
+    let page = api.ok(Method::GET, "/v1/jobs?limit=2", None).await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_str().unwrap();
+    let rest = api.ok(Method::GET, &format!("/v1/jobs?limit=2&before={next}"), None).await;
+    assert_eq!(rest["jobs"].as_array().unwrap().len(), 2);
+    assert!(rest["next"].is_null());
+    api.fails(Method::GET, "/v1/jobs?state=bogus", None, StatusCode::BAD_REQUEST).await;
+    api.fails(Method::GET, "/v1/jobs?limit=100000", None, StatusCode::BAD_REQUEST).await;
+    api.fails(Method::GET, "/v1/jobs/nope", None, StatusCode::NOT_FOUND).await;
+    api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "nope" })), StatusCode::NOT_FOUND).await;
+    api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "version": 7 })), StatusCode::NOT_FOUND).await;
+    api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "fields": [1] })), StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_a_job_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, api) = setup(dir.path()).await;
+    api.push("flow", "mark_tester name: 'a', sleep_ms: 200\necho 'between'\nmark_tester name: 'b'\n").await;
+    let id = api.launch("flow", json!({})).await;
+    let events = api.events(&id).await;
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"state"));
+    assert_eq!(names.iter().filter(|n| **n == "step_started").count(), 2, "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "step_finished").count(), 2, "{names:?}");
+    assert!(names.contains(&"echo"), "{names:?}");
+    let (last, data) = events.last().unwrap();
+    assert_eq!(last, "state");
+    assert_eq!(data["state"], "completed");
+    // A finished job's stream is its state, then the end.
+    let again = api.events(&id).await;
+    assert_eq!(again.len(), 1);
+    api.fails(Method::GET, "/v1/jobs/nope/events", None, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_validated_and_run_within_their_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let api = server.tenant("acme").await;
+    // Refused: not wasm, a core module, a component of another world, too big, bad grants.
+    let (status, body) = api.upload(b"not wasm at all", &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("not a WebAssembly binary"), "{body}");
+    let (status, body) = api.upload(&wat::parse_str("(module (func (export \"run\")))").unwrap(), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"]["message"].as_str().unwrap().contains("core WebAssembly module"), "{body}");
+    let (status, body) = api.upload(&wat::parse_str("(component)").unwrap(), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"]["message"].as_str().unwrap().contains("participant world"), "{body}");
+    let (status, body) = api.upload(&wat::parse_str(r#"(component (import "evil:net/raw-socket" (instance)))"#).unwrap(), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api.upload(&vec![0u8; 17 << 20], &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "too_large");
+    let (status, body) = api.upload(&support::participant_bytes("hostile"), &["teleport=mars"]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A built-in's name is taken.
+    let (status, _) = api.upload(&support::participant_bytes("echo"), &[]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Accepted, described, versioned.
+    let receiver = support::HttpReceiver::start().await;
+    let grant = format!("http=127.0.0.1:{}", receiver.port);
+    let (status, body) = api.upload(&support::participant_bytes("hostile"), &[&grant]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], 1);
+    let (_, body) = api.upload(&support::participant_bytes("hostile"), &[&grant]).await;
+    assert_eq!(body["version"], 2);
+    let shown = api.ok(Method::GET, "/v1/participants/hostile", None).await;
+    assert_eq!(shown["versions"].as_array().unwrap().len(), 2);
+    assert!(shown["description"]["actions"].as_array().unwrap().iter().any(|a| a["name"] == "http_get"));
+    let list = api.ok(Method::GET, "/v1/participants", None).await;
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for builtin in ["ec2_server", "ssh", "http", "campfire", "chef_node", "hostile"] {
+        assert!(names.contains(&builtin), "{builtin} not in {names:?}");
+    }
+    api.ok(Method::GET, "/v1/participants/ec2_server", None).await;
+    api.fails(Method::GET, "/v1/participants/nothing", None, StatusCode::NOT_FOUND).await;
+
+    // Within its grants it reaches the receiver; outside them it is denied.
+    let other = support::HttpReceiver::start().await;
+    api.push("inside", &format!("http_get_hostile url: '{}'\n", receiver.url("/in"))).await;
+    api.push("outside", &format!("http_get_hostile url: '{}'\n", other.url("/out"))).await;
+    let inside = api.launch("inside", json!({})).await;
+    let done = api.wait_state(&inside, &["completed"]).await;
+    assert_eq!(done["fields"]["status"], 200);
+    let outside = api.launch("outside", json!({})).await;
+    let denied = api.wait_state(&outside, &["failed"]).await;
+    assert_eq!(denied["error"]["kind"], "denied", "{denied}");
+    assert_eq!(other.connections(), 0, "the denied call reached the network");
+
+    // Deleting is refused while a job that is not over uses it.
+    api.fails(Method::DELETE, "/v1/participants/hostile", None, StatusCode::CONFLICT).await;
+    api.ok(Method::POST, &format!("/v1/jobs/{outside}/cancel"), None).await;
+    api.wait_state(&outside, &["canceled"]).await;
+    api.ok(Method::DELETE, "/v1/participants/hostile", None).await;
+    api.fails(Method::DELETE, "/v1/participants/hostile", None, StatusCode::NOT_FOUND).await;
+    api.fails(Method::DELETE, "/v1/participants/ssh", None, StatusCode::CONFLICT).await;
+    let error = api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "inside" })), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(error["details"]["rendered"].as_str().unwrap().contains("hostile"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_leak() {
+    const VALUE: &str = "s3cr3t-V4lue-that-must-not-leak";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let api = server.tenant("acme").await;
+    let receiver = support::HttpReceiver::start().await;
+    let grants = [format!("http=127.0.0.1:{}", receiver.port), "secret=api_key".to_owned()];
+    let (status, body) = api.upload(&support::participant_bytes("hostile"), &[&grants[0], &grants[1]]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut bodies = Vec::new();
+    bodies.push(api.call(Method::PUT, "/v1/secrets/api_key", Some(json!({ "value": VALUE }))).await.1);
+    api.fails(Method::PUT, "/v1/secrets/api_key", Some(json!({ "value": "" })), StatusCode::BAD_REQUEST).await;
+    api.fails(Method::PUT, "/v1/secrets/bad name", Some(json!({ "value": "x" })), StatusCode::BAD_REQUEST).await;
+    bodies.push(api.ok(Method::GET, "/v1/secrets", None).await);
+    assert_eq!(bodies[1][0]["name"], "api_key");
+    assert!(bodies[1][0].get("value").is_none());
+    // The participant sends the secret; the receiver echoes it back.
+    api.push("use", &format!("http_with_secret_hostile url: '{}', secret: 'api_key'\necho 'done ${{status}}'\n", receiver.url("/hook"))).await;
+    let id = api.launch("use", json!({})).await;
+    bodies.push(api.wait_state(&id, &["completed"]).await);
+    assert!(receiver.requests().iter().any(|r| r.contains(VALUE)), "the secret was not used");
+    assert!(bodies[2]["fields"]["body"].as_str().unwrap().contains("[REDACTED]"), "{}", bodies[2]);
+    let events = api.events(&id).await;
+    bodies.push(json!(events.iter().map(|(n, d)| json!([n, d])).collect::<Vec<_>>()));
+    bodies.push(api.ok(Method::GET, "/v1/jobs", None).await);
+    bodies.push(api.ok(Method::GET, "/v1/audit", None).await);
+    bodies.push(api.ok(Method::GET, "/v1/participants/hostile", None).await);
+    for body in &bodies {
+        assert!(!body.to_string().contains(VALUE), "secret in a response: {body}");
+    }
+    assert!(!server.logs().contains(VALUE), "secret in the server's output");
+    // Not in the database file either (sealed at rest).
+    let db = std::fs::read(dir.path().join("mastermind.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("mastermind.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()), "secret stored in clear");
+    }
+    api.ok(Method::DELETE, "/v1/secrets/api_key", None).await;
+    api.fails(Method::DELETE, "/v1/secrets/api_key", None, StatusCode::NOT_FOUND).await;
+    // Without the secret the step is denied.
+    let again = api.launch("use", json!({})).await;
+    let failed = api.wait_state(&again, &["failed"]).await;
+    assert!(failed["error"]["message"].as_str().unwrap().contains("secret 'api_key' is granted but not set"), "{failed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_cannot_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, a) = setup(dir.path()).await;
+    let b = server.tenant("other").await;
+    a.push("flow", TWO_STEPS).await;
+    a.ok(Method::PUT, "/v1/secrets/token", Some(json!({ "value": "aaaa-bbbb" }))).await;
+    let job = a.launch("flow", json!({ "greeting": "x" })).await;
+    a.wait_state(&job, &["completed"]).await;
+    let trigger = a.ok(Method::POST, "/v1/triggers", Some(json!({ "definition": "flow" }))).await;
+    let trigger_id = trigger["id"].as_str().unwrap();
+    let schedule = a.ok(Method::POST, "/v1/schedules", Some(json!({ "definition": "flow", "cron": "0 0 1 1 *" }))).await;
+    let schedule_id = schedule["id"].as_str().unwrap();
+    let probes = [
+        (Method::GET, "/v1/definitions/flow".to_owned()),
+        (Method::GET, "/v1/definitions/flow/versions/1".to_owned()),
+        (Method::GET, format!("/v1/jobs/{job}")),
+        (Method::GET, format!("/v1/jobs/{job}/events")),
+        (Method::POST, format!("/v1/jobs/{job}/cancel")),
+        (Method::POST, format!("/v1/jobs/{job}/retry")),
+        (Method::POST, format!("/v1/jobs/{job}/launch")),
+        (Method::GET, "/v1/participants/tester".to_owned()),
+        (Method::DELETE, "/v1/participants/tester".to_owned()),
+        (Method::DELETE, "/v1/secrets/token".to_owned()),
+        (Method::DELETE, format!("/v1/triggers/{trigger_id}")),
+        (Method::DELETE, format!("/v1/schedules/{schedule_id}")),
+        (Method::DELETE, format!("/v1/tokens/{}", a.tenant_id)),
+    ];
+    for (method, path) in probes {
+        b.fails(method, &path, None, StatusCode::NOT_FOUND).await;
+    }
+    // Launching by name, or using the other's participant, fails too.
+    b.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow" })), StatusCode::NOT_FOUND).await;
+    b.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "steal", "source": "mark_tester name: 'x'" })), StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Lists are empty.
+    for path in ["/v1/definitions", "/v1/secrets", "/v1/triggers", "/v1/schedules"] {
+        assert_eq!(b.ok(Method::GET, path, None).await, json!([]), "{path}");
+    }
+    assert_eq!(b.ok(Method::GET, "/v1/jobs", None).await["jobs"], json!([]));
+    assert!(b.ok(Method::GET, "/v1/participants", None).await.as_array().unwrap().iter().all(|p| p["kind"] == "builtin"));
+    assert!(b.ok(Method::GET, "/v1/audit", None).await.as_array().unwrap().iter().all(|e| e["object_kind"] != "job"));
+    // A's objects are intact.
+    a.ok(Method::GET, &format!("/v1/jobs/{job}"), None).await;
+    assert_eq!(a.ok(Method::GET, "/v1/secrets", None).await.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_triggers_launch_jobs_and_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api) = setup(dir.path()).await;
+    api.push("alert", "set_tester seen: '$f:alert'\n").await;
+    let trigger = api.ok(Method::POST, "/v1/triggers", Some(json!({ "definition": "alert", "field": "alert", "per_minute": 2, "fields": { "source": "monitoring" } }))).await;
+    let url = trigger["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&server.url) && url.contains("/hooks/mm_"), "{url}");
+    let listed = api.ok(Method::GET, "/v1/triggers", None).await;
+    assert!(listed[0].get("url").is_none(), "the secret URL is shown again: {listed}");
+    let http = reqwest::Client::new();
+    let fired = http.post(&url).json(&json!({ "host": "web1", "load": 9.5 })).send().await.unwrap();
+    assert_eq!(fired.status(), StatusCode::ACCEPTED);
+    let job_id = fired.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let job = api.wait_state(&job_id, &["completed"]).await;
+    assert_eq!(job["fields"]["seen"], json!({ "host": "web1", "load": 9.5 }));
+    assert_eq!(job["fields"]["source"], "monitoring");
+    let second = http.post(&url).body("not json").send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(http.post(&url).json(&json!(1)).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    let limited = http.post(&url).json(&json!(2)).send().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.json::<Value>().await.unwrap()["error"]["code"], "rate_limited");
+    let wrong = http.post(format!("{}/hooks/mm_wrong", server.url)).json(&json!({})).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
+    api.fails(Method::POST, "/v1/triggers", Some(json!({ "definition": "nothing" })), StatusCode::NOT_FOUND).await;
+    api.fails(Method::POST, "/v1/triggers", Some(json!({ "definition": "alert", "per_minute": 0 })), StatusCode::BAD_REQUEST).await;
+    api.ok(Method::DELETE, &format!("/v1/triggers/{}", trigger["id"].as_str().unwrap()), None).await;
+    assert_eq!(http.post(&url).json(&json!({})).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_fire_once_per_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, api) = setup(dir.path()).await;
+    api.push("tick", "mark_tester name: 'tick'\n").await;
+    api.fails(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "not cron" })), StatusCode::BAD_REQUEST).await;
+    api.fails(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "* * * * *", "time_zone": "Mars/Base" })), StatusCode::BAD_REQUEST).await;
+    api.fails(Method::POST, "/v1/schedules", Some(json!({ "definition": "none", "cron": "* * * * *" })), StatusCode::NOT_FOUND).await;
+    // Every second.
+    let schedule = api.ok(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "* * * * * *", "time_zone": "Europe/Paris" }))).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    api.ok(Method::DELETE, &format!("/v1/schedules/{}", schedule["id"].as_str().unwrap()), None).await;
+    let jobs = api.ok(Method::GET, "/v1/jobs?definition=tick", None).await;
+    let count = jobs["jobs"].as_array().unwrap().len();
+    assert!((2..=4).contains(&count), "{count} jobs in 3.5 s of a per-second schedule");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let after = api.ok(Method::GET, "/v1/jobs?definition=tick", None).await;
+    assert_eq!(after["jobs"].as_array().unwrap().len(), count, "a deleted schedule fired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_finishes_its_jobs_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, api) = setup(dir.path()).await;
+    api.push("long", "mark_tester name: 'a', sleep_ms: 300\nmark_tester name: 'b', sleep_ms: 300\nmark_tester name: 'c', sleep_ms: 300\nmark_tester name: 'd'\n").await;
+    let id = api.launch("long", json!({})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+    server.kill().await;
+    server.restart().await;
+    let job = api.wait_state(&id, &["completed", "failed"]).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["fields"]["trail"], json!(["a", "b", "c", "d"]));
+    // No completed step ran twice: one successful history row per step.
+    let ok_steps = job["history"].as_array().unwrap().iter().filter(|s| s["ok"] == true).count();
+    assert_eq!(ok_steps, 4, "{job}");
+}
+
+/// schemathesis (PyPI) against `/openapi.json`, as an admin-scoped tenant
+/// and as the server's admin: no 5xx, every response conforms to the
+/// document. tests/run installs it and sets MASTERMIND_SCHEMATHESIS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_errors_or_schema_violations() {
+    let st = std::env::var("MASTERMIND_SCHEMATHESIS").expect("MASTERMIND_SCHEMATHESIS (the `st` program) is set by tests/run");
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api) = setup(dir.path()).await;
+    api.push("flow", TWO_STEPS).await;
+    for token in [api.token.as_str(), support::server::ADMIN_TOKEN] {
+        let output = tokio::process::Command::new(&st)
+            .arg("run")
+            .arg(format!("{}/openapi.json", server.url))
+            .args(["--checks", "not_a_server_error,response_schema_conformance"])
+            .args(["--phases", "examples,coverage,fuzzing", "--max-examples", "25", "--request-timeout", "10"])
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args(["--generation-database", "none", "--seed", "7", "--workers", "2"])
+            // It finds token ids in responses (the audit log) and would
+            // revoke its own token half-way through.
+            .args(["--exclude-operation-id", "revoke_token"])
+            .arg("--report-dir")
+            .arg(dir.path().join("schemathesis"))
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .expect("running schemathesis");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "schemathesis found problems:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        // It really ran: every operation of the document was tested.
+        let tested = stdout.lines().find_map(|l| l.trim().strip_prefix("Tested: ")).and_then(|n| n.trim().parse::<u32>().ok());
+        assert!(tested.is_some_and(|n| n >= 30), "schemathesis tested too little:\n{stdout}");
+    }
+    assert!(!server.logs().contains("panicked"), "{}", server.logs());
+}
+
+/// A tenant flooding the server does not starve another: each tenant's
+/// calls run under its own concurrency limit, and claims take every
+/// tenant's oldest work first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_tenant_does_not_starve_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let admin = server.admin();
+    let flood = server.tenant("flood").await;
+    let quiet = server.tenant("quiet").await;
+    let limits = json!({ "limits": { "memory_bytes": 67108864, "deadline_ms": 60000, "output_bytes": 1048576, "log_bytes": 262144, "max_concurrent_calls": 2 } });
+    admin.ok(Method::PATCH, &format!("/v1/tenants/{}", flood.tenant_id), Some(limits)).await;
+    for api in [&flood, &quiet] {
+        let (status, body) = api.upload(&support::participant_bytes("tester"), &[]).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        api.push("slow", "mark_tester name: 'x', sleep_ms: 250\n").await;
+    }
+    // 40 calls of 250 ms, two at a time: 5 s of work for the flooding tenant.
+    let mut flooded = Vec::new();
+    for _ in 0..40 {
+        flooded.push(flood.launch("slow", json!({})).await);
+    }
+    let started = std::time::Instant::now();
+    let id = quiet.launch("slow", json!({})).await;
+    quiet.wait_state(&id, &["completed"]).await;
+    let waited = started.elapsed();
+    let flood_done = {
+        let page = flood.ok(Method::GET, "/v1/jobs?state=completed&limit=100", None).await;
+        page["jobs"].as_array().unwrap().len()
+    };
+    assert!(waited < std::time::Duration::from_millis(2000), "the quiet tenant waited {waited:?}");
+    assert!(flood_done < 40, "the flood was done before the quiet tenant's job ran ({flood_done} completed)");
+    // And the flood's calls never ran more than two at a time: its 40 jobs
+    // take at least 20 rounds of 250 ms.
+    let last = flooded.last().unwrap();
+    flood.wait_state(last, &["completed"]).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(4000), "the flood ran faster than its limit allows: {:?}", started.elapsed());
+}

@@ -1,0 +1,214 @@
+//! A real `mastermind serve` process on a free loopback port, with its own
+//! database and keys, and a small HTTP client for the API tests.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const ADMIN_TOKEN: &str = "mm_test_admin_token_0123456789abcdefghijklmnop";
+
+pub struct Server {
+    pub url: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub db: String,
+    child: Option<Child>,
+    /// Every line the server wrote to stdout and stderr.
+    pub output: Arc<Mutex<Vec<String>>>,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with a fresh SQLite database in `dir`.
+    pub async fn start(dir: &Path) -> Server {
+        let db = format!("sqlite:{}", dir.join("mastermind.db").display());
+        Self::start_with(dir, &db, &[]).await
+    }
+
+    pub async fn start_with(dir: &Path, db: &str, extra_args: &[&str]) -> Server {
+        let port = super::free_port();
+        let mut server = Server {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            dir: dir.to_owned(),
+            db: db.to_owned(),
+            child: None,
+            output: Arc::new(Mutex::new(Vec::new())),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mastermind"));
+        cmd.arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db, "--allow-private-grants"])
+            .args(&self.extra_args)
+            .env("MASTERMIND_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("MASTERMIND_SECRET_KEY", "c2VjcmV0LWtleS1mb3ItdGhlLWFwaS10ZXN0cy0zMmI=")
+            .env("MASTERMIND_CACHE_DIR", self.dir.join("cache"))
+            .env("MASTERMIND_LOG_LEVEL", "info")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("starting mastermind serve");
+        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>, Box::new(child.stderr.take().unwrap())] {
+            let output = self.output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not become ready: {:#?}", self.output.lock().unwrap());
+    }
+
+    /// SIGKILL, as a crash would.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+        }
+    }
+
+    /// Starts the server again on the same port and database.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        self.spawn().await;
+    }
+
+    pub fn admin(&self) -> Api {
+        Api::new(&self.url, ADMIN_TOKEN)
+    }
+
+    /// A new tenant and a client holding an admin-scoped token of it.
+    pub async fn tenant(&self, name: &str) -> Api {
+        let admin = self.admin();
+        let tenant = admin.ok(Method::POST, "/v1/tenants", Some(json!({ "name": name }))).await;
+        let id = tenant["id"].as_str().unwrap();
+        let token = admin.ok(Method::POST, &format!("/v1/tenants/{id}/tokens"), Some(json!({ "name": "owner", "scopes": ["admin"] }))).await;
+        let mut api = Api::new(&self.url, token["token"].as_str().unwrap());
+        api.tenant_id = id.to_owned();
+        api
+    }
+
+    pub fn logs(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+}
+
+/// A client holding one token.
+#[derive(Clone)]
+pub struct Api {
+    pub url: String,
+    pub token: String,
+    pub tenant_id: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(url: &str, token: &str) -> Api {
+        Api { url: url.to_owned(), token: token.to_owned(), tenant_id: String::new(), http: reqwest::Client::new() }
+    }
+
+    /// The same server with another token.
+    pub fn with_token(&self, token: &str) -> Api {
+        Api { token: token.to_owned(), ..self.clone() }
+    }
+
+    /// Any request: the status and the body (JSON, or a JSON string).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    /// A request that must succeed.
+    pub async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.call(method.clone(), path, body).await;
+        assert!(status.is_success(), "{method} {path}: {status} {value}");
+        value
+    }
+
+    /// A request that must fail with `status` and the API's error shape;
+    /// returns the error object.
+    pub async fn fails(&self, method: Method, path: &str, body: Option<Value>, status: StatusCode) -> Value {
+        let (got, value) = self.call(method.clone(), path, body).await;
+        assert_eq!(got, status, "{method} {path}: {value}");
+        let error = &value["error"];
+        assert!(error["code"].is_string() && error["message"].is_string(), "{method} {path}: not the error shape: {value}");
+        error.clone()
+    }
+
+    pub async fn push(&self, name: &str, source: &str) -> Value {
+        self.ok(Method::POST, "/v1/definitions", Some(json!({ "name": name, "source": source }))).await
+    }
+
+    pub async fn launch(&self, definition: &str, fields: Value) -> String {
+        let job = self.ok(Method::POST, "/v1/jobs", Some(json!({ "definition": definition, "fields": fields }))).await;
+        job["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn upload(&self, wasm: &[u8], grants: &[&str]) -> (StatusCode, Value) {
+        use base64::Engine as _;
+        let body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(wasm), "grants": grants });
+        self.call(Method::POST, "/v1/participants", Some(body)).await
+    }
+
+    /// Polls a job until its state is one of `states`.
+    pub async fn wait_state(&self, id: &str, states: &[&str]) -> Value {
+        for _ in 0..1200 {
+            let job = self.ok(Method::GET, &format!("/v1/jobs/{id}"), None).await;
+            if states.contains(&job["state"].as_str().unwrap()) {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} never reached {states:?}");
+    }
+
+    /// Reads a job's event stream to its end: (event name, data) pairs.
+    pub async fn events(&self, id: &str) -> Vec<(String, Value)> {
+        let response = self.http.get(format!("{}/v1/jobs/{id}/events", self.url)).bearer_auth(&self.token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = tokio::time::timeout(Duration::from_secs(60), response.text()).await.expect("the event stream did not end").unwrap();
+        text.split("\n\n")
+            .filter_map(|block| {
+                let mut name = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(n) = line.strip_prefix("event:") {
+                        name = Some(n.trim().to_owned());
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    }
+                }
+                Some((name?, serde_json::from_str(&data).unwrap_or(Value::Null)))
+            })
+            .collect()
+    }
+}
