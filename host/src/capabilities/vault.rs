@@ -45,6 +45,13 @@ impl Vault {
         Ok(Vault { cipher })
     }
 
+    /// A vault with a random key that is never stored: it opens nothing
+    /// sealed before (for a process that has no secrets to open).
+    pub fn ephemeral() -> Self {
+        let key: [u8; 32] = rand::random();
+        Vault { cipher: XChaCha20Poly1305::new_from_slice(&key).expect("a 32-byte key") }
+    }
+
     /// The key in `path`, created (random, mode 0600) if the file is absent.
     pub fn from_file_or_create(path: &Path) -> Result<Self, VaultError> {
         match std::fs::read_to_string(path) {

@@ -80,16 +80,35 @@ fn vault(db: &str, backend: Backend, key_file: Option<&Path>) -> anyhow::Result<
     if backend == Backend::Postgres {
         bail!("several processes share a PostgreSQL database: give them one secret key (MASTERMIND_SECRET_KEY or --secret-key-file)");
     }
+
     let db_path = db.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = PathBuf::from(format!("{}.key", db_path.split('?').next().unwrap_or(db_path)));
     Ok(Vault::from_file_or_create(&path)?)
 }
 
-async fn start(db: &str, args: &ServerArgs) -> anyhow::Result<Server> {
+/// What a process needs the secret key for: sealing (a server) or only
+/// opening what is stored (a worker).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyUse {
+    Seal,
+    Open,
+}
+
+async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyhow::Result<Server> {
     let sandbox = runtime::sandbox()?;
     let builtins = runtime::builtins(&sandbox, &args.grants).await?;
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;
-    let vault = Arc::new(vault(db, store.backend(), args.secret_key_file.as_deref())?);
+    let vault = match vault(db, store.backend(), args.secret_key_file.as_deref()) {
+        Ok(vault) => vault,
+        // A worker on a database that holds no secrets yet (jobs started
+        // with `mastermind run`) needs no key; one that holds some does.
+        Err(e) if key_use == KeyUse::Open && !store.has_secrets().await? => {
+            tracing::info!("no secret key ({e:#}); this worker runs no tenant's secrets");
+            Vault::ephemeral()
+        }
+        Err(e) => return Err(e),
+    };
+    let vault = Arc::new(vault);
     let config = EngineConfig { exclusive: store.backend() == Backend::Sqlite, ..EngineConfig::default() };
     let local = TenantRuntime {
         registry: Arc::new(runtime::builtin_registry(&sandbox, &args.grants).await?),
@@ -147,7 +166,7 @@ async fn bootstrap_admin(store: &Store) -> anyhow::Result<()> {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let db = args.db.clone().unwrap_or_else(runtime::default_db_url);
-    let server = start(&db, &args.common).await?;
+    let server = start(&db, &args.common, KeyUse::Seal).await?;
     bootstrap_admin(&server.store).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
@@ -174,7 +193,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let server = start(&args.db, &args.common).await?;
+    let server = start(&args.db, &args.common, KeyUse::Open).await?;
     let stop = stop_on_signal();
     eprintln!("mastermind worker: processing jobs in {}", args.db);
     server.engine.run(stop).await?;

@@ -45,4 +45,10 @@ impl Store {
         let rows = sqlx::query("SELECT name, sealed FROM secrets WHERE tenant = $1").bind(tenant).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+
+    /// Whether any tenant has a secret.
+    pub async fn has_secrets(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) FROM secrets").fetch_one(&self.pool).await?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
 }
