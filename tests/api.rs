@@ -505,6 +505,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
             .arg("--report-dir")
             .arg(dir.path().join("schemathesis"))
             .env("NO_COLOR", "1")
+            .current_dir(dir.path())
             .output()
             .await
             .expect("running schemathesis");
