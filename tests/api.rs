@@ -556,3 +556,119 @@ async fn a_flooding_tenant_does_not_starve_another() {
     flood.wait_state(last, &["completed"]).await;
     assert!(started.elapsed() >= std::time::Duration::from_millis(4000), "the flood ran faster than its limit allows: {:?}", started.elapsed());
 }
+
+/// Two servers sharing one PostgreSQL database: a per-second schedule fires
+/// once per tick (not once per process), and a job launched through one
+/// server is visible, and controllable, through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_postgres_fire_each_tick_once() {
+    sqlx::any::install_default_drivers();
+    let admin_url = support::engine::postgres_admin_url();
+    let admin = sqlx::AnyPool::connect(&admin_url).await.expect("PostgreSQL for tests");
+    let name = format!("mm_api_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = Server::start_with(dir1.path(), &url, &[]).await;
+    let two = Server::start_with(dir2.path(), &url, &[]).await;
+    let api = one.tenant("acme").await;
+    let (status, body) = api.upload(&support::participant_bytes("tester"), &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    api.push("tick", "mark_tester name: 'tick'\n").await;
+    let via_two = Api::new(&two.url, &api.token);
+    // Seen through the other server at once (its tenancy cache is per process).
+    let id = via_two.launch("tick", json!({})).await;
+    api.wait_state(&id, &["completed"]).await;
+
+    let schedule = api.ok(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "* * * * * *" }))).await;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
+    via_two.ok(Method::DELETE, &format!("/v1/schedules/{}", schedule["id"].as_str().unwrap()), None).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let jobs = api.ok(Method::GET, "/v1/jobs?definition=tick&limit=100", None).await;
+    let fired = jobs["jobs"].as_array().unwrap().len() - 1;
+    assert!(fired as f64 <= elapsed.ceil() + 1.0 && fired >= 3, "{fired} jobs for {elapsed:.1} s of a per-second schedule on two servers");
+    for job in jobs["jobs"].as_array().unwrap() {
+        api.wait_state(job["id"].as_str().unwrap(), &["completed"]).await;
+    }
+    drop((one, two));
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+}
+
+/// A tenant's limits apply to its calls: a participant that spins is
+/// stopped at the tenant's deadline, with an error naming the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_limits_bound_its_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let api = server.tenant("tight").await;
+    let limits = json!({ "limits": { "memory_bytes": 16777216, "deadline_ms": 300, "output_bytes": 4096, "log_bytes": 4096, "max_concurrent_calls": 2 } });
+    let tenant = server.admin().ok(Method::PATCH, &format!("/v1/tenants/{}", api.tenant_id), Some(limits)).await;
+    assert_eq!(server.admin().ok(Method::GET, &format!("/v1/tenants/{}", api.tenant_id), None).await, tenant);
+    let (status, body) = api.upload(&support::participant_bytes("hostile"), &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (action, limit) in [("spin_hostile", "deadline"), ("allocate_hostile", "memory"), ("huge_output_hostile mib: 1", "output")] {
+        let name = action.split_whitespace().next().unwrap();
+        api.push(name, &format!("{action}\n")).await;
+        let started = std::time::Instant::now();
+        let id = api.launch(name, json!({})).await;
+        let job = api.wait_state(&id, &["failed"]).await;
+        assert_eq!(job["error"]["kind"], format!("limit:{limit}"), "{job}");
+        assert!(job["error"]["message"].as_str().unwrap().contains(limit), "{limit}: {job}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+}
+
+/// The command-line client against a real server: push, launch and watch,
+/// show, upload, set a secret from stdin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_client_drives_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let api = server.tenant("cli").await;
+    let client = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mastermind"));
+        cmd.args(args).env("MASTERMIND_URL", &server.url).env("MASTERMIND_TOKEN", &api.token).kill_on_drop(true);
+        cmd
+    };
+    let wasm = dir.path().join("tester.wasm");
+    std::fs::write(&wasm, support::participant_bytes("tester")).unwrap();
+    let out = client(&["participants", "upload", wasm.to_str().unwrap()]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = dir.path().join("greet.mm");
+    std::fs::write(&file, "mark_tester name: '${who}'\necho 'hello ${who}'\n").unwrap();
+    let out = client(&["definitions", "push", file.to_str().unwrap()]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pushed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pushed["name"], "greet");
+    // Launch and watch: progress on stderr, final fields on stdout, exit 0.
+    let out = client(&["jobs", "launch", "greet", "--field", "who=world", "--watch"]).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{}", api.ok(Method::GET, "/v1/jobs", None).await);
+    assert!(stderr.contains("tester.mark") && stderr.contains("hello world") && stderr.contains("completed"), "{stderr}");
+    let fields: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(fields["trail"], json!(["world"]));
+    // A failing job: watch exits non-zero.
+    let out = client(&["jobs", "launch", "greet", "--watch"]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("who"), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = api.ok(Method::GET, "/v1/jobs", None).await;
+    let id = list["jobs"][1]["id"].as_str().unwrap();
+    let out = client(&["jobs", "show", id]).output().await.unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["state"], "completed");
+    // A secret from stdin, listed by name only.
+    let mut child = client(&["secrets", "set", "token"]).stdin(std::process::Stdio::piped()).spawn().unwrap();
+    use tokio::io::AsyncWriteExt;
+    child.stdin.take().unwrap().write_all(b"from-stdin-value\n").await.unwrap();
+    assert!(child.wait().await.unwrap().success());
+    let out = client(&["secrets", "list"]).output().await.unwrap();
+    let names = String::from_utf8_lossy(&out.stdout);
+    assert!(names.contains("token") && !names.contains("from-stdin-value"), "{names}");
+    // Errors come back as the server's message, with the caret for a bad definition.
+    std::fs::write(&file, "sequence do\n  mark_tester name: 'a',\nend\n").unwrap();
+    let out = client(&["definitions", "push", file.to_str().unwrap()]).output().await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains('^') && stderr.contains("422"), "{stderr}");
+}

@@ -240,7 +240,12 @@ fn show(name: &str, data: &Value, tty: bool) {
     let (green, red, dim, reset) = if tty { ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
     let step = |d: &Value| format!("line {} {}.{}", d["line"], d["participant"].as_str().unwrap_or("?"), d["action"].as_str().unwrap_or("?"));
     match name {
-        "state" => eprintln!("{dim}state: {}{reset}", data["state"].as_str().unwrap_or("?")),
+        "state" => {
+            eprintln!("{dim}state: {}{reset}", data["state"].as_str().unwrap_or("?"));
+            if let Some(message) = data["error"]["message"].as_str() {
+                eprintln!("{red}error:{reset} {message}");
+            }
+        }
         "step_started" => eprintln!("▶ {}", step(data)),
         "step_finished" if data["error"].is_null() => eprintln!("{green}✓{reset} {} {dim}({} ms){reset}", step(data), data["elapsed_ms"]),
         "step_finished" => eprintln!("{red}✗{reset} {}: {}", step(data), data["error"]["message"].as_str().unwrap_or("")),
