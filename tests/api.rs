@@ -672,3 +672,26 @@ async fn the_command_line_client_drives_a_server() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains('^') && stderr.contains("422"), "{stderr}");
 }
+
+/// Without MASTERMIND_ADMIN_TOKEN the first start makes an admin token and
+/// prints it once; a restart does not print it again and it still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_start_prints_a_generated_admin_token_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
+    let mut server = Server::start_with(dir.path(), &db, &["--generated-admin-token-for-tests"]).await;
+    let printed: Vec<String> = server.logs().lines().filter_map(|l| l.split("admin token (shown once, keep it): ").nth(1)).map(str::to_owned).collect();
+    assert_eq!(printed.len(), 1, "{}", server.logs());
+    let admin = Api::new(&server.url, &printed[0]);
+    admin.ok(Method::GET, "/v1/tenants", None).await;
+    server.restart().await;
+    let again = server.logs().lines().filter(|l| l.contains("admin token (shown once")).count();
+    assert_eq!(again, 1, "printed again after a restart");
+    admin.ok(Method::GET, "/v1/tenants", None).await;
+    // Stored hashed only.
+    let bytes = std::fs::read(dir.path().join("mastermind.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("mastermind.db-wal")).unwrap_or_default();
+    for b in [bytes, wal] {
+        assert!(!b.windows(printed[0].len()).any(|w| w == printed[0].as_bytes()), "the token is stored in clear");
+    }
+}

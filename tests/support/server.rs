@@ -21,6 +21,8 @@ pub struct Server {
     /// Every line the server wrote to stdout and stderr.
     pub output: Arc<Mutex<Vec<String>>>,
     extra_args: Vec<String>,
+    /// Start without MASTERMIND_ADMIN_TOKEN: the server makes its own.
+    pub generated_admin: bool,
 }
 
 impl Server {
@@ -40,7 +42,9 @@ impl Server {
             child: None,
             output: Arc::new(Mutex::new(Vec::new())),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            generated_admin: extra_args.contains(&"--generated-admin-token-for-tests"),
         };
+        server.extra_args.retain(|a| a != "--generated-admin-token-for-tests");
         server.spawn().await;
         server
     }
@@ -50,7 +54,7 @@ impl Server {
         cmd.arg("serve")
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db, "--allow-private-grants"])
             .args(&self.extra_args)
-            .env("MASTERMIND_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("MASTERMIND_ADMIN_TOKEN", if self.generated_admin { "" } else { ADMIN_TOKEN })
             .env("MASTERMIND_SECRET_KEY", "c2VjcmV0LWtleS1mb3ItdGhlLWFwaS10ZXN0cy0zMmI=")
             .env("MASTERMIND_CACHE_DIR", self.dir.join("cache"))
             .env("MASTERMIND_LOG_LEVEL", "info")

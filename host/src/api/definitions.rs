@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
 #[serde(deny_unknown_fields)]
 pub struct DefinitionInput {
     /// Letters, digits, `_`, `-` and `.`; 1 to 100 characters.
+    #[schema(pattern = r"^[A-Za-z0-9_.\-]{1,100}$")]
     pub name: String,
     pub source: Option<String>,
     #[schema(value_type = Option<Object>)]

@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantInput {
+    #[schema(pattern = r"^[A-Za-z0-9_.\-]{1,100}$")]
     pub name: String,
     pub limits: Option<TenantLimits>,
 }
@@ -49,6 +50,7 @@ pub struct TenantView {
 #[serde(deny_unknown_fields)]
 pub struct TokenInput {
     /// What the token is for, e.g. `ci` or `alice`.
+    #[schema(pattern = r"^[A-Za-z0-9_.\-]{1,100}$")]
     pub name: String,
     /// Any of `read`, `run`, `admin`.
     pub scopes: Vec<String>,

@@ -259,7 +259,10 @@ impl Engine {
         if let Some(overrides) = overrides {
             deep_merge(&mut fields, Value::Object(overrides));
         }
-        let Value::Object(fields) = fields else { unreachable!("merging objects gives an object") };
+        let fields = match fields {
+            Value::Object(fields) => fields,
+            _ => Fields::new(), // merging two objects gives an object
+        };
         let now = now_ms();
         if !self.store.start_job(job_id, &fields, &first_message(fields.clone(), now)).await? {
             // Someone else launched (or cancelled) it in between.

@@ -66,7 +66,7 @@ impl Store {
         .bind(p.created_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE tenants SET revision = revision + 1 WHERE id = $1").bind(&p.tenant).execute(&mut *tx).await?;
+        super::tenants::bump_revision(&mut tx, &p.tenant).await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -101,7 +101,7 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE tenants SET revision = revision + 1 WHERE id = $1").bind(tenant).execute(&mut *tx).await?;
+        super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }

@@ -20,7 +20,7 @@ impl Store {
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE tenants SET revision = revision + 1 WHERE id = $1").bind(tenant).execute(&mut *tx).await?;
+        super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -29,7 +29,7 @@ impl Store {
     pub async fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM secrets WHERE tenant = $1 AND name = $2").bind(tenant).bind(name).execute(&mut *tx).await?;
-        sqlx::query("UPDATE tenants SET revision = revision + 1 WHERE id = $1").bind(tenant).execute(&mut *tx).await?;
+        super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

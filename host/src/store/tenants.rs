@@ -53,6 +53,13 @@ fn token_from_row(r: &AnyRow) -> TokenRecord {
     }
 }
 
+/// Marks, inside a transaction that changes it, what a tenant's jobs run
+/// with as changed.
+pub(super) async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Any>, tenant: &str) -> Result<()> {
+    sqlx::query("UPDATE tenants SET revision = revision + 1 WHERE id = $1").bind(tenant).execute(&mut **tx).await?;
+    Ok(())
+}
+
 const TENANT_COLUMNS: &str = "id, name, limits, revision, created_at";
 const TOKEN_COLUMNS: &str = "id, tenant, name, scopes, created_at";
 
@@ -92,12 +99,6 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Marks what a tenant's jobs run with as changed.
-    pub async fn bump_tenant_revision(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE tenants SET revision = revision + 1 WHERE id = $1").bind(id).execute(&self.pool).await?;
-        Ok(())
     }
 
     pub async fn tenant_revision(&self, id: &str) -> Result<Option<i64>> {
