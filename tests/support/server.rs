@@ -56,7 +56,10 @@ impl Server {
             .args(&self.extra_args)
             .env("MASTERMIND_ADMIN_TOKEN", if self.generated_admin { "" } else { ADMIN_TOKEN })
             .env("MASTERMIND_SECRET_KEY", "c2VjcmV0LWtleS1mb3ItdGhlLWFwaS10ZXN0cy0zMmI=")
-            .env("MASTERMIND_CACHE_DIR", self.dir.join("cache"))
+            // One compiled-code cache for every test's server (entries are
+            // authenticated and written atomically): each would otherwise
+            // compile every built-in at start.
+            .env("MASTERMIND_CACHE_DIR", std::env::temp_dir().join("mastermind-test-compiled"))
             .env("MASTERMIND_LOG_LEVEL", "info")
             .env_remove("AWS_ACCESS_KEY_ID")
             .stdout(Stdio::piped())
@@ -74,7 +77,7 @@ impl Server {
         }
         self.child = Some(child);
         let client = reqwest::Client::new();
-        for _ in 0..600 {
+        for _ in 0..1200 {
             if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await
                 && r.status().is_success()
             {

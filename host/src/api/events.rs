@@ -1,5 +1,5 @@
 //! A job's live events as Server-Sent Events: a `state` event first (the
-//! job as `GET /v1/jobs/{id}` shows it, without history), then
+//! job as `GET /v1/jobs/{id}` shows it, step history included), then
 //! `step_started`, `step_finished`, `log`, `progress`, `echo`,
 //! `step_failed`, and `state` again whenever the state changes; the stream
 //! ends after the job completes, fails or is canceled.
@@ -42,11 +42,12 @@ async fn job_events(State(state): State<Arc<AppState>>, who: Principal, ApiPath(
     // Subscribe before reading the state, so nothing falls in between.
     let mut events = state.engine.subscribe();
     let job = tenant_job(&state, &tenant, &id).await?;
+    let history = state.store.history(&id).await?;
     let secrets = state.tenancy.secret_values(&tenant).await?;
     let (tx, rx) = mpsc::channel::<Event>(256);
     tokio::spawn(async move {
         let mut last = job.state;
-        let first = sse("state", &serde_json::to_value(job_view(job, None, &secrets)).unwrap_or(Value::Null));
+        let first = sse("state", &serde_json::to_value(job_view(job, Some(history), &secrets)).unwrap_or(Value::Null));
         if tx.send(first).await.is_err() || over(last) {
             return;
         }

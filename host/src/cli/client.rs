@@ -236,11 +236,22 @@ async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
     Ok(if state == "completed" { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+fn step_line(d: &Value) -> String {
+    format!("line {} {}.{}", d["line"], d["participant"].as_str().unwrap_or("?"), d["action"].as_str().unwrap_or("?"))
+}
+
 fn show(name: &str, data: &Value, tty: bool) {
     let (green, red, dim, reset) = if tty { ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
-    let step = |d: &Value| format!("line {} {}.{}", d["line"], d["participant"].as_str().unwrap_or("?"), d["action"].as_str().unwrap_or("?"));
+    let step = step_line;
     match name {
         "state" => {
+            // The first state carries the steps that ran before we watched.
+            for step in data["history"].as_array().into_iter().flatten() {
+                match step["ok"].as_bool() {
+                    Some(true) => eprintln!("{green}✓{reset} {}", step_line(step)),
+                    _ => eprintln!("{red}✗{reset} {}: {}", step_line(step), step["result"]["message"].as_str().unwrap_or("")),
+                }
+            }
             eprintln!("{dim}state: {}{reset}", data["state"].as_str().unwrap_or("?"));
             if let Some(message) = data["error"]["message"].as_str() {
                 eprintln!("{red}error:{reset} {message}");

@@ -154,6 +154,7 @@ pub struct Engine {
     in_flight: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     call_slots: Arc<Semaphore>,
     tenant_calls: worker::TenantCalls,
+    job_ends: JobEnds,
 }
 
 impl Engine {
@@ -184,6 +185,7 @@ impl Engine {
             sandbox,
             tenancy,
             tenant_calls: Default::default(),
+            job_ends: Default::default(),
             call_slots: Arc::new(Semaphore::new(config.max_concurrent_calls.max(1))),
             config,
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
@@ -275,29 +277,20 @@ impl Engine {
 
     /// Waits until the job completes, is canceled or fails.
     pub async fn wait_for(&self, job_id: &str) -> Result<JobRecord, EngineError> {
-        let mut events = self.subscribe();
         loop {
+            // Armed before the state is read, so an end in between still wakes us.
+            let over = self.job_ends.watch(job_id);
+            let notified = over.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let job = self.store.job(job_id).await?.ok_or_else(|| EngineError::NotFound(job_id.to_owned()))?;
             if job.state.is_final() || job.state == JobState::Failed {
+                self.job_ends.forget(job_id, &over);
                 return Ok(job);
             }
-            // Woken by this job's events, or re-check now and then (another
-            // process may be running it).
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), async {
-                loop {
-                    match events.recv().await {
-                        Ok(e) if e.job_id == job_id => {
-                            if matches!(e.event, Event::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. })) {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(broadcast::error::RecvError::Lagged(_)) => return,
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    }
-                }
-            })
-            .await;
+            // Woken when this process ends the job, or re-check now and
+            // then (another process may be running it).
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), notified).await;
         }
     }
 
@@ -359,6 +352,9 @@ impl Engine {
     }
 
     fn publish(&self, job_id: &str, event: Event) {
+        if matches!(event, Event::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. })) {
+            self.job_ends.ended(job_id);
+        }
         let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), event });
     }
 
@@ -381,5 +377,36 @@ impl Engine {
         }
         cache.insert(job_id.to_owned(), d.clone());
         Ok(d)
+    }
+}
+
+/// Who waits for which job to end, so that the end of a job wakes its
+/// waiters only (a broadcast of every event to every waiter costs
+/// waiters × events when many launches wait at once).
+#[derive(Default)]
+struct JobEnds(Mutex<HashMap<String, Arc<Notify>>>);
+
+impl JobEnds {
+    fn watch(&self, job_id: &str) -> Arc<Notify> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            // Waiters that went away (a client hung up) left their entry.
+            map.retain(|_, n| Arc::strong_count(n) > 1);
+        }
+        map.entry(job_id.to_owned()).or_default().clone()
+    }
+
+    fn forget(&self, job_id: &str, mine: &Arc<Notify>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Ours and the map's: no one else waits.
+        if Arc::strong_count(mine) == 2 {
+            map.remove(job_id);
+        }
+    }
+
+    fn ended(&self, job_id: &str) {
+        if let Some(n) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(job_id) {
+            n.notify_waiters();
+        }
     }
 }
