@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod committer;
 mod expressions;
 mod flow;
 mod handlers;
@@ -151,6 +152,7 @@ pub struct Engine {
     in_flight: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     call_slots: Arc<Semaphore>,
     tenant_calls: worker::TenantCalls,
+    committers: committer::Committers,
 }
 
 impl Engine {
@@ -181,6 +183,7 @@ impl Engine {
             sandbox,
             tenancy,
             tenant_calls: Default::default(),
+            committers: Default::default(),
             call_slots: Arc::new(Semaphore::new(config.max_concurrent_calls.max(1))),
             config,
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
