@@ -1,5 +1,6 @@
 //! The worker loop: claims jobs with due messages and participant calls,
-//! processes the former in batches and makes the latter concurrently.
+//! hands the former to their committer (`committer.rs`) and makes the
+//! latter concurrently.
 
 use super::committer::{Finished, Work};
 use super::model::{Dispatch, Message, StepError};

@@ -19,6 +19,14 @@ use serde_json::Value;
 use sqlx::Row;
 use std::time::Duration;
 
+/// Rows one multi-row statement writes at most.
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// `$first, $first+1, ...`: `n` bind markers.
+fn marks(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// One transaction of the worker's; see the module documentation.
 pub struct WorkTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
@@ -262,11 +270,23 @@ impl WorkTx {
     /// leased to `worker`.
     pub async fn write(&mut self, job_id: &str, tenant: &str, worker: &str, changes: BatchChanges) -> Result<Vec<StoredMessage>> {
         let tx = &mut self.tx;
-        for id in &changes.consumed {
-            sqlx::query("DELETE FROM messages WHERE id = $1").bind(*id).execute(&mut **tx).await?;
+        // One statement per kind of change rather than per row: on SQLite
+        // each statement is a round trip to the connection's thread.
+        for ids in changes.consumed.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("DELETE FROM messages WHERE id IN ({})", marks(1, ids.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                query = query.bind(*id);
+            }
+            query.execute(&mut **tx).await?;
         }
-        for fei in &changes.removals {
-            sqlx::query("DELETE FROM expressions WHERE job_id = $1 AND fei = $2").bind(job_id).bind(fei).execute(&mut **tx).await?;
+        for feis in changes.removals.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("DELETE FROM expressions WHERE job_id = $1 AND fei IN ({})", marks(2, feis.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_id);
+            for fei in feis {
+                query = query.bind(fei);
+            }
+            query.execute(&mut **tx).await?;
         }
         for fei in &changes.withdrawn_dispatches {
             sqlx::query("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2")
@@ -275,18 +295,20 @@ impl WorkTx {
                 .execute(&mut **tx)
                 .await?;
         }
-        for e in &changes.upserts {
-            let body = serde_json::to_string(e).map_err(|e| corrupt("expression", e))?;
-            sqlx::query(
-                "INSERT INTO expressions (job_id, fei, tenant, body) VALUES ($1, $2, $3, $4)
+        for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
+            // $1 job, $2 tenant, then fei and body per row.
+            let rows: Vec<String> = (0..exprs.len()).map(|i| format!("($1, ${}, $2, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
+            let sql = format!(
+                "INSERT INTO expressions (job_id, fei, tenant, body) VALUES {}
                  ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
-            )
-            .bind(job_id)
-            .bind(&e.fei.0)
-            .bind(tenant)
-            .bind(body)
-            .execute(&mut **tx)
-            .await?;
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_id).bind(tenant);
+            for e in exprs {
+                let body = serde_json::to_string(e).map_err(|e| corrupt("expression", e))?;
+                query = query.bind(&e.fei.0).bind(body);
+            }
+            query.execute(&mut **tx).await?;
         }
         let mut dispatches = Vec::new();
         for m in changes.messages {
