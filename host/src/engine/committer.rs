@@ -316,6 +316,9 @@ impl Engine {
             flow.run(result);
         }
         let outcome = flow.into_changes(consumed);
+        // A timer (or a retry without delay) is the claim loop's: woken, it
+        // claims what is due and sleeps until the next timer.
+        after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, super::Message::Dispatch(_)));
         let dispatches = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
         if let Some(cache) = cache
             && !outcome.state.is_final()
