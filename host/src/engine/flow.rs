@@ -45,6 +45,16 @@ pub(crate) struct Flow<'a> {
     pub cancelled_calls: Vec<Fei>,
 }
 
+/// The result of [`Flow::into_changes`].
+pub(crate) struct BatchOutcome {
+    pub changes: BatchChanges,
+    pub events: Vec<FlowEvent>,
+    /// Participant calls to abort once the batch is committed.
+    pub cancelled: Vec<Fei>,
+    pub state: JobState,
+    pub expressions: HashMap<Fei, Expression>,
+}
+
 /// Field name cursor commands travel in (as in Ruote).
 pub const COMMAND_FIELD: &str = "__command__";
 
@@ -54,13 +64,13 @@ impl<'a> Flow<'a> {
         state: JobState,
         definition: &'a Definition,
         registry: &'a Registry,
-        expressions: Vec<Expression>,
+        expressions: HashMap<Fei, Expression>,
     ) -> Self {
         Flow {
             job_id,
             definition,
             registry,
-            exprs: expressions.into_iter().map(|e| (e.fei.clone(), e)).collect(),
+            exprs: expressions,
             dirty: HashSet::new(),
             removed: HashSet::new(),
             queue: VecDeque::new(),
@@ -320,7 +330,10 @@ impl<'a> Flow<'a> {
         FlowLookup { flow: self, fei, workitem }
     }
 
-    pub fn into_changes(self, consumed: Vec<i64>) -> (BatchChanges, Vec<FlowEvent>, Vec<Fei>, JobState) {
+    /// What the batch changed, to write in one transaction, and the live
+    /// expressions after it (the worker keeps them while it may go on with
+    /// the job, so the next batch need not read them back).
+    pub fn into_changes(self, consumed: Vec<i64>) -> BatchOutcome {
         let upserts = self.dirty.iter().filter_map(|f| self.exprs.get(f).cloned()).collect();
         let changes = BatchChanges {
             consumed,
@@ -332,7 +345,7 @@ impl<'a> Flow<'a> {
             job_fields: self.final_fields,
             job_error: self.job_error,
         };
-        (changes, self.events, self.cancelled_calls, self.state)
+        BatchOutcome { changes, events: self.events, cancelled: self.cancelled_calls, state: self.state, expressions: self.exprs }
     }
 
     pub fn now(&self) -> i64 {

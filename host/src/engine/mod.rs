@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod committer;
 mod expressions;
 mod flow;
 mod handlers;
@@ -155,6 +156,7 @@ pub struct Engine {
     call_slots: Arc<Semaphore>,
     tenant_calls: worker::TenantCalls,
     job_ends: JobEnds,
+    committers: committer::Committers,
 }
 
 impl Engine {
@@ -186,6 +188,7 @@ impl Engine {
             tenancy,
             tenant_calls: Default::default(),
             job_ends: Default::default(),
+            committers: Default::default(),
             call_slots: Arc::new(Semaphore::new(config.max_concurrent_calls.max(1))),
             config,
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),

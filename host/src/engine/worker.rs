@@ -1,7 +1,8 @@
 //! The worker loop: claims jobs with due messages and participant calls,
-//! processes the former in batches and makes the latter concurrently.
+//! hands the former to their committer (`committer.rs`) and makes the
+//! latter concurrently.
 
-use super::flow::Flow;
+use super::committer::{Finished, Work};
 use super::model::{Dispatch, Message, StepError};
 use super::{Engine, Event, TenantRuntime};
 use crate::capabilities::{EventSink, ParticipantEvent};
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// How long a job stays leased to a worker that stopped heartbeating.
 const JOB_LEASE: Duration = Duration::from_secs(30);
 /// A worker whose heartbeat is older than this is dead; its calls are reclaimed.
-const STALE_AFTER: Duration = Duration::from_secs(10);
+pub(super) const STALE_AFTER: Duration = Duration::from_secs(10);
 const HEARTBEAT: Duration = Duration::from_secs(2);
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -29,6 +30,7 @@ impl Engine {
             self.store.clear_leases().await?;
         }
         self.store.heartbeat(&self.worker_id).await?;
+        self.start_committers(&stop);
         let heart = {
             let engine = self.clone();
             let stop = stop.clone();
@@ -57,10 +59,9 @@ impl Engine {
         };
         while !stop.is_cancelled() {
             let mut busy = false;
-            for job_id in self.store.claim_jobs(&self.worker_id, JOB_LEASE, STALE_AFTER, 32).await? {
+            for (job_id, tenant) in self.store.claim_jobs(&self.worker_id, JOB_LEASE, STALE_AFTER, 32).await? {
                 busy = true;
-                let engine = self.clone();
-                tokio::spawn(async move { engine.process_job(&job_id).await });
+                self.submit(Work::Claimed { job_id, tenant }).await;
             }
             let free = self.call_slots.available_permits() as i64;
             if free > 0 {
@@ -87,53 +88,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Processes a leased job's due messages until none are left, one
-    /// transaction per batch, then releases the lease.
-    pub(crate) async fn process_job(self: &Arc<Self>, job_id: &str) {
-        if let Err(e) = self.process_job_inner(job_id).await {
-            tracing::error!(job = job_id, error = %e, "processing job failed");
-        }
-        if let Err(e) = self.store.release_job(job_id, &self.worker_id).await {
-            tracing::error!(job = job_id, error = %e, "releasing job failed");
-        }
-        // Messages that arrived while we held the lease are claimed next round.
-        self.wake.notify_one();
-    }
-
-    async fn process_job_inner(self: &Arc<Self>, job_id: &str) -> Result<(), StoreError> {
-        loop {
-            let Some((tenant, state)) = self.store.job_header(job_id).await? else { return Ok(()) };
-            let (messages, expressions) = self.store.load_batch(job_id).await?;
-            if messages.is_empty() {
-                return Ok(());
-            }
-            let definition = self.definition(job_id).await?;
-            let runtime = self.runtime(&tenant).await?;
-            let mut flow = Flow::new(job_id, state, &definition, &runtime.registry, expressions);
-            let mut consumed = Vec::with_capacity(messages.len());
-            for m in messages {
-                consumed.push(m.id);
-                flow.run(m.message);
-            }
-            let (changes, events, cancelled, _state) = flow.into_changes(consumed);
-            let dispatches = self.store.commit_batch(job_id, &tenant, &self.worker_id, changes).await?;
-            for fei in cancelled {
-                if let Some(handle) = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&fei.0) {
-                    handle.abort();
-                }
-            }
-            for event in events {
-                self.publish(job_id, Event::Flow(event));
-            }
-            for dispatch in dispatches {
-                self.spawn_call(dispatch);
-            }
-        }
-    }
-
-    /// Makes a participant call in its own task; its result is journaled
-    /// and the job processed right after when it is free.
-    fn spawn_call(self: &Arc<Self>, stored: StoredMessage) {
+    /// Makes a participant call in its own task; its result goes to the
+    /// job's committer, which journals it and moves the job on.
+    pub(super) fn spawn_call(self: &Arc<Self>, stored: StoredMessage) {
         let Message::Dispatch(dispatch) = &stored.message else { return };
         let fei = dispatch.fei.0.clone();
         let engine = self.clone();
@@ -196,22 +153,16 @@ impl Engine {
             },
         };
         let result = NewMessage { message: Message::Result { fei: d.fei.clone(), outcome, attempt: d.attempt }, due_at: ended };
-        let stored =
-            self.store.complete_dispatch(stored.id, &self.worker_id, &job_id, &stored.tenant, &result, &history).await?;
-        self.publish(
-            &job_id,
-            Event::StepFinished {
-                fei: d.fei.0.clone(),
-                line: d.line,
-                participant: d.participant,
-                action: d.action,
-                elapsed_ms: (ended - started).max(0) as u64,
-                error,
-            },
-        );
-        if stored && self.store.claim_job(&job_id, &self.worker_id, JOB_LEASE).await? {
-            self.process_job(&job_id).await;
-        }
+        let event = Event::StepFinished {
+            fei: d.fei.0,
+            line: d.line,
+            participant: d.participant,
+            action: d.action,
+            elapsed_ms: (ended - started).max(0) as u64,
+            error,
+        };
+        let finished = Finished { dispatch_id: stored.id, job_id, tenant: stored.tenant, result, history, event };
+        self.submit(Work::Finished(Box::new(finished))).await;
         Ok(())
     }
 

@@ -3,16 +3,19 @@
 //! one database), through one SQL dialect-neutral implementation.
 //!
 //! Guarantees:
-//! - A job batch (`commit_batch`) is one transaction: the messages it
-//!   consumed are deleted in the same transaction that stores their
-//!   effects, so a process killed at any point either left the messages to
-//!   be processed again or left all of their effects.
+//! - A job batch is one transaction ([`WorkTx`]): the messages it consumed
+//!   are deleted in the same transaction that stores their effects, so a
+//!   process killed at any point either left the messages to be processed
+//!   again or left all of their effects.
 //! - A job is processed by one worker at a time: `claim_jobs` leases it to
-//!   its caller, and a batch commits only while that lease is held.
+//!   its caller, a batch commits only while that lease is held, and a
+//!   participant's result is processed at once only when no other live
+//!   worker holds the lease (see `work.rs`).
 //! - A participant call (`dispatch` message) is leased to one worker; the
 //!   lease lapses when that worker stops heartbeating, and the call is then
 //!   made again by another worker with the same idempotency key. Its result
-//!   is stored, and the dispatch deleted, in one transaction.
+//!   is stored, and the dispatch deleted, in one transaction — the one that
+//!   also processes the result when the job is free.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -370,268 +373,6 @@ impl Store {
         Ok(())
     }
 
-    /// Leases up to `limit` jobs that have messages due and are not leased
-    /// to a live worker.
-    pub async fn claim_jobs(&self, worker: &str, lease: Duration, stale_after: Duration, limit: i64) -> Result<Vec<String>> {
-        let now = now_ms();
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF j SKIP LOCKED" } else { "" };
-        // Fair between tenants, as claim_dispatches.
-        let sql = format!(
-            "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                SELECT j.id FROM jobs j WHERE j.id IN (
-                    SELECT ranked.id FROM (
-                        SELECT c.id, c.updated_at, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.updated_at) AS turn
-                        FROM jobs c
-                        WHERE c.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
-                          AND c.state IN ('running', 'failed')
-                          AND (c.lease_owner IS NULL OR c.lease_until < $3
-                               OR c.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
-                    ) ranked ORDER BY ranked.turn, ranked.updated_at LIMIT $4)
-                  -- Checked again on the locked row (see claim_dispatches).
-                  AND (j.lease_owner IS NULL OR j.lease_until < $3
-                       OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
-                {lock})
-             RETURNING id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(worker)
-            .bind(now + lease.as_millis() as i64)
-            .bind(now)
-            .bind(limit)
-            .bind(now - stale_after.as_millis() as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
-    }
-
-    /// Leases one job if it is free (a result just stored for it).
-    pub async fn claim_job(&self, job_id: &str, worker: &str, lease: Duration) -> Result<bool> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE jobs SET lease_owner = $1, lease_until = $2
-             WHERE id = $3 AND state IN ('running', 'failed') AND (lease_owner IS NULL OR lease_until < $4)",
-        )
-        .bind(worker)
-        .bind(now + lease.as_millis() as i64)
-        .bind(job_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<()> {
-        sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
-            .bind(job_id)
-            .bind(worker)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The due messages (dispatches excepted) and live expressions of a job.
-    pub async fn load_batch(&self, job_id: &str) -> Result<(Vec<StoredMessage>, Vec<Expression>)> {
-        let rows = sqlx::query(
-            "SELECT id, body, job_id, tenant FROM messages
-             WHERE job_id = $1 AND kind <> 'dispatch' AND due_at <= $2 ORDER BY id",
-        )
-        .bind(job_id)
-        .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut messages = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let body: String = r.get(1);
-            let message = serde_json::from_str(&body).map_err(|e| corrupt("message", e))?;
-            messages.push(StoredMessage { id: r.get(0), job_id: r.get(2), tenant: r.get(3), message });
-        }
-        let rows = sqlx::query("SELECT body FROM expressions WHERE job_id = $1").bind(job_id).fetch_all(&self.pool).await?;
-        let mut expressions = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let body: String = r.get(0);
-            expressions.push(serde_json::from_str(&body).map_err(|e| corrupt("expression", e))?);
-        }
-        Ok((messages, expressions))
-    }
-
-    /// Writes a batch's effects in one transaction, if `worker` still holds
-    /// the job's lease. Returns the participant calls it stored, already
-    /// leased to `worker`.
-    pub async fn commit_batch(
-        &self,
-        job_id: &str,
-        tenant: &str,
-        worker: &str,
-        changes: BatchChanges,
-    ) -> Result<Vec<StoredMessage>> {
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let held = sqlx::query("UPDATE jobs SET updated_at = $1 WHERE id = $2 AND lease_owner = $3")
-            .bind(now)
-            .bind(job_id)
-            .bind(worker)
-            .execute(&mut *tx)
-            .await?;
-        if held.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost(job_id.to_owned()));
-        }
-        for id in &changes.consumed {
-            sqlx::query("DELETE FROM messages WHERE id = $1").bind(*id).execute(&mut *tx).await?;
-        }
-        for fei in &changes.removals {
-            sqlx::query("DELETE FROM expressions WHERE job_id = $1 AND fei = $2").bind(job_id).bind(fei).execute(&mut *tx).await?;
-        }
-        for fei in &changes.withdrawn_dispatches {
-            sqlx::query("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2")
-                .bind(job_id)
-                .bind(fei)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for e in &changes.upserts {
-            let body = serde_json::to_string(e).map_err(|e| corrupt("expression", e))?;
-            sqlx::query(
-                "INSERT INTO expressions (job_id, fei, tenant, body) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
-            )
-            .bind(job_id)
-            .bind(&e.fei.0)
-            .bind(tenant)
-            .bind(body)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut dispatches = Vec::new();
-        for m in changes.messages {
-            let is_dispatch = matches!(m.message, Message::Dispatch(_));
-            let id = insert_message(&mut tx, job_id, tenant, &m, is_dispatch.then_some(worker)).await?;
-            if is_dispatch {
-                dispatches.push(StoredMessage { id, job_id: job_id.to_owned(), tenant: tenant.to_owned(), message: m.message });
-            }
-        }
-        if let Some(state) = changes.job_state {
-            let finished = state.is_final().then_some(now);
-            sqlx::query("UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3")
-                .bind(state.as_str())
-                .bind(finished)
-                .bind(job_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(fields) = changes.job_fields {
-            sqlx::query("UPDATE jobs SET fields = $1 WHERE id = $2")
-                .bind(Value::Object(fields).to_string())
-                .bind(job_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(error) = changes.job_error {
-            let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
-            sqlx::query("UPDATE jobs SET error = $1 WHERE id = $2").bind(text).bind(job_id).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(dispatches)
-    }
-
-    /// Leases up to `limit` participant calls that are due, not paused and
-    /// not held by a live worker, skipping `skip_tenants`. Fair between
-    /// tenants: every tenant's oldest call comes before any tenant's second.
-    pub async fn claim_dispatches(
-        &self,
-        worker: &str,
-        stale_after: Duration,
-        limit: i64,
-        skip_tenants: &[String],
-    ) -> Result<Vec<StoredMessage>> {
-        let now = now_ms();
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF m SKIP LOCKED" } else { "" };
-        // Tenant ids are bound, never spliced: $5, $6, ...
-        let skip = if skip_tenants.is_empty() {
-            String::new()
-        } else {
-            let marks: Vec<String> = (0..skip_tenants.len()).map(|i| format!("${}", i + 5)).collect();
-            format!("AND c.tenant NOT IN ({})", marks.join(", "))
-        };
-        // PostgreSQL refuses FOR UPDATE next to a window function: rank the
-        // candidates in a subquery, lock in the outer one.
-        let sql = format!(
-            "UPDATE messages SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                SELECT m.id FROM messages m WHERE m.id IN (
-                    SELECT ranked.id FROM (
-                        SELECT c.id, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.id) AS turn
-                        FROM messages c JOIN jobs j ON j.id = c.job_id
-                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ('running', 'failed')
-                          AND (c.lease_owner IS NULL OR c.lease_owner NOT IN
-                               (SELECT id FROM workers WHERE heartbeat_at > $3))
-                          {skip}
-                    ) ranked ORDER BY ranked.turn, ranked.id LIMIT $4)
-                  -- Checked again on the locked row: another worker may have
-                  -- claimed it since the candidates were read.
-                  AND (m.lease_owner IS NULL OR m.lease_owner NOT IN
-                       (SELECT id FROM workers WHERE heartbeat_at > $3))
-                {lock})
-             RETURNING id, body, job_id, tenant"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker).bind(now).bind(now - stale_after.as_millis() as i64).bind(limit);
-        for tenant in skip_tenants {
-            query = query.bind(tenant);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let body: String = r.get(1);
-            let message = serde_json::from_str(&body).map_err(|e| corrupt("dispatch", e))?;
-            out.push(StoredMessage { id: r.get(0), job_id: r.get(2), tenant: r.get(3), message });
-        }
-        out.sort_by_key(|m| m.id);
-        Ok(out)
-    }
-
-    /// Stores a participant call's result: deletes the dispatch, queues the
-    /// result for the job and appends to history, in one transaction.
-    /// Returns false (and stores nothing) when the dispatch is gone or
-    /// leased to someone else (the step was cancelled or taken over).
-    pub async fn complete_dispatch(
-        &self,
-        dispatch_id: i64,
-        worker: &str,
-        job_id: &str,
-        tenant: &str,
-        result: &NewMessage,
-        history: &HistoryEntry,
-    ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND lease_owner = $2")
-            .bind(dispatch_id)
-            .bind(worker)
-            .execute(&mut *tx)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_message(&mut tx, job_id, tenant, result, None).await?;
-        sqlx::query(
-            "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(job_id)
-        .bind(tenant)
-        .bind(&history.fei)
-        .bind(history.line.map(i64::from))
-        .bind(&history.participant)
-        .bind(&history.action)
-        .bind(history.params.to_string())
-        .bind(i64::from(history.attempt))
-        .bind(history.started_at)
-        .bind(history.ended_at)
-        .bind(i64::from(history.ok))
-        .bind(history.result.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// When the earliest future message (a timer) is due, for sleeping
     /// until then. Messages already due are either being worked on or
     /// claimed on the next round; counting them would make an idle worker
@@ -667,6 +408,9 @@ impl Store {
             .collect()
     }
 }
+
+mod work;
+pub use work::WorkTx;
 
 /// The PostgreSQL channel workers listen on: a message was queued.
 pub const NOTIFY_CHANNEL: &str = "mastermind_work";

@@ -1,0 +1,353 @@
+//! Where a job's work is done: committers.
+//!
+//! Two kinds of work reach a job: the claim loop leased it because it has
+//! due messages ([`Work::Claimed`]), or one of its participant calls
+//! finished ([`Work::Finished`]). Each job belongs to one committer task
+//! (by a hash of its id), so this process never works on a job twice at
+//! once. A committer takes every piece of work queued for it and does it in
+//! one transaction (group commit: one commit, one WAL write, for all the
+//! busy jobs), then starts the participant calls the batches stored.
+//!
+//! A finished call is journaled — dispatch deleted, history appended — in
+//! the same transaction that processes its result and journals the next
+//! dispatch, when no other live worker holds the job's lease. Otherwise the
+//! result is queued as a message for that worker, as before.
+//!
+//! On the exclusive embedded store the committer keeps each running job's
+//! live expressions in memory between batches (nobody else writes them), so
+//! a step reads only the job's row and its due messages. The copy is
+//! dropped whenever a transaction fails, and read back from the store.
+
+use super::flow::Flow;
+use super::model::{Expression, Fei};
+use super::{Engine, Event, TenantRuntime};
+use crate::language::Definition;
+use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, WorkTx};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Most pieces of work in one transaction: enough to amortize a commit,
+/// few enough that one transaction holds the database briefly.
+const MAX_GROUP: usize = 128;
+/// Running jobs whose expressions a committer keeps in memory at most.
+const MAX_CACHED_JOBS: usize = 20_000;
+
+pub(crate) enum Work {
+    /// The claim loop leased this job: process its due messages.
+    Claimed { job_id: String, tenant: String },
+    /// A participant call of this job finished.
+    Finished(Box<Finished>),
+}
+
+pub(crate) struct Finished {
+    pub dispatch_id: i64,
+    pub job_id: String,
+    pub tenant: String,
+    /// The `result` message for the participant expression.
+    pub result: NewMessage,
+    pub history: HistoryEntry,
+    /// Published once the result is journaled.
+    pub event: Event,
+}
+
+impl Work {
+    fn job_id(&self) -> &str {
+        match self {
+            Work::Claimed { job_id, .. } => job_id,
+            Work::Finished(f) => &f.job_id,
+        }
+    }
+
+    fn tenant(&self) -> &str {
+        match self {
+            Work::Claimed { tenant, .. } => tenant,
+            Work::Finished(f) => &f.tenant,
+        }
+    }
+}
+
+/// The queues of this engine's committers (empty when it is not running).
+#[derive(Default)]
+pub(crate) struct Committers(Mutex<Vec<mpsc::UnboundedSender<Work>>>);
+
+/// What a piece of work needs besides the store, resolved before its
+/// transaction begins: on SQLite's one connection, a lookup inside the
+/// transaction would wait for the transaction.
+struct Context {
+    definition: Arc<Definition>,
+    runtime: Arc<TenantRuntime>,
+}
+
+/// What to do once a transaction committed.
+#[derive(Default)]
+struct After {
+    events: Vec<(String, Event)>,
+    cancelled: Vec<Fei>,
+    dispatches: Vec<StoredMessage>,
+    /// A lease was released: messages that arrived meanwhile are claimed
+    /// by the claim loop.
+    wake: bool,
+}
+
+/// Running jobs' live expressions, as committed (exclusive store only).
+#[derive(Default)]
+struct ExpressionCache(HashMap<String, HashMap<Fei, Expression>>);
+
+impl Engine {
+    /// Starts this engine's committers; they stop with `stop`, once their
+    /// queues are empty.
+    pub(super) fn start_committers(self: &Arc<Self>, stop: &CancellationToken) {
+        // SQLite writes through one connection: one committer groups best.
+        let shards = if self.store.backend() == crate::store::Backend::Sqlite { 1 } else { 4 };
+        let mut senders = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            let engine = self.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move { engine.committer(rx, stop).await });
+        }
+        *self.committers.0.lock().unwrap_or_else(|p| p.into_inner()) = senders;
+    }
+
+    /// Hands work to the job's committer, or does it here when the
+    /// committers have stopped (a call that finishes after `run` returned).
+    pub(super) async fn submit(self: &Arc<Self>, work: Work) {
+        let sender = {
+            let shards = self.committers.0.lock().unwrap_or_else(|p| p.into_inner());
+            (!shards.is_empty()).then(|| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                work.job_id().hash(&mut h);
+                shards[(h.finish() % shards.len() as u64) as usize].clone()
+            })
+        };
+        let work = match sender {
+            Some(sender) => match sender.send(work) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            None => work,
+        };
+        self.process_group(vec![work], None).await;
+    }
+
+    async fn committer(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Work>, stop: CancellationToken) {
+        let mut cache = self.config.exclusive.then(ExpressionCache::default);
+        loop {
+            let first = tokio::select! {
+                w = rx.recv() => match w {
+                    Some(w) => w,
+                    None => break,
+                },
+                _ = stop.cancelled() => break,
+            };
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(w) => group.push(w),
+                    Err(_) => break,
+                }
+            }
+            self.process_group(group, cache.as_mut()).await;
+        }
+        // Later work is done by whoever submits it; what is queued, here.
+        rx.close();
+        while let Ok(w) = rx.try_recv() {
+            self.process_group(vec![w], None).await;
+        }
+    }
+
+    /// Does `group` in one transaction; if that fails, each piece in its own.
+    async fn process_group(self: &Arc<Self>, group: Vec<Work>, mut cache: Option<&mut ExpressionCache>) {
+        let mut items = Vec::with_capacity(group.len());
+        for work in group {
+            let context = self.context(&work).await;
+            items.push((work, context));
+        }
+        // Jobs in a fixed order, so two processes' transactions lock rows
+        // in the same order (PostgreSQL); a job's own work stays in order.
+        items.sort_by(|a, b| a.0.job_id().cmp(b.0.job_id()));
+        let outcome = self.commit_items(&items, cache.as_deref_mut()).await;
+        let failed = match outcome {
+            Ok(after) => return self.after_commit(after),
+            Err(e) => e,
+        };
+        if let Some(cache) = cache.as_deref_mut() {
+            for (work, _) in &items {
+                cache.0.remove(work.job_id());
+            }
+        }
+        if items.len() > 1 {
+            tracing::warn!(error = %failed, pieces = items.len(), "group commit failed; committing one by one");
+            for item in items {
+                let one = std::slice::from_ref(&item);
+                match self.commit_items(one, cache.as_deref_mut()).await {
+                    Ok(after) => self.after_commit(after),
+                    Err(e) => {
+                        if let Some(cache) = cache.as_deref_mut() {
+                            cache.0.remove(item.0.job_id());
+                        }
+                        self.work_failed(&item.0, e).await;
+                    }
+                }
+            }
+        } else if let Some((work, _)) = items.into_iter().next() {
+            self.work_failed(&work, failed).await;
+        }
+    }
+
+    async fn work_failed(&self, work: &Work, error: StoreError) {
+        match work {
+            Work::Claimed { job_id, .. } => {
+                tracing::error!(job = %job_id, error = %error, "processing job failed");
+                if let Err(e) = self.store.release_job(job_id, &self.worker_id).await {
+                    tracing::error!(job = %job_id, error = %e, "releasing job failed");
+                }
+                self.wake.notify_one();
+            }
+            Work::Finished(f) => tracing::error!(job = %f.job_id, error = %error, "storing a participant result failed"),
+        }
+    }
+
+    async fn context(&self, work: &Work) -> Option<Context> {
+        let resolved = async {
+            let definition = self.definition(work.job_id()).await?;
+            let runtime = self.runtime(work.tenant()).await?;
+            Ok::<_, StoreError>(Context { definition, runtime })
+        };
+        match resolved.await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                // A finished call's result is still journaled, as a message.
+                tracing::error!(job = %work.job_id(), error = %e, "loading the job's definition or tenant failed");
+                None
+            }
+        }
+    }
+
+    async fn commit_items(
+        self: &Arc<Self>,
+        items: &[(Work, Option<Context>)],
+        mut cache: Option<&mut ExpressionCache>,
+    ) -> Result<After, StoreError> {
+        let mut tx = self.store.begin_work().await?;
+        let mut after = After::default();
+        for (work, context) in items {
+            self.work_in(&mut tx, work, context.as_ref(), cache.as_deref_mut(), &mut after).await?;
+        }
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn work_in(
+        &self,
+        tx: &mut WorkTx,
+        work: &Work,
+        context: Option<&Context>,
+        cache: Option<&mut ExpressionCache>,
+        after: &mut After,
+    ) -> Result<(), StoreError> {
+        match work {
+            Work::Claimed { job_id, tenant } => {
+                after.wake = true;
+                let Some(state) = tx.take_claimed(job_id, &self.worker_id).await? else { return Ok(()) };
+                if !matches!(state, super::JobState::Running | super::JobState::Failed) {
+                    return Ok(());
+                }
+                let Some(context) = context else { return Ok(()) };
+                self.batch(tx, job_id, tenant, state, context, None, cache, after).await
+            }
+            Work::Finished(f) => {
+                let state = tx.open_job(&f.job_id, &self.worker_id, super::worker::STALE_AFTER).await?;
+                let stored = tx.finish_dispatch(f.dispatch_id, &self.worker_id, &f.job_id, &f.tenant, &f.history).await?;
+                after.events.push((f.job_id.clone(), f.event.clone()));
+                if !stored {
+                    // Cancelled or taken over meanwhile: nothing to store.
+                    return Ok(());
+                }
+                match (state, context) {
+                    (Some(state), Some(context)) => {
+                        let result = Some(f.result.message.clone());
+                        self.batch(tx, &f.job_id, &f.tenant, state, context, result, cache, after).await
+                    }
+                    _ => {
+                        // Paused, or leased to another worker: it is theirs.
+                        after.wake = true;
+                        tx.queue_message(&f.job_id, &f.tenant, &f.result).await
+                    }
+                }
+            }
+        }
+    }
+
+    /// One batch of a job: its due messages, then `result` if any.
+    #[allow(clippy::too_many_arguments)]
+    async fn batch(
+        &self,
+        tx: &mut WorkTx,
+        job_id: &str,
+        tenant: &str,
+        state: super::JobState,
+        context: &Context,
+        result: Option<super::Message>,
+        mut cache: Option<&mut ExpressionCache>,
+        after: &mut After,
+    ) -> Result<(), StoreError> {
+        let messages = tx.due_messages(job_id).await?;
+        if messages.is_empty() && result.is_none() {
+            return Ok(());
+        }
+        // Taken out of the cache: a failure below leaves no stale copy.
+        let cached = cache.as_deref_mut().and_then(|c| c.0.remove(job_id));
+        let expressions = match cached {
+            Some(e) => e,
+            None => tx.expressions(job_id).await?.into_iter().map(|e| (e.fei.clone(), e)).collect(),
+        };
+        let mut flow = Flow::new(job_id, state, &context.definition, &context.runtime.registry, expressions);
+        let mut consumed = Vec::with_capacity(messages.len());
+        for m in messages {
+            consumed.push(m.id);
+            flow.run(m.message);
+        }
+        if let Some(result) = result {
+            flow.run(result);
+        }
+        let outcome = flow.into_changes(consumed);
+        // A timer (or a retry without delay) is the claim loop's: woken, it
+        // claims what is due and sleeps until the next timer.
+        after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, super::Message::Dispatch(_)));
+        let dispatches = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
+        if let Some(cache) = cache
+            && !outcome.state.is_final()
+        {
+            if cache.0.len() >= MAX_CACHED_JOBS {
+                cache.0.clear();
+            }
+            cache.0.insert(job_id.to_owned(), outcome.expressions);
+        }
+        after.events.extend(outcome.events.into_iter().map(|e| (job_id.to_owned(), Event::Flow(e))));
+        after.cancelled.extend(outcome.cancelled);
+        after.dispatches.extend(dispatches);
+        Ok(())
+    }
+
+    fn after_commit(self: &Arc<Self>, after: After) {
+        for fei in after.cancelled {
+            if let Some(handle) = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&fei.0) {
+                handle.abort();
+            }
+        }
+        for (job_id, event) in after.events {
+            self.publish(&job_id, event);
+        }
+        for dispatch in after.dispatches {
+            self.spawn_call(dispatch);
+        }
+        if after.wake {
+            self.wake.notify_one();
+        }
+    }
+}

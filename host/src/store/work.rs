@@ -1,0 +1,348 @@
+//! The worker's side of the store: claiming jobs and participant calls,
+//! and the transaction a job's work is done in ([`WorkTx`]).
+//!
+//! A [`WorkTx`] holds one or more jobs' batches (the engine commits the
+//! work of several busy jobs together, one commit for all). For each job
+//! the first statement either checks and releases the lease this worker
+//! took in [`Store::claim_jobs`] ([`WorkTx::take_claimed`]), or, for a
+//! participant's result, checks that no other live worker holds the job
+//! ([`WorkTx::open_job`]). Both update the job's row, so on PostgreSQL the
+//! row stays locked until the commit: no other process can work on the
+//! job in between, and one that tries waits for the commit and then sees
+//! its effects.
+
+use super::{
+    Backend, BatchChanges, HistoryEntry, NewMessage, Result, Store, StoredMessage, corrupt, insert_message, now_ms,
+};
+use crate::engine::{Expression, JobState, Message};
+use serde_json::Value;
+use sqlx::Row;
+use std::time::Duration;
+
+/// Rows one multi-row statement writes at most.
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// `$first, $first+1, ...`: `n` bind markers.
+fn marks(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// One transaction of the worker's; see the module documentation.
+pub struct WorkTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    store: Store,
+}
+
+fn parse_state(state: String) -> Result<JobState> {
+    JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))
+}
+
+impl Store {
+    /// Leases up to `limit` jobs that have messages due and are not leased
+    /// to a live worker. Returns their ids and tenants.
+    pub async fn claim_jobs(
+        &self,
+        worker: &str,
+        lease: Duration,
+        stale_after: Duration,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let now = now_ms();
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF j SKIP LOCKED" } else { "" };
+        // Fair between tenants, as claim_dispatches.
+        let sql = format!(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                SELECT j.id FROM jobs j WHERE j.id IN (
+                    SELECT ranked.id FROM (
+                        SELECT c.id, c.updated_at, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.updated_at) AS turn
+                        FROM jobs c
+                        WHERE c.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
+                          AND c.state IN ('running', 'failed')
+                          AND (c.lease_owner IS NULL OR c.lease_until < $3
+                               OR c.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
+                    ) ranked ORDER BY ranked.turn, ranked.updated_at LIMIT $4)
+                  -- Checked again on the locked row (see claim_dispatches).
+                  AND (j.lease_owner IS NULL OR j.lease_until < $3
+                       OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
+                {lock})
+             RETURNING id, tenant"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .bind(limit)
+            .bind(now - stale_after.as_millis() as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+    }
+
+    /// Gives up a claimed job's lease (its work failed: someone may retry).
+    pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(job_id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Leases up to `limit` participant calls that are due, not paused and
+    /// not held by a live worker, skipping `skip_tenants`. Fair between
+    /// tenants: every tenant's oldest call comes before any tenant's second.
+    pub async fn claim_dispatches(
+        &self,
+        worker: &str,
+        stale_after: Duration,
+        limit: i64,
+        skip_tenants: &[String],
+    ) -> Result<Vec<StoredMessage>> {
+        let now = now_ms();
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF m SKIP LOCKED" } else { "" };
+        // Tenant ids are bound, never spliced: $5, $6, ...
+        let skip = if skip_tenants.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..skip_tenants.len()).map(|i| format!("${}", i + 5)).collect();
+            format!("AND c.tenant NOT IN ({})", marks.join(", "))
+        };
+        // PostgreSQL refuses FOR UPDATE next to a window function: rank the
+        // candidates in a subquery, lock in the outer one.
+        let sql = format!(
+            "UPDATE messages SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                SELECT m.id FROM messages m WHERE m.id IN (
+                    SELECT ranked.id FROM (
+                        SELECT c.id, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.id) AS turn
+                        FROM messages c JOIN jobs j ON j.id = c.job_id
+                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ('running', 'failed')
+                          AND (c.lease_owner IS NULL OR c.lease_owner NOT IN
+                               (SELECT id FROM workers WHERE heartbeat_at > $3))
+                          {skip}
+                    ) ranked ORDER BY ranked.turn, ranked.id LIMIT $4)
+                  -- Checked again on the locked row: another worker may have
+                  -- claimed it since the candidates were read.
+                  AND (m.lease_owner IS NULL OR m.lease_owner NOT IN
+                       (SELECT id FROM workers WHERE heartbeat_at > $3))
+                {lock})
+             RETURNING id, body, job_id, tenant"
+        );
+        let mut query =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker).bind(now).bind(now - stale_after.as_millis() as i64).bind(limit);
+        for tenant in skip_tenants {
+            query = query.bind(tenant);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let body: String = r.get(1);
+            let message = serde_json::from_str(&body).map_err(|e| corrupt("dispatch", e))?;
+            out.push(StoredMessage { id: r.get(0), job_id: r.get(2), tenant: r.get(3), message });
+        }
+        out.sort_by_key(|m| m.id);
+        Ok(out)
+    }
+
+    /// Begins a transaction of the worker's.
+    pub async fn begin_work(&self) -> Result<WorkTx> {
+        Ok(WorkTx { tx: self.pool.begin().await?, store: self.clone() })
+    }
+}
+
+impl WorkTx {
+    /// Starts work on a job `worker` claimed: checks the lease is still
+    /// its own and releases it (with the commit). Returns the job's state,
+    /// or None when the lease was lost.
+    pub async fn take_claimed(&mut self, job_id: &str, worker: &str) -> Result<Option<JobState>> {
+        let row = sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
+             WHERE id = $2 AND lease_owner = $3 RETURNING state",
+        )
+        .bind(now_ms())
+        .bind(job_id)
+        .bind(worker)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| parse_state(r.get(0))).transpose()
+    }
+
+    /// Starts work on a job without a lease (to process a participant's
+    /// result at once): its state, or None when the job is not running or
+    /// failed, or another live worker holds its lease (then the result is
+    /// queued for that worker, see [`WorkTx::queue_message`]).
+    pub async fn open_job(&mut self, job_id: &str, worker: &str, stale_after: Duration) -> Result<Option<JobState>> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "UPDATE jobs SET updated_at = $1
+             WHERE id = $2 AND state IN ('running', 'failed')
+               AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
+                    OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
+             RETURNING state",
+        )
+        .bind(now)
+        .bind(job_id)
+        .bind(worker)
+        .bind(now - stale_after.as_millis() as i64)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| parse_state(r.get(0))).transpose()
+    }
+
+    /// Journals a participant call's outcome: deletes the dispatch and
+    /// appends to history. Returns false (and stores nothing) when the
+    /// dispatch is gone or leased to someone else (the step was cancelled
+    /// or taken over).
+    pub async fn finish_dispatch(
+        &mut self,
+        dispatch_id: i64,
+        worker: &str,
+        job_id: &str,
+        tenant: &str,
+        history: &HistoryEntry,
+    ) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND lease_owner = $2")
+            .bind(dispatch_id)
+            .bind(worker)
+            .execute(&mut *self.tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(job_id)
+        .bind(tenant)
+        .bind(&history.fei)
+        .bind(history.line.map(i64::from))
+        .bind(&history.participant)
+        .bind(&history.action)
+        .bind(history.params.to_string())
+        .bind(i64::from(history.attempt))
+        .bind(history.started_at)
+        .bind(history.ended_at)
+        .bind(i64::from(history.ok))
+        .bind(history.result.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(true)
+    }
+
+    /// Queues a message for whoever processes the job next (waking other
+    /// processes' workers on PostgreSQL).
+    pub async fn queue_message(&mut self, job_id: &str, tenant: &str, message: &NewMessage) -> Result<()> {
+        insert_message(&mut self.tx, job_id, tenant, message, None).await?;
+        self.store.notify_workers(&mut self.tx, job_id).await
+    }
+
+    /// The job's due messages, dispatches excepted, oldest first.
+    pub async fn due_messages(&mut self, job_id: &str) -> Result<Vec<StoredMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, body, job_id, tenant FROM messages
+             WHERE job_id = $1 AND kind <> 'dispatch' AND due_at <= $2 ORDER BY id",
+        )
+        .bind(job_id)
+        .bind(now_ms())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut messages = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let body: String = r.get(1);
+            let message = serde_json::from_str(&body).map_err(|e| corrupt("message", e))?;
+            messages.push(StoredMessage { id: r.get(0), job_id: r.get(2), tenant: r.get(3), message });
+        }
+        Ok(messages)
+    }
+
+    /// The job's live expressions.
+    pub async fn expressions(&mut self, job_id: &str) -> Result<Vec<Expression>> {
+        let rows = sqlx::query("SELECT body FROM expressions WHERE job_id = $1").bind(job_id).fetch_all(&mut *self.tx).await?;
+        let mut expressions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let body: String = r.get(0);
+            expressions.push(serde_json::from_str(&body).map_err(|e| corrupt("expression", e))?);
+        }
+        Ok(expressions)
+    }
+
+    /// Writes a batch's effects. Returns the participant calls it stored,
+    /// leased to `worker`.
+    pub async fn write(&mut self, job_id: &str, tenant: &str, worker: &str, changes: BatchChanges) -> Result<Vec<StoredMessage>> {
+        let tx = &mut self.tx;
+        // One statement per kind of change rather than per row: on SQLite
+        // each statement is a round trip to the connection's thread.
+        for ids in changes.consumed.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("DELETE FROM messages WHERE id IN ({})", marks(1, ids.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                query = query.bind(*id);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        for feis in changes.removals.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("DELETE FROM expressions WHERE job_id = $1 AND fei IN ({})", marks(2, feis.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_id);
+            for fei in feis {
+                query = query.bind(fei);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        for fei in &changes.withdrawn_dispatches {
+            sqlx::query("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2")
+                .bind(job_id)
+                .bind(fei)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
+            // $1 job, $2 tenant, then fei and body per row.
+            let rows: Vec<String> = (0..exprs.len()).map(|i| format!("($1, ${}, $2, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
+            let sql = format!(
+                "INSERT INTO expressions (job_id, fei, tenant, body) VALUES {}
+                 ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_id).bind(tenant);
+            for e in exprs {
+                let body = serde_json::to_string(e).map_err(|e| corrupt("expression", e))?;
+                query = query.bind(&e.fei.0).bind(body);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        let mut dispatches = Vec::new();
+        for m in changes.messages {
+            let is_dispatch = matches!(m.message, Message::Dispatch(_));
+            let id = insert_message(tx, job_id, tenant, &m, is_dispatch.then_some(worker)).await?;
+            if is_dispatch {
+                dispatches.push(StoredMessage { id, job_id: job_id.to_owned(), tenant: tenant.to_owned(), message: m.message });
+            }
+        }
+        if let Some(state) = changes.job_state {
+            let finished = state.is_final().then(now_ms);
+            sqlx::query("UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3")
+                .bind(state.as_str())
+                .bind(finished)
+                .bind(job_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(fields) = changes.job_fields {
+            sqlx::query("UPDATE jobs SET fields = $1 WHERE id = $2")
+                .bind(Value::Object(fields).to_string())
+                .bind(job_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(error) = changes.job_error {
+            let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
+            sqlx::query("UPDATE jobs SET error = $1 WHERE id = $2").bind(text).bind(job_id).execute(&mut **tx).await?;
+        }
+        Ok(dispatches)
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
