@@ -53,23 +53,33 @@ async fn job_events(State(state): State<Arc<AppState>>, who: Principal, ApiPath(
         }
         let mut poll = tokio::time::interval(Duration::from_secs(1));
         loop {
-            tokio::select! {
+            // The state is read when the job may have ended, and each second.
+            let check = tokio::select! {
                 received = events.recv() => match received {
                     Ok(e) if e.job_id == id => {
-                        let (name, data) = describe(e.event);
-                        if tx.send(sse(name, &redact_value(data, &secrets))).await.is_err() {
+                        let ends = matches!(e.event, EngineEvent::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. }));
+                        if !forward(&tx, e.event, &secrets).await {
                             return;
                         }
+                        ends
                     }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => false,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                _ = poll.tick() => {}
+                _ = poll.tick() => true,
                 _ = tx.closed() => return,
+            };
+            if !check {
+                continue;
             }
-            // The state, whenever it may have changed.
             let Ok(Some(job)) = state.store.job(&id).await else { return };
             if job.state != last {
+                // Events already received come before the new state.
+                while let Ok(e) = events.try_recv() {
+                    if e.job_id == id && !forward(&tx, e.event, &secrets).await {
+                        return;
+                    }
+                }
                 last = job.state;
                 let view = serde_json::to_value(job_view(job, None, &secrets)).unwrap_or(Value::Null);
                 if tx.send(sse("state", &view)).await.is_err() || over(last) {
@@ -80,6 +90,12 @@ async fn job_events(State(state): State<Arc<AppState>>, who: Principal, ApiPath(
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Sends one engine event; false when the client is gone.
+async fn forward(tx: &mpsc::Sender<Event>, event: EngineEvent, secrets: &[crate::capabilities::Secret]) -> bool {
+    let (name, data) = describe(event);
+    tx.send(sse(name, &redact_value(data, secrets))).await.is_ok()
 }
 
 fn sse(name: &str, data: &Value) -> Event {
