@@ -177,6 +177,11 @@ async fn jobs_run_and_are_controlled() {
     assert_eq!(history[1]["params"]["name"], "hello");
     assert_eq!(history[1]["participant"], "tester");
     assert!(history.iter().all(|s| s["ok"] == true));
+    // `wait` answers when the job is over.
+    let waited = api.ok(Method::POST, "/v1/jobs?wait=30", Some(json!({ "definition": "flow", "fields": { "greeting": "sync" } }))).await;
+    assert_eq!(waited["state"], "completed", "{waited}");
+    assert_eq!(waited["fields"]["last"], "sync");
+    api.fails(Method::POST, "/v1/jobs?wait=301", Some(json!({ "definition": "flow" })), StatusCode::BAD_REQUEST).await;
     // A missing field fails the step, naming the field.
     let failing = api.launch("flow", json!({})).await;
     let failed = api.wait_state(&failing, &["failed"]).await;
@@ -216,14 +221,14 @@ async fn jobs_run_and_are_controlled() {
 
     // Listing: filters and paging.
     let completed = api.ok(Method::GET, "/v1/jobs?state=completed", None).await;
-    assert_eq!(completed["jobs"].as_array().unwrap().len(), 3);
+    assert_eq!(completed["jobs"].as_array().unwrap().len(), 4);
     let by_definition = api.ok(Method::GET, "/v1/jobs?definition=slow", None).await;
     assert_eq!(by_definition["jobs"].as_array().unwrap().len(), 1);
     let page = api.ok(Method::GET, "/v1/jobs?limit=2", None).await;
     assert_eq!(page["jobs"].as_array().unwrap().len(), 2);
     let next = page["next"].as_str().unwrap();
-    let rest = api.ok(Method::GET, &format!("/v1/jobs?limit=2&before={next}"), None).await;
-    assert_eq!(rest["jobs"].as_array().unwrap().len(), 2);
+    let rest = api.ok(Method::GET, &format!("/v1/jobs?limit=3&before={next}"), None).await;
+    assert_eq!(rest["jobs"].as_array().unwrap().len(), 3);
     assert!(rest["next"].is_null());
     api.fails(Method::GET, "/v1/jobs?state=bogus", None, StatusCode::BAD_REQUEST).await;
     api.fails(Method::GET, "/v1/jobs?limit=100000", None, StatusCode::BAD_REQUEST).await;

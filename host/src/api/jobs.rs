@@ -228,7 +228,10 @@ async fn create_job(
     state.metrics.job_created();
     if let Some(seconds) = query.wait.filter(|_| launched) {
         // Over or not, the answer says where the job is.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(seconds), state.engine.wait_for(&id)).await;
+        if let Ok(ended) = tokio::time::timeout(std::time::Duration::from_secs(seconds), state.engine.wait_for(&id)).await {
+            let secrets = state.tenancy.secret_values(tenant).await?;
+            return Ok((StatusCode::CREATED, ApiJson(job_view(ended?, None, &secrets))));
+        }
     }
     Ok((StatusCode::CREATED, ApiJson(show(&state, tenant, &id, false).await?)))
 }
