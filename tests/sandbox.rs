@@ -161,6 +161,15 @@ async fn http_to_an_ungranted_host_is_denied_and_sends_nothing() {
     assert_eq!(e.kind, ErrorKind::Denied, "{e}");
     assert!(e.message.contains("http") && e.message.contains(&format!("127.0.0.1:{}", receiver.port)), "{}", e.message);
     assert_eq!(receiver.requests().len(), 0);
+    // A server's policy for uploads: exact grants reach public addresses
+    // only, so a granted name that resolves to loopback is refused too.
+    let mut grants = Grants::parse(&[format!("http=localhost:{}", receiver.port)]).unwrap();
+    grants.public_only = true;
+    let env = CallEnv { grants: Arc::new(grants), ..env_with(&[], &[], Limits::default()) };
+    let e = expect_error(&sandbox, &hostile, "http_get", json!({"url": format!("http://localhost:{}/x", receiver.port)}), &env).await;
+    assert_eq!(e.kind, ErrorKind::Denied, "{e}");
+    assert!(e.message.contains("non-public"), "{}", e.message);
+    assert_eq!(receiver.requests().len(), 0);
     still_healthy(&sandbox).await;
 }
 

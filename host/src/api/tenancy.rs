@@ -113,6 +113,9 @@ pub struct ServerTenancy {
     vault: Arc<Vault>,
     builtins: Vec<Builtin>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Hold uploads to public addresses when they connect (the server was
+    /// not started with `--allow-private-grants`).
+    public_only_uploads: bool,
     /// What jobs of a tenant unknown to the API run with (jobs started by
     /// `mastermind run` or a client of the library: the operator's own,
     /// with the operator's environment secrets).
@@ -120,8 +123,15 @@ pub struct ServerTenancy {
 }
 
 impl ServerTenancy {
-    pub fn new(store: Store, sandbox: Arc<Sandbox>, vault: Arc<Vault>, builtins: Vec<Builtin>, local: Option<Arc<TenantRuntime>>) -> Self {
-        ServerTenancy { store, sandbox, vault, builtins, cache: Mutex::new(HashMap::new()), local }
+    pub fn new(
+        store: Store,
+        sandbox: Arc<Sandbox>,
+        vault: Arc<Vault>,
+        builtins: Vec<Builtin>,
+        public_only_uploads: bool,
+        local: Option<Arc<TenantRuntime>>,
+    ) -> Self {
+        ServerTenancy { store, sandbox, vault, builtins, cache: Mutex::new(HashMap::new()), public_only_uploads, local }
     }
 
     pub fn builtins(&self) -> &[Builtin] {
@@ -191,7 +201,8 @@ impl ServerTenancy {
             // changed host) is left out and its steps fail as unknown.
             match self.sandbox.load(&wasm).await {
                 Ok(participant) => {
-                    let grants = Grants::parse(&record.grants).unwrap_or_default();
+                    let mut grants = Grants::parse(&record.grants).unwrap_or_default();
+                    grants.public_only = self.public_only_uploads;
                     registry.insert(participant, grants, Vec::new());
                 }
                 Err(e) => tracing::error!(tenant, participant = %record.name, error = %e, "uploaded participant does not load"),

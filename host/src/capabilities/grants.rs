@@ -44,6 +44,11 @@ pub struct Grants {
     pub ec2: Vec<String>,
     pub chef: Vec<String>,
     pub secrets: Vec<String>,
+    /// Reach public addresses only, even through hosts granted by exact
+    /// name or address (a server's policy for its tenants' uploads: a
+    /// granted name that resolves to a private address is refused when the
+    /// connection is made).
+    pub public_only: bool,
 }
 
 impl Grants {
@@ -94,13 +99,18 @@ impl Grants {
 
     /// How an HTTP target is granted, if at all.
     pub fn http_access(&self, host: &str, port: u16) -> Option<Access> {
-        best(self.http.iter().filter_map(|g| g.matches(host, port)))
+        self.policy(best(self.http.iter().filter_map(|g| g.matches(host, port))))
     }
 
     pub fn ssh_access(&self, user: &str, host: &str, port: u16) -> Option<Access> {
-        best(self.ssh.iter().filter_map(|g| {
+        self.policy(best(self.ssh.iter().filter_map(|g| {
             (g.user.as_deref().is_none_or(|u| u == user)).then(|| g.host.matches(host, port)).flatten()
-        }))
+        })))
+    }
+
+    /// Under `public_only`, every grant is held to what a wildcard may reach.
+    fn policy(&self, access: Option<Access>) -> Option<Access> {
+        access.map(|a| if self.public_only { Access::Wildcard } else { a })
     }
 
     pub fn allows_region(&self, region: &str) -> bool {

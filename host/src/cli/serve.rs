@@ -116,7 +116,8 @@ async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyhow::Result<S
         limits: Limits::default(),
         max_concurrent_calls: config.max_concurrent_calls,
     };
-    let tenancy = Arc::new(ServerTenancy::new(store.clone(), sandbox.clone(), vault.clone(), builtins, Some(Arc::new(local))));
+    let public_only = !args.allow_private_grants;
+    let tenancy = Arc::new(ServerTenancy::new(store.clone(), sandbox.clone(), vault.clone(), builtins, public_only, Some(Arc::new(local))));
     let engine = Engine::with_tenancy(store.clone(), sandbox.clone(), tenancy.clone(), config);
     Ok(Server { store, engine, sandbox, tenancy, vault })
 }
