@@ -94,8 +94,10 @@ impl Engine {
         let Message::Dispatch(dispatch) = &stored.message else { return };
         let fei = dispatch.fei.0.clone();
         let engine = self.clone();
-        self.tenant_calls.claimed(&stored.tenant);
+        // Counted until the task ends, or is aborted (a cancelled step).
+        let claimed = self.tenant_calls.claim(self.clone(), &stored.tenant);
         let handle = tokio::spawn(async move {
+            let _claimed = claimed;
             let tenant = stored.tenant.clone();
             let job_id = stored.job_id.clone();
             let outcome = async {
@@ -108,7 +110,6 @@ impl Engine {
                 engine.call(stored, &runtime).await
             }
             .await;
-            engine.tenant_calls.finished(&tenant);
             if let Err(e) = outcome {
                 tracing::error!(job = %job_id, error = %e, "storing a participant result failed");
             }
@@ -233,6 +234,12 @@ impl TenantCalls {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Counts a claimed call of `tenant` until the returned guard is dropped.
+    fn claim(&self, engine: Arc<Engine>, tenant: &str) -> ClaimedCall {
+        self.claimed(tenant);
+        ClaimedCall { engine, tenant: tenant.to_owned() }
+    }
+
     fn claimed(&self, tenant: &str) {
         let mut map = self.lock();
         let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots {
@@ -270,5 +277,17 @@ impl TenantCalls {
     /// Tenants with as many calls claimed as they may run.
     fn saturated(&self) -> Vec<String> {
         self.lock().iter().filter(|(_, s)| s.claimed >= s.limit).map(|(t, _)| t.clone()).collect()
+    }
+}
+
+/// A claimed call, counted against its tenant while it lives.
+struct ClaimedCall {
+    engine: Arc<Engine>,
+    tenant: String,
+}
+
+impl Drop for ClaimedCall {
+    fn drop(&mut self) {
+        self.engine.tenant_calls.finished(&self.tenant);
     }
 }

@@ -286,17 +286,6 @@ impl Store {
         row.map(|r| job_from_row(&r)).transpose()
     }
 
-    /// A job's tenant and state, without its definition and fields: what
-    /// the worker needs per batch.
-    pub async fn job_header(&self, id: &str) -> Result<Option<(String, JobState)>> {
-        let row = sqlx::query("SELECT tenant, state FROM jobs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        row.map(|r| {
-            let state: String = r.get(1);
-            Ok((r.get(0), JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?))
-        })
-        .transpose()
-    }
-
     /// A job's stored definition tree.
     pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
         let row = sqlx::query("SELECT definition FROM jobs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
