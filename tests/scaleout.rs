@@ -98,7 +98,7 @@ async fn workers_share_a_database_and_survive_a_killed_one() {
     for w in &mut workers {
         let _ = w.kill().await;
     }
-    launcher.store().pool().close().await;
-    store.pool().close().await;
+    launcher.store().close().await;
+    store.close().await;
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
 }

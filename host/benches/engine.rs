@@ -155,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
             sequential(&pg, "postgres").await?;
             concurrent(&pg, "postgres", 1000).await?;
             pg.stop.cancel();
-            pg.engine.store().pool().close().await;
+            pg.engine.store().close().await;
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await?;
         }
         Err(e) => println!("bench: postgres skipped ({e})"),

@@ -114,7 +114,7 @@ impl Harness {
             let _ = w.await;
         }
         if let Some(name) = self.pg_database.take() {
-            self.engine.store().pool().close().await;
+            self.engine.store().close().await;
             if let Ok(admin) = sqlx::AnyPool::connect(&postgres_admin_url()).await {
                 let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
             }

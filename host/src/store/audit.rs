@@ -2,8 +2,8 @@
 //!
 //! Guarantees: entries are only appended; a tenant lists only its own.
 
+use super::sql::args;
 use super::{Result, Store};
-use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
@@ -18,40 +18,37 @@ pub struct AuditEntry {
 
 impl Store {
     pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
-        sqlx::query("INSERT INTO audit (tenant, token, action, object_kind, object_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(e.tenant.clone())
-            .bind(e.token.clone())
-            .bind(&e.action)
-            .bind(&e.object_kind)
-            .bind(&e.object_id)
-            .bind(e.at)
-            .execute(&self.pool)
+        self.db
+            .execute(
+                "INSERT INTO audit (tenant, token, action, object_kind, object_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
+                args![e.tenant.clone(), e.token.clone(), &e.action, &e.object_kind, &e.object_id, e.at],
+            )
             .await?;
         Ok(())
     }
 
     /// A tenant's entries, newest first, older than `before` when given.
     pub async fn audit_log(&self, tenant: &str, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, tenant, token, action, object_kind, object_id, at FROM audit
-             WHERE tenant = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
-        .bind(tenant)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditEntry {
-                id: r.get(0),
-                tenant: r.get(1),
-                token: r.get(2),
-                action: r.get(3),
-                object_kind: r.get(4),
-                object_id: r.get(5),
-                at: r.get(6),
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT id, tenant, token, action, object_kind, object_id, at FROM audit
+                 WHERE tenant = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                args![tenant, before.unwrap_or(i64::MAX), limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.int(0)?,
+                    tenant: r.opt_text(1)?,
+                    token: r.opt_text(2)?,
+                    action: r.text(3)?,
+                    object_kind: r.text(4)?,
+                    object_id: r.text(5)?,
+                    at: r.int(6)?,
+                })
             })
-            .collect())
+            .collect()
     }
 }

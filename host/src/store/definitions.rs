@@ -5,10 +5,9 @@
 //! name get distinct versions or one fails, never a shared number); the
 //! latest version is the highest.
 
-use super::{Result, Store, corrupt};
+use super::sql::{Row, args};
+use super::{Result, Store, corrupt, from_json};
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone)]
 pub struct DefinitionRecord {
@@ -32,17 +31,16 @@ pub struct DefinitionSummary {
 
 const COLUMNS: &str = "tenant, name, version, format, source, tree, created_at, created_by";
 
-fn from_row(r: &AnyRow) -> Result<DefinitionRecord> {
-    let tree: String = r.get(5);
+fn from_row(r: &Row) -> Result<DefinitionRecord> {
     Ok(DefinitionRecord {
-        tenant: r.get(0),
-        name: r.get(1),
-        version: r.get(2),
-        format: r.get(3),
-        source: r.get(4),
-        tree: serde_json::from_str(&tree).map_err(|e| corrupt("definition tree", e))?,
-        created_at: r.get(6),
-        created_by: r.get(7),
+        tenant: r.text(0)?,
+        name: r.text(1)?,
+        version: r.int(2)?,
+        format: r.text(3)?,
+        source: r.text(4)?,
+        tree: from_json("definition tree", &r.text(5)?)?,
+        created_at: r.int(6)?,
+        created_by: r.opt_text(7)?,
     })
 }
 
@@ -53,27 +51,23 @@ impl Store {
         // retry with the next number.
         let mut attempts = 0;
         loop {
-            let next: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM definitions WHERE tenant = $1 AND name = $2")
-                .bind(&d.tenant)
-                .bind(&d.name)
-                .fetch_one(&self.pool)
+            let next = self
+                .db
+                .fetch_one(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM definitions WHERE tenant = $1 AND name = $2",
+                    args![&d.tenant, &d.name],
+                )
                 .await?
-                .get(0);
-            let done = sqlx::query(
-                "INSERT INTO definitions (tenant, name, version, format, source, tree, created_at, created_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(&d.tenant)
-            .bind(&d.name)
-            .bind(next)
-            .bind(&d.format)
-            .bind(&d.source)
-            .bind(d.tree.to_string())
-            .bind(d.created_at)
-            .bind(d.created_by.clone())
-            .execute(&self.pool)
-            .await?;
-            if done.rows_affected() == 1 {
+                .int(0)?;
+            let done = self
+                .db
+                .execute(
+                    "INSERT INTO definitions (tenant, name, version, format, source, tree, created_at, created_by)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                    args![&d.tenant, &d.name, next, &d.format, &d.source, d.tree.to_string(), d.created_at, d.created_by.clone()],
+                )
+                .await?;
+            if done == 1 {
                 return Ok(next);
             }
             attempts += 1;
@@ -89,28 +83,26 @@ impl Store {
             Some(_) => format!("SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 AND version = $3"),
             None => format!("SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 ORDER BY version DESC LIMIT 1"),
         };
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(name);
-        if let Some(v) = version {
-            query = query.bind(v);
-        }
-        query.fetch_optional(&self.pool).await?.as_ref().map(from_row).transpose()
+        let mut args = args![tenant, name];
+        args.extend(version.map(Into::into));
+        self.db.fetch_optional(&sql, args).await?.as_ref().map(from_row).transpose()
     }
 
     /// Every version of a definition, oldest first.
     pub async fn definition_versions(&self, tenant: &str, name: &str) -> Result<Vec<DefinitionRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 ORDER BY version");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(name).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        self.db.fetch_all(&sql, args![tenant, name]).await?.iter().map(from_row).collect()
     }
 
     /// The tenant's definitions by name.
     pub async fn definitions(&self, tenant: &str) -> Result<Vec<DefinitionSummary>> {
-        let rows = sqlx::query(
-            "SELECT name, MAX(version), MAX(created_at) FROM definitions WHERE tenant = $1 GROUP BY name ORDER BY name",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(|r| DefinitionSummary { name: r.get(0), latest: r.get(1), updated_at: r.get(2) }).collect())
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT name, MAX(version), MAX(created_at) FROM definitions WHERE tenant = $1 GROUP BY name ORDER BY name",
+                args![tenant],
+            )
+            .await?;
+        rows.iter().map(|r| Ok(DefinitionSummary { name: r.text(0)?, latest: r.int(1)?, updated_at: r.int(2)? })).collect()
     }
 }

@@ -1,7 +1,8 @@
 //! Jobs as the API lists them: one tenant's, filtered, newest first, paged
 //! by id (ids are time-ordered UUIDv7, so `before` is a stable cursor).
 
-use super::{JobRecord, Result, Store, job_from_row};
+use super::sql::{SqlValue, args};
+use super::{JobRecord, Result, Store, from_json, job_from_row};
 use crate::engine::JobState;
 
 /// Which jobs to list.
@@ -37,50 +38,38 @@ impl Store {
             sql += &format!(" AND id < {}", next());
         }
         sql += &format!(" ORDER BY id DESC LIMIT {}", next());
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant);
-        if let Some(state) = filter.state {
-            query = query.bind(state.as_str());
-        }
-        if let Some(name) = &filter.name {
-            query = query.bind(name.clone());
-        }
-        if let Some(before) = &filter.before {
-            query = query.bind(before.clone());
-        }
-        let rows = query.bind(filter.limit).fetch_all(&self.pool).await?;
-        rows.iter().map(job_from_row).collect()
+        let mut args = args![tenant];
+        args.extend(filter.state.map(|s| SqlValue::from(s.as_str())));
+        args.extend(filter.name.as_ref().map(SqlValue::from));
+        args.extend(filter.before.as_ref().map(SqlValue::from));
+        args.push(filter.limit.into());
+        self.db.fetch_all(&sql, args).await?.iter().map(job_from_row).collect()
     }
 
     /// The ids and definition trees of a tenant's jobs that are not over
     /// (pending, running, paused or failed: a failed job can be retried).
     pub async fn unfinished_jobs(&self, tenant: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        let rows = sqlx::query(
-            "SELECT id, definition FROM jobs WHERE tenant = $1 AND state IN ('pending', 'running', 'paused', 'failed')",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
-        use sqlx::Row;
-        rows.iter()
-            .map(|r| {
-                let tree: String = r.get(1);
-                Ok((r.get(0), serde_json::from_str(&tree).map_err(|e| super::corrupt("job definition", e))?))
-            })
-            .collect()
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT id, definition FROM jobs WHERE tenant = $1 AND state IN ('pending', 'running', 'paused', 'failed')",
+                args![tenant],
+            )
+            .await?;
+        rows.iter().map(|r| Ok((r.text(0)?, from_json("job definition", &r.text(1)?)?))).collect()
     }
 
     /// Jobs per state, for metrics.
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
-        use sqlx::Row;
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        let rows = self.db.fetch_all("SELECT state, COUNT(*) FROM jobs GROUP BY state", args![]).await?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
     }
 }
 
 impl Store {
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.db.execute("SELECT 1", args![]).await?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Durable storage of jobs, live expressions, messages and step history,
 //! on SQLite (embedded default) or PostgreSQL (several processes sharing
-//! one database), through one SQL dialect-neutral implementation.
+//! one database), through one SQL dialect-neutral implementation (every
+//! statement is written once; `sql.rs` runs it on either database).
 //!
 //! Guarantees:
 //! - A job batch is one transaction ([`WorkTx`]): the messages it consumed
@@ -28,6 +29,7 @@ mod audit;
 mod definitions;
 mod listing;
 mod participants;
+pub(crate) mod sql;
 mod schedules;
 mod secrets;
 mod tenants;
@@ -43,8 +45,8 @@ pub use triggers::TriggerRecord;
 
 use crate::engine::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sql::{Db, Row, Tx, args};
+use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,8 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("unsupported database URL '{0}': use sqlite:PATH or postgres://...")]
     BadUrl(String),
+    #[error("embedded database: {0}")]
+    Embedded(String),
     #[error("job {0} is leased to another worker")]
     LeaseLost(String),
 }
@@ -135,7 +139,8 @@ pub struct BatchChanges {
 /// The database behind the engine.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    /// Where statements run (see `sql.rs`).
+    db: Db,
     backend: Backend,
     url: String,
 }
@@ -148,66 +153,57 @@ fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt { what, detail: e.to_string() }
 }
 
+fn from_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates the database at `url`:
     /// `sqlite:PATH` / `sqlite://PATH` / a bare file path, or `postgres://...`.
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalize_url(url)?;
-        let pool = match backend {
+        let db = match backend {
             Backend::Sqlite => {
-                // One connection: SQLite has one writer at a time anyway, and
-                // writers queueing here cost microseconds where writers
-                // contending for the file lock back off for milliseconds.
-                AnyPoolOptions::new()
-                    .max_connections(1)
-                    // In-process: there is no connection to go stale, and a
-                    // ping per statement would double the work.
-                    .test_before_acquire(false)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL: readers never block the writer; NORMAL
-                            // sync is durable against a killed process.
-                            sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?
+                // sqlx runs the migrations (its table records which ran),
+                // then the store's own connection takes over (see sql.rs).
+                let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+                let migrated = sqlx::migrate!("../migrations/sqlite").run(&pool).await;
+                pool.close().await;
+                migrated?;
+                sql::open_embedded(sqlite_path(&url))?
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
                     // A broken connection fails its statement and is replaced;
                     // a ping before every statement would double round trips.
                     .test_before_acquire(false)
                     .connect(&url)
-                    .await?
+                    .await?;
+                sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+                Db::Pool(pool)
             }
         };
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
-        }
-        Ok(Store { pool, backend, url })
+        Ok(Store { db, backend, url })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// Closes the database's connections (a test's fresh database can then
+    /// be dropped).
+    pub async fn close(&self) {
+        self.db.close().await;
     }
 
     /// Wakes the workers of other processes (PostgreSQL only; an embedded
     /// database has one process). Delivered when the transaction commits.
-    async fn notify_workers(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, job_id: &str) -> Result<()> {
+    async fn notify_workers(&self, tx: &mut Tx, job_id: &str) -> Result<()> {
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(job_id).execute(&mut **tx).await?;
+            tx.execute("SELECT pg_notify($1, $2)", args![NOTIFY_CHANNEL, job_id]).await?;
         }
         Ok(())
     }
@@ -230,22 +226,24 @@ impl Store {
     /// one transaction.
     /// Returns false, storing nothing, when a job with that id exists.
     pub async fn create_job(&self, job: &JobRecord, first: Option<&NewMessage>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&job.id)
-        .bind(&job.tenant)
-        .bind(job.name.clone())
-        .bind(job.definition.to_string())
-        .bind(job.definition_ref.clone())
-        .bind(job.state.as_str())
-        .bind(Value::Object(job.fields.clone()).to_string())
-        .bind(job.created_at)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() != 1 {
+        let mut tx = self.db.begin().await?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8) ON CONFLICT (id) DO NOTHING",
+                args![
+                    &job.id,
+                    &job.tenant,
+                    job.name.clone(),
+                    job.definition.to_string(),
+                    job.definition_ref.clone(),
+                    job.state.as_str(),
+                    Value::Object(job.fields.clone()).to_string(),
+                    job.created_at,
+                ],
+            )
+            .await?;
+        if inserted != 1 {
             return Ok(false);
         }
         if let Some(first) = first {
@@ -258,58 +256,53 @@ impl Store {
 
     /// Starts a pending job with `fields`: false when it is no longer pending.
     pub async fn start_job(&self, id: &str, fields: &Fields, first: &NewMessage) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let started = sqlx::query("UPDATE jobs SET state = 'running', fields = $1, updated_at = $2 WHERE id = $3 AND state = 'pending'")
-            .bind(Value::Object(fields.clone()).to_string())
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
+        let mut tx = self.db.begin().await?;
+        let started = tx
+            .fetch_optional(
+                "UPDATE jobs SET state = 'running', fields = $1, updated_at = $2 WHERE id = $3 AND state = 'pending'
+                 RETURNING tenant",
+                args![Value::Object(fields.clone()).to_string(), now_ms(), id],
+            )
             .await?;
-        if started.rows_affected() != 1 {
-            return Ok(false);
-        }
-        let tenant: String = sqlx::query("SELECT tenant FROM jobs WHERE id = $1").bind(id).fetch_one(&mut *tx).await?.get(0);
-        insert_message(&mut tx, id, &tenant, first, None).await?;
+        let Some(row) = started else { return Ok(false) };
+        insert_message(&mut tx, id, &row.text(0)?, first, None).await?;
         self.notify_workers(&mut tx, id).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
-        let row = sqlx::query(
-            "SELECT id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at, finished_at
-             FROM jobs WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .db
+            .fetch_optional(
+                "SELECT id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at, finished_at
+                 FROM jobs WHERE id = $1",
+                args![id],
+            )
+            .await?;
         row.map(|r| job_from_row(&r)).transpose()
     }
 
     /// A job's stored definition tree.
     pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
-        let row = sqlx::query("SELECT definition FROM jobs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        row.map(|r| serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| corrupt("job definition", e))).transpose()
+        let row = self.db.fetch_optional("SELECT definition FROM jobs WHERE id = $1", args![id]).await?;
+        row.map(|r| from_json("job definition", &r.text(0)?)).transpose()
     }
 
     pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM jobs WHERE state = $1 ORDER BY created_at")
-            .bind(state.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        let rows = self.db.fetch_all("SELECT id FROM jobs WHERE state = $1 ORDER BY created_at", args![state.as_str()]).await?;
+        rows.iter().map(|r| r.text(0)).collect()
     }
 
     /// Sets a job's state (pause, resume, cancel bookkeeping); a final
     /// state records when the job finished.
     pub async fn set_job_state(&self, id: &str, state: JobState) -> Result<()> {
         let now = now_ms();
-        sqlx::query("UPDATE jobs SET state = $1, updated_at = $2, finished_at = $3 WHERE id = $4")
-            .bind(state.as_str())
-            .bind(now)
-            .bind(state.is_final().then_some(now))
-            .bind(id)
-            .execute(&self.pool)
+        self.db
+            .execute(
+                "UPDATE jobs SET state = $1, updated_at = $2, finished_at = $3 WHERE id = $4",
+                args![state.as_str(), now, state.is_final().then_some(now), id],
+            )
             .await?;
         Ok(())
     }
@@ -318,14 +311,13 @@ impl Store {
     /// retry), setting the job's state in the same transaction if given
     /// (a retried job is running again and has no error).
     pub async fn enqueue(&self, job_id: &str, tenant: &str, message: &NewMessage, state: Option<JobState>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         if let Some(state) = state {
-            sqlx::query("UPDATE jobs SET state = $1, error = NULL, updated_at = $2 WHERE id = $3")
-                .bind(state.as_str())
-                .bind(now_ms())
-                .bind(job_id)
-                .execute(&mut *tx)
-                .await?;
+            tx.execute(
+                "UPDATE jobs SET state = $1, error = NULL, updated_at = $2 WHERE id = $3",
+                args![state.as_str(), now_ms(), job_id],
+            )
+            .await?;
         }
         insert_message(&mut tx, job_id, tenant, message, None).await?;
         self.notify_workers(&mut tx, job_id).await?;
@@ -336,30 +328,25 @@ impl Store {
     /// Records this worker as alive; leases of workers that stopped
     /// heartbeating lapse.
     pub async fn heartbeat(&self, worker: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO workers (id, heartbeat_at) VALUES ($1, $2)
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        )
-        .bind(worker)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        self.db
+            .execute(
+                "INSERT INTO workers (id, heartbeat_at) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                args![worker, now_ms()],
+            )
+            .await?;
         Ok(())
     }
 
     /// Forgets every lease (an embedded database has one process: whoever
     /// held a lease before it started is dead).
     pub async fn clear_leases(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
-            .execute(&mut *tx)
+        let mut tx = self.db.begin().await?;
+        tx.execute("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL", args![]).await?;
+        tx.execute("UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL", args![])
             .await?;
-        sqlx::query("UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM workers").execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.execute("DELETE FROM workers", args![]).await?;
+        tx.commit().await
     }
 
     /// When the earliest future message (a timer) is due, for sleeping
@@ -367,31 +354,32 @@ impl Store {
     /// claimed on the next round; counting them would make an idle worker
     /// spin while a call is in flight.
     pub async fn next_due(&self) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT MIN(due_at) FROM messages WHERE due_at > $1").bind(now_ms()).fetch_one(&self.pool).await?;
-        Ok(row.try_get::<Option<i64>, _>(0).ok().flatten())
+        let row = self.db.fetch_one("SELECT MIN(due_at) FROM messages WHERE due_at > $1", args![now_ms()]).await?;
+        row.opt_int(0)
     }
 
     pub async fn history(&self, job_id: &str) -> Result<Vec<HistoryEntry>> {
-        let rows = sqlx::query(
-            "SELECT fei, line, participant, action, params, attempt, started_at, ended_at, ok, result
-             FROM history WHERE job_id = $1 ORDER BY id",
-        )
-        .bind(job_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT fei, line, participant, action, params, attempt, started_at, ended_at, ok, result
+                 FROM history WHERE job_id = $1 ORDER BY id",
+                args![job_id],
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(HistoryEntry {
-                    fei: r.get(0),
-                    line: r.get::<Option<i64>, _>(1).map(|l| l as u32),
-                    participant: r.get(2),
-                    action: r.get(3),
-                    params: serde_json::from_str(&r.get::<String, _>(4)).map_err(|e| corrupt("history", e))?,
-                    attempt: r.get::<i64, _>(5) as u32,
-                    started_at: r.get(6),
-                    ended_at: r.get(7),
-                    ok: r.get::<i64, _>(8) != 0,
-                    result: serde_json::from_str(&r.get::<String, _>(9)).map_err(|e| corrupt("history", e))?,
+                    fei: r.text(0)?,
+                    line: r.opt_int(1)?.map(|l| l as u32),
+                    participant: r.text(2)?,
+                    action: r.text(3)?,
+                    params: from_json("history", &r.text(4)?)?,
+                    attempt: r.int(5)? as u32,
+                    started_at: r.int(6)?,
+                    ended_at: r.int(7)?,
+                    ok: r.int(8)? != 0,
+                    result: from_json("history", &r.text(9)?)?,
                 })
             })
             .collect()
@@ -404,13 +392,7 @@ pub use work::WorkTx;
 /// The PostgreSQL channel workers listen on: a message was queued.
 pub const NOTIFY_CHANNEL: &str = "mastermind_work";
 
-async fn insert_message(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    job_id: &str,
-    tenant: &str,
-    m: &NewMessage,
-    lease_owner: Option<&str>,
-) -> Result<i64> {
+async fn insert_message(tx: &mut Tx, job_id: &str, tenant: &str, m: &NewMessage, lease_owner: Option<&str>) -> Result<i64> {
     let fei = match &m.message {
         Message::Dispatch(d) => Some(d.fei.0.clone()),
         Message::Apply { fei, .. } | Message::Cancel { fei, .. } | Message::Result { fei, .. } | Message::Timer { fei, .. } => {
@@ -420,42 +402,40 @@ async fn insert_message(
         Message::Retry { .. } => None,
     };
     let body = serde_json::to_string(&m.message).map_err(|e| corrupt("message", e))?;
-    let row = sqlx::query(
-        "INSERT INTO messages (job_id, tenant, kind, fei, body, due_at, lease_owner)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(job_id)
-    .bind(tenant)
-    .bind(m.message.kind())
-    .bind(fei)
-    .bind(body)
-    .bind(m.due_at)
-    .bind(lease_owner.map(str::to_owned))
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.get(0))
+    let row = tx
+        .fetch_one(
+            "INSERT INTO messages (job_id, tenant, kind, fei, body, due_at, lease_owner)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            args![job_id, tenant, m.message.kind(), fei, body, m.due_at, lease_owner],
+        )
+        .await?;
+    row.int(0)
 }
 
-fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
-    let state: String = r.get(5);
-    let fields: String = r.get(6);
-    let error: Option<String> = r.get(7);
+fn job_from_row(r: &Row) -> Result<JobRecord> {
+    let state = r.text(5)?;
     Ok(JobRecord {
-        id: r.get(0),
-        tenant: r.get(1),
-        name: r.get(2),
-        definition: serde_json::from_str(&r.get::<String, _>(3)).map_err(|e| corrupt("job definition", e))?,
-        definition_ref: r.get(4),
+        id: r.text(0)?,
+        tenant: r.text(1)?,
+        name: r.opt_text(2)?,
+        definition: from_json("job definition", &r.text(3)?)?,
+        definition_ref: r.opt_text(4)?,
         state: JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?,
-        fields: match serde_json::from_str(&fields).map_err(|e| corrupt("job fields", e))? {
+        fields: match from_json("job fields", &r.text(6)?)? {
             Value::Object(m) => m,
             _ => return Err(corrupt("job fields", "not an object")),
         },
-        error: error.map(|e| serde_json::from_str(&e)).transpose().map_err(|e| corrupt("job error", e))?,
-        created_at: r.get(8),
-        updated_at: r.get(9),
-        finished_at: r.get(10),
+        error: r.opt_text(7)?.map(|e| from_json("job error", &e)).transpose()?,
+        created_at: r.int(8)?,
+        updated_at: r.int(9)?,
+        finished_at: r.opt_int(10)?,
     })
+}
+
+/// The file behind a normalized `sqlite://PATH?mode` URL.
+fn sqlite_path(url: &str) -> &str {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    path.split_once('?').map_or(path, |(p, _)| p)
 }
 
 /// Accepts `sqlite:PATH`, `sqlite://PATH`, a bare path, or a PostgreSQL URL.
@@ -464,7 +444,8 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
         return Ok((Backend::Postgres, url.to_owned()));
     }
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    if path.is_empty() || path.contains("://") {
+    // An in-memory database would lose every job with the process.
+    if path.is_empty() || path.contains("://") || path.starts_with(":memory:") {
         return Err(StoreError::BadUrl(url.to_owned()));
     }
     let (path, query) = path.split_once('?').unwrap_or((path, ""));

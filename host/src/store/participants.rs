@@ -6,10 +6,9 @@
 //! a deleted participant keeps its rows (history may name it) but is no
 //! longer listed or run.
 
-use super::{Result, Store, corrupt};
+use super::sql::{Row, args};
+use super::{Result, Store, from_json};
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone)]
 pub struct ParticipantRecord {
@@ -24,17 +23,15 @@ pub struct ParticipantRecord {
 
 const COLUMNS: &str = "tenant, name, version, sha256, grants, description, created_at";
 
-fn from_row(r: &AnyRow) -> Result<ParticipantRecord> {
-    let grants: String = r.get(4);
-    let description: String = r.get(5);
+fn from_row(r: &Row) -> Result<ParticipantRecord> {
     Ok(ParticipantRecord {
-        tenant: r.get(0),
-        name: r.get(1),
-        version: r.get(2),
-        sha256: r.get(3),
-        grants: serde_json::from_str(&grants).map_err(|e| corrupt("participant grants", e))?,
-        description: serde_json::from_str(&description).map_err(|e| corrupt("participant description", e))?,
-        created_at: r.get(6),
+        tenant: r.text(0)?,
+        name: r.text(1)?,
+        version: r.int(2)?,
+        sha256: r.text(3)?,
+        grants: from_json("participant grants", &r.text(4)?)?,
+        description: from_json("participant description", &r.text(5)?)?,
+        created_at: r.int(6)?,
     })
 }
 
@@ -45,26 +42,20 @@ const LATEST: &str = "deleted_at IS NULL AND version = (SELECT MAX(p2.version) F
 impl Store {
     /// Stores an upload as the next version of its name; returns the version.
     pub async fn put_participant(&self, p: &ParticipantRecord, wasm: &[u8]) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM participants WHERE tenant = $1 AND name = $2")
-            .bind(&p.tenant)
-            .bind(&p.name)
-            .fetch_one(&mut *tx)
+        let mut tx = self.db.begin().await?;
+        let next = tx
+            .fetch_one(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM participants WHERE tenant = $1 AND name = $2",
+                args![&p.tenant, &p.name],
+            )
             .await?
-            .get(0);
-        sqlx::query(
+            .int(0)?;
+        let grants = serde_json::to_string(&p.grants).unwrap_or_else(|_| "[]".into());
+        tx.execute(
             "INSERT INTO participants (tenant, name, version, wasm, sha256, grants, description, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            args![&p.tenant, &p.name, next, wasm.to_vec(), &p.sha256, grants, p.description.to_string(), p.created_at],
         )
-        .bind(&p.tenant)
-        .bind(&p.name)
-        .bind(next)
-        .bind(wasm.to_vec())
-        .bind(&p.sha256)
-        .bind(serde_json::to_string(&p.grants).unwrap_or_else(|_| "[]".into()))
-        .bind(p.description.to_string())
-        .bind(p.created_at)
-        .execute(&mut *tx)
         .await?;
         super::tenants::bump_revision(&mut tx, &p.tenant).await?;
         tx.commit().await?;
@@ -74,35 +65,33 @@ impl Store {
     /// The tenant's live participants, latest versions, by name.
     pub async fn participants(&self, tenant: &str) -> Result<Vec<ParticipantRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM participants WHERE tenant = $1 AND {LATEST} ORDER BY name");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        self.db.fetch_all(&sql, args![tenant]).await?.iter().map(from_row).collect()
     }
 
     /// Every version of one participant (deleted ones included), oldest first.
     pub async fn participant_versions(&self, tenant: &str, name: &str) -> Result<Vec<ParticipantRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM participants WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL ORDER BY version");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(name).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        self.db.fetch_all(&sql, args![tenant, name]).await?.iter().map(from_row).collect()
     }
 
     /// The component bytes of the tenant's live participants (latest versions).
     pub async fn participant_components(&self, tenant: &str) -> Result<Vec<(ParticipantRecord, Vec<u8>)>> {
         let sql = format!("SELECT {COLUMNS}, wasm FROM participants WHERE tenant = $1 AND {LATEST} ORDER BY name");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((from_row(r)?, r.get::<Vec<u8>, _>(7)))).collect()
+        let rows = self.db.fetch_all(&sql, args![tenant]).await?;
+        rows.iter().map(|r| Ok((from_row(r)?, r.blob(7)?))).collect()
     }
 
     /// Deletes every version of a participant; false when there is none.
     pub async fn delete_participant(&self, tenant: &str, name: &str, at: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE participants SET deleted_at = $1 WHERE tenant = $2 AND name = $3 AND deleted_at IS NULL")
-            .bind(at)
-            .bind(tenant)
-            .bind(name)
-            .execute(&mut *tx)
+        let mut tx = self.db.begin().await?;
+        let done = tx
+            .execute(
+                "UPDATE participants SET deleted_at = $1 WHERE tenant = $2 AND name = $3 AND deleted_at IS NULL",
+                args![at, tenant, name],
+            )
             .await?;
         super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 }

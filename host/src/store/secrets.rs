@@ -4,21 +4,17 @@
 //! database; names can be listed, values only unsealed by the host for a
 //! call. Every change bumps the tenant's revision.
 
+use super::sql::args;
 use super::{Result, Store};
-use sqlx::Row;
 
 impl Store {
     pub async fn put_secret(&self, tenant: &str, name: &str, sealed: &str, at: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let mut tx = self.db.begin().await?;
+        tx.execute(
             "INSERT INTO secrets (tenant, name, sealed, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (tenant, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+            args![tenant, name, sealed, at],
         )
-        .bind(tenant)
-        .bind(name)
-        .bind(sealed)
-        .bind(at)
-        .execute(&mut *tx)
         .await?;
         super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
@@ -27,28 +23,27 @@ impl Store {
 
     /// Deletes a secret; false when there is none of that name.
     pub async fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM secrets WHERE tenant = $1 AND name = $2").bind(tenant).bind(name).execute(&mut *tx).await?;
+        let mut tx = self.db.begin().await?;
+        let done = tx.execute("DELETE FROM secrets WHERE tenant = $1 AND name = $2", args![tenant, name]).await?;
         super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Names and update times.
     pub async fn secret_names(&self, tenant: &str) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT name, updated_at FROM secrets WHERE tenant = $1 ORDER BY name").bind(tenant).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        let rows = self.db.fetch_all("SELECT name, updated_at FROM secrets WHERE tenant = $1 ORDER BY name", args![tenant]).await?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
     }
 
     /// Names and sealed values, for the host to unseal.
     pub async fn sealed_secrets(&self, tenant: &str) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT name, sealed FROM secrets WHERE tenant = $1").bind(tenant).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        let rows = self.db.fetch_all("SELECT name, sealed FROM secrets WHERE tenant = $1", args![tenant]).await?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
     }
 
     /// Whether any tenant has a secret.
     pub async fn has_secrets(&self) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) FROM secrets").fetch_one(&self.pool).await?;
-        Ok(row.get::<i64, _>(0) > 0)
+        Ok(self.db.fetch_one("SELECT COUNT(*) FROM secrets", args![]).await?.int(0)? > 0)
     }
 }

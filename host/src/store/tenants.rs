@@ -7,10 +7,9 @@
 //! jobs run with changes (participants, secrets, limits), which is how every
 //! process knows its cached copy is stale.
 
-use super::{Result, Store, corrupt, now_ms};
+use super::sql::{Row, Tx, args};
+use super::{Result, Store, from_json, now_ms};
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone)]
 pub struct TenantRecord {
@@ -31,32 +30,30 @@ pub struct TokenRecord {
     pub created_at: i64,
 }
 
-fn tenant_from_row(r: &AnyRow) -> Result<TenantRecord> {
-    let limits: String = r.get(2);
+fn tenant_from_row(r: &Row) -> Result<TenantRecord> {
     Ok(TenantRecord {
-        id: r.get(0),
-        name: r.get(1),
-        limits: serde_json::from_str(&limits).map_err(|e| corrupt("tenant limits", e))?,
-        revision: r.get(3),
-        created_at: r.get(4),
+        id: r.text(0)?,
+        name: r.text(1)?,
+        limits: from_json("tenant limits", &r.text(2)?)?,
+        revision: r.int(3)?,
+        created_at: r.int(4)?,
     })
 }
 
-fn token_from_row(r: &AnyRow) -> TokenRecord {
-    let scopes: String = r.get(3);
-    TokenRecord {
-        id: r.get(0),
-        tenant: r.get(1),
-        name: r.get(2),
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-        created_at: r.get(4),
-    }
+fn token_from_row(r: &Row) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.text(0)?,
+        tenant: r.opt_text(1)?,
+        name: r.text(2)?,
+        scopes: r.text(3)?.split_whitespace().map(str::to_owned).collect(),
+        created_at: r.int(4)?,
+    })
 }
 
 /// Marks, inside a transaction that changes it, what a tenant's jobs run
 /// with as changed.
-pub(super) async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Any>, tenant: &str) -> Result<()> {
-    sqlx::query("UPDATE tenants SET revision = revision + 1 WHERE id = $1").bind(tenant).execute(&mut **tx).await?;
+pub(super) async fn bump_revision(tx: &mut Tx, tenant: &str) -> Result<()> {
+    tx.execute("UPDATE tenants SET revision = revision + 1 WHERE id = $1", args![tenant]).await?;
     Ok(())
 }
 
@@ -66,55 +63,44 @@ const TOKEN_COLUMNS: &str = "id, tenant, name, scopes, created_at";
 impl Store {
     /// Stores a new tenant; false when the name is taken.
     pub async fn create_tenant(&self, t: &TenantRecord) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO tenants (id, name, limits, revision, created_at) VALUES ($1, $2, $3, 1, $4)
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(t.limits.to_string())
-        .bind(t.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .db
+            .execute(
+                "INSERT INTO tenants (id, name, limits, revision, created_at) VALUES ($1, $2, $3, 1, $4)
+                 ON CONFLICT (name) DO NOTHING",
+                args![&t.id, &t.name, t.limits.to_string(), t.created_at],
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     pub async fn tenants(&self) -> Result<Vec<TenantRecord>> {
         let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at, id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
-        rows.iter().map(tenant_from_row).collect()
+        self.db.fetch_all(&sql, args![]).await?.iter().map(tenant_from_row).collect()
     }
 
     pub async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>> {
         let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(tenant_from_row).transpose()
+        self.db.fetch_optional(&sql, args![id]).await?.as_ref().map(tenant_from_row).transpose()
     }
 
     /// Replaces a tenant's limits; false when there is no such tenant.
     pub async fn set_tenant_limits(&self, id: &str, limits: &Value) -> Result<bool> {
-        let done = sqlx::query("UPDATE tenants SET limits = $1, revision = revision + 1 WHERE id = $2")
-            .bind(limits.to_string())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let done =
+            self.db.execute("UPDATE tenants SET limits = $1, revision = revision + 1 WHERE id = $2", args![limits.to_string(), id]).await?;
+        Ok(done == 1)
     }
 
     pub async fn tenant_revision(&self, id: &str) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT revision FROM tenants WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.get(0)))
+        self.db.fetch_optional("SELECT revision FROM tenants WHERE id = $1", args![id]).await?.map(|r| r.int(0)).transpose()
     }
 
     pub async fn insert_token(&self, token: &TokenRecord, hash: &str) -> Result<()> {
-        sqlx::query("INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&token.id)
-            .bind(token.tenant.clone())
-            .bind(&token.name)
-            .bind(hash)
-            .bind(token.scopes.join(" "))
-            .bind(token.created_at)
-            .execute(&self.pool)
+        self.db
+            .execute(
+                "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                args![&token.id, token.tenant.clone(), &token.name, hash, token.scopes.join(" "), token.created_at],
+            )
             .await?;
         Ok(())
     }
@@ -122,51 +108,44 @@ impl Store {
     /// The live token whose hash is `hash`.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1 AND revoked_at IS NULL");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(&self.pool).await?;
-        Ok(row.as_ref().map(token_from_row))
+        self.db.fetch_optional(&sql, args![hash]).await?.as_ref().map(token_from_row).transpose()
     }
 
     /// The live tokens of a tenant (never their text: it is not stored).
     pub async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(token_from_row).collect())
+        self.db.fetch_all(&sql, args![tenant]).await?.iter().map(token_from_row).collect()
     }
 
     /// Revokes a tenant's token; false when it has no such live token.
     pub async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND tenant = $3 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .bind(tenant)
-            .execute(&self.pool)
+        let done = self
+            .db
+            .execute(
+                "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND tenant = $3 AND revoked_at IS NULL",
+                args![now_ms(), id, tenant],
+            )
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Whether the server has an admin token yet.
     pub async fn has_admin_token(&self) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL").fetch_one(&self.pool).await?;
-        Ok(row.get::<i64, _>(0) > 0)
+        let row = self.db.fetch_one("SELECT COUNT(*) FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL", args![]).await?;
+        Ok(row.int(0)? > 0)
     }
 
     /// Makes `hash` the one admin token (revoking any other).
     pub async fn set_admin_token(&self, hash: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let now = now_ms();
-        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE tenant IS NULL AND revoked_at IS NULL AND hash <> $2")
-            .bind(now)
-            .bind(hash)
-            .execute(&mut *tx)
+        tx.execute("UPDATE tokens SET revoked_at = $1 WHERE tenant IS NULL AND revoked_at IS NULL AND hash <> $2", args![now, hash])
             .await?;
-        sqlx::query(
+        tx.execute(
             "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, NULL, 'admin', $2, 'admin', $3)
              ON CONFLICT (hash) DO UPDATE SET revoked_at = NULL",
+            args![uuid::Uuid::now_v7().to_string(), hash, now],
         )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(hash)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())

@@ -11,12 +11,12 @@
 //! job in between, and one that tries waits for the commit and then sees
 //! its effects.
 
+use super::sql::{SqlValue, Tx, args};
 use super::{
-    Backend, BatchChanges, HistoryEntry, NewMessage, Result, Store, StoredMessage, corrupt, insert_message, now_ms,
+    Backend, BatchChanges, HistoryEntry, NewMessage, Result, Store, StoredMessage, corrupt, from_json, insert_message, now_ms,
 };
 use crate::engine::{Expression, JobState, Message};
 use serde_json::Value;
-use sqlx::Row;
 use std::time::Duration;
 
 /// Rows one multi-row statement writes at most.
@@ -29,12 +29,20 @@ fn marks(first: usize, n: usize) -> String {
 
 /// One transaction of the worker's; see the module documentation.
 pub struct WorkTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    tx: Tx,
     store: Store,
 }
 
 fn parse_state(state: String) -> Result<JobState> {
     JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))
+}
+
+fn stored_messages(rows: Vec<super::Row>, what: &'static str) -> Result<Vec<StoredMessage>> {
+    rows.iter()
+        .map(|r| {
+            Ok(StoredMessage { id: r.int(0)?, message: from_json(what, &r.text(1)?)?, job_id: r.text(2)?, tenant: r.text(3)? })
+        })
+        .collect()
 }
 
 impl Store {
@@ -67,23 +75,15 @@ impl Store {
                 {lock})
              RETURNING id, tenant"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(worker)
-            .bind(now + lease.as_millis() as i64)
-            .bind(now)
-            .bind(limit)
-            .bind(now - stale_after.as_millis() as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+        let args = args![worker, now + lease.as_millis() as i64, now, limit, now - stale_after.as_millis() as i64];
+        let rows = self.db.fetch_all(&sql, args).await?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
     }
 
     /// Gives up a claimed job's lease (its work failed: someone may retry).
     pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<()> {
-        sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
-            .bind(job_id)
-            .bind(worker)
-            .execute(&self.pool)
+        self.db
+            .execute("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2", args![job_id, worker])
             .await?;
         Ok(())
     }
@@ -127,25 +127,16 @@ impl Store {
                 {lock})
              RETURNING id, body, job_id, tenant"
         );
-        let mut query =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker).bind(now).bind(now - stale_after.as_millis() as i64).bind(limit);
-        for tenant in skip_tenants {
-            query = query.bind(tenant);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let body: String = r.get(1);
-            let message = serde_json::from_str(&body).map_err(|e| corrupt("dispatch", e))?;
-            out.push(StoredMessage { id: r.get(0), job_id: r.get(2), tenant: r.get(3), message });
-        }
+        let mut args = args![worker, now, now - stale_after.as_millis() as i64, limit];
+        args.extend(skip_tenants.iter().map(SqlValue::from));
+        let mut out = stored_messages(self.db.fetch_all(&sql, args).await?, "dispatch")?;
         out.sort_by_key(|m| m.id);
         Ok(out)
     }
 
     /// Begins a transaction of the worker's.
     pub async fn begin_work(&self) -> Result<WorkTx> {
-        Ok(WorkTx { tx: self.pool.begin().await?, store: self.clone() })
+        Ok(WorkTx { tx: self.db.begin().await?, store: self.clone() })
     }
 }
 
@@ -154,16 +145,15 @@ impl WorkTx {
     /// its own and releases it (with the commit). Returns the job's state,
     /// or None when the lease was lost.
     pub async fn take_claimed(&mut self, job_id: &str, worker: &str) -> Result<Option<JobState>> {
-        let row = sqlx::query(
-            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
-             WHERE id = $2 AND lease_owner = $3 RETURNING state",
-        )
-        .bind(now_ms())
-        .bind(job_id)
-        .bind(worker)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.map(|r| parse_state(r.get(0))).transpose()
+        let row = self
+            .tx
+            .fetch_optional(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
+                 WHERE id = $2 AND lease_owner = $3 RETURNING state",
+                args![now_ms(), job_id, worker],
+            )
+            .await?;
+        row.map(|r| parse_state(r.text(0)?)).transpose()
     }
 
     /// Starts work on a job without a lease (to process a participant's
@@ -172,20 +162,18 @@ impl WorkTx {
     /// queued for that worker, see [`WorkTx::queue_message`]).
     pub async fn open_job(&mut self, job_id: &str, worker: &str, stale_after: Duration) -> Result<Option<JobState>> {
         let now = now_ms();
-        let row = sqlx::query(
-            "UPDATE jobs SET updated_at = $1
-             WHERE id = $2 AND state IN ('running', 'failed')
-               AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
-                    OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
-             RETURNING state",
-        )
-        .bind(now)
-        .bind(job_id)
-        .bind(worker)
-        .bind(now - stale_after.as_millis() as i64)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.map(|r| parse_state(r.get(0))).transpose()
+        let row = self
+            .tx
+            .fetch_optional(
+                "UPDATE jobs SET updated_at = $1
+                 WHERE id = $2 AND state IN ('running', 'failed')
+                   AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
+                        OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
+                 RETURNING state",
+                args![now, job_id, worker, now - stale_after.as_millis() as i64],
+            )
+            .await?;
+        row.map(|r| parse_state(r.text(0)?)).transpose()
     }
 
     /// Journals a participant call's outcome: deletes the dispatch and
@@ -200,32 +188,31 @@ impl WorkTx {
         tenant: &str,
         history: &HistoryEntry,
     ) -> Result<bool> {
-        let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND lease_owner = $2")
-            .bind(dispatch_id)
-            .bind(worker)
-            .execute(&mut *self.tx)
-            .await?;
-        if deleted.rows_affected() == 0 {
+        let deleted =
+            self.tx.execute("DELETE FROM messages WHERE id = $1 AND lease_owner = $2", args![dispatch_id, worker]).await?;
+        if deleted == 0 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(job_id)
-        .bind(tenant)
-        .bind(&history.fei)
-        .bind(history.line.map(i64::from))
-        .bind(&history.participant)
-        .bind(&history.action)
-        .bind(history.params.to_string())
-        .bind(i64::from(history.attempt))
-        .bind(history.started_at)
-        .bind(history.ended_at)
-        .bind(i64::from(history.ok))
-        .bind(history.result.to_string())
-        .execute(&mut *self.tx)
-        .await?;
+        self.tx
+            .execute(
+                "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                args![
+                    job_id,
+                    tenant,
+                    &history.fei,
+                    history.line.map(i64::from),
+                    &history.participant,
+                    &history.action,
+                    history.params.to_string(),
+                    i64::from(history.attempt),
+                    history.started_at,
+                    history.ended_at,
+                    history.ok,
+                    history.result.to_string(),
+                ],
+            )
+            .await?;
         Ok(true)
     }
 
@@ -238,62 +225,41 @@ impl WorkTx {
 
     /// The job's due messages, dispatches excepted, oldest first.
     pub async fn due_messages(&mut self, job_id: &str) -> Result<Vec<StoredMessage>> {
-        let rows = sqlx::query(
-            "SELECT id, body, job_id, tenant FROM messages
-             WHERE job_id = $1 AND kind <> 'dispatch' AND due_at <= $2 ORDER BY id",
-        )
-        .bind(job_id)
-        .bind(now_ms())
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut messages = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let body: String = r.get(1);
-            let message = serde_json::from_str(&body).map_err(|e| corrupt("message", e))?;
-            messages.push(StoredMessage { id: r.get(0), job_id: r.get(2), tenant: r.get(3), message });
-        }
-        Ok(messages)
+        let rows = self
+            .tx
+            .fetch_all(
+                "SELECT id, body, job_id, tenant FROM messages
+                 WHERE job_id = $1 AND kind <> 'dispatch' AND due_at <= $2 ORDER BY id",
+                args![job_id, now_ms()],
+            )
+            .await?;
+        stored_messages(rows, "message")
     }
 
     /// The job's live expressions.
     pub async fn expressions(&mut self, job_id: &str) -> Result<Vec<Expression>> {
-        let rows = sqlx::query("SELECT body FROM expressions WHERE job_id = $1").bind(job_id).fetch_all(&mut *self.tx).await?;
-        let mut expressions = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let body: String = r.get(0);
-            expressions.push(serde_json::from_str(&body).map_err(|e| corrupt("expression", e))?);
-        }
-        Ok(expressions)
+        let rows = self.tx.fetch_all("SELECT body FROM expressions WHERE job_id = $1", args![job_id]).await?;
+        rows.iter().map(|r| from_json("expression", &r.text(0)?)).collect()
     }
 
     /// Writes a batch's effects. Returns the participant calls it stored,
     /// leased to `worker`.
     pub async fn write(&mut self, job_id: &str, tenant: &str, worker: &str, changes: BatchChanges) -> Result<Vec<StoredMessage>> {
         let tx = &mut self.tx;
-        // One statement per kind of change rather than per row: on SQLite
-        // each statement is a round trip to the connection's thread.
+        // One statement per kind of change rather than per row: on
+        // PostgreSQL each statement is a round trip.
         for ids in changes.consumed.chunks(ROWS_PER_STATEMENT) {
             let sql = format!("DELETE FROM messages WHERE id IN ({})", marks(1, ids.len()));
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in ids {
-                query = query.bind(*id);
-            }
-            query.execute(&mut **tx).await?;
+            tx.execute(&sql, ids.iter().map(|id| SqlValue::from(*id)).collect()).await?;
         }
         for feis in changes.removals.chunks(ROWS_PER_STATEMENT) {
             let sql = format!("DELETE FROM expressions WHERE job_id = $1 AND fei IN ({})", marks(2, feis.len()));
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_id);
-            for fei in feis {
-                query = query.bind(fei);
-            }
-            query.execute(&mut **tx).await?;
+            let mut args = args![job_id];
+            args.extend(feis.iter().map(SqlValue::from));
+            tx.execute(&sql, args).await?;
         }
         for fei in &changes.withdrawn_dispatches {
-            sqlx::query("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2")
-                .bind(job_id)
-                .bind(fei)
-                .execute(&mut **tx)
-                .await?;
+            tx.execute("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2", args![job_id, fei]).await?;
         }
         for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
             // $1 job, $2 tenant, then fei and body per row.
@@ -303,12 +269,12 @@ impl WorkTx {
                  ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job_id).bind(tenant);
+            let mut args = args![job_id, tenant];
             for e in exprs {
-                let body = serde_json::to_string(e).map_err(|e| corrupt("expression", e))?;
-                query = query.bind(&e.fei.0).bind(body);
+                args.push(SqlValue::from(&e.fei.0));
+                args.push(SqlValue::from(serde_json::to_string(e).map_err(|e| corrupt("expression", e))?));
             }
-            query.execute(&mut **tx).await?;
+            tx.execute(&sql, args).await?;
         }
         let mut dispatches = Vec::new();
         for m in changes.messages {
@@ -320,29 +286,19 @@ impl WorkTx {
         }
         if let Some(state) = changes.job_state {
             let finished = state.is_final().then(now_ms);
-            sqlx::query("UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3")
-                .bind(state.as_str())
-                .bind(finished)
-                .bind(job_id)
-                .execute(&mut **tx)
-                .await?;
+            tx.execute("UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3", args![state.as_str(), finished, job_id]).await?;
         }
         if let Some(fields) = changes.job_fields {
-            sqlx::query("UPDATE jobs SET fields = $1 WHERE id = $2")
-                .bind(Value::Object(fields).to_string())
-                .bind(job_id)
-                .execute(&mut **tx)
-                .await?;
+            tx.execute("UPDATE jobs SET fields = $1 WHERE id = $2", args![Value::Object(fields).to_string(), job_id]).await?;
         }
         if let Some(error) = changes.job_error {
             let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
-            sqlx::query("UPDATE jobs SET error = $1 WHERE id = $2").bind(text).bind(job_id).execute(&mut **tx).await?;
+            tx.execute("UPDATE jobs SET error = $1 WHERE id = $2", args![text, job_id]).await?;
         }
         Ok(dispatches)
     }
 
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
+        self.tx.commit().await
     }
 }

@@ -1,0 +1,378 @@
+//! Running a statement on either database, written once.
+//!
+//! PostgreSQL goes through sqlx's pool. The embedded SQLite database goes
+//! through one rusqlite connection that statements use in place, under an
+//! async mutex: sqlx's SQLite driver sends every statement to a thread of
+//! its own and waits for the answer, and on these machines the two thread
+//! wake-ups cost more than SQLite executing the statement (a step is about
+//! nine statements; see docs/benchmarks.md). Here a whole transaction runs
+//! without leaving the task that holds the connection.
+//!
+//! Guarantees:
+//! - Statements use PostgreSQL's `$N` markers on both databases; each
+//!   marker takes argument N, wherever it appears.
+//! - A [`Tx`] dropped without [`Tx::commit`] is rolled back: on SQLite
+//!   before the connection is released, on PostgreSQL by sqlx.
+//! - An embedded transaction takes the write lock when it begins (`BEGIN
+//!   IMMEDIATE`), so it never fails half-way for want of the lock.
+//!
+//! ```no_run
+//! # async fn demo(store: &mastermind::store::Store) -> Result<(), mastermind::store::StoreError> {
+//! let running = store.jobs_in_state(mastermind::engine::JobState::Running).await?;
+//! # Ok(()) }
+//! ```
+
+use super::{Result, StoreError};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use sqlx::{AnyPool, Row as _};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// A statement's argument, or a column's value. NULLs keep their type:
+/// PostgreSQL needs it to bind them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SqlValue {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Blob(Option<Vec<u8>>),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for SqlValue {
+    fn from(v: Option<i64>) -> Self {
+        SqlValue::Int(v)
+    }
+}
+
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        SqlValue::Int(Some(i64::from(v)))
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(Some(v.to_owned()))
+    }
+}
+
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(Some(v))
+    }
+}
+
+impl From<&String> for SqlValue {
+    fn from(v: &String) -> Self {
+        SqlValue::Text(Some(v.clone()))
+    }
+}
+
+impl From<Option<String>> for SqlValue {
+    fn from(v: Option<String>) -> Self {
+        SqlValue::Text(v)
+    }
+}
+
+impl From<Option<&str>> for SqlValue {
+    fn from(v: Option<&str>) -> Self {
+        SqlValue::Text(v.map(str::to_owned))
+    }
+}
+
+impl From<Vec<u8>> for SqlValue {
+    fn from(v: Vec<u8>) -> Self {
+        SqlValue::Blob(Some(v))
+    }
+}
+
+/// `args![a, b, ...]`: a statement's arguments, `$1`, `$2`, ...
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => { vec![$($crate::store::sql::SqlValue::from($arg)),*] };
+}
+pub(crate) use args;
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlValue::Int(Some(v)) => ValueRef::Integer(*v),
+            SqlValue::Text(Some(v)) => ValueRef::Text(v.as_bytes()),
+            SqlValue::Blob(Some(v)) => ValueRef::Blob(v),
+            SqlValue::Int(None) | SqlValue::Text(None) | SqlValue::Blob(None) => ValueRef::Null,
+        }))
+    }
+}
+
+/// One result row.
+#[derive(Debug, Clone)]
+pub(crate) struct Row(Vec<SqlValue>);
+
+fn column_error(i: usize, wanted: &str, got: Option<&SqlValue>) -> StoreError {
+    StoreError::Corrupt { what: "column", detail: format!("column {i}: wanted {wanted}, found {got:?}") }
+}
+
+impl Row {
+    pub fn int(&self, i: usize) -> Result<i64> {
+        self.opt_int(i)?.ok_or_else(|| column_error(i, "an integer", self.0.get(i)))
+    }
+
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.0.get(i) {
+            Some(SqlValue::Int(v)) => Ok(*v),
+            Some(SqlValue::Text(None) | SqlValue::Blob(None)) => Ok(None),
+            other => Err(column_error(i, "an integer", other)),
+        }
+    }
+
+    pub fn text(&self, i: usize) -> Result<String> {
+        self.opt_text(i)?.ok_or_else(|| column_error(i, "text", self.0.get(i)))
+    }
+
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.0.get(i) {
+            Some(SqlValue::Text(v)) => Ok(v.clone()),
+            Some(SqlValue::Int(None) | SqlValue::Blob(None)) => Ok(None),
+            other => Err(column_error(i, "text", other)),
+        }
+    }
+
+    pub fn blob(&self, i: usize) -> Result<Vec<u8>> {
+        match self.0.get(i) {
+            Some(SqlValue::Blob(Some(v))) => Ok(v.clone()),
+            Some(SqlValue::Text(Some(v))) => Ok(v.clone().into_bytes()),
+            other => Err(column_error(i, "bytes", other)),
+        }
+    }
+}
+
+/// Where statements run.
+#[derive(Clone)]
+pub(crate) enum Db {
+    Embedded(Arc<Mutex<rusqlite::Connection>>),
+    Pool(AnyPool),
+}
+
+/// The embedded connection waits this long for another connection's write
+/// lock (a second process on the same file, or a tool) before failing.
+const EMBEDDED_BUSY: Duration = Duration::from_secs(10);
+
+/// Opens the embedded database's connection (already migrated).
+pub(crate) fn open_embedded(path: &str) -> Result<Db> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(embedded_error)?;
+    // WAL: readers never block the writer; NORMAL sync is durable against a
+    // killed process (docs/benchmarks.md, "Durability").
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(embedded_error)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(embedded_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(embedded_error)?;
+    conn.busy_timeout(EMBEDDED_BUSY).map_err(embedded_error)?;
+    // Every statement the store runs, prepared once.
+    conn.set_prepared_statement_cache_capacity(512);
+    Ok(Db::Embedded(Arc::new(Mutex::new(conn))))
+}
+
+fn embedded_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Embedded(e.to_string())
+}
+
+/// Runs one statement on the embedded connection: rows and changed rows.
+fn run_embedded(conn: &rusqlite::Connection, sql: &str, args: &[SqlValue]) -> Result<(Vec<Row>, u64)> {
+    let mut stmt = conn.prepare_cached(sql).map_err(embedded_error)?;
+    for i in 1..=stmt.parameter_count() {
+        let name = stmt.parameter_name(i).unwrap_or_default();
+        let arg = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).and_then(|n| args.get(n.wrapping_sub(1)));
+        let Some(arg) = arg else {
+            return Err(StoreError::Embedded(format!("statement parameter '{name}' has no argument: {sql}")));
+        };
+        stmt.raw_bind_parameter(i, arg).map_err(embedded_error)?;
+    }
+    let columns = stmt.column_count();
+    let mut rows = Vec::new();
+    let mut cursor = stmt.raw_query();
+    while let Some(row) = cursor.next().map_err(embedded_error)? {
+        let mut values = Vec::with_capacity(columns);
+        for i in 0..columns {
+            values.push(match row.get_ref(i).map_err(embedded_error)? {
+                ValueRef::Null => SqlValue::Text(None),
+                ValueRef::Integer(v) => SqlValue::Int(Some(v)),
+                ValueRef::Real(v) => SqlValue::Int(Some(v as i64)),
+                ValueRef::Text(v) => SqlValue::Text(Some(String::from_utf8_lossy(v).into_owned())),
+                ValueRef::Blob(v) => SqlValue::Blob(Some(v.to_vec())),
+            });
+        }
+        rows.push(Row(values));
+    }
+    drop(cursor);
+    Ok((rows, conn.changes()))
+}
+
+fn any_query(sql: &str, args: Vec<SqlValue>) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    for arg in args {
+        query = match arg {
+            SqlValue::Int(v) => query.bind(v),
+            SqlValue::Text(v) => query.bind(v),
+            SqlValue::Blob(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+fn any_row(row: &sqlx::any::AnyRow) -> Row {
+    let values = (0..row.len())
+        .map(|i| {
+            if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+                SqlValue::Int(v)
+            } else if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+                SqlValue::Text(v)
+            } else if let Ok(v) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                SqlValue::Blob(v)
+            } else if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
+                SqlValue::Int(v.map(i64::from))
+            } else {
+                SqlValue::Text(None)
+            }
+        })
+        .collect();
+    Row(values)
+}
+
+impl Db {
+    /// Runs a statement outside any transaction: its rows.
+    pub async fn fetch_all(&self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>> {
+        match self {
+            Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, sql, &args)?.0),
+            Db::Pool(pool) => Ok(any_query(sql, args).fetch_all(pool).await?.iter().map(any_row).collect()),
+        }
+    }
+
+    pub async fn fetch_optional(&self, sql: &str, args: Vec<SqlValue>) -> Result<Option<Row>> {
+        Ok(self.fetch_all(sql, args).await?.into_iter().next())
+    }
+
+    pub async fn fetch_one(&self, sql: &str, args: Vec<SqlValue>) -> Result<Row> {
+        self.fetch_optional(sql, args).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// Runs a statement outside any transaction: how many rows it changed.
+    pub async fn execute(&self, sql: &str, args: Vec<SqlValue>) -> Result<u64> {
+        match self {
+            Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, sql, &args)?.1),
+            Db::Pool(pool) => Ok(any_query(sql, args).execute(pool).await?.rows_affected()),
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Embedded(conn) => {
+                let conn = conn.clone().lock_owned().await;
+                run_embedded(&conn, "BEGIN IMMEDIATE", &[])?;
+                Tx::Embedded(EmbeddedTx(conn))
+            }
+            Db::Pool(pool) => Tx::Pool(Box::new(pool.begin().await?)),
+        })
+    }
+
+    pub async fn close(&self) {
+        if let Db::Pool(pool) = self {
+            pool.close().await;
+        }
+    }
+}
+
+/// A transaction; see the module documentation.
+pub(crate) enum Tx {
+    Embedded(EmbeddedTx),
+    Pool(Box<sqlx::Transaction<'static, sqlx::Any>>),
+}
+
+/// The embedded connection, held for the length of a transaction.
+pub(crate) struct EmbeddedTx(OwnedMutexGuard<rusqlite::Connection>);
+
+impl Tx {
+    pub async fn fetch_all(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>> {
+        match self {
+            Tx::Embedded(tx) => Ok(run_embedded(&tx.0, sql, &args)?.0),
+            Tx::Pool(tx) => Ok(any_query(sql, args).fetch_all(&mut ***tx).await?.iter().map(any_row).collect()),
+        }
+    }
+
+    pub async fn fetch_optional(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<Option<Row>> {
+        Ok(self.fetch_all(sql, args).await?.into_iter().next())
+    }
+
+    pub async fn fetch_one(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<Row> {
+        self.fetch_optional(sql, args).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn execute(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<u64> {
+        match self {
+            Tx::Embedded(tx) => Ok(run_embedded(&tx.0, sql, &args)?.1),
+            Tx::Pool(tx) => Ok(any_query(sql, args).execute(&mut ***tx).await?.rows_affected()),
+        }
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Embedded(tx) => run_embedded(&tx.0, "COMMIT", &[]).map(drop),
+            Tx::Pool(tx) => Ok(tx.commit().await?),
+        }
+    }
+}
+
+impl Drop for EmbeddedTx {
+    /// Not committed (an error, or a task cancelled mid-transaction): undo
+    /// before the next user of the connection gets it.
+    fn drop(&mut self) {
+        if !self.0.is_autocommit()
+            && let Err(e) = self.0.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %e, "rolling back an embedded transaction failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_embedded(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn markers_take_their_numbered_argument_wherever_they_appear() {
+        let (_dir, db) = db();
+        db.execute("CREATE TABLE t (a INTEGER, b TEXT, c BLOB)", args![]).await.unwrap();
+        db.execute("INSERT INTO t (b, a, c) VALUES ($2, $1, $3)", args![7, "seven", vec![1u8, 2]]).await.unwrap();
+        let row = db.fetch_one("SELECT a, b, c, NULL FROM t WHERE a = $1 AND b = $2", args![7, "seven"]).await.unwrap();
+        assert_eq!((row.int(0).unwrap(), row.text(1).unwrap(), row.blob(2).unwrap()), (7, "seven".into(), vec![1, 2]));
+        assert_eq!((row.opt_int(3).unwrap(), row.opt_text(3).unwrap()), (None, None));
+        assert!(row.int(1).is_err(), "text is not an integer");
+        let err = db.execute("INSERT INTO t (a) VALUES ($4)", args![1]).await.unwrap_err();
+        assert!(err.to_string().contains("$4"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_transaction_is_rolled_back_and_a_committed_one_kept() {
+        let (_dir, db) = db();
+        db.execute("CREATE TABLE t (a INTEGER)", args![]).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        tx.execute("INSERT INTO t VALUES (1)", args![]).await.unwrap();
+        drop(tx);
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(tx.execute("INSERT INTO t VALUES (2)", args![]).await.unwrap(), 1);
+        tx.commit().await.unwrap();
+        let rows = db.fetch_all("SELECT a FROM t", args![]).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.int(0).unwrap()).collect::<Vec<_>>(), vec![2]);
+    }
+}
