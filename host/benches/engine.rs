@@ -122,7 +122,14 @@ fn prefect(ours: Duration) {
         return;
     };
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/prefect_40_tasks.py");
-    let out = std::process::Command::new(python).arg(script).stderr(std::process::Stdio::null()).output();
+    // Prefect's local server can take longer than its default 20 s to start
+    // on a busy 2-core machine; this network has no telemetry endpoint.
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .env("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        .env("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        .stderr(std::process::Stdio::null())
+        .output();
     let ms = out.ok().filter(|o| o.status.success()).and_then(|o| {
         String::from_utf8_lossy(&o.stdout).lines().last().and_then(|l| l.trim().parse::<f64>().ok())
     });

@@ -452,3 +452,20 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
     let mode = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
     Ok((Backend::Sqlite, format!("sqlite://{path}?{mode}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        let sqlite = |u: &str| normalize_url(u).map(|(b, url)| (b, sqlite_path(&url).to_owned())).ok();
+        assert_eq!(sqlite("/tmp/a.db"), Some((Backend::Sqlite, "/tmp/a.db".into())));
+        assert_eq!(sqlite("sqlite:///tmp/a.db"), Some((Backend::Sqlite, "/tmp/a.db".into())));
+        assert_eq!(sqlite("sqlite:a.db?mode=rw"), Some((Backend::Sqlite, "a.db".into())));
+        assert_eq!(normalize_url("postgres://u@h/db").unwrap().0, Backend::Postgres);
+        for bad in ["", "sqlite::memory:", ":memory:", "mysql://h/db"] {
+            assert!(normalize_url(bad).is_err(), "{bad}");
+        }
+    }
+}
