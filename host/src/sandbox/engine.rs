@@ -46,7 +46,15 @@ pub(crate) fn build(config: &EngineConfig) -> wasmtime::Result<Engine> {
         .total_stacks(instances)
         .max_memory_size(config.max_memory_bytes)
         // Keep a few slots warm per instance so a fresh call reuses pages.
-        .max_unused_warm_slots(64);
+        .max_unused_warm_slots(64)
+        // Reset a finished call's memory by zeroing the pages it dirtied
+        // (found with PAGEMAP_SCAN where the kernel has it) rather than by
+        // madvise: every madvise flushes the TLB of each CPU running the
+        // process, which cost more than the call itself (docs/benchmarks.md).
+        // Contents never survive from one call to the next either way.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto);
 
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
