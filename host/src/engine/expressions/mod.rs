@@ -13,7 +13,9 @@ mod concurrent_iterator;
 mod cursor;
 pub(crate) mod define;
 mod echo;
+mod equals;
 mod error;
+mod given;
 mod if_;
 mod inc;
 mod iterator;
@@ -22,6 +24,7 @@ pub(crate) mod participant;
 mod sequence;
 mod set;
 mod subprocess;
+mod that;
 mod wait;
 
 use super::flow::Flow;
@@ -34,7 +37,7 @@ pub const BUILTIN: &[&str] = &[
     "sequence", "concurrence", "cursor", "loop", "repeat", "iterator", "concurrent_iterator", "if", "_if", "unless",
     "_unless", "wait", "sleep", "set", "unset", "define", "process_definition", "workflow_definition", "subprocess",
     "error", "echo", "cancel_process", "terminate", "noop", "participant", "rewind", "continue", "reset", "jump",
-    "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec",
+    "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec", "equals", "given", "that", "of",
 ];
 
 /// Attributes every expression understands; a participant step passes all
@@ -175,6 +178,9 @@ pub(crate) fn apply(
             "error" => error::apply(flow, &fei, &node, workitem),
             "echo" => echo::apply(flow, &fei, &node, workitem),
             "cancel_process" | "terminate" => cancel_process::apply(flow, &fei, &node, workitem),
+            "equals" => equals::apply(flow, &fei, &node, workitem),
+            "given" => given::apply(flow, &fei, &node, workitem),
+            "that" | "of" => that::apply(flow, &fei, &node, workitem),
             "rewind" | "continue" | "reset" | "jump" | "break" | "stop" | "over" | "skip" | "back" => {
                 command::apply(flow, &fei, &node, workitem)
             }
@@ -220,6 +226,9 @@ pub(crate) fn reply(flow: &mut Flow, to: &Fei, from: &Fei, workitem: Workitem) {
         "cursor" | "loop" | "repeat" => cursor::reply(flow, to, from, workitem),
         "iterator" => iterator::reply(flow, to, from, workitem),
         "concurrent_iterator" => concurrent_iterator::reply(flow, to, from, workitem),
+        "if" | "unless" => if_::reply(flow, to, from, workitem),
+        "given" => given::reply(flow, to, workitem),
+        "that" | "of" => that::reply(flow, to, workitem),
         _ => flow.reply_to_parent(to, workitem),
     }
 }
