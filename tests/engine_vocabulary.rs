@@ -8,7 +8,8 @@ mod support;
 
 use mastermind::engine::JobState;
 use mastermind::store::JobRecord;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 use support::engine::{Db, Harness, trail};
 
 /// Defines `NAME_sqlite` and `NAME_postgres` running the same body.
@@ -35,6 +36,11 @@ macro_rules! on_both {
 
 fn completed(job: &JobRecord) {
     assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
+}
+
+/// The `name` param of every participant call, in the order they ended.
+async fn calls(h: &Harness, job: &JobRecord) -> Vec<Value> {
+    h.engine.store().history(&job.id).await.unwrap().iter().map(|e| e.params["name"].clone()).collect()
 }
 
 on_both!(equals_and_if_without_a_test, |h| {
@@ -104,5 +110,97 @@ mark_tester name: 'after'";
     let e = job.error.unwrap();
     assert_eq!(e.line, Some(2));
     assert!(e.message.contains("given"), "{e}");
+});
+
+on_both!(undo_cancel_and_kill_by_tag, |h| {
+    let started = Instant::now();
+    let source = "concurrence merge_type: 'mix' do
+  mark_tester name: 'slow', sleep_ms: 20000, tag: 'kilroy'
+  sequence do
+    mark_tester name: 'fast'
+    undo 'kilroy'
+  end
+end
+mark_tester name: 'over'";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    assert_eq!(trail(&job), json!(["fast", "over"]));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Undoing an enclosing expression: it replies, the flow goes on after it.
+    let job = h.run("sequence tag: 'richard' do\n  cancel ref: 'richard'\n  mark_tester name: 'out'\nend\nmark_tester name: '.'", json!({})).await;
+    completed(&job);
+    assert_eq!(trail(&job), json!(["."]));
+
+    // cancel lets the pending on_error handler run; kill does not.
+    let source = "concurrence merge_type: 'mix' do
+  sequence tag: 'x', on_error: 'report' do
+    error 'boom'
+  end
+  VERB 'x'
+end
+mark_tester name: 'over'
+define 'report' do
+  mark_tester name: 'reported'
+end";
+    let job = h.run(&source.replace("VERB", "cancel"), json!({})).await;
+    completed(&job);
+    assert_eq!(trail(&job), json!(["reported", "over"]));
+    let job = h.run(&source.replace("VERB", "kill"), json!({})).await;
+    completed(&job);
+    assert_eq!(trail(&job), json!(["over"]));
+
+    // A tag known to the definition but ended is nothing to do.
+    let job = h.run("mark_tester name: 'a', tag: 't'\nundo 't'\nmark_tester name: 'b'", json!({})).await;
+    assert_eq!(trail(&job), json!(["a", "b"]));
+    // A computed tag never applied is an error at run time, with the line.
+    let job = h.run("mark_tester name: 'a', tag: '${t}'\nundo '${other}'", json!({"t": "x", "other": "y"})).await;
+    assert_eq!(job.state, JobState::Failed);
+    let e = job.error.unwrap();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("no expression tagged 'y'"), "{e}");
+});
+
+on_both!(redo_restarts_with_the_fields_it_started_with, |h| {
+    let source = "sequence tag: 'x' do
+  inc 'v:n'
+  mark_tester name: '$v:n'
+  _redo 'x', if: '${v:n} < 3'
+end
+mark_tester name: 'end'";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    // Each redo starts again without the previous pass's trail.
+    assert_eq!(trail(&job), json!([3, "end"]));
+    assert_eq!(calls(h, &job).await, vec![json!(1), json!(2), json!(3), json!("end")]);
+
+    // Redo from outside the target: a slow step started again.
+    let source = "concurrence merge_type: 'mix' do
+  mark_tester name: 'slow', sleep_ms: 600, tag: 'slow'
+  sequence do
+    wait '100ms'
+    redo 'slow'
+  end
+end";
+    let started = Instant::now();
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    assert_eq!(trail(&job), json!(["slow"]));
+    assert!(started.elapsed() >= Duration::from_millis(650), "{:?}", started.elapsed());
+    assert_eq!(calls(h, &job).await, vec![json!("slow")]);
+});
+
+on_both!(lose_never_replies, |h| {
+    let source = "concurrence count: 1 do
+  mark_tester name: 'a', sleep_ms: 700
+  lose do
+    mark_tester name: 'b'
+  end
+end
+mark_tester name: 'c'";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    assert_eq!(trail(&job), json!(["a", "c"]));
+    assert_eq!(calls(h, &job).await, vec![json!("b"), json!("a"), json!("c")]);
 });
 

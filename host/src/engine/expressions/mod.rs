@@ -19,12 +19,15 @@ mod given;
 mod if_;
 mod inc;
 mod iterator;
+mod lose;
 mod noop;
 pub(crate) mod participant;
+mod redo;
 mod sequence;
 mod set;
 mod subprocess;
 mod that;
+mod undo;
 mod wait;
 
 use super::flow::Flow;
@@ -37,7 +40,8 @@ pub const BUILTIN: &[&str] = &[
     "sequence", "concurrence", "cursor", "loop", "repeat", "iterator", "concurrent_iterator", "if", "_if", "unless",
     "_unless", "wait", "sleep", "set", "unset", "define", "process_definition", "workflow_definition", "subprocess",
     "error", "echo", "cancel_process", "terminate", "noop", "participant", "rewind", "continue", "reset", "jump",
-    "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec", "equals", "given", "that", "of",
+    "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec", "equals", "given", "that", "of", "undo",
+    "cancel", "kill", "redo", "_redo", "lose",
 ];
 
 /// Attributes every expression understands; a participant step passes all
@@ -181,6 +185,9 @@ pub(crate) fn apply(
             "equals" => equals::apply(flow, &fei, &node, workitem),
             "given" => given::apply(flow, &fei, &node, workitem),
             "that" | "of" => that::apply(flow, &fei, &node, workitem),
+            "undo" | "cancel" | "kill" => undo::apply(flow, &fei, &node, workitem),
+            "redo" => redo::apply(flow, &fei, &node, workitem),
+            "lose" => lose::apply(flow, &fei, workitem),
             "rewind" | "continue" | "reset" | "jump" | "break" | "stop" | "over" | "skip" | "back" => {
                 command::apply(flow, &fei, &node, workitem)
             }
@@ -229,12 +236,16 @@ pub(crate) fn reply(flow: &mut Flow, to: &Fei, from: &Fei, workitem: Workitem) {
         "if" | "unless" => if_::reply(flow, to, from, workitem),
         "given" => given::reply(flow, to, workitem),
         "that" | "of" => that::reply(flow, to, workitem),
+        // Its children's replies go nowhere.
+        "lose" => {}
         _ => flow.reply_to_parent(to, workitem),
     }
 }
 
 /// Cancels an expression: its children first, then it replies to its
-/// parent with the workitem it was applied with.
+/// parent with the workitem it was applied with. A kill also drops what
+/// was to follow the cancellation (an on_error / on_timeout handler, a
+/// redo) in the expression and everything under it.
 pub(crate) fn cancel(flow: &mut Flow, fei: &Fei, kill: bool) {
     let Some(e) = flow.get(fei) else { return };
     let children = e.children.clone();
@@ -244,6 +255,9 @@ pub(crate) fn cancel(flow: &mut Flow, fei: &Fei, kill: bool) {
     if let Some(e) = flow.get_mut(fei) {
         e.status = Status::Cancelling;
         e.timer_token += 1;
+        if kill {
+            e.after_cancel = None;
+        }
     }
     if children.is_empty() {
         let applied = flow.get(fei).map(|e| e.applied.clone()).unwrap_or_default();
