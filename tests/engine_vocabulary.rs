@@ -204,3 +204,39 @@ mark_tester name: 'c'";
     assert_eq!(calls(h, &job).await, vec![json!("b"), json!("a"), json!("c")]);
 });
 
+on_both!(save_and_restore, |h| {
+    let source = "set 'f:nada' => 'surf'
+save to_var: 'v'
+save to_field: 'copy'
+save to: 'f:h.deep'
+unset 'f:nada'
+mark_tester name: '${copy.nada}-${h.deep.nada}'
+restore from_var: 'v'
+mark_tester name: '${nada}'";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    // The restore replaced every field with the saved ones.
+    assert_eq!(Value::Object(job.fields.clone()), json!({"nada": "surf", "trail": ["surf"], "last": "surf"}));
+
+    let source = "set 'f:a' => 1
+set 'f:l' => [1]
+save to: 'v:s'
+set 'f:a' => 2
+set 'f:b' => 3
+set 'f:l' => [2]
+restore from_var: 's', merge_type: 'union'
+set_fields val: { 'x' => 'X' }, to: 'h.hh'
+restore from_field: 'h.hh', to_field: 'y'";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    assert_eq!(Value::Object(job.fields.clone()), json!({"a": 1, "b": 3, "l": [2, 1], "h": {"hh": {"x": "X"}}, "y": {"x": "X"}}));
+
+    let job = h.run("mark_tester name: 'a'\nrestore from_var: 'never_saved'", json!({})).await;
+    assert_eq!(job.state, JobState::Failed);
+    let e = job.error.unwrap();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("'never_saved' is not set"), "{e}");
+    let job = h.run("save", json!({})).await;
+    assert_eq!(job.state, JobState::Failed);
+});
+

@@ -22,7 +22,10 @@ mod iterator;
 mod lose;
 mod noop;
 pub(crate) mod participant;
+mod path;
 mod redo;
+mod restore;
+mod save;
 mod sequence;
 mod set;
 mod subprocess;
@@ -41,7 +44,7 @@ pub const BUILTIN: &[&str] = &[
     "_unless", "wait", "sleep", "set", "unset", "define", "process_definition", "workflow_definition", "subprocess",
     "error", "echo", "cancel_process", "terminate", "noop", "participant", "rewind", "continue", "reset", "jump",
     "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec", "equals", "given", "that", "of", "undo",
-    "cancel", "kill", "redo", "_redo", "lose",
+    "cancel", "kill", "redo", "_redo", "lose", "save", "restore", "set_fields",
 ];
 
 /// Attributes every expression understands; a participant step passes all
@@ -188,6 +191,8 @@ pub(crate) fn apply(
             "undo" | "cancel" | "kill" => undo::apply(flow, &fei, &node, workitem),
             "redo" => redo::apply(flow, &fei, &node, workitem),
             "lose" => lose::apply(flow, &fei, workitem),
+            "save" => save::apply(flow, &fei, &node, workitem),
+            "restore" | "set_fields" => restore::apply(flow, &fei, &node, workitem),
             "rewind" | "continue" | "reset" | "jump" | "break" | "stop" | "over" | "skip" | "back" => {
                 command::apply(flow, &fei, &node, workitem)
             }
