@@ -240,3 +240,44 @@ restore from_field: 'h.hh', to_field: 'y'";
     assert_eq!(job.state, JobState::Failed);
 });
 
+on_both!(filter_validates_and_transforms, |h| {
+    let job = h.run("filter 'x', type: 'string'\nmark_tester name: 'ok'", json!({"x": "s"})).await;
+    assert_eq!(trail(&job), json!(["ok"]));
+    let job = h.run("mark_tester name: 'a'\nfilter 'x', type: 'string'\nmark_tester name: 'b'", json!({"x": 2})).await;
+    assert_eq!(job.state, JobState::Failed);
+    let e = job.error.clone().unwrap();
+    assert_eq!((e.kind.as_str(), e.line), ("validation", Some(2)));
+    assert!(e.message.contains("1 deviation") && e.message.contains("'x'"), "{e}");
+    // A failed job keeps its launch fields: the calls made tell how far it went.
+    assert_eq!(calls(h, &job).await, vec![json!("a")]);
+
+    let source = "filter do
+  field 'x', type: 'string'
+  y type: 'number', or: 0
+  field 'tmp', remove: true
+  colour default: 'red'
+end
+mark_tester name: '${x}-${y}-${colour}'";
+    let job = h.run(source, json!({"x": "s", "y": "bad", "tmp": 1})).await;
+    completed(&job);
+    assert_eq!(trail(&job), json!(["s-0-red"]));
+    assert!(!job.fields.contains_key("tmp"));
+
+    let source = "filter in: [{ field: 'x', type: 'string' }, 'or', { field: 'x', type: 'number' }]\nmark_tester name: '${x}'";
+    let job = h.run(source, json!({"x": 5})).await;
+    assert_eq!(trail(&job), json!(["5"]));
+    let job = h.run(source, json!({"x": true})).await;
+    assert_eq!(job.state, JobState::Failed);
+
+    let source = "set 'v:rules' => [{ field: 'a', set: 'A' }, { field: 'b', copy_from: 'a' }]\nfilter 'v:rules'\nfilter 'x', type: 'string', record: true";
+    let job = h.run(source, json!({"x": 1})).await;
+    completed(&job);
+    assert_eq!((job.fields["a"].clone(), job.fields["b"].clone()), (json!("A"), json!("A")));
+    assert_eq!(job.fields["__validation_errors__"], json!([[{"field": "x", "type": "string"}, "x", 1]]));
+
+    let job = h.run("filter 'x', type: 'strnig'", json!({"x": 1})).await;
+    let e = job.error.unwrap();
+    assert_eq!(e.kind, "bad-input");
+    assert!(e.message.contains("unknown type 'strnig'"), "{e}");
+});
+

@@ -15,6 +15,7 @@ pub(crate) mod define;
 mod echo;
 mod equals;
 mod error;
+mod filter;
 mod given;
 mod if_;
 mod inc;
@@ -44,7 +45,7 @@ pub const BUILTIN: &[&str] = &[
     "_unless", "wait", "sleep", "set", "unset", "define", "process_definition", "workflow_definition", "subprocess",
     "error", "echo", "cancel_process", "terminate", "noop", "participant", "rewind", "continue", "reset", "jump",
     "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec", "equals", "given", "that", "of", "undo",
-    "cancel", "kill", "redo", "_redo", "lose", "save", "restore", "set_fields",
+    "cancel", "kill", "redo", "_redo", "lose", "save", "restore", "set_fields", "filter",
 ];
 
 /// Attributes every expression understands; a participant step passes all
@@ -193,6 +194,7 @@ pub(crate) fn apply(
             "lose" => lose::apply(flow, &fei, workitem),
             "save" => save::apply(flow, &fei, &node, workitem),
             "restore" | "set_fields" => restore::apply(flow, &fei, &node, workitem),
+            "filter" => filter::apply(flow, &fei, &node, workitem),
             "rewind" | "continue" | "reset" | "jump" | "break" | "stop" | "over" | "skip" | "back" => {
                 command::apply(flow, &fei, &node, workitem)
             }

@@ -1,6 +1,6 @@
 //! Dotted paths into workitem fields, as Ruote's `Ruote.lookup`/`set`/`unset`
 //! read them: `customer.address.street` walks hashes by key and arrays by
-//! index (`hosts.0`). Used by `save` and `restore`.
+//! index (`hosts.0`). Used by `save`, `restore` and `filter`.
 
 use super::super::model::Fields;
 use serde_json::Value;
@@ -60,6 +60,33 @@ fn set_in(slot: &mut Value, path: &str, depth: usize, segments: &[&str], value: 
     set_in(child, path, depth + 1, rest, value)
 }
 
+/// Removes the value at `path`, if there is one.
+pub(crate) fn remove(fields: &mut Fields, path: &str) -> Option<Value> {
+    if let Some(v) = fields.remove(path) {
+        return Some(v);
+    }
+    let (parent, last) = path.rsplit_once('.')?;
+    let mut current = fields.get_mut(parent.split('.').next()?)?;
+    for segment in parent.split('.').skip(1) {
+        current = match current {
+            Value::Object(map) => map.get_mut(segment)?,
+            Value::Array(items) => {
+                let len = items.len();
+                items.get_mut(index_of(segment, len)?)?
+            }
+            _ => return None,
+        };
+    }
+    match current {
+        Value::Object(map) => map.remove(last),
+        Value::Array(items) => {
+            let index = index_of(last, items.len())?;
+            Some(items.remove(index))
+        }
+        _ => None,
+    }
+}
+
 /// An array index below `bound`.
 fn index_of(segment: &str, bound: usize) -> Option<usize> {
     segment.parse::<usize>().ok().filter(|i| *i < bound)
@@ -79,7 +106,7 @@ mod tests {
     }
 
     #[test]
-    fn gets_and_sets_along_paths() {
+    fn gets_sets_and_removes_along_paths() {
         let mut f = fields(json!({ "h": {}, "a": [1, 2], "s": "x" }));
         set(&mut f, "h.deep.x", json!(1)).unwrap();
         set(&mut f, "a.1", json!(20)).unwrap();
@@ -91,5 +118,9 @@ mod tests {
         assert!(set(&mut f, "s.x", json!(1)).unwrap_err().contains("'s' is"));
         assert!(set(&mut f, "a.9", json!(1)).is_err());
         assert!(set(&mut f, "a..b", json!(1)).is_err());
+        assert_eq!(remove(&mut f, "h.deep.x"), Some(json!(1)));
+        assert_eq!(remove(&mut f, "a.0"), Some(json!(1)));
+        assert_eq!(remove(&mut f, "nope.x"), None);
+        assert_eq!(Value::Object(f), json!({ "h": { "deep": {} }, "a": [20, 30], "s": "x", "new": { "one": true } }));
     }
 }
