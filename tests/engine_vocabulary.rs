@@ -43,6 +43,12 @@ async fn calls(h: &Harness, job: &JobRecord) -> Vec<Value> {
     h.engine.store().history(&job.id).await.unwrap().iter().map(|e| e.params["name"].clone()).collect()
 }
 
+fn sorted(v: &Value) -> Vec<String> {
+    let mut items: Vec<String> = v.as_array().unwrap().iter().map(|x| x.as_str().map(str::to_owned).unwrap_or(x.to_string())).collect();
+    items.sort();
+    items
+}
+
 on_both!(equals_and_if_without_a_test, |h| {
     let source = "equals field_value: 'customer', other_value: 'BP'
 mark_tester name: '$f:__result__'
@@ -281,3 +287,61 @@ mark_tester name: '${x}-${y}-${colour}'";
     assert!(e.message.contains("unknown type 'strnig'"), "{e}");
 });
 
+on_both!(add_branches_to_a_running_concurrent_iterator, |h| {
+    let source = "concurrent_iterator on: 'a, b', merge_type: 'union' do
+  sequence do
+    mark_tester name: '${v:i}'
+    add_branches 'c, d', if: '${v:ii} == 0'
+  end
+end
+mark_tester name: 'end'";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    let t = trail(&job);
+    assert_eq!(t.as_array().unwrap().last(), Some(&json!("end")));
+    assert_eq!(sorted(&t), vec!["a", "b", "c", "d", "end"]);
+
+    let source = "concurrent_iterator times: 2, merge_type: 'union' do
+  mark_tester name: '$v:i'
+  add_branches 2, if: '${v:i} == 1'
+end";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    assert_eq!(sorted(&trail(&job)), vec!["0", "1", "2", "3"]);
+
+    // From outside, by tag.
+    let source = "concurrence merge_type: 'union' do
+  concurrent_iterator on: 'a', tag: 'main', merge_type: 'union' do
+    mark_tester name: '${v:i}', sleep_ms: 300
+  end
+  add_branches 'b', ref: 'main'
+end";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    assert_eq!(sorted(&trail(&job)), vec!["a", "b"]);
+
+    let job = h.run("mark_tester name: 'a'\nadd_branches 'x'", json!({})).await;
+    assert_eq!(job.state, JobState::Failed);
+    let e = job.error.unwrap();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("not inside a concurrent_iterator"), "{e}");
+});
+
+#[tokio::test]
+async fn tag_references_are_checked_at_launch() {
+    let h = Harness::new(Db::Sqlite).await;
+    let source = "mark_tester name: 'a', tag: 'first'\nundo 'nope'\nkill\n_redo ref: 'first'\nadd_branches 'x', ref: 'ghost'";
+    let definition = mastermind::language::parse("bad.mm", source).unwrap();
+    let err = h.engine.launch("test", &definition, Default::default(), None).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("undo: no expression is tagged 'nope'") && text.contains(":2:1"), "{text}");
+    assert!(text.contains("kill: which expression?") && text.contains(":3:1"), "{text}");
+    assert!(!text.contains(":4:1"), "{text}");
+    assert!(text.contains("add_branches: no expression is tagged 'ghost'") && text.contains(":5:1"), "{text}");
+    // filter's block holds rules, not steps.
+    let definition = mastermind::language::parse("ok.mm", "filter do\n  x type: 'string'\n  or\n  y type: 'number'\nend").unwrap();
+    let job = h.engine.launch("test", &definition, serde_json::from_value(json!({"y": 1})).unwrap(), None).await.unwrap();
+    let record = h.wait(&job).await;
+    completed(&record);
+    h.finish().await;
+}

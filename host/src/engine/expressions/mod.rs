@@ -6,6 +6,7 @@
 //! step), the `if:`/`unless:`, `tag:` and `timeout:` attributes, and the
 //! default reply and cancel behaviour.
 
+mod add_branches;
 mod cancel_process;
 mod command;
 mod concurrence;
@@ -45,7 +46,7 @@ pub const BUILTIN: &[&str] = &[
     "_unless", "wait", "sleep", "set", "unset", "define", "process_definition", "workflow_definition", "subprocess",
     "error", "echo", "cancel_process", "terminate", "noop", "participant", "rewind", "continue", "reset", "jump",
     "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec", "equals", "given", "that", "of", "undo",
-    "cancel", "kill", "redo", "_redo", "lose", "save", "restore", "set_fields", "filter",
+    "cancel", "kill", "redo", "_redo", "lose", "save", "restore", "set_fields", "filter", "add_branches", "add_branch",
 ];
 
 /// Attributes every expression understands; a participant step passes all
@@ -195,6 +196,7 @@ pub(crate) fn apply(
             "save" => save::apply(flow, &fei, &node, workitem),
             "restore" | "set_fields" => restore::apply(flow, &fei, &node, workitem),
             "filter" => filter::apply(flow, &fei, &node, workitem),
+            "add_branches" | "add_branch" => add_branches::apply(flow, &fei, &node, workitem),
             "rewind" | "continue" | "reset" | "jump" | "break" | "stop" | "over" | "skip" | "back" => {
                 command::apply(flow, &fei, &node, workitem)
             }
