@@ -182,10 +182,9 @@ fn redo(flow: &mut Flow, fei: &Fei) {
     let new = if e.parent.is_some() { Fei::new(e.fei.expid()) } else { e.fei.clone() };
     if let Some(parent) = &e.parent
         && let Some(p) = flow.get_mut(parent)
+        && let Some(child) = p.children.iter_mut().find(|c| **c == *fei)
     {
-        if let Some(child) = p.children.iter_mut().find(|c| **c == *fei) {
-            *child = new.clone();
-        }
+        *child = new.clone();
     }
     flow.queue(Message::Apply {
         fei: new,

@@ -87,10 +87,10 @@ fn check_tag_reference(node: &Node, known: &Known, out: &mut Vec<Diagnostic>) {
 
 fn check(node: &Node, registry: &Registry, known: &Known, out: &mut Vec<Diagnostic>) {
     let builtin = BUILTIN.contains(&node.name.as_str());
-    if node.name == "participant" || (!builtin && !known.defined.contains(&node.name)) {
-        if let Err(message) = registry.resolve_step(&node.name, node) {
-            out.push(Diagnostic::new(node.span, message));
-        }
+    if (node.name == "participant" || (!builtin && !known.defined.contains(&node.name)))
+        && let Err(message) = registry.resolve_step(&node.name, node)
+    {
+        out.push(Diagnostic::new(node.span, message));
     }
     if let Some(Value::String(t)) = node.attr("timeout")
         && !t.contains('$')
