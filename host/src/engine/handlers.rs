@@ -138,6 +138,7 @@ pub(crate) fn cancelled(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
                 expressions::arm_timer(flow, fei, TimerKind::Retry, delay_ms as i64);
             }
         }
+        Some(AfterCancel::Redo) => redo(flow, fei),
         Some(AfterCancel::Handler { name, error, workitem }) => {
             let Some(e) = flow.get(fei).cloned() else { return };
             let mut workitem = workitem.unwrap_or_else(|| e.applied.clone());
@@ -169,6 +170,29 @@ pub(crate) fn retry_now(flow: &mut Flow, fei: &Fei) {
         workitem: e.applied.clone(),
         variables: if e.parent.is_some() { scope_variables(&e) } else { e.variables.clone() },
         retries: e.retries + 1,
+    });
+}
+
+/// Applies a cancelled expression again with the workitem it started with,
+/// as a new application (a new id, so a late result of its old participant
+/// call is not taken for the new one's; the root keeps its id).
+fn redo(flow: &mut Flow, fei: &Fei) {
+    let Some(e) = flow.get(fei).cloned() else { return };
+    flow.remove_for_reapply(fei);
+    let new = if e.parent.is_some() { Fei::new(e.fei.expid()) } else { e.fei.clone() };
+    if let Some(parent) = &e.parent
+        && let Some(p) = flow.get_mut(parent)
+        && let Some(child) = p.children.iter_mut().find(|c| **c == *fei)
+    {
+        *child = new.clone();
+    }
+    flow.queue(Message::Apply {
+        fei: new,
+        parent: e.parent.clone(),
+        tree: e.tree.clone(),
+        workitem: e.applied.clone(),
+        variables: if e.parent.is_some() { scope_variables(&e) } else { e.variables.clone() },
+        retries: 0,
     });
 }
 

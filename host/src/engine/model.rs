@@ -135,6 +135,9 @@ pub enum AfterCancel {
     },
     /// Reply to the parent with this workitem (a timeout: `__timed_out__`).
     ReplyWith { workitem: Workitem },
+    /// Apply the expression again, as a new application, with the
+    /// workitem it was first applied with (`redo`).
+    Redo,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -58,7 +58,7 @@ fn commanded_ancestor(flow: &Flow, from: Option<&Fei>) -> Option<Fei> {
     None
 }
 
-fn is_ancestor(flow: &Flow, ancestor: &Fei, of: &Fei) -> bool {
+pub(crate) fn is_ancestor(flow: &Flow, ancestor: &Fei, of: &Fei) -> bool {
     let mut cursor = flow.get(of).and_then(|e| e.parent.clone());
     while let Some(f) = cursor {
         if &f == ancestor {

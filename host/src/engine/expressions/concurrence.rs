@@ -134,7 +134,7 @@ pub(crate) fn final_merge(state: &Value, applied: &Workitem) -> Workitem {
     Workitem { fields: target.unwrap_or_default() }
 }
 
-fn merge_fields(index: usize, target: Option<Fields>, source: Fields, merge_type: &str) -> Fields {
+pub(crate) fn merge_fields(index: usize, target: Option<Fields>, source: Fields, merge_type: &str) -> Fields {
     let Some(mut target) = target else {
         return match merge_type {
             "stack" => Fields::from_iter([("stack".to_owned(), json!([source]))]),

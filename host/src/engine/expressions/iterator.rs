@@ -140,7 +140,7 @@ pub(crate) fn list_and_target(flow: &Flow, fei: &Fei, node: &Node, workitem: &Wo
     Ok((list, target))
 }
 
-fn split(node: &Node, value: Value) -> Vec<Value> {
+pub(crate) fn split(node: &Node, value: Value) -> Vec<Value> {
     match value {
         Value::Array(items) => items,
         Value::Null => Vec::new(),

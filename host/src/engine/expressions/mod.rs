@@ -6,6 +6,7 @@
 //! step), the `if:`/`unless:`, `tag:` and `timeout:` attributes, and the
 //! default reply and cancel behaviour.
 
+mod add_branches;
 mod cancel_process;
 mod command;
 mod concurrence;
@@ -13,15 +14,25 @@ mod concurrent_iterator;
 mod cursor;
 pub(crate) mod define;
 mod echo;
+mod equals;
 mod error;
+mod filter;
+mod given;
 mod if_;
 mod inc;
 mod iterator;
+mod lose;
 mod noop;
 pub(crate) mod participant;
+mod path;
+mod redo;
+mod restore;
+mod save;
 mod sequence;
 mod set;
 mod subprocess;
+mod that;
+mod undo;
 mod wait;
 
 use super::flow::Flow;
@@ -34,7 +45,8 @@ pub const BUILTIN: &[&str] = &[
     "sequence", "concurrence", "cursor", "loop", "repeat", "iterator", "concurrent_iterator", "if", "_if", "unless",
     "_unless", "wait", "sleep", "set", "unset", "define", "process_definition", "workflow_definition", "subprocess",
     "error", "echo", "cancel_process", "terminate", "noop", "participant", "rewind", "continue", "reset", "jump",
-    "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec",
+    "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec", "equals", "given", "that", "of", "undo",
+    "cancel", "kill", "redo", "_redo", "lose", "save", "restore", "set_fields", "filter", "add_branches", "add_branch",
 ];
 
 /// Attributes every expression understands; a participant step passes all
@@ -175,6 +187,16 @@ pub(crate) fn apply(
             "error" => error::apply(flow, &fei, &node, workitem),
             "echo" => echo::apply(flow, &fei, &node, workitem),
             "cancel_process" | "terminate" => cancel_process::apply(flow, &fei, &node, workitem),
+            "equals" => equals::apply(flow, &fei, &node, workitem),
+            "given" => given::apply(flow, &fei, &node, workitem),
+            "that" | "of" => that::apply(flow, &fei, &node, workitem),
+            "undo" | "cancel" | "kill" => undo::apply(flow, &fei, &node, workitem),
+            "redo" => redo::apply(flow, &fei, &node, workitem),
+            "lose" => lose::apply(flow, &fei, workitem),
+            "save" => save::apply(flow, &fei, &node, workitem),
+            "restore" | "set_fields" => restore::apply(flow, &fei, &node, workitem),
+            "filter" => filter::apply(flow, &fei, &node, workitem),
+            "add_branches" | "add_branch" => add_branches::apply(flow, &fei, &node, workitem),
             "rewind" | "continue" | "reset" | "jump" | "break" | "stop" | "over" | "skip" | "back" => {
                 command::apply(flow, &fei, &node, workitem)
             }
@@ -220,12 +242,19 @@ pub(crate) fn reply(flow: &mut Flow, to: &Fei, from: &Fei, workitem: Workitem) {
         "cursor" | "loop" | "repeat" => cursor::reply(flow, to, from, workitem),
         "iterator" => iterator::reply(flow, to, from, workitem),
         "concurrent_iterator" => concurrent_iterator::reply(flow, to, from, workitem),
+        "if" | "unless" => if_::reply(flow, to, from, workitem),
+        "given" => given::reply(flow, to, workitem),
+        "that" | "of" => that::reply(flow, to, workitem),
+        // Its children's replies go nowhere.
+        "lose" => {}
         _ => flow.reply_to_parent(to, workitem),
     }
 }
 
 /// Cancels an expression: its children first, then it replies to its
-/// parent with the workitem it was applied with.
+/// parent with the workitem it was applied with. A kill also drops what
+/// was to follow the cancellation (an on_error / on_timeout handler, a
+/// redo) in the expression and everything under it.
 pub(crate) fn cancel(flow: &mut Flow, fei: &Fei, kill: bool) {
     let Some(e) = flow.get(fei) else { return };
     let children = e.children.clone();
@@ -235,6 +264,9 @@ pub(crate) fn cancel(flow: &mut Flow, fei: &Fei, kill: bool) {
     if let Some(e) = flow.get_mut(fei) {
         e.status = Status::Cancelling;
         e.timer_token += 1;
+        if kill {
+            e.after_cancel = None;
+        }
     }
     if children.is_empty() {
         let applied = flow.get(fei).map(|e| e.applied.clone()).unwrap_or_default();

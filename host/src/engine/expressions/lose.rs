@@ -1,0 +1,26 @@
+//! `lose`: applies its children (all at once) and never replies to its
+//! parent — a dead end, as Ruote's. Its children's replies go nowhere.
+//! Cancelling it (a concurrence that has enough replies, `undo`, a
+//! timeout, cancelling the job) cancels its children, and then it replies.
+//!
+//! ```ruby
+//! concurrence count: 1 do
+//!   approve_tester
+//!   lose do
+//!     sequence do
+//!       wait '2d'
+//!       remind_tester
+//!     end
+//!   end
+//! end
+//! ```
+
+use super::super::flow::Flow;
+use super::super::model::*;
+use super::child_count;
+
+pub(crate) fn apply(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
+    for i in 0..child_count(flow, fei) {
+        flow.apply_child(fei, i, workitem.clone());
+    }
+}
