@@ -38,6 +38,9 @@ const MAX_CACHED_JOBS: usize = 20_000;
 pub(crate) enum Work {
     /// The claim loop leased this job: process its due messages.
     Claimed { job_id: String, tenant: String },
+    /// This process just stored (or started) this job: process its first
+    /// message without waiting for the claim loop.
+    Launched { job_id: String, tenant: String },
     /// A participant call of this job finished.
     Finished(Box<Finished>),
 }
@@ -56,14 +59,14 @@ pub(crate) struct Finished {
 impl Work {
     fn job_id(&self) -> &str {
         match self {
-            Work::Claimed { job_id, .. } => job_id,
+            Work::Claimed { job_id, .. } | Work::Launched { job_id, .. } => job_id,
             Work::Finished(f) => &f.job_id,
         }
     }
 
     fn tenant(&self) -> &str {
         match self {
-            Work::Claimed { tenant, .. } => tenant,
+            Work::Claimed { tenant, .. } | Work::Launched { tenant, .. } => tenant,
             Work::Finished(f) => &f.tenant,
         }
     }
@@ -116,6 +119,14 @@ impl Engine {
     /// Hands work to the job's committer, or does it here when the
     /// committers have stopped (a call that finishes after `run` returned).
     pub(super) async fn submit(self: &Arc<Self>, work: Work) {
+        if let Err(work) = self.hand_over(work) {
+            self.process_group(vec![work], None).await;
+        }
+    }
+
+    /// Queues work for the job's committer; gives it back when this engine
+    /// is not running.
+    pub(super) fn hand_over(&self, work: Work) -> Result<(), Work> {
         let sender = {
             let shards = self.committers.0.lock().unwrap_or_else(|p| p.into_inner());
             (!shards.is_empty()).then(|| {
@@ -124,14 +135,10 @@ impl Engine {
                 shards[(h.finish() % shards.len() as u64) as usize].clone()
             })
         };
-        let work = match sender {
-            Some(sender) => match sender.send(work) {
-                Ok(()) => return,
-                Err(e) => e.0,
-            },
-            None => work,
-        };
-        self.process_group(vec![work], None).await;
+        match sender {
+            Some(sender) => sender.send(work).map_err(|e| e.0),
+            None => Err(work),
+        }
     }
 
     async fn committer(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Work>, stop: CancellationToken) {
@@ -201,6 +208,11 @@ impl Engine {
 
     async fn work_failed(&self, work: &Work, error: StoreError) {
         match work {
+            Work::Launched { job_id, .. } => {
+                // Its message stays queued: the claim loop takes it.
+                tracing::error!(job = %job_id, error = %error, "processing a launched job failed");
+                self.wake.notify_one();
+            }
             Work::Claimed { job_id, .. } => {
                 tracing::error!(job = %job_id, error = %error, "processing job failed");
                 if let Err(e) = self.store.release_job(job_id, &self.worker_id).await {
@@ -259,6 +271,18 @@ impl Engine {
                 }
                 let Some(context) = context else { return Ok(()) };
                 self.batch(tx, job_id, tenant, state, context, None, cache, after).await
+            }
+            Work::Launched { job_id, tenant } => {
+                let state = tx.open_job(job_id, &self.worker_id, super::worker::STALE_AFTER).await?;
+                match (state, context) {
+                    (Some(state), Some(context)) => self.batch(tx, job_id, tenant, state, context, None, cache, after).await,
+                    // Held by another worker, or not loadable here: the
+                    // claim loops take it.
+                    _ => {
+                        after.wake = true;
+                        Ok(())
+                    }
+                }
             }
             Work::Finished(f) => {
                 let state = tx.open_job(&f.job_id, &self.worker_id, super::worker::STALE_AFTER).await?;

@@ -89,7 +89,7 @@ fn take(flow: &mut Flow, handler_fei: &Fei, handler: Handler, error: StepError, 
 /// The expression's timeout fired.
 pub(crate) fn on_timeout(flow: &mut Flow, fei: &Fei) {
     let Some(e) = flow.get(fei) else { return };
-    let node = flow.node(&e.tree).ok().map(|n| n.into_owned());
+    let node = flow.node(&e.tree).ok();
     let line = node.as_ref().map(|n| n.span.line).unwrap_or(0);
     let mut timed_out = e.applied.clone();
     timed_out.fields.insert("__timed_out__".into(), json!({ "fei": fei.0, "at": flow.now() }));

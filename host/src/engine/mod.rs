@@ -247,9 +247,10 @@ impl Engine {
             finished_at: None,
         };
         let first = job.start.then(|| first_message(job.fields, now));
+        let tenant = record.tenant.clone();
         let created = self.store.create_job(&record, first.as_ref()).await?;
         if created && job.start {
-            self.wake.notify_one();
+            self.launched(id.clone(), tenant);
         }
         Ok(id)
     }
@@ -274,8 +275,16 @@ impl Engine {
             let job = self.job(job_id).await?;
             return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "launch" });
         }
-        self.wake.notify_one();
+        self.launched(job_id.to_owned(), job.tenant);
         Ok(())
+    }
+
+    /// A job just started here: its committer takes its first message at
+    /// once, or (when this engine is not running) whichever worker claims it.
+    fn launched(&self, job_id: String, tenant: String) {
+        if self.hand_over(committer::Work::Launched { job_id, tenant }).is_err() {
+            self.wake.notify_one();
+        }
     }
 
     /// Waits until the job completes, is canceled or fails.

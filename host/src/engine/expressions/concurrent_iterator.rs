@@ -39,7 +39,7 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
 /// Applies one branch per item, numbered after the existing ones.
 fn add(flow: &mut Flow, fei: &Fei, items: Vec<Value>, workitem: &Workitem) -> Result<(), StepError> {
     let Some(e) = flow.get(fei) else { return Ok(()) };
-    let node = flow.node(&e.tree)?.into_owned();
+    let node = flow.node(&e.tree)?;
     // Several children form one sequence per branch.
     let body = if node.children.len() == 1 {
         flow.child_tree(&e.tree, 0)?

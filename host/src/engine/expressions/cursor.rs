@@ -41,7 +41,7 @@ pub(crate) fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) 
 
 fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workitem) {
     let Some(e) = flow.get(fei) else { return };
-    let Ok(node) = flow.node(&e.tree).map(|n| n.into_owned()) else { return };
+    let Ok(node) = flow.node(&e.tree) else { return };
     let applied = e.applied.clone();
     let is_loop = matches!(e.kind.as_str(), "loop" | "repeat");
     let count = child_count(flow, fei) as i64;

@@ -58,7 +58,7 @@ pub(crate) fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) 
 
 fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workitem) {
     let Some(e) = flow.get(fei) else { return };
-    let Ok(node) = flow.node(&e.tree).map(|n| n.into_owned()) else { return };
+    let Ok(node) = flow.node(&e.tree) else { return };
     let list = e.state.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
     let target = e.state.get("target").cloned().unwrap_or(Value::Null);
     let current = e.state.get("position").and_then(Value::as_i64).unwrap_or(-1);

@@ -100,7 +100,7 @@ pub(crate) fn apply(
     retries: u32,
 ) {
     let node = match flow.node(&tree) {
-        Ok(n) => n.into_owned(),
+        Ok(n) => n,
         Err(e) => return fail_unapplied(flow, fei, parent, e),
     };
     let resolved = match resolve(flow, parent.as_ref(), &node) {

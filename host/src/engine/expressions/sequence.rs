@@ -49,7 +49,7 @@ fn next(flow: &mut Flow, fei: &Fei, position: usize, workitem: Workitem) {
     // Subprocess definitions inside a body are bound, not run.
     let mut position = position;
     let tree = flow.get(fei).map(|e| e.tree.clone());
-    let node = tree.as_ref().and_then(|t| flow.node(t).ok()).map(|n| n.into_owned());
+    let node = tree.as_ref().and_then(|t| flow.node(t).ok());
     let count = child_count(flow, fei);
     while let Some(n) = &node
         && position < count
