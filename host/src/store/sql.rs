@@ -226,19 +226,27 @@ fn any_query(sql: &str, args: Vec<SqlValue>) -> sqlx::query::Query<'static, sqlx
 }
 
 fn any_row(row: &sqlx::any::AnyRow) -> Row {
-    let values = (0..row.len())
-        .map(|i| {
-            if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
-                SqlValue::Int(v)
-            } else if let Ok(v) = row.try_get::<Option<String>, _>(i) {
-                SqlValue::Text(v)
-            } else if let Ok(v) = row.try_get::<Option<Vec<u8>>, _>(i) {
-                SqlValue::Blob(v)
-            } else if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
-                SqlValue::Int(v.map(i64::from))
-            } else {
-                SqlValue::Text(None)
-            }
+    use sqlx::any::AnyTypeInfoKind as Kind;
+    use sqlx::Column;
+    let values = row
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let int = || row.try_get::<Option<i64>, _>(i).ok().map(SqlValue::Int);
+            let text = || row.try_get::<Option<String>, _>(i).ok().map(SqlValue::Text);
+            let blob = || row.try_get::<Option<Vec<u8>>, _>(i).ok().map(SqlValue::Blob);
+            let boolean = || row.try_get::<Option<bool>, _>(i).ok().map(|v| SqlValue::Int(v.map(i64::from)));
+            // The column's declared kind first: a failed decode builds an
+            // error, and most columns are text.
+            let first = match column.type_info().kind() {
+                Kind::SmallInt | Kind::Integer | Kind::BigInt => int(),
+                Kind::Text => text(),
+                Kind::Blob => blob(),
+                Kind::Bool => boolean(),
+                Kind::Null | Kind::Real | Kind::Double => None,
+            };
+            first.or_else(int).or_else(text).or_else(blob).or_else(boolean).unwrap_or(SqlValue::Text(None))
         })
         .collect();
     Row(values)
