@@ -57,7 +57,7 @@ pub(crate) struct Finished {
 }
 
 impl Work {
-    fn job_id(&self) -> &str {
+    pub(super) fn job_id(&self) -> &str {
         match self {
             Work::Claimed { job_id, .. } | Work::Launched { job_id, .. } => job_id,
             Work::Finished(f) => &f.job_id,
@@ -122,6 +122,11 @@ impl Engine {
         if let Err(work) = self.hand_over(work) {
             self.process_group(vec![work], None).await;
         }
+    }
+
+    /// Whether this engine's committers run (work handed over is done).
+    pub(super) fn committing(&self) -> bool {
+        !self.committers.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     /// Queues work for the job's committer; gives it back when this engine
@@ -208,12 +213,9 @@ impl Engine {
 
     async fn work_failed(&self, work: &Work, error: StoreError) {
         match work {
-            Work::Launched { job_id, .. } => {
-                // Its message stays queued: the claim loop takes it.
-                tracing::error!(job = %job_id, error = %error, "processing a launched job failed");
-                self.wake.notify_one();
-            }
-            Work::Claimed { job_id, .. } => {
+            // Its messages stay queued: the lease is given back for the
+            // claim loop (this worker's or another's) to try again.
+            Work::Claimed { job_id, .. } | Work::Launched { job_id, .. } => {
                 tracing::error!(job = %job_id, error = %error, "processing job failed");
                 if let Err(e) = self.store.release_job(job_id, &self.worker_id).await {
                     tracing::error!(job = %job_id, error = %e, "releasing job failed");
@@ -273,7 +275,8 @@ impl Engine {
                 self.batch(tx, job_id, tenant, state, context, None, cache, after).await
             }
             Work::Launched { job_id, tenant } => {
-                let state = tx.open_job(job_id, &self.worker_id, super::worker::STALE_AFTER).await?;
+                // Stored leased to this worker (`Engine::launch_lease`).
+                let state = tx.take_claimed(job_id, &self.worker_id).await?;
                 match (state, context) {
                     (Some(state), Some(context)) => self.batch(tx, job_id, tenant, state, context, None, cache, after).await,
                     // Held by another worker, or not loadable here: the

@@ -248,9 +248,10 @@ impl Engine {
         };
         let first = job.start.then(|| first_message(job.fields, now));
         let tenant = record.tenant.clone();
-        let created = self.store.create_job(&record, first.as_ref()).await?;
+        let lease = self.launch_lease();
+        let created = self.store.create_job(&record, first.as_ref(), lease.as_ref()).await?;
         if created && job.start {
-            self.launched(id.clone(), tenant);
+            self.launched(id.clone(), tenant, lease.is_some()).await;
         }
         Ok(id)
     }
@@ -270,21 +271,36 @@ impl Engine {
             _ => Fields::new(), // merging two objects gives an object
         };
         let now = now_ms();
-        if !self.store.start_job(job_id, &fields, &first_message(fields.clone(), now)).await? {
+        let lease = self.launch_lease();
+        if !self.store.start_job(job_id, &fields, &first_message(fields.clone(), now), lease.as_ref()).await? {
             // Someone else launched (or cancelled) it in between.
             let job = self.job(job_id).await?;
             return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "launch" });
         }
-        self.launched(job_id.to_owned(), job.tenant);
+        self.launched(job_id.to_owned(), job.tenant, lease.is_some()).await;
         Ok(())
+    }
+
+    /// The lease a job launched here is stored with when this engine is
+    /// running: its committer takes the job at once (see `launched`).
+    fn launch_lease(&self) -> Option<crate::store::JobLease<'_>> {
+        self.committing().then(|| crate::store::JobLease {
+            worker: &self.worker_id,
+            until: now_ms() + worker::JOB_LEASE.as_millis() as i64,
+        })
     }
 
     /// A job just started here: its committer takes its first message at
     /// once, or (when this engine is not running) whichever worker claims it.
-    fn launched(&self, job_id: String, tenant: String) {
-        if self.hand_over(committer::Work::Launched { job_id, tenant }).is_err() {
-            self.wake.notify_one();
+    async fn launched(&self, job_id: String, tenant: String, leased: bool) {
+        let Err(work) = self.hand_over(committer::Work::Launched { job_id, tenant }) else { return };
+        if leased {
+            // The committers stopped in between: give the lease back.
+            if let Err(e) = self.store.release_job(work.job_id(), &self.worker_id).await {
+                tracing::warn!(job = %work.job_id(), error = %e, "releasing a launched job failed");
+            }
         }
+        self.wake.notify_one();
     }
 
     /// Waits until the job completes, is canceled or fails.

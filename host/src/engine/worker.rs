@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// How long a job stays leased to a worker that stopped heartbeating.
-const JOB_LEASE: Duration = Duration::from_secs(30);
+pub(super) const JOB_LEASE: Duration = Duration::from_secs(30);
 /// A worker whose heartbeat is older than this is dead; its calls are reclaimed.
 pub(super) const STALE_AFTER: Duration = Duration::from_secs(10);
 const HEARTBEAT: Duration = Duration::from_secs(2);

@@ -121,6 +121,15 @@ pub struct HistoryEntry {
     pub result: Value,
 }
 
+/// A lease a new job is stored with: the worker that launched it takes it
+/// directly ([`WorkTx::take_claimed`]), and no claim query spends time on it
+/// meanwhile. Lapses like any lease if that worker dies first.
+#[derive(Debug, Clone, Copy)]
+pub struct JobLease<'a> {
+    pub worker: &'a str,
+    pub until: i64,
+}
+
 /// Everything one batch of a job changed, written in one transaction.
 #[derive(Debug, Default)]
 pub struct BatchChanges {
@@ -223,14 +232,16 @@ impl Store {
     }
 
     /// Stores a new job and its first message (none for a pending job) in
-    /// one transaction.
+    /// one transaction, leased to `lease` when given (a worker of this
+    /// process takes it at once; see [`JobLease`]).
     /// Returns false, storing nothing, when a job with that id exists.
-    pub async fn create_job(&self, job: &JobRecord, first: Option<&NewMessage>) -> Result<bool> {
+    pub async fn create_job(&self, job: &JobRecord, first: Option<&NewMessage>, lease: Option<&JobLease<'_>>) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let inserted = tx
             .execute(
-                "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at,
+                                   lease_owner, lease_until)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
                 args![
                     &job.id,
                     &job.tenant,
@@ -240,6 +251,8 @@ impl Store {
                     job.state.as_str(),
                     Value::Object(job.fields.clone()).to_string(),
                     job.created_at,
+                    lease.map(|l| l.worker),
+                    lease.map(|l| l.until),
                 ],
             )
             .await?;
@@ -254,14 +267,16 @@ impl Store {
         Ok(true)
     }
 
-    /// Starts a pending job with `fields`: false when it is no longer pending.
-    pub async fn start_job(&self, id: &str, fields: &Fields, first: &NewMessage) -> Result<bool> {
+    /// Starts a pending job with `fields` (leased as in [`Store::create_job`]):
+    /// false when it is no longer pending.
+    pub async fn start_job(&self, id: &str, fields: &Fields, first: &NewMessage, lease: Option<&JobLease<'_>>) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let started = tx
             .fetch_optional(
-                "UPDATE jobs SET state = 'running', fields = $1, updated_at = $2 WHERE id = $3 AND state = 'pending'
+                "UPDATE jobs SET state = 'running', fields = $1, updated_at = $2, lease_owner = $4, lease_until = $5
+                 WHERE id = $3 AND state = 'pending'
                  RETURNING tenant",
-                args![Value::Object(fields.clone()).to_string(), now_ms(), id],
+                args![Value::Object(fields.clone()).to_string(), now_ms(), id, lease.map(|l| l.worker), lease.map(|l| l.until)],
             )
             .await?;
         let Some(row) = started else { return Ok(false) };
