@@ -7,29 +7,8 @@ mod support;
 use mastermind::engine::JobState;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::engine::{Db, Harness, trail};
+use support::engine::{Db, Harness, on_both, trail};
 
-/// Defines `NAME_sqlite` and `NAME_postgres` running the same body.
-macro_rules! on_both {
-    ($name:ident, |$h:ident| $body:block) => {
-        mod $name {
-            use super::*;
-            async fn case($h: &mut Harness) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let mut h = Harness::new(Db::Sqlite).await;
-                case(&mut h).await;
-                h.finish().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let mut h = Harness::new(Db::Postgres).await;
-                case(&mut h).await;
-                h.finish().await;
-            }
-        }
-    };
-}
 
 on_both!(sequence_runs_steps_in_order_and_passes_fields, |h| {
     let job = h

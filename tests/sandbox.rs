@@ -265,7 +265,8 @@ async fn wasi_gives_no_files_no_environment_no_sockets() {
 #[tokio::test]
 async fn malformed_and_foreign_wasm_is_refused_with_a_reason() {
     let sandbox = sandbox();
-    let cases: Vec<(&str, Vec<u8>, fn(&LoadError) -> bool)> = vec![
+    type Case = (&'static str, Vec<u8>, fn(&LoadError) -> bool);
+    let cases: Vec<Case> = vec![
         ("garbage", b"definitely not wasm".to_vec(), |e| matches!(e, LoadError::NotWasm(_))),
         ("empty", Vec::new(), |e| matches!(e, LoadError::NotWasm(_))),
         ("core module", wat::parse_str("(module (func (export \"run\")))").unwrap(), |e| {

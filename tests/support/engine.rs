@@ -126,3 +126,30 @@ impl Harness {
 pub fn trail(job: &JobRecord) -> Value {
     job.fields.get("trail").cloned().unwrap_or(Value::Array(Vec::new()))
 }
+
+/// `on_both!(name, |h| { ... })`: a test module `name` whose body runs as
+/// `name::sqlite` and `name::postgres`, each on a fresh [`Harness`]; the
+/// calling file imports `Db` and `Harness`.
+#[allow(unused_macros)]
+macro_rules! on_both {
+    ($name:ident, |$h:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            async fn case($h: &mut Harness) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let mut h = Harness::new(Db::Sqlite).await;
+                case(&mut h).await;
+                h.finish().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let mut h = Harness::new(Db::Postgres).await;
+                case(&mut h).await;
+                h.finish().await;
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both;
