@@ -277,10 +277,11 @@ impl Engine {
             Work::Launched { job_id, tenant } => {
                 // Stored leased to this worker (`Engine::launch_lease`).
                 let state = tx.take_claimed(job_id, &self.worker_id).await?;
-                match (state, context) {
+                let runnable = state.filter(|s| matches!(s, super::JobState::Running | super::JobState::Failed));
+                match (runnable, context) {
                     (Some(state), Some(context)) => self.batch(tx, job_id, tenant, state, context, None, cache, after).await,
-                    // Held by another worker, or not loadable here: the
-                    // claim loops take it.
+                    // Paused meanwhile, held by another worker, or not
+                    // loadable here: the claim loops take it when they can.
                     _ => {
                         after.wake = true;
                         Ok(())
