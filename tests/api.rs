@@ -243,8 +243,14 @@ async fn events_stream_a_job_live() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, api) = setup(dir.path()).await;
     api.push("flow", "mark_tester name: 'a', sleep_ms: 200\necho 'between'\nmark_tester name: 'b'\n").await;
-    let id = api.launch("flow", json!({})).await;
-    let events = api.events(&id).await;
+    // Created pending and watched before it starts: a step that started
+    // before a client connected is in the first `state` event's job, not
+    // replayed as `step_started`.
+    let job = api.ok(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "launch": false }))).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let stream = api.open_events(&id).await;
+    api.ok(Method::POST, &format!("/v1/jobs/{id}/launch"), None).await;
+    let events = support::server::read_events(stream).await;
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"state"));
     assert_eq!(names.iter().filter(|n| **n == "step_started").count(), 2, "{names:?}");

@@ -200,22 +200,33 @@ impl Api {
 
     /// Reads a job's event stream to its end: (event name, data) pairs.
     pub async fn events(&self, id: &str) -> Vec<(String, Value)> {
+        read_events(self.open_events(id).await).await
+    }
+
+    /// Opens a job's event stream: once this returns, the server is
+    /// subscribed, and every later event of the job is in the stream.
+    pub async fn open_events(&self, id: &str) -> reqwest::Response {
         let response = self.http.get(format!("{}/v1/jobs/{id}/events", self.url)).bearer_auth(&self.token).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let text = tokio::time::timeout(Duration::from_secs(60), response.text()).await.expect("the event stream did not end").unwrap();
-        text.split("\n\n")
-            .filter_map(|block| {
-                let mut name = None;
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(n) = line.strip_prefix("event:") {
-                        name = Some(n.trim().to_owned());
-                    } else if let Some(d) = line.strip_prefix("data:") {
-                        data.push_str(d.trim_start());
-                    }
-                }
-                Some((name?, serde_json::from_str(&data).unwrap_or(Value::Null)))
-            })
-            .collect()
+        response
     }
+}
+
+/// Reads an event stream to its end: (event name, data) pairs.
+pub async fn read_events(response: reqwest::Response) -> Vec<(String, Value)> {
+    let text = tokio::time::timeout(Duration::from_secs(60), response.text()).await.expect("the event stream did not end").unwrap();
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = Some(n.trim().to_owned());
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            Some((name?, serde_json::from_str(&data).unwrap_or(Value::Null)))
+        })
+        .collect()
 }
