@@ -219,16 +219,33 @@ async fn jobs_run_and_are_controlled() {
     assert!(canceled["finished_at"].is_string());
     api.fails(Method::POST, &format!("/v1/jobs/{slow}/cancel"), None, StatusCode::CONFLICT).await;
 
+    // A call in flight is shown as running, then in the history.
+    api.push("long", "mark_tester name: 'x', sleep_ms: 1500\n").await;
+    let long = api.launch("long", json!({})).await;
+    let mut running = Value::Null;
+    for _ in 0..50 {
+        let job = api.ok(Method::GET, &format!("/v1/jobs/{long}"), None).await;
+        if job["running"].as_array().is_some_and(|r| !r.is_empty()) {
+            running = job["running"][0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!((running["participant"].as_str(), running["action"].as_str(), running["line"].as_u64()), (Some("tester"), Some("mark"), Some(1)), "{running}");
+    let done = api.wait_state(&long, &["completed"]).await;
+    assert_eq!(done["running"], json!([]));
+    assert_eq!(done["history"].as_array().unwrap().len(), 1);
+
     // Listing: filters and paging.
     let completed = api.ok(Method::GET, "/v1/jobs?state=completed", None).await;
-    assert_eq!(completed["jobs"].as_array().unwrap().len(), 4);
+    assert_eq!(completed["jobs"].as_array().unwrap().len(), 5);
     let by_definition = api.ok(Method::GET, "/v1/jobs?definition=slow", None).await;
     assert_eq!(by_definition["jobs"].as_array().unwrap().len(), 1);
     let page = api.ok(Method::GET, "/v1/jobs?limit=2", None).await;
     assert_eq!(page["jobs"].as_array().unwrap().len(), 2);
     let next = page["next"].as_str().unwrap();
-    let rest = api.ok(Method::GET, &format!("/v1/jobs?limit=3&before={next}"), None).await;
-    assert_eq!(rest["jobs"].as_array().unwrap().len(), 3);
+    let rest = api.ok(Method::GET, &format!("/v1/jobs?limit=4&before={next}"), None).await;
+    assert_eq!(rest["jobs"].as_array().unwrap().len(), 4);
     assert!(rest["next"].is_null());
     api.fails(Method::GET, "/v1/jobs?state=bogus", None, StatusCode::BAD_REQUEST).await;
     api.fails(Method::GET, "/v1/jobs?limit=100000", None, StatusCode::BAD_REQUEST).await;

@@ -43,11 +43,12 @@ async fn job_events(State(state): State<Arc<AppState>>, who: Principal, ApiPath(
     let mut events = state.engine.subscribe();
     let job = tenant_job(&state, &tenant, &id).await?;
     let history = state.store.history(&id).await?;
+    let running = state.store.running_steps(&id).await?;
     let secrets = state.tenancy.secret_values(&tenant).await?;
     let (tx, rx) = mpsc::channel::<Event>(256);
     tokio::spawn(async move {
         let mut last = job.state;
-        let first = sse("state", &serde_json::to_value(job_view(job, Some(history), &secrets)).unwrap_or(Value::Null));
+        let first = sse("state", &serde_json::to_value(job_view(job, Some(history), &secrets).with_running(running)).unwrap_or(Value::Null));
         if tx.send(first).await.is_err() || over(last) {
             return;
         }

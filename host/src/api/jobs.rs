@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use super::{AppState, time};
 use crate::capabilities::{Secret, secrets::redact};
 use crate::engine::{Fields, JobState, NewJob};
-use crate::store::{HistoryEntry, JobFilter, JobRecord};
+use crate::store::{HistoryEntry, JobFilter, JobRecord, RunningStep};
 use super::error::optional_json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -107,6 +107,36 @@ pub struct JobView {
     /// Steps, in the order they started (only when one job is shown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<StepView>>,
+    /// Participant calls in flight (only when one job is shown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<Vec<RunningView>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunningView {
+    /// Where in the definition tree the step is.
+    pub path: String,
+    pub line: Option<u32>,
+    pub participant: String,
+    pub action: String,
+    pub attempt: u32,
+    pub since: String,
+}
+
+impl JobView {
+    /// Adds the calls in flight (shown with the history).
+    pub fn with_running(mut self, steps: Vec<RunningStep>) -> Self {
+        let view = |s: RunningStep| RunningView {
+            path: s.fei,
+            line: s.line,
+            participant: s.participant,
+            action: s.action,
+            attempt: s.attempt,
+            since: time(s.since),
+        };
+        self.running = Some(steps.into_iter().map(view).collect());
+        self
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -158,6 +188,7 @@ pub fn job_view(job: JobRecord, history: Option<Vec<HistoryEntry>>, secrets: &[S
         created_at: time(job.created_at),
         updated_at: time(job.updated_at),
         finished_at: job.finished_at.map(time),
+        running: None,
         history: history.map(|h| {
             h.into_iter()
                 .map(|s| StepView {
@@ -203,9 +234,12 @@ pub async fn create(state: &AppState, tenant: &str, input: JobInput, id: Option<
 
 async fn show(state: &AppState, tenant: &str, id: &str, with_history: bool) -> ApiResult<JobView> {
     let job = tenant_job(state, tenant, id).await?;
-    let history = if with_history { Some(state.store.history(id).await?) } else { None };
     let secrets = state.tenancy.secret_values(tenant).await?;
-    Ok(job_view(job, history, &secrets))
+    if !with_history {
+        return Ok(job_view(job, None, &secrets));
+    }
+    let (history, running) = (state.store.history(id).await?, state.store.running_steps(id).await?);
+    Ok(job_view(job, Some(history), &secrets).with_running(running))
 }
 
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = JobInput, params(CreateQuery),

@@ -252,6 +252,10 @@ fn show(name: &str, data: &Value, tty: bool) {
                     _ => eprintln!("{red}✗{reset} {}: {}", step_line(step), step["result"]["message"].as_str().unwrap_or("")),
                 }
             }
+            // ... and the calls in flight when we started watching.
+            for step in data["running"].as_array().into_iter().flatten() {
+                eprintln!("▶ {}", step_line(step));
+            }
             eprintln!("{dim}state: {}{reset}", data["state"].as_str().unwrap_or("?"));
             if let Some(message) = data["error"]["message"].as_str() {
                 eprintln!("{red}error:{reset} {message}");

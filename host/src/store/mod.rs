@@ -121,6 +121,18 @@ pub struct HistoryEntry {
     pub result: Value,
 }
 
+/// A participant call in flight, as journaled.
+#[derive(Debug, Clone)]
+pub struct RunningStep {
+    pub fei: String,
+    pub line: Option<u32>,
+    pub participant: String,
+    pub action: String,
+    pub attempt: u32,
+    /// When the call was journaled (it starts then, or when a call slot frees).
+    pub since: i64,
+}
+
 /// A lease a new job is stored with: the worker that launched it takes it
 /// directly ([`WorkTx::take_claimed`]), and no claim query spends time on it
 /// meanwhile. Lapses like any lease if that worker dies first.
@@ -371,6 +383,23 @@ impl Store {
     pub async fn next_due(&self) -> Result<Option<i64>> {
         let row = self.db.fetch_one("SELECT MIN(due_at) FROM messages WHERE due_at > $1", args![now_ms()]).await?;
         row.opt_int(0)
+    }
+
+    /// A job's participant calls in flight (journaled, not yet finished),
+    /// oldest first.
+    pub async fn running_steps(&self, job_id: &str) -> Result<Vec<RunningStep>> {
+        let rows = self
+            .db
+            .fetch_all("SELECT body, due_at FROM messages WHERE job_id = $1 AND kind = 'dispatch' ORDER BY id", args![job_id])
+            .await?;
+        let mut steps = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Message::Dispatch(d) = from_json("dispatch", &r.text(0)?)? {
+                let line = (d.line > 0).then_some(d.line);
+                steps.push(RunningStep { fei: d.fei.0, line, participant: d.participant, action: d.action, attempt: d.attempt, since: r.int(1)? });
+            }
+        }
+        Ok(steps)
     }
 
     pub async fn history(&self, job_id: &str) -> Result<Vec<HistoryEntry>> {
