@@ -38,7 +38,7 @@ fn from_row(r: &Row) -> Result<DefinitionRecord> {
         version: r.int(2)?,
         format: r.text(3)?,
         source: r.text(4)?,
-        tree: from_json("definition tree", &r.text(5)?)?,
+        tree: from_json("definition tree", r.str(5)?)?,
         created_at: r.int(6)?,
         created_by: r.opt_text(7)?,
     })

@@ -56,7 +56,7 @@ impl Store {
                 args![tenant],
             )
             .await?;
-        rows.iter().map(|r| Ok((r.text(0)?, from_json("job definition", &r.text(1)?)?))).collect()
+        rows.iter().map(|r| Ok((r.text(0)?, from_json("job definition", r.str(1)?)?))).collect()
     }
 
     /// Jobs per state, for metrics.

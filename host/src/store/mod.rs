@@ -313,7 +313,7 @@ impl Store {
     /// A job's stored definition tree.
     pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
         let row = self.db.fetch_optional("SELECT definition FROM jobs WHERE id = $1", args![id]).await?;
-        row.map(|r| from_json("job definition", &r.text(0)?)).transpose()
+        row.map(|r| from_json("job definition", r.str(0)?)).transpose()
     }
 
     pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
@@ -394,9 +394,15 @@ impl Store {
             .await?;
         let mut steps = Vec::with_capacity(rows.len());
         for r in &rows {
-            if let Message::Dispatch(d) = from_json("dispatch", &r.text(0)?)? {
-                let line = (d.line > 0).then_some(d.line);
-                steps.push(RunningStep { fei: d.fei.0, line, participant: d.participant, action: d.action, attempt: d.attempt, since: r.int(1)? });
+            if let Message::Dispatch(d) = from_json("dispatch", r.str(0)?)? {
+                steps.push(RunningStep {
+                    fei: d.fei.0,
+                    line: (d.line > 0).then_some(d.line),
+                    participant: d.participant,
+                    action: d.action,
+                    attempt: d.attempt,
+                    since: r.int(1)?,
+                });
             }
         }
         Ok(steps)
@@ -418,12 +424,12 @@ impl Store {
                     line: r.opt_int(1)?.map(|l| l as u32),
                     participant: r.text(2)?,
                     action: r.text(3)?,
-                    params: from_json("history", &r.text(4)?)?,
+                    params: from_json("history", r.str(4)?)?,
                     attempt: r.int(5)? as u32,
                     started_at: r.int(6)?,
                     ended_at: r.int(7)?,
                     ok: r.int(8)? != 0,
-                    result: from_json("history", &r.text(9)?)?,
+                    result: from_json("history", r.str(9)?)?,
                 })
             })
             .collect()
@@ -462,10 +468,10 @@ fn job_from_row(r: &Row) -> Result<JobRecord> {
         id: r.text(0)?,
         tenant: r.text(1)?,
         name: r.opt_text(2)?,
-        definition: from_json("job definition", &r.text(3)?)?,
+        definition: from_json("job definition", r.str(3)?)?,
         definition_ref: r.opt_text(4)?,
         state: JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?,
-        fields: match from_json("job fields", &r.text(6)?)? {
+        fields: match from_json("job fields", r.str(6)?)? {
             Value::Object(m) => m,
             _ => return Err(corrupt("job fields", "not an object")),
         },

@@ -29,8 +29,8 @@ fn from_row(r: &Row) -> Result<ParticipantRecord> {
         name: r.text(1)?,
         version: r.int(2)?,
         sha256: r.text(3)?,
-        grants: from_json("participant grants", &r.text(4)?)?,
-        description: from_json("participant description", &r.text(5)?)?,
+        grants: from_json("participant grants", r.str(4)?)?,
+        description: from_json("participant description", r.str(5)?)?,
         created_at: r.int(6)?,
     })
 }

@@ -32,7 +32,7 @@ fn from_row(r: &Row) -> Result<ScheduleRecord> {
         definition: r.text(2)?,
         cron: r.text(3)?,
         time_zone: r.text(4)?,
-        fields: from_json("schedule fields", &r.text(5)?)?,
+        fields: from_json("schedule fields", r.str(5)?)?,
         next_at: r.int(6)?,
         last_job: r.opt_text(7)?,
         created_at: r.int(8)?,

@@ -131,7 +131,15 @@ impl Row {
     }
 
     pub fn text(&self, i: usize) -> Result<String> {
-        self.opt_text(i)?.ok_or_else(|| column_error(i, "text", self.0.get(i)))
+        self.str(i).map(str::to_owned)
+    }
+
+    /// Text borrowed from the row (JSON bodies are parsed from it, not copied).
+    pub fn str(&self, i: usize) -> Result<&str> {
+        match self.0.get(i) {
+            Some(SqlValue::Text(Some(v))) => Ok(v),
+            other => Err(column_error(i, "text", other)),
+        }
     }
 
     pub fn opt_text(&self, i: usize) -> Result<Option<String>> {

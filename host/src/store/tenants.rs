@@ -34,7 +34,7 @@ fn tenant_from_row(r: &Row) -> Result<TenantRecord> {
     Ok(TenantRecord {
         id: r.text(0)?,
         name: r.text(1)?,
-        limits: from_json("tenant limits", &r.text(2)?)?,
+        limits: from_json("tenant limits", r.str(2)?)?,
         revision: r.int(3)?,
         created_at: r.int(4)?,
     })

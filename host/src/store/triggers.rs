@@ -27,7 +27,7 @@ fn from_row(r: &Row) -> Result<TriggerRecord> {
         tenant: r.text(1)?,
         definition: r.text(2)?,
         field: r.text(3)?,
-        fields: from_json("trigger fields", &r.text(4)?)?,
+        fields: from_json("trigger fields", r.str(4)?)?,
         per_minute: r.int(5)?,
         created_at: r.int(6)?,
     })

@@ -40,7 +40,7 @@ fn parse_state(state: String) -> Result<JobState> {
 fn stored_messages(rows: Vec<super::Row>, what: &'static str) -> Result<Vec<StoredMessage>> {
     rows.iter()
         .map(|r| {
-            Ok(StoredMessage { id: r.int(0)?, message: from_json(what, &r.text(1)?)?, job_id: r.text(2)?, tenant: r.text(3)? })
+            Ok(StoredMessage { id: r.int(0)?, message: from_json(what, r.str(1)?)?, job_id: r.text(2)?, tenant: r.text(3)? })
         })
         .collect()
 }
@@ -239,7 +239,7 @@ impl WorkTx {
     /// The job's live expressions.
     pub async fn expressions(&mut self, job_id: &str) -> Result<Vec<Expression>> {
         let rows = self.tx.fetch_all("SELECT body FROM expressions WHERE job_id = $1", args![job_id]).await?;
-        rows.iter().map(|r| from_json("expression", &r.text(0)?)).collect()
+        rows.iter().map(|r| from_json("expression", r.str(0)?)).collect()
     }
 
     /// Writes a batch's effects. Returns the participant calls it stored,
