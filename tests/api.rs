@@ -33,7 +33,14 @@ async fn operations_endpoints_answer() {
     assert!(metrics.contains("mastermind_step_duration_seconds"), "{metrics}");
     let openapi = anonymous.ok(Method::GET, "/openapi.json", None).await;
     assert!(openapi["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/jobs", "/v1/jobs/{id}/events", "/v1/participants", "/v1/secrets/{name}", "/hooks/{secret}", "/v1/schedules"] {
+    for path in [
+        "/v1/jobs",
+        "/v1/jobs/{id}/events",
+        "/v1/participants",
+        "/v1/secrets/{name}",
+        "/hooks/{secret}",
+        "/v1/schedules",
+    ] {
         assert!(openapi["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
     // Unknown routes and methods answer in the error shape too.
@@ -55,7 +62,14 @@ async fn tokens_and_scopes_are_enforced() {
     assert_eq!(tenant["limits"]["max_concurrent_calls"], 16);
     admin.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "acme" })), StatusCode::CONFLICT).await;
     admin.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "bad name!" })), StatusCode::BAD_REQUEST).await;
-    admin.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "x", "limits": { "memory_bytes": 1 } })), StatusCode::BAD_REQUEST).await;
+    admin
+        .fails(
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({ "name": "x", "limits": { "memory_bytes": 1 } })),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     let listed = admin.ok(Method::GET, "/v1/tenants", None).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let limits = json!({ "limits": { "memory_bytes": 33554432, "deadline_ms": 60000, "output_bytes": 65536, "log_bytes": 65536, "max_concurrent_calls": 4 } });
@@ -69,7 +83,9 @@ async fn tokens_and_scopes_are_enforced() {
         let admin = admin.clone();
         let id = id.to_owned();
         async move {
-            let t = admin.ok(Method::POST, &format!("/v1/tenants/{id}/tokens"), Some(json!({ "name": "t", "scopes": scopes }))).await;
+            let t = admin
+                .ok(Method::POST, &format!("/v1/tenants/{id}/tokens"), Some(json!({ "name": "t", "scopes": scopes })))
+                .await;
             assert!(t["token"].as_str().unwrap().starts_with("mm_"));
             admin.with_token(t["token"].as_str().unwrap())
         }
@@ -77,7 +93,14 @@ async fn tokens_and_scopes_are_enforced() {
     let owner = issue(json!(["admin"])).await;
     let runner = issue(json!(["run"])).await;
     let reader = issue(json!(["read"])).await;
-    admin.fails(Method::POST, &format!("/v1/tenants/{id}/tokens"), Some(json!({ "name": "t", "scopes": ["root"] })), StatusCode::BAD_REQUEST).await;
+    admin
+        .fails(
+            Method::POST,
+            &format!("/v1/tenants/{id}/tokens"),
+            Some(json!({ "name": "t", "scopes": ["root"] })),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     // Tenant tokens cannot manage tenants.
     owner.fails(Method::GET, "/v1/tenants", None, StatusCode::FORBIDDEN).await;
     owner.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "evil" })), StatusCode::FORBIDDEN).await;
@@ -88,11 +111,15 @@ async fn tokens_and_scopes_are_enforced() {
     // read: GETs only.
     reader.ok(Method::GET, "/v1/definitions", None).await;
     reader.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow" })), StatusCode::FORBIDDEN).await;
-    reader.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x", "source": "noop" })), StatusCode::FORBIDDEN).await;
+    reader
+        .fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x", "source": "noop" })), StatusCode::FORBIDDEN)
+        .await;
     // run: jobs, not definitions, secrets or tokens.
     let job = runner.launch("flow", json!({ "greeting": "hi" })).await;
     runner.wait_state(&job, &["completed"]).await;
-    runner.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x", "source": "noop" })), StatusCode::FORBIDDEN).await;
+    runner
+        .fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x", "source": "noop" })), StatusCode::FORBIDDEN)
+        .await;
     runner.fails(Method::PUT, "/v1/secrets/k", Some(json!({ "value": "vvvv" })), StatusCode::FORBIDDEN).await;
     runner.fails(Method::GET, "/v1/tokens", None, StatusCode::FORBIDDEN).await;
     // admin: tokens of its own tenant; a revoked token stops working.
@@ -103,10 +130,17 @@ async fn tokens_and_scopes_are_enforced() {
     assert!(tokens.as_array().unwrap().iter().all(|t| t.get("token").is_none()), "token text listed: {tokens}");
     owner.ok(Method::DELETE, &format!("/v1/tokens/{}", made["id"].as_str().unwrap()), None).await;
     ci.fails(Method::GET, "/v1/jobs", None, StatusCode::UNAUTHORIZED).await;
-    owner.fails(Method::DELETE, &format!("/v1/tokens/{}", made["id"].as_str().unwrap()), None, StatusCode::NOT_FOUND).await;
+    owner
+        .fails(Method::DELETE, &format!("/v1/tokens/{}", made["id"].as_str().unwrap()), None, StatusCode::NOT_FOUND)
+        .await;
     // The audit log names who did what.
     let audit = owner.ok(Method::GET, "/v1/audit", None).await;
-    let actions: Vec<String> = audit.as_array().unwrap().iter().map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["object_kind"].as_str().unwrap())).collect();
+    let actions: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["object_kind"].as_str().unwrap()))
+        .collect();
     for wanted in ["upload participant", "push definition", "launch job", "create token", "revoke token"] {
         assert!(actions.iter().any(|a| a == wanted), "{wanted} not in {actions:?}");
     }
@@ -136,16 +170,31 @@ async fn definitions_are_versioned_and_validated() {
     assert_eq!(list, json!([{ "name": "deploy", "latest_version": 2, "updated_at": list[0]["updated_at"] }]));
     // The JSON tree form.
     let tree = json!({ "name": "sequence", "children": [{ "name": "mark_tester", "attrs": { "name": "j" } }] });
-    let (status, body) = api.call(Method::POST, "/v1/definitions", Some(json!({ "name": "from-json", "tree": tree }))).await;
+    let (status, body) =
+        api.call(Method::POST, "/v1/definitions", Some(json!({ "name": "from-json", "tree": tree }))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // Errors: line, column and a caret, as the CLI prints them.
     let bad = "sequence do\n  mark_tester name: 'a',\nend\n";
-    let error = api.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "bad", "source": bad })), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let error = api
+        .fails(
+            Method::POST,
+            "/v1/definitions",
+            Some(json!({ "name": "bad", "source": bad })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     assert_eq!(error["code"], "invalid_definition");
     let first = &error["details"]["diagnostics"][0];
     assert!(first["line"].as_u64().unwrap() >= 2, "{error}");
     assert!(error["details"]["rendered"].as_str().unwrap().contains('^'), "{error}");
-    let unknown = api.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "bad", "source": "launch_rocket to: 'moon'\n" })), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let unknown = api
+        .fails(
+            Method::POST,
+            "/v1/definitions",
+            Some(json!({ "name": "bad", "source": "launch_rocket to: 'moon'\n" })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     assert!(unknown["message"].as_str().unwrap().contains("error"), "{unknown}");
     assert!(unknown["details"]["rendered"].as_str().unwrap().contains("launch_rocket"), "{unknown}");
     let checked = api.ok(Method::POST, "/v1/definitions/validate", Some(json!({ "source": bad }))).await;
@@ -155,7 +204,13 @@ async fn definitions_are_versioned_and_validated() {
     let fine = api.ok(Method::POST, "/v1/definitions/validate", Some(json!({ "source": TWO_STEPS }))).await;
     assert_eq!(fine["valid"], true);
     api.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x" })), StatusCode::BAD_REQUEST).await;
-    api.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "x", "source": "a", "extra": 1 })), StatusCode::BAD_REQUEST).await;
+    api.fails(
+        Method::POST,
+        "/v1/definitions",
+        Some(json!({ "name": "x", "source": "a", "extra": 1 })),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     // Not JSON at all.
     let (status, body) = api.call(Method::POST, "/v1/definitions", Some(json!("just a string"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -178,7 +233,9 @@ async fn jobs_run_and_are_controlled() {
     assert_eq!(history[1]["participant"], "tester");
     assert!(history.iter().all(|s| s["ok"] == true));
     // `wait` answers when the job is over.
-    let waited = api.ok(Method::POST, "/v1/jobs?wait=30", Some(json!({ "definition": "flow", "fields": { "greeting": "sync" } }))).await;
+    let waited = api
+        .ok(Method::POST, "/v1/jobs?wait=30", Some(json!({ "definition": "flow", "fields": { "greeting": "sync" } })))
+        .await;
     assert_eq!(waited["state"], "completed", "{waited}");
     assert_eq!(waited["fields"]["last"], "sync");
     api.fails(Method::POST, "/v1/jobs?wait=301", Some(json!({ "definition": "flow" })), StatusCode::BAD_REQUEST).await;
@@ -187,7 +244,8 @@ async fn jobs_run_and_are_controlled() {
     let failed = api.wait_state(&failing, &["failed"]).await;
     assert!(failed["error"]["message"].as_str().unwrap().contains("greeting"), "{failed}");
     // Retry with an edited field.
-    api.ok(Method::POST, &format!("/v1/jobs/{failing}/retry"), Some(json!({ "fields": { "greeting": "again" } }))).await;
+    api.ok(Method::POST, &format!("/v1/jobs/{failing}/retry"), Some(json!({ "fields": { "greeting": "again" } })))
+        .await;
     let retried = api.wait_state(&failing, &["completed"]).await;
     assert_eq!(retried["fields"]["trail"], json!(["one", "again"]));
     api.fails(Method::POST, &format!("/v1/jobs/{failing}/retry"), None, StatusCode::CONFLICT).await;
@@ -198,14 +256,23 @@ async fn jobs_run_and_are_controlled() {
         .await;
     assert_eq!(pending["state"], "pending");
     let pid = pending["id"].as_str().unwrap();
-    api.ok(Method::POST, &format!("/v1/jobs/{pid}/launch"), Some(json!({ "fields": { "greeting": "merged", "deep": { "b": 3 } } }))).await;
+    api.ok(
+        Method::POST,
+        &format!("/v1/jobs/{pid}/launch"),
+        Some(json!({ "fields": { "greeting": "merged", "deep": { "b": 3 } } })),
+    )
+    .await;
     let merged = api.wait_state(pid, &["completed"]).await;
     assert_eq!(merged["fields"]["deep"], json!({ "a": 1, "b": 3 }));
     assert_eq!(merged["fields"]["last"], "merged");
     api.fails(Method::POST, &format!("/v1/jobs/{pid}/launch"), None, StatusCode::CONFLICT).await;
 
     // Pause, resume and cancel a slow job.
-    api.push("slow", "mark_tester name: 'a', sleep_ms: 300\nmark_tester name: 'b', sleep_ms: 300\nmark_tester name: 'c'\n").await;
+    api.push(
+        "slow",
+        "mark_tester name: 'a', sleep_ms: 300\nmark_tester name: 'b', sleep_ms: 300\nmark_tester name: 'c'\n",
+    )
+    .await;
     let slow = api.launch("slow", json!({})).await;
     api.ok(Method::POST, &format!("/v1/jobs/{slow}/pause"), None).await;
     api.fails(Method::POST, &format!("/v1/jobs/{slow}/pause"), None, StatusCode::CONFLICT).await;
@@ -231,7 +298,11 @@ async fn jobs_run_and_are_controlled() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!((running["participant"].as_str(), running["action"].as_str(), running["line"].as_u64()), (Some("tester"), Some("mark"), Some(1)), "{running}");
+    assert_eq!(
+        (running["participant"].as_str(), running["action"].as_str(), running["line"].as_u64()),
+        (Some("tester"), Some("mark"), Some(1)),
+        "{running}"
+    );
     let done = api.wait_state(&long, &["completed"]).await;
     assert_eq!(done["running"], json!([]));
     assert_eq!(done["history"].as_array().unwrap().len(), 1);
@@ -251,8 +322,10 @@ async fn jobs_run_and_are_controlled() {
     api.fails(Method::GET, "/v1/jobs?limit=100000", None, StatusCode::BAD_REQUEST).await;
     api.fails(Method::GET, "/v1/jobs/nope", None, StatusCode::NOT_FOUND).await;
     api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "nope" })), StatusCode::NOT_FOUND).await;
-    api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "version": 7 })), StatusCode::NOT_FOUND).await;
-    api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "fields": [1] })), StatusCode::BAD_REQUEST).await;
+    api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "version": 7 })), StatusCode::NOT_FOUND)
+        .await;
+    api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "fields": [1] })), StatusCode::BAD_REQUEST)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,7 +370,8 @@ async fn uploads_are_validated_and_run_within_their_grants() {
     let (status, body) = api.upload(&wat::parse_str("(component)").unwrap(), &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"]["message"].as_str().unwrap().contains("participant world"), "{body}");
-    let (status, body) = api.upload(&wat::parse_str(r#"(component (import "evil:net/raw-socket" (instance)))"#).unwrap(), &[]).await;
+    let (status, body) =
+        api.upload(&wat::parse_str(r#"(component (import "evil:net/raw-socket" (instance)))"#).unwrap(), &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = api.upload(&vec![0u8; 17 << 20], &[]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
@@ -346,7 +420,9 @@ async fn uploads_are_validated_and_run_within_their_grants() {
     api.ok(Method::DELETE, "/v1/participants/hostile", None).await;
     api.fails(Method::DELETE, "/v1/participants/hostile", None, StatusCode::NOT_FOUND).await;
     api.fails(Method::DELETE, "/v1/participants/ssh", None, StatusCode::CONFLICT).await;
-    let error = api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "inside" })), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let error = api
+        .fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "inside" })), StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
     assert!(error["details"]["rendered"].as_str().unwrap().contains("hostile"), "{error}");
 }
 
@@ -368,7 +444,14 @@ async fn secrets_never_leak() {
     assert_eq!(bodies[1][0]["name"], "api_key");
     assert!(bodies[1][0].get("value").is_none());
     // The participant sends the secret; the receiver echoes it back.
-    api.push("use", &format!("http_with_secret_hostile url: '{}', secret: 'api_key'\necho 'done ${{status}}'\n", receiver.url("/hook"))).await;
+    api.push(
+        "use",
+        &format!(
+            "http_with_secret_hostile url: '{}', secret: 'api_key'\necho 'done ${{status}}'\n",
+            receiver.url("/hook")
+        ),
+    )
+    .await;
     let id = api.launch("use", json!({})).await;
     bodies.push(api.wait_state(&id, &["completed"]).await);
     assert!(receiver.requests().iter().any(|r| r.contains(VALUE)), "the secret was not used");
@@ -393,7 +476,10 @@ async fn secrets_never_leak() {
     // Without the secret the step is denied.
     let again = api.launch("use", json!({})).await;
     let failed = api.wait_state(&again, &["failed"]).await;
-    assert!(failed["error"]["message"].as_str().unwrap().contains("secret 'api_key' is granted but not set"), "{failed}");
+    assert!(
+        failed["error"]["message"].as_str().unwrap().contains("secret 'api_key' is granted but not set"),
+        "{failed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,7 +493,8 @@ async fn tenants_cannot_see_each_other() {
     a.wait_state(&job, &["completed"]).await;
     let trigger = a.ok(Method::POST, "/v1/triggers", Some(json!({ "definition": "flow" }))).await;
     let trigger_id = trigger["id"].as_str().unwrap();
-    let schedule = a.ok(Method::POST, "/v1/schedules", Some(json!({ "definition": "flow", "cron": "0 0 1 1 *" }))).await;
+    let schedule =
+        a.ok(Method::POST, "/v1/schedules", Some(json!({ "definition": "flow", "cron": "0 0 1 1 *" }))).await;
     let schedule_id = schedule["id"].as_str().unwrap();
     let probes = [
         (Method::GET, "/v1/definitions/flow".to_owned()),
@@ -429,13 +516,21 @@ async fn tenants_cannot_see_each_other() {
     }
     // Launching by name, or using the other's participant, fails too.
     b.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow" })), StatusCode::NOT_FOUND).await;
-    b.fails(Method::POST, "/v1/definitions", Some(json!({ "name": "steal", "source": "mark_tester name: 'x'" })), StatusCode::UNPROCESSABLE_ENTITY).await;
+    b.fails(
+        Method::POST,
+        "/v1/definitions",
+        Some(json!({ "name": "steal", "source": "mark_tester name: 'x'" })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     // Lists are empty.
     for path in ["/v1/definitions", "/v1/secrets", "/v1/triggers", "/v1/schedules"] {
         assert_eq!(b.ok(Method::GET, path, None).await, json!([]), "{path}");
     }
     assert_eq!(b.ok(Method::GET, "/v1/jobs", None).await["jobs"], json!([]));
-    assert!(b.ok(Method::GET, "/v1/participants", None).await.as_array().unwrap().iter().all(|p| p["kind"] == "builtin"));
+    assert!(
+        b.ok(Method::GET, "/v1/participants", None).await.as_array().unwrap().iter().all(|p| p["kind"] == "builtin")
+    );
     assert!(b.ok(Method::GET, "/v1/audit", None).await.as_array().unwrap().iter().all(|e| e["object_kind"] != "job"));
     // A's objects are intact.
     a.ok(Method::GET, &format!("/v1/jobs/{job}"), None).await;
@@ -468,7 +563,13 @@ async fn webhook_triggers_launch_jobs_and_are_rate_limited() {
     let wrong = http.post(format!("{}/hooks/mm_wrong", server.url)).json(&json!({})).send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
     api.fails(Method::POST, "/v1/triggers", Some(json!({ "definition": "nothing" })), StatusCode::NOT_FOUND).await;
-    api.fails(Method::POST, "/v1/triggers", Some(json!({ "definition": "alert", "per_minute": 0 })), StatusCode::BAD_REQUEST).await;
+    api.fails(
+        Method::POST,
+        "/v1/triggers",
+        Some(json!({ "definition": "alert", "per_minute": 0 })),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     api.ok(Method::DELETE, &format!("/v1/triggers/{}", trigger["id"].as_str().unwrap()), None).await;
     assert_eq!(http.post(&url).json(&json!({})).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }
@@ -478,11 +579,35 @@ async fn schedules_fire_once_per_tick() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, api) = setup(dir.path()).await;
     api.push("tick", "mark_tester name: 'tick'\n").await;
-    api.fails(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "not cron" })), StatusCode::BAD_REQUEST).await;
-    api.fails(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "* * * * *", "time_zone": "Mars/Base" })), StatusCode::BAD_REQUEST).await;
-    api.fails(Method::POST, "/v1/schedules", Some(json!({ "definition": "none", "cron": "* * * * *" })), StatusCode::NOT_FOUND).await;
+    api.fails(
+        Method::POST,
+        "/v1/schedules",
+        Some(json!({ "definition": "tick", "cron": "not cron" })),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    api.fails(
+        Method::POST,
+        "/v1/schedules",
+        Some(json!({ "definition": "tick", "cron": "* * * * *", "time_zone": "Mars/Base" })),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    api.fails(
+        Method::POST,
+        "/v1/schedules",
+        Some(json!({ "definition": "none", "cron": "* * * * *" })),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     // Every second.
-    let schedule = api.ok(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "* * * * * *", "time_zone": "Europe/Paris" }))).await;
+    let schedule = api
+        .ok(
+            Method::POST,
+            "/v1/schedules",
+            Some(json!({ "definition": "tick", "cron": "* * * * * *", "time_zone": "Europe/Paris" })),
+        )
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     api.ok(Method::DELETE, &format!("/v1/schedules/{}", schedule["id"].as_str().unwrap()), None).await;
     let jobs = api.ok(Method::GET, "/v1/jobs?definition=tick", None).await;
@@ -515,7 +640,8 @@ async fn a_killed_server_finishes_its_jobs_after_restart() {
 /// document. tests/run installs it and sets MASTERMIND_SCHEMATHESIS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_errors_or_schema_violations() {
-    let st = std::env::var("MASTERMIND_SCHEMATHESIS").expect("MASTERMIND_SCHEMATHESIS (the `st` program) is set by tests/run");
+    let st = std::env::var("MASTERMIND_SCHEMATHESIS")
+        .expect("MASTERMIND_SCHEMATHESIS (the `st` program) is set by tests/run");
     let dir = tempfile::tempdir().unwrap();
     let (server, api) = setup(dir.path()).await;
     api.push("flow", TWO_STEPS).await;
@@ -538,9 +664,14 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
             .await
             .expect("running schemathesis");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "schemathesis found problems:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "schemathesis found problems:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         // It really ran: every operation of the document was tested.
-        let tested = stdout.lines().find_map(|l| l.trim().strip_prefix("Tested: ")).and_then(|n| n.trim().parse::<u32>().ok());
+        let tested =
+            stdout.lines().find_map(|l| l.trim().strip_prefix("Tested: ")).and_then(|n| n.trim().parse::<u32>().ok());
         assert!(tested.is_some_and(|n| n >= 30), "schemathesis tested too little:\n{stdout}");
     }
     assert!(!server.logs().contains("panicked"), "{}", server.logs());
@@ -582,7 +713,11 @@ async fn a_flooding_tenant_does_not_starve_another() {
     // take at least 20 rounds of 250 ms.
     let last = flooded.last().unwrap();
     flood.wait_state(last, &["completed"]).await;
-    assert!(started.elapsed() >= std::time::Duration::from_millis(4000), "the flood ran faster than its limit allows: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(4000),
+        "the flood ran faster than its limit allows: {:?}",
+        started.elapsed()
+    );
 }
 
 /// Two servers sharing one PostgreSQL database: a per-second schedule fires
@@ -608,19 +743,24 @@ async fn two_servers_on_postgres_fire_each_tick_once() {
     let id = via_two.launch("tick", json!({})).await;
     api.wait_state(&id, &["completed"]).await;
 
-    let schedule = api.ok(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "* * * * * *" }))).await;
+    let schedule =
+        api.ok(Method::POST, "/v1/schedules", Some(json!({ "definition": "tick", "cron": "* * * * * *" }))).await;
     let started = std::time::Instant::now();
     tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
     via_two.ok(Method::DELETE, &format!("/v1/schedules/{}", schedule["id"].as_str().unwrap()), None).await;
     let elapsed = started.elapsed().as_secs_f64();
     let jobs = api.ok(Method::GET, "/v1/jobs?definition=tick&limit=100", None).await;
     let fired = jobs["jobs"].as_array().unwrap().len() - 1;
-    assert!(fired as f64 <= elapsed.ceil() + 1.0 && fired >= 3, "{fired} jobs for {elapsed:.1} s of a per-second schedule on two servers");
+    assert!(
+        fired as f64 <= elapsed.ceil() + 1.0 && fired >= 3,
+        "{fired} jobs for {elapsed:.1} s of a per-second schedule on two servers"
+    );
     for job in jobs["jobs"].as_array().unwrap() {
         api.wait_state(job["id"].as_str().unwrap(), &["completed"]).await;
     }
     drop((one, two));
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+    let _ =
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
 }
 
 /// A tenant's limits apply to its calls: a participant that spins is
@@ -635,7 +775,9 @@ async fn tenant_limits_bound_its_calls() {
     assert_eq!(server.admin().ok(Method::GET, &format!("/v1/tenants/{}", api.tenant_id), None).await, tenant);
     let (status, body) = api.upload(&support::participant_bytes("hostile"), &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    for (action, limit) in [("spin_hostile", "deadline"), ("allocate_hostile", "memory"), ("huge_output_hostile mib: 1", "output")] {
+    for (action, limit) in
+        [("spin_hostile", "deadline"), ("allocate_hostile", "memory"), ("huge_output_hostile mib: 1", "output")]
+    {
         let name = action.split_whitespace().next().unwrap();
         api.push(name, &format!("{action}\n")).await;
         let started = std::time::Instant::now();
@@ -709,7 +851,12 @@ async fn the_first_start_prints_a_generated_admin_token_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
     let mut server = Server::start_with(dir.path(), &db, &["--generated-admin-token-for-tests"]).await;
-    let printed: Vec<String> = server.logs().lines().filter_map(|l| l.split("admin token (shown once, keep it): ").nth(1)).map(str::to_owned).collect();
+    let printed: Vec<String> = server
+        .logs()
+        .lines()
+        .filter_map(|l| l.split("admin token (shown once, keep it): ").nth(1))
+        .map(str::to_owned)
+        .collect();
     assert_eq!(printed.len(), 1, "{}", server.logs());
     let admin = Api::new(&server.url, &printed[0]);
     admin.ok(Method::GET, "/v1/tenants", None).await;

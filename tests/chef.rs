@@ -40,7 +40,17 @@ impl Goiardi {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let log = std::fs::File::create(dir.path().join("goiardi.log")).unwrap();
             let child = Command::new("goiardi")
-                .args(["-V", "-I", "127.0.0.1", "-H", "127.0.0.1", "-P", &port.to_string(), "--use-auth", "--conf-root"])
+                .args([
+                    "-V",
+                    "-I",
+                    "127.0.0.1",
+                    "-H",
+                    "127.0.0.1",
+                    "-P",
+                    &port.to_string(),
+                    "--use-auth",
+                    "--conf-root",
+                ])
                 .arg(dir.path())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
@@ -104,7 +114,12 @@ fn env(grants: &[String], key: Option<&str>) -> CallEnv {
     if let Some(key) = key {
         secrets.insert("chef_client_key", key);
     }
-    CallEnv { grants: Arc::new(Grants::parse(grants).unwrap()), secrets: Arc::new(secrets), limits: Limits::default(), events: None }
+    CallEnv {
+        grants: Arc::new(Grants::parse(grants).unwrap()),
+        secrets: Arc::new(secrets),
+        limits: Limits::default(),
+        events: None,
+    }
 }
 
 /// The grants a Chef participant needs for `server`.
@@ -113,9 +128,17 @@ fn grants(server: &str) -> Vec<String> {
 }
 
 /// Runs a step the way the engine would: connection from the settings.
-async fn call(sandbox: &Sandbox, p: &Participant, action: &str, params: Value, server: &str, env: &CallEnv) -> Result<Value, CallError> {
+async fn call(
+    sandbox: &Sandbox,
+    p: &Participant,
+    action: &str,
+    params: Value,
+    server: &str,
+    env: &CallEnv,
+) -> Result<Value, CallError> {
     let mut request = CallRequest::new(action, params);
-    request.context.settings = vec![("CHEF_SERVER_URL".into(), server.into()), ("CHEF_CLIENT_NAME".into(), "admin".into())];
+    request.context.settings =
+        vec![("CHEF_SERVER_URL".into(), server.into()), ("CHEF_CLIENT_NAME".into(), "admin".into())];
     sandbox.invoke(p, request, env).await.map(|o| Value::Object(o.updates))
 }
 
@@ -123,7 +146,14 @@ async fn ok(sandbox: &Sandbox, p: &Participant, action: &str, params: Value, ser
     call(sandbox, p, action, params, server, env).await.unwrap_or_else(|e| panic!("{action}: {e}"))
 }
 
-async fn fails(sandbox: &Sandbox, p: &Participant, action: &str, params: Value, server: &str, env: &CallEnv) -> CallError {
+async fn fails(
+    sandbox: &Sandbox,
+    p: &Participant,
+    action: &str,
+    params: Value,
+    server: &str,
+    env: &CallEnv,
+) -> CallError {
     match call(sandbox, p, action, params, server, env).await {
         Ok(v) => panic!("{action} should have failed, returned {v}"),
         Err(e) => e,
@@ -172,7 +202,15 @@ async fn node_lifecycle_against_goiardi() {
     .await;
     assert_eq!(created["node"]["name"], "web1");
     assert_eq!(created["node"]["chef_environment"], "_default");
-    ok(&sandbox, &node, "create", json!({"name": "db1", "run_list": "role[db]", "normal": {"db": {"size": 10}}}), &url, &env).await;
+    ok(
+        &sandbox,
+        &node,
+        "create",
+        json!({"name": "db1", "run_list": "role[db]", "normal": {"db": {"size": 10}}}),
+        &url,
+        &env,
+    )
+    .await;
 
     let listed = ok(&sandbox, &node, "list", json!({}), &url, &env).await;
     assert_eq!(listed, json!({"nodes": ["db1", "web1"]}));
@@ -181,13 +219,27 @@ async fn node_lifecycle_against_goiardi() {
     assert_eq!(shown["node"]["run_list"], json!(["recipe[nginx]"]));
     assert_eq!(shown["node"]["normal"]["app"]["port"], 80);
 
-    let changed = ok(&sandbox, &node, "set_run_list", json!({"name": "web1", "run_list": "role[web], nginx::ssl"}), &url, &env).await;
+    let changed =
+        ok(&sandbox, &node, "set_run_list", json!({"name": "web1", "run_list": "role[web], nginx::ssl"}), &url, &env)
+            .await;
     assert_eq!(changed["node"]["run_list"], json!(["role[web]", "recipe[nginx::ssl]"]));
 
-    ok(&sandbox, &node, "set_attributes", json!({"name": "web1", "attributes": {"app": {"workers": 4, "tier": null}}}), &url, &env).await;
+    ok(
+        &sandbox,
+        &node,
+        "set_attributes",
+        json!({"name": "web1", "attributes": {"app": {"workers": 4, "tier": null}}}),
+        &url,
+        &env,
+    )
+    .await;
     let shown = ok(&sandbox, &node, "show", json!({"name": "web1"}), &url, &env).await;
     assert_eq!(shown["node"]["normal"]["app"], json!({"port": 80, "workers": 4}));
-    assert_eq!(shown["node"]["run_list"], json!(["role[web]", "recipe[nginx::ssl]"]), "attributes must not touch the run list");
+    assert_eq!(
+        shown["node"]["run_list"],
+        json!(["role[web]", "recipe[nginx::ssl]"]),
+        "attributes must not touch the run list"
+    );
 
     // goiardi indexes in the background: give the search a moment.
     let started = Instant::now();
@@ -237,7 +289,11 @@ async fn clients_are_listed_shown_and_deleted() {
     // The server's own refusal comes back with its reason.
     let e = fails(&sandbox, &client, "delete", json!({"name": "chef-webui"}), &url, &env).await;
     assert_eq!(e.kind, ErrorKind::Fatal, "{e}");
-    assert!(e.message.contains("refused the request (HTTP 403") && e.message.contains("Cannot delete the last admin"), "{}", e.message);
+    assert!(
+        e.message.contains("refused the request (HTTP 403") && e.message.contains("Cannot delete the last admin"),
+        "{}",
+        e.message
+    );
 
     let e = fails(&sandbox, &client, "delete", json!({"name": "admin"}), &url, &env).await;
     assert_eq!(e.kind, ErrorKind::BadInput, "{e}");
@@ -262,7 +318,11 @@ async fn a_wrong_key_is_refused_with_the_servers_reason() {
     let env = env_with_key("not a pem key at all", &url);
     let e = fails(&sandbox, &node, "list", json!({}), &url, &env).await;
     assert_eq!(e.kind, ErrorKind::Fatal, "{e}");
-    assert!(e.message.contains("does not hold an RSA private key") && !e.message.contains("not a pem key"), "{}", e.message);
+    assert!(
+        e.message.contains("does not hold an RSA private key") && !e.message.contains("not a pem key"),
+        "{}",
+        e.message
+    );
 }
 
 fn env_with_key(key: &str, url: &str) -> CallEnv {
@@ -279,7 +339,11 @@ async fn ungranted_server_or_key_is_denied_and_nothing_is_sent() {
 
     let e = fails(&sandbox, &node, "list", json!({}), &url, &env(&["secret=chef_client_key".into()], Some(key))).await;
     assert_eq!(e.kind, ErrorKind::Denied, "{e}");
-    assert!(e.message.contains(&format!("chef: server {url} is not granted")) && e.message.contains(&format!("chef={url}")), "{}", e.message);
+    assert!(
+        e.message.contains(&format!("chef: server {url} is not granted")) && e.message.contains(&format!("chef={url}")),
+        "{}",
+        e.message
+    );
 
     let other = env(&["chef=http://127.0.0.1:1".into(), "secret=chef_client_key".into()], Some(key));
     let e = fails(&sandbox, &node, "list", json!({}), &url, &other).await;
@@ -310,14 +374,22 @@ async fn malformed_params_are_listed_before_any_request() {
         assert!(e.message.contains(problem), "missing {problem:?} in: {}", e.message);
     }
     let e = fails(&sandbox, &node, "search", json!({"query": " ", "rows": 0}), &url, &env).await;
-    assert!(e.message.contains("query must be") && e.message.contains("rows must be between 1 and 1000"), "{}", e.message);
+    assert!(
+        e.message.contains("query must be") && e.message.contains("rows must be between 1 and 1000"),
+        "{}",
+        e.message
+    );
     let e = fails(&sandbox, &node, "show", json!({"name": "../clients/admin"}), &url, &env).await;
     assert_eq!(e.kind, ErrorKind::BadInput, "{e}");
 
     // No server anywhere: both connection settings are named.
     let no_settings = sandbox.invoke(&node, CallRequest::new("list", json!({})), &env).await.unwrap_err();
     assert_eq!(no_settings.kind, ErrorKind::BadInput);
-    assert!(no_settings.message.contains("CHEF_SERVER_URL") && no_settings.message.contains("CHEF_CLIENT_NAME"), "{}", no_settings.message);
+    assert!(
+        no_settings.message.contains("CHEF_SERVER_URL") && no_settings.message.contains("CHEF_CLIENT_NAME"),
+        "{}",
+        no_settings.message
+    );
 
     // A param overrides the setting.
     let e = fails(&sandbox, &node, "list", json!({"server_url": "ftp://x"}), &url, &env).await;

@@ -57,7 +57,14 @@ async fn ec2_server_lifecycle_against_moto() {
     assert_eq!(created["server"]["tags"], json!({"Name": "web"}));
     assert_eq!(created["server"]["availability_zone"], "us-west-2a");
     let target = json!({"instance_id": id, "region": "us-west-2"});
-    for (action, state) in [("describe", "running"), ("stop", "stopped"), ("start", "running"), ("reboot", "running"), ("restart", "running"), ("destroy", "terminated")] {
+    for (action, state) in [
+        ("describe", "running"),
+        ("stop", "stopped"),
+        ("start", "running"),
+        ("reboot", "running"),
+        ("restart", "running"),
+        ("destroy", "terminated"),
+    ] {
         let out = call(&sandbox, &ec2, &env, action, target.clone(), "k").await;
         assert_eq!(out["state"], state, "{action}: {out}");
         assert_eq!(out["instance_id"], id.as_str());
@@ -90,7 +97,10 @@ async fn a_retried_create_launches_one_instance() {
 async fn ec2_denials_and_bad_input() {
     let moto = Moto::start().await;
     let (sandbox, ec2, env) = setup(&moto).await;
-    let e = sandbox.invoke(&ec2, CallRequest::new("describe", json!({"instance_id": "i-1", "region": "eu-west-1"})), &env).await.unwrap_err();
+    let e = sandbox
+        .invoke(&ec2, CallRequest::new("describe", json!({"instance_id": "i-1", "region": "eu-west-1"})), &env)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Denied, "{e}");
     assert!(e.message.contains("region 'eu-west-1'"), "{e}");
     let params = json!({"instance_id": "i-1", "region": "us-west-2", "credentials": "other"});
@@ -99,7 +109,14 @@ async fn ec2_denials_and_bad_input() {
     let e = sandbox.invoke(&ec2, CallRequest::new("create", json!({"region": "us-west-2"})), &env).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::BadInput);
     assert!(e.message.contains("image_id"), "{e}");
-    let e = sandbox.invoke(&ec2, CallRequest::new("describe", json!({"instance_id": "i-doesnotexist", "region": "us-west-2"})), &env).await.unwrap_err();
+    let e = sandbox
+        .invoke(
+            &ec2,
+            CallRequest::new("describe", json!({"instance_id": "i-doesnotexist", "region": "us-west-2"})),
+            &env,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Fatal, "{e}");
     assert!(e.message.contains("InvalidInstanceID"), "{e}");
 }
@@ -113,13 +130,17 @@ async fn campfire_classic_and_bot_apis() {
     secrets.insert("campfire_token", "tok-123456");
     secrets.insert("bot_key", "2-AbCdEf");
     let env = CallEnv {
-        grants: Arc::new(Grants::parse(&[&format!("http=127.0.0.1:{}", receiver.port), "secret=campfire_token", "secret=bot_key"]).unwrap()),
+        grants: Arc::new(
+            Grants::parse(&[&format!("http=127.0.0.1:{}", receiver.port), "secret=campfire_token", "secret=bot_key"])
+                .unwrap(),
+        ),
         secrets: Arc::new(secrets),
         ..CallEnv::default()
     };
     let params = json!({"message": "i-1 created!", "room": "42", "url": receiver.url("")});
     sandbox.invoke(&campfire, CallRequest::new("notify", params), &env).await.unwrap();
-    let params = json!({"message": "hello bot", "room": "7", "url": receiver.url(""), "api": "bot", "token": "bot_key"});
+    let params =
+        json!({"message": "hello bot", "room": "7", "url": receiver.url(""), "api": "bot", "token": "bot_key"});
     sandbox.invoke(&campfire, CallRequest::new("notify", params), &env).await.unwrap();
     let seen = receiver.requests();
     assert!(seen[0].starts_with("POST /room/42/speak.json"), "{}", seen[0]);
@@ -138,13 +159,19 @@ async fn http_participant_sends_json_and_reads_the_response() {
     let receiver = HttpReceiver::start().await;
     let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
     let http = sandbox.load(&participant_bytes("http")).await.unwrap();
-    let env = CallEnv { grants: Arc::new(Grants::parse(&[&format!("http=127.0.0.1:{}", receiver.port)]).unwrap()), ..CallEnv::default() };
+    let env = CallEnv {
+        grants: Arc::new(Grants::parse(&[&format!("http=127.0.0.1:{}", receiver.port)]).unwrap()),
+        ..CallEnv::default()
+    };
     let params = json!({"url": receiver.url("/hook"), "body": {"a": 1}, "headers": {"X-Trace": "t1"}});
     let out = Value::Object(sandbox.invoke(&http, CallRequest::new("post", params), &env).await.unwrap().updates);
     assert_eq!(out["http_status"], 200);
     let seen = &receiver.requests()[0];
     assert!(seen.starts_with("POST /hook") && seen.contains("x-trace: t1") && seen.ends_with(r#"{"a":1}"#), "{seen}");
-    let e = sandbox.invoke(&http, CallRequest::new("get", json!({"url": "http://169.254.169.254/latest/"})), &env).await.unwrap_err();
+    let e = sandbox
+        .invoke(&http, CallRequest::new("get", json!({"url": "http://169.254.169.254/latest/"})), &env)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Denied);
 }
 
@@ -182,5 +209,7 @@ async fn the_seed_example_runs_unchanged() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen[0].contains(&format!(r#""body":"{id} created!""#)), "{}", seen[0]);
     assert!(seen[1].contains(&format!(r#""body":"{id} destroyed!""#)), "{}", seen[1]);
-    assert!(!stderr.contains("campfire-token-value") && !output.stdout.windows(20).any(|w| w == b"campfire-token-value"));
+    assert!(
+        !stderr.contains("campfire-token-value") && !output.stdout.windows(20).any(|w| w == b"campfire-token-value")
+    );
 }

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::engine::{Db, Harness, on_both, trail};
 
-
 on_both!(sequence_runs_steps_in_order_and_passes_fields, |h| {
     let job = h
         .run(
@@ -58,9 +57,19 @@ on_both!(concurrence_count_cancels_the_rest, |h| {
 on_both!(cursor_commands, |h| {
     let job = h.run("cursor do\n  mark_tester name: 'a'\n  jump to: 'c'\n  mark_tester name: 'b'\n  mark_tester name: 'c', tag: 'c'\nend", json!({})).await;
     assert_eq!(trail(&job), json!(["a", "c"]));
-    let job = h.run("cursor do\n  mark_tester name: 'a'\n  _break\n  mark_tester name: 'b'\nend\nmark_tester name: 'z'", json!({})).await;
+    let job = h
+        .run(
+            "cursor do\n  mark_tester name: 'a'\n  _break\n  mark_tester name: 'b'\nend\nmark_tester name: 'z'",
+            json!({}),
+        )
+        .await;
     assert_eq!(trail(&job), json!(["a", "z"]));
-    let job = h.run("cursor do\n  mark_tester name: 'a'\n  rewind unless: '${trail.1} is set'\n  mark_tester name: 'b'\nend", json!({})).await;
+    let job = h
+        .run(
+            "cursor do\n  mark_tester name: 'a'\n  rewind unless: '${trail.1} is set'\n  mark_tester name: 'b'\nend",
+            json!({}),
+        )
+        .await;
     assert_eq!(trail(&job), json!(["a", "a", "b"]));
     let job = h.run("cursor break_if: '${trail.2} is set' do\n  mark_tester name: 'x'\n  rewind\nend", json!({})).await;
     assert_eq!(trail(&job), json!(["x", "x", "x"]));
@@ -69,9 +78,15 @@ on_both!(cursor_commands, |h| {
 on_both!(iterators, |h| {
     let job = h.run("iterator on: 'x, y', to_var: 'h' do\n  mark_tester name: '${v:h}-${v:ii}'\nend", json!({})).await;
     assert_eq!(trail(&job), json!(["x-0", "y-1"]));
-    let job = h.run("iterator on_field: 'hosts', to_field: 'host' do\n  mark_tester name: '${host}'\nend", json!({"hosts": ["a", "b", "c"]})).await;
+    let job = h
+        .run(
+            "iterator on_field: 'hosts', to_field: 'host' do\n  mark_tester name: '${host}'\nend",
+            json!({"hosts": ["a", "b", "c"]}),
+        )
+        .await;
     assert_eq!(trail(&job), json!(["a", "b", "c"]));
-    let job = h.run("iterator times: 5 do\n  mark_tester name: '$v:i'\n  _break if: '${v:i} == 2'\nend", json!({})).await;
+    let job =
+        h.run("iterator times: 5 do\n  mark_tester name: '$v:i'\n  _break if: '${v:i} == 2'\nend", json!({})).await;
     assert_eq!(trail(&job), json!([0, 1, 2]));
 
     let started = Instant::now();
@@ -113,9 +128,13 @@ on_both!(inc_and_dec, |h| {
     let source = "inc 'f:n'\ninc 'f:n', val: 5\ndec 'f:n'\ninc 'v:c'\ninc 'v:c'\nset 'f:c' => '$v:c'\ninc field: 'hosts', val: 'web2'\ndec 'f:hosts', val: 'web1'";
     let job = h.run(source, json!({"hosts": ["web1"]})).await;
     assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
-    assert_eq!((job.fields["n"].clone(), job.fields["c"].clone(), job.fields["hosts"].clone()), (json!(5), json!(2), json!(["web2"])));
+    assert_eq!(
+        (job.fields["n"].clone(), job.fields["c"].clone(), job.fields["hosts"].clone()),
+        (json!(5), json!(2), json!(["web2"]))
+    );
     // A loop that counts to three.
-    let job = h.run("cursor do\n  inc 'f:i'\n  mark_tester name: '$f:i'\n  rewind if: '${i} < 3'\nend", json!({})).await;
+    let job =
+        h.run("cursor do\n  inc 'f:i'\n  mark_tester name: '$f:i'\n  rewind if: '${i} < 3'\nend", json!({})).await;
     assert_eq!(trail(&job), json!([1, 2, 3]));
 });
 
@@ -144,10 +163,16 @@ on_both!(on_error_retry_pass_and_handlers, |h| {
     let attempts: Vec<u32> = h.engine.store().history(&job.id).await.unwrap().iter().map(|e| e.attempt).collect();
     assert_eq!(attempts, vec![1, 2, 3]);
 
-    let job = h.run("flaky_tester name: 'x', succeed_on: 9, on_error: '0s: retry * 2, pass'\nmark_tester name: 'next'", json!({})).await;
+    let job = h
+        .run(
+            "flaky_tester name: 'x', succeed_on: 9, on_error: '0s: retry * 2, pass'\nmark_tester name: 'next'",
+            json!({}),
+        )
+        .await;
     assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
     assert_eq!(trail(&job), json!(["next"]));
-    let attempts: Vec<(u32, bool)> = h.engine.store().history(&job.id).await.unwrap().iter().map(|e| (e.attempt, e.ok)).collect();
+    let attempts: Vec<(u32, bool)> =
+        h.engine.store().history(&job.id).await.unwrap().iter().map(|e| (e.attempt, e.ok)).collect();
     assert_eq!(attempts, vec![(1, false), (2, false), (3, false), (1, true)]);
 
     let source = "sequence on_error: 'recover' do\n  mark_tester name: 'a'\n  fail_tester message: 'boom'\nend\ndefine 'recover' do\n  mark_tester name: 'recovered: ${__error__.message}'\nend";
@@ -163,12 +188,14 @@ on_both!(on_error_retry_pass_and_handlers, |h| {
 
 on_both!(timeout_cancels_and_moves_on, |h| {
     let started = Instant::now();
-    let job = h.run("mark_tester name: 'slow', sleep_ms: 20000, timeout: '500ms'\nmark_tester name: 'next'", json!({})).await;
+    let job =
+        h.run("mark_tester name: 'slow', sleep_ms: 20000, timeout: '500ms'\nmark_tester name: 'next'", json!({})).await;
     assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
     assert_eq!(trail(&job), json!(["next"]));
     assert!(job.fields.contains_key("__timed_out__"));
     assert!(started.elapsed() < Duration::from_secs(5));
-    let job = h.run("mark_tester name: 'slow', sleep_ms: 20000, timeout: '300ms', on_timeout: 'error'", json!({})).await;
+    let job =
+        h.run("mark_tester name: 'slow', sleep_ms: 20000, timeout: '300ms', on_timeout: 'error'", json!({})).await;
     assert_eq!(job.state, JobState::Failed);
 });
 
@@ -191,7 +218,8 @@ on_both!(retry_a_failed_job_with_edited_fields, |h| {
     assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
     assert_eq!(trail(&job), json!(["a", "b", "c"]));
     // The first step ran once.
-    let names: Vec<Value> = h.engine.store().history(&job.id).await.unwrap().iter().map(|e| e.params["name"].clone()).collect();
+    let names: Vec<Value> =
+        h.engine.store().history(&job.id).await.unwrap().iter().map(|e| e.params["name"].clone()).collect();
     assert_eq!(names, vec![json!("a"), json!("b"), json!("c")]);
 });
 
@@ -227,10 +255,17 @@ on_both!(timers_and_jobs_survive_a_restart, |h| {
 #[tokio::test]
 async fn unknown_steps_are_refused_at_launch_with_what_is_known() {
     let h = Harness::new(Db::Sqlite).await;
-    let definition = mastermind::language::parse("bad.mm", "mark_tester name: 'a'\ndeploy_rocket to: 'mars'\nparticipant 'tester', action: 'fly'").unwrap();
+    let definition = mastermind::language::parse(
+        "bad.mm",
+        "mark_tester name: 'a'\ndeploy_rocket to: 'mars'\nparticipant 'tester', action: 'fly'",
+    )
+    .unwrap();
     let err = h.engine.launch("test", &definition, Default::default(), None).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("unknown step 'deploy_rocket'") && text.contains("tester (mark, flaky, fail, set)"), "{text}");
+    assert!(
+        text.contains("unknown step 'deploy_rocket'") && text.contains("tester (mark, flaky, fail, set)"),
+        "{text}"
+    );
     assert!(text.contains("no action 'fly'"), "{text}");
     assert!(text.contains(":2:1") && text.contains(":3:1"), "{text}");
     h.finish().await;

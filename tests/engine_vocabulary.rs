@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::engine::{Db, Harness, on_both, trail};
 
-
 fn completed(job: &JobRecord) {
     assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
 }
@@ -23,7 +22,8 @@ async fn calls(h: &Harness, job: &JobRecord) -> Vec<Value> {
 }
 
 fn sorted(v: &Value) -> Vec<String> {
-    let mut items: Vec<String> = v.as_array().unwrap().iter().map(|x| x.as_str().map(str::to_owned).unwrap_or(x.to_string())).collect();
+    let mut items: Vec<String> =
+        v.as_array().unwrap().iter().map(|x| x.as_str().map(str::to_owned).unwrap_or(x.to_string())).collect();
     items.sort();
     items
 }
@@ -84,10 +84,16 @@ mark_tester name: 'after'";
         assert!(!job.fields.contains_key("__given__") && !job.fields.contains_key("__result__"), "{:?}", job.fields);
     }
     // given without a subject: only `that`s, then the else part.
-    let job = h.run("given do\n  that '${n} > 2' do\n    mark_tester name: 'big'\n  end\n  mark_tester name: 'small'\nend", json!({"n": 1})).await;
+    let job = h
+        .run(
+            "given do\n  that '${n} > 2' do\n    mark_tester name: 'big'\n  end\n  mark_tester name: 'small'\nend",
+            json!({"n": 1}),
+        )
+        .await;
     assert_eq!(trail(&job), json!(["small"]));
     // `that` alone is an `if` whose children form a sequence.
-    let job = h.run("that '${n} == 1' do\n  mark_tester name: 'a'\n  mark_tester name: 'b'\nend", json!({"n": 1})).await;
+    let job =
+        h.run("that '${n} == 1' do\n  mark_tester name: 'a'\n  mark_tester name: 'b'\nend", json!({"n": 1})).await;
     assert_eq!(trail(&job), json!(["a", "b"]));
 
     let job = h.run("mark_tester name: 'a'\nof 'x' do\n  mark_tester name: 'b'\nend", json!({})).await;
@@ -214,7 +220,10 @@ set_fields val: { 'x' => 'X' }, to: 'h.hh'
 restore from_field: 'h.hh', to_field: 'y'";
     let job = h.run(source, json!({})).await;
     completed(&job);
-    assert_eq!(Value::Object(job.fields.clone()), json!({"a": 1, "b": 3, "l": [2, 1], "h": {"hh": {"x": "X"}}, "y": {"x": "X"}}));
+    assert_eq!(
+        Value::Object(job.fields.clone()),
+        json!({"a": 1, "b": 3, "l": [2, 1], "h": {"hh": {"x": "X"}}, "y": {"x": "X"}})
+    );
 
     let job = h.run("mark_tester name: 'a'\nrestore from_var: 'never_saved'", json!({})).await;
     assert_eq!(job.state, JobState::Failed);
@@ -248,7 +257,8 @@ mark_tester name: '${x}-${y}-${colour}'";
     assert_eq!(trail(&job), json!(["s-0-red"]));
     assert!(!job.fields.contains_key("tmp"));
 
-    let source = "filter in: [{ field: 'x', type: 'string' }, 'or', { field: 'x', type: 'number' }]\nmark_tester name: '${x}'";
+    let source =
+        "filter in: [{ field: 'x', type: 'string' }, 'or', { field: 'x', type: 'number' }]\nmark_tester name: '${x}'";
     let job = h.run(source, json!({"x": 5})).await;
     assert_eq!(trail(&job), json!(["5"]));
     let job = h.run(source, json!({"x": true})).await;
@@ -309,7 +319,8 @@ end";
 #[tokio::test]
 async fn tag_references_are_checked_at_launch() {
     let h = Harness::new(Db::Sqlite).await;
-    let source = "mark_tester name: 'a', tag: 'first'\nundo 'nope'\nkill\n_redo ref: 'first'\nadd_branches 'x', ref: 'ghost'";
+    let source =
+        "mark_tester name: 'a', tag: 'first'\nundo 'nope'\nkill\n_redo ref: 'first'\nadd_branches 'x', ref: 'ghost'";
     let definition = mastermind::language::parse("bad.mm", source).unwrap();
     let err = h.engine.launch("test", &definition, Default::default(), None).await.unwrap_err();
     let text = err.to_string();
@@ -318,8 +329,10 @@ async fn tag_references_are_checked_at_launch() {
     assert!(!text.contains(":4:1"), "{text}");
     assert!(text.contains("add_branches: no expression is tagged 'ghost'") && text.contains(":5:1"), "{text}");
     // filter's block holds rules, not steps.
-    let definition = mastermind::language::parse("ok.mm", "filter do\n  x type: 'string'\n  or\n  y type: 'number'\nend").unwrap();
-    let job = h.engine.launch("test", &definition, serde_json::from_value(json!({"y": 1})).unwrap(), None).await.unwrap();
+    let definition =
+        mastermind::language::parse("ok.mm", "filter do\n  x type: 'string'\n  or\n  y type: 'number'\nend").unwrap();
+    let job =
+        h.engine.launch("test", &definition, serde_json::from_value(json!({"y": 1})).unwrap(), None).await.unwrap();
     let record = h.wait(&job).await;
     completed(&record);
     h.finish().await;

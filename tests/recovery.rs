@@ -36,7 +36,11 @@ async fn start(mut cmd: Command) -> (tokio::process::Child, String) {
     let mut child = cmd.spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let id = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap_or_else(|| panic!("no job line"));
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("no job line"));
         if let Some(rest) = line.strip_prefix("job ") {
             break rest.split_whitespace().next().unwrap().to_owned();
         }

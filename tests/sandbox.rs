@@ -31,7 +31,13 @@ fn env_with(grants: &[&str], secrets: &[(&str, &str)], limits: Limits) -> CallEn
     CallEnv { grants: Arc::new(Grants::parse(grants).unwrap()), secrets: Arc::new(store), limits, events: None }
 }
 
-async fn call(sandbox: &Sandbox, p: &Participant, action: &str, params: Value, env: &CallEnv) -> Result<Value, CallError> {
+async fn call(
+    sandbox: &Sandbox,
+    p: &Participant,
+    action: &str,
+    params: Value,
+    env: &CallEnv,
+) -> Result<Value, CallError> {
     sandbox.invoke(p, CallRequest::new(action, params), env).await.map(|o| Value::Object(o.updates))
 }
 
@@ -166,7 +172,14 @@ async fn http_to_an_ungranted_host_is_denied_and_sends_nothing() {
     let mut grants = Grants::parse(&[format!("http=localhost:{}", receiver.port)]).unwrap();
     grants.public_only = true;
     let env = CallEnv { grants: Arc::new(grants), ..env_with(&[], &[], Limits::default()) };
-    let e = expect_error(&sandbox, &hostile, "http_get", json!({"url": format!("http://localhost:{}/x", receiver.port)}), &env).await;
+    let e = expect_error(
+        &sandbox,
+        &hostile,
+        "http_get",
+        json!({"url": format!("http://localhost:{}/x", receiver.port)}),
+        &env,
+    )
+    .await;
     assert_eq!(e.kind, ErrorKind::Denied, "{e}");
     assert!(e.message.contains("non-public"), "{}", e.message);
     assert_eq!(receiver.requests().len(), 0);
@@ -278,9 +291,11 @@ async fn malformed_and_foreign_wasm_is_refused_with_a_reason() {
             wat::parse_str(r#"(component (import "evil:net/raw-socket" (instance)))"#).unwrap(),
             |e| matches!(e, LoadError::UnknownImport(name) if name.contains("evil:net/raw-socket")),
         ),
-        ("another world", wat::parse_str("(component)").unwrap(), |e| {
-            matches!(e, LoadError::WrongWorld(m) if m.contains("describe") || m.contains("invoke"))
-        }),
+        (
+            "another world",
+            wat::parse_str("(component)").unwrap(),
+            |e| matches!(e, LoadError::WrongWorld(m) if m.contains("describe") || m.contains("invoke")),
+        ),
     ];
     for (what, bytes, check) in cases {
         match sandbox.load(&bytes).await {

@@ -5,8 +5,8 @@
 
 mod support;
 
-use mastermind::engine::{Engine, EngineConfig, JobState};
 use mastermind::capabilities::MemorySecrets;
+use mastermind::engine::{Engine, EngineConfig, JobState};
 use mastermind::sandbox::{Sandbox, SandboxConfig};
 use mastermind::store::Store;
 use std::collections::HashMap;
@@ -31,12 +31,17 @@ async fn workers_share_a_database_and_survive_a_killed_one() {
     // Jobs are launched by a process that runs no worker.
     let store = Store::open(&url).await.unwrap();
     let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
-    let registry = mastermind::cli::builtin_registry(&sandbox, &[format!("http:http=127.0.0.1:{}", receiver.port)]).await.unwrap();
+    let registry =
+        mastermind::cli::builtin_registry(&sandbox, &[format!("http:http=127.0.0.1:{}", receiver.port)]).await.unwrap();
     let config = EngineConfig { exclusive: false, ..EngineConfig::default() };
-    let launcher = Engine::new(store.clone(), Arc::new(sandbox), Arc::new(registry), Arc::new(MemorySecrets::new()), config);
+    let launcher =
+        Engine::new(store.clone(), Arc::new(sandbox), Arc::new(registry), Arc::new(MemorySecrets::new()), config);
     let mut text = String::new();
     for i in 0..STEPS {
-        text.push_str(&format!("post_http url: '{}', body: {{ 'job' => '${{job}}', 'step' => {i} }}\nwait '100ms'\n", receiver.url("/step")));
+        text.push_str(&format!(
+            "post_http url: '{}', body: {{ 'job' => '${{job}}', 'step' => {i} }}\nwait '100ms'\n",
+            receiver.url("/step")
+        ));
     }
     let definition = mastermind::language::parse("scale.mm", &text).unwrap();
     let mut jobs = Vec::new();
@@ -100,5 +105,6 @@ async fn workers_share_a_database_and_survive_a_killed_one() {
     }
     launcher.store().close().await;
     store.close().await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+    let _ =
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
 }

@@ -33,7 +33,13 @@ async fn call(sandbox: &Sandbox, p: &Participant, params: Value, env: &CallEnv) 
     call_as(sandbox, p, params, env, "acme").await
 }
 
-async fn call_as(sandbox: &Sandbox, p: &Participant, params: Value, env: &CallEnv, tenant: &str) -> Result<Value, CallError> {
+async fn call_as(
+    sandbox: &Sandbox,
+    p: &Participant,
+    params: Value,
+    env: &CallEnv,
+    tenant: &str,
+) -> Result<Value, CallError> {
     let mut request = CallRequest::new("run", params);
     request.context.tenant = tenant.to_owned();
     sandbox.invoke(p, request, env).await.map(|o| Value::Object(o.updates))
@@ -88,24 +94,43 @@ async fn per_host_failures_are_classified_with_clear_messages() {
     let down = free_port();
     let e = call(&sandbox, &ssh, run(down, "true"), &granted(&lab)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Retryable, "{e:?}");
-    assert!(e.message.contains(&format!("127.0.0.1:{down}")) && e.message.contains("connection refused"), "{}", e.message);
+    assert!(
+        e.message.contains(&format!("127.0.0.1:{down}")) && e.message.contains("connection refused"),
+        "{}",
+        e.message
+    );
 
     let stranger = env(&[&format!("ssh={USER}@127.0.0.1:*"), "secret=ssh_key"], &lab.other_key("stranger"));
     let e = call(&sandbox, &ssh, run(sshd.port, "true"), &stranger).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Fatal, "{e:?}");
-    assert!(e.message.contains("public key authentication as 'mmssh' failed") && e.message.contains("SHA256:"), "{}", e.message);
+    assert!(
+        e.message.contains("public key authentication as 'mmssh' failed") && e.message.contains("SHA256:"),
+        "{}",
+        e.message
+    );
 
     let started = Instant::now();
-    let e = call(&sandbox, &ssh, with(run(sshd.port, "sleep 10"), json!({"timeout": "1s"})), &granted(&lab)).await.unwrap_err();
+    let e = call(&sandbox, &ssh, with(run(sshd.port, "sleep 10"), json!({"timeout": "1s"})), &granted(&lab))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Retryable, "{e:?}");
     assert!(e.message.contains("timed out after 1.0s while the command ran"), "{}", e.message);
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    let e = call(&sandbox, &ssh, run(sshd.port, "true"), &env(&[&format!("ssh={USER}@127.0.0.1:*"), "secret=ssh_key"], "garbage"))
-        .await
-        .unwrap_err();
+    let e = call(
+        &sandbox,
+        &ssh,
+        run(sshd.port, "true"),
+        &env(&[&format!("ssh={USER}@127.0.0.1:*"), "secret=ssh_key"], "garbage"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Fatal);
-    assert!(e.message.contains("secret 'ssh_key' is not a usable private key") && !e.message.contains("garbage"), "{}", e.message);
+    assert!(
+        e.message.contains("secret 'ssh_key' is not a usable private key") && !e.message.contains("garbage"),
+        "{}",
+        e.message
+    );
 }
 
 #[tokio::test]
@@ -126,7 +151,11 @@ async fn ssh_multi_runs_everywhere_and_names_the_host_that_is_down() {
     let e = call(&sandbox, &multi, params.clone(), &env).await.unwrap_err();
     let elapsed = started.elapsed();
     assert_eq!(e.kind, ErrorKind::Retryable, "{e:?}");
-    assert!(e.message.contains("1 of 6 hosts failed") && e.message.contains(&format!("{down}: connection refused")), "{}", e.message);
+    assert!(
+        e.message.contains("1 of 6 hosts failed") && e.message.contains(&format!("{down}: connection refused")),
+        "{}",
+        e.message
+    );
     // The 0.3 s commands ran side by side, not one after the other.
     assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
     eprintln!("bench: ssh_multi 6 hosts (5 up, 0.3 s command), concurrency 10 = {} ms", elapsed.as_millis());
@@ -193,7 +222,11 @@ async fn a_pinned_fingerprint_must_match() {
     let wrong = impostor.fingerprint();
     let e = call(&sandbox, &ssh, with(run(sshd.port, "true"), json!({"host_key": wrong})), &env).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Fatal, "{e:?}");
-    assert!(e.message.contains(&wrong) && e.message.contains(&sshd.fingerprint()) && e.message.contains("pins"), "{}", e.message);
+    assert!(
+        e.message.contains(&wrong) && e.message.contains(&sshd.fingerprint()) && e.message.contains("pins"),
+        "{}",
+        e.message
+    );
 
     let right = sshd.fingerprint();
     call(&sandbox, &ssh, with(run(sshd.port, "true"), json!({"host_key": right})), &env).await.unwrap();
@@ -233,8 +266,14 @@ async fn ungranted_hosts_and_keys_are_denied_before_connecting() {
 
     let cases = [
         (env(&["secret=ssh_key"], &lab.client_key), format!("ssh: {USER}@127.0.0.1:{port} is not granted")),
-        (env(&[&format!("ssh=root@127.0.0.1:{port}"), "secret=ssh_key"], &lab.client_key), format!("grant it with ssh={USER}@127.0.0.1:{port}")),
-        (env(&[&format!("ssh={USER}@127.0.0.1:{port}")], &lab.client_key), "secret 'ssh_key' is not granted".to_owned()),
+        (
+            env(&[&format!("ssh=root@127.0.0.1:{port}"), "secret=ssh_key"], &lab.client_key),
+            format!("grant it with ssh={USER}@127.0.0.1:{port}"),
+        ),
+        (
+            env(&[&format!("ssh={USER}@127.0.0.1:{port}")], &lab.client_key),
+            "secret 'ssh_key' is not granted".to_owned(),
+        ),
         (env(&["ssh=*@*:*", "secret=ssh_key"], &lab.client_key), "non-public address 127.0.0.1".to_owned()),
     ];
     for (env, expected) in &cases {
@@ -261,7 +300,8 @@ async fn malformed_params_are_bad_input_listing_every_problem() {
     let multi = load(&sandbox, "ssh_multi").await;
     let env = CallEnv::default();
 
-    let params = json!({"host": "web 1", "user": "", "command": " ", "port": 70000, "timeout": "soon", "host_key": "MD5:ab"});
+    let params =
+        json!({"host": "web 1", "user": "", "command": " ", "port": 70000, "timeout": "soon", "host_key": "MD5:ab"});
     let e = call(&sandbox, &ssh, params, &env).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::BadInput, "{e:?}");
     for part in ["host 'web 1'", "user ''", "command is empty", "port 70000", "'soon'", "host_key 'MD5:ab'"] {
@@ -276,7 +316,14 @@ async fn malformed_params_are_bad_input_listing_every_problem() {
     });
     let e = call(&sandbox, &multi, params, &env).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::BadInput, "{e:?}");
-    for part in ["hosts[0]: web1 names no user", "hosts[1]: 'u@web2:99999': bad port", "hosts[2]: unknown key 'colour'", "hosts[3]", "concurrency -1", "host_keys['web1']"] {
+    for part in [
+        "hosts[0]: web1 names no user",
+        "hosts[1]: 'u@web2:99999': bad port",
+        "hosts[2]: unknown key 'colour'",
+        "hosts[3]",
+        "concurrency -1",
+        "host_keys['web1']",
+    ] {
         assert!(e.message.contains(part), "missing {part}: {}", e.message);
     }
 }

@@ -55,9 +55,13 @@ async fn main() -> anyhow::Result<()> {
             anyhow::Ok(body)
         }
     };
-    let tenant = post(ADMIN, "/v1/tenants", json!({ "name": "bench", "limits": { "max_concurrent_calls": 256 } })).await?;
+    let tenant =
+        post(ADMIN, "/v1/tenants", json!({ "name": "bench", "limits": { "max_concurrent_calls": 256 } })).await?;
     let path = format!("/v1/tenants/{}/tokens", tenant["id"].as_str().unwrap_or_default());
-    let token = post(ADMIN, &path, json!({ "name": "bench", "scopes": ["admin"] })).await?["token"].as_str().unwrap_or_default().to_owned();
+    let token = post(ADMIN, &path, json!({ "name": "bench", "scopes": ["admin"] })).await?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let noop = std::fs::read(std::path::Path::new(env!("MASTERMIND_PARTICIPANTS_DIR")).join("noop.wasm"))?;
     post(&token, "/v1/participants", json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(noop) })).await?;
     post(&token, "/v1/definitions", json!({ "name": "three", "source": "noop_noop\nnoop_noop\nnoop_noop\n" })).await?;
@@ -96,7 +100,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or_default();
+    let pct =
+        |p: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or_default();
     println!("bench: api_offered_rate = {rate:.0} req/s");
     println!("bench: api_completed_rate = {:.1} req/s", latencies.len() as f64 / elapsed.as_secs_f64());
     println!("bench: api_failed_requests = {failures} requests");

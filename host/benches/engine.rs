@@ -35,7 +35,8 @@ async fn bench_engine(url: &str) -> anyhow::Result<Bench> {
     let mut registry = Registry::new();
     registry.insert(noop, Grants::default(), Vec::new());
     let store = Store::open(url).await?;
-    let config = EngineConfig { exclusive: url.starts_with("sqlite"), max_concurrent_calls: 256, ..EngineConfig::default() };
+    let config =
+        EngineConfig { exclusive: url.starts_with("sqlite"), max_concurrent_calls: 256, ..EngineConfig::default() };
     let engine = Engine::new(store, Arc::new(sandbox), Arc::new(registry), Arc::new(MemorySecrets::new()), config);
     let stop = CancellationToken::new();
     let worker = engine.clone();
@@ -130,9 +131,10 @@ fn prefect(ours: Duration) {
         .env("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         .stderr(std::process::Stdio::null())
         .output();
-    let ms = out.ok().filter(|o| o.status.success()).and_then(|o| {
-        String::from_utf8_lossy(&o.stdout).lines().last().and_then(|l| l.trim().parse::<f64>().ok())
-    });
+    let ms = out
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().last().and_then(|l| l.trim().parse::<f64>().ok()));
     match ms {
         Some(ms) => {
             println!("bench: prefect_40_light_tasks_wall = {ms:.1} ms");
@@ -151,7 +153,8 @@ async fn main() -> anyhow::Result<()> {
     concurrent(&sqlite, "sqlite", 1000).await?;
     sqlite.stop.cancel();
 
-    let admin = std::env::var("MASTERMIND_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = std::env::var("MASTERMIND_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     sqlx::any::install_default_drivers();
     match sqlx::AnyPool::connect(&admin).await {
         Ok(pool) => {
@@ -163,7 +166,9 @@ async fn main() -> anyhow::Result<()> {
             concurrent(&pg, "postgres", 1000).await?;
             pg.stop.cancel();
             pg.engine.store().close().await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&pool)
+                .await?;
         }
         Err(e) => println!("bench: postgres skipped ({e})"),
     }

@@ -18,7 +18,8 @@ pub enum Db {
 
 /// The PostgreSQL server the tests create their databases on.
 pub fn postgres_admin_url() -> String {
-    std::env::var("MASTERMIND_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("MASTERMIND_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub struct Harness {
@@ -55,7 +56,14 @@ impl Harness {
                 (url, Some(name))
             }
         };
-        let mut h = Harness { engine: Self::engine(&url).await, url, stop: CancellationToken::new(), worker: None, _dir: dir, pg_database };
+        let mut h = Harness {
+            engine: Self::engine(&url).await,
+            url,
+            stop: CancellationToken::new(),
+            worker: None,
+            _dir: dir,
+            pg_database,
+        };
         h.start();
         h
     }
@@ -99,7 +107,10 @@ impl Harness {
     }
 
     pub async fn wait(&self, job: &str) -> JobRecord {
-        tokio::time::timeout(Duration::from_secs(30), self.engine.wait_for(job)).await.expect("job finishes in time").unwrap()
+        tokio::time::timeout(Duration::from_secs(30), self.engine.wait_for(job))
+            .await
+            .expect("job finishes in time")
+            .unwrap()
     }
 
     /// Launches and waits.
@@ -116,7 +127,9 @@ impl Harness {
         if let Some(name) = self.pg_database.take() {
             self.engine.store().close().await;
             if let Ok(admin) = sqlx::AnyPool::connect(&postgres_admin_url()).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&admin)
+                    .await;
             }
         }
     }

@@ -60,7 +60,11 @@ impl HttpReceiver {
                     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
                     let length: usize = head
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     while buf.len() < head_end + length {
                         match stream.read(&mut chunk).await {

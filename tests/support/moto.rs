@@ -17,7 +17,9 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {program} (install it with: pip install 'moto[server]', or run tests/run): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("starting {program} (install it with: pip install 'moto[server]', or run tests/run): {e}")
+            });
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -66,7 +66,10 @@ impl Server {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd.spawn().expect("starting mastermind serve");
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let output = self.output.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
@@ -111,7 +114,13 @@ impl Server {
         let admin = self.admin();
         let tenant = admin.ok(Method::POST, "/v1/tenants", Some(json!({ "name": name }))).await;
         let id = tenant["id"].as_str().unwrap();
-        let token = admin.ok(Method::POST, &format!("/v1/tenants/{id}/tokens"), Some(json!({ "name": "owner", "scopes": ["admin"] }))).await;
+        let token = admin
+            .ok(
+                Method::POST,
+                &format!("/v1/tenants/{id}/tokens"),
+                Some(json!({ "name": "owner", "scopes": ["admin"] })),
+            )
+            .await;
         let mut api = Api::new(&self.url, token["token"].as_str().unwrap());
         api.tenant_id = id.to_owned();
         api
@@ -150,7 +159,8 @@ impl Api {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
     }
 
@@ -167,7 +177,10 @@ impl Api {
         let (got, value) = self.call(method.clone(), path, body).await;
         assert_eq!(got, status, "{method} {path}: {value}");
         let error = &value["error"];
-        assert!(error["code"].is_string() && error["message"].is_string(), "{method} {path}: not the error shape: {value}");
+        assert!(
+            error["code"].is_string() && error["message"].is_string(),
+            "{method} {path}: not the error shape: {value}"
+        );
         error.clone()
     }
 
@@ -206,7 +219,8 @@ impl Api {
     /// Opens a job's event stream: once this returns, the server is
     /// subscribed, and every later event of the job is in the stream.
     pub async fn open_events(&self, id: &str) -> reqwest::Response {
-        let response = self.http.get(format!("{}/v1/jobs/{id}/events", self.url)).bearer_auth(&self.token).send().await.unwrap();
+        let response =
+            self.http.get(format!("{}/v1/jobs/{id}/events", self.url)).bearer_auth(&self.token).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         response
     }
@@ -214,7 +228,10 @@ impl Api {
 
 /// Reads an event stream to its end: (event name, data) pairs.
 pub async fn read_events(response: reqwest::Response) -> Vec<(String, Value)> {
-    let text = tokio::time::timeout(Duration::from_secs(60), response.text()).await.expect("the event stream did not end").unwrap();
+    let text = tokio::time::timeout(Duration::from_secs(60), response.text())
+        .await
+        .expect("the event stream did not end")
+        .unwrap();
     text.split("\n\n")
         .filter_map(|block| {
             let mut name = None;

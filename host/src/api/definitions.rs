@@ -89,9 +89,12 @@ pub struct Validation {
 }
 
 pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty() && name.len() <= 100 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    let ok =
+        !name.is_empty() && name.len() <= 100 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
     if !ok {
-        return Err(ApiError::BadRequest(format!("{kind} name '{name}': use 1 to 100 letters, digits, '_', '-' or '.'")));
+        return Err(ApiError::BadRequest(format!(
+            "{kind} name '{name}': use 1 to 100 letters, digits, '_', '-' or '.'"
+        )));
     }
     Ok(())
 }
@@ -116,7 +119,13 @@ fn diagnostics(errors: &ParseErrors) -> (Vec<Value>, String) {
 
 /// Parses text or a JSON tree and checks its steps against what the
 /// tenant's jobs can call.
-async fn parse(state: &AppState, tenant: &str, name: &str, source: Option<String>, tree: Option<Value>) -> ApiResult<(Definition, String, String)> {
+async fn parse(
+    state: &AppState,
+    tenant: &str,
+    name: &str,
+    source: Option<String>,
+    tree: Option<Value>,
+) -> ApiResult<(Definition, String, String)> {
     let file = format!("{name}.mm");
     let (definition, format, text) = match (source, tree) {
         (Some(text), None) => match crate::language::parse(&file, &text) {
@@ -132,7 +141,11 @@ async fn parse(state: &AppState, tenant: &str, name: &str, source: Option<String
                 });
             }
         },
-        _ => return Err(ApiError::BadRequest("give the definition as `source` (text) or `tree` (JSON), one of the two".into())),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give the definition as `source` (text) or `tree` (JSON), one of the two".into(),
+            ));
+        }
     };
     let runtime = state.engine.runtime(tenant).await?;
     let problems = crate::engine::validate(&definition, &runtime.registry);
@@ -161,7 +174,11 @@ fn version_view(d: DefinitionRecord) -> DefinitionVersion {
     responses((status = 201, body = DefinitionVersion), (status = 400, body = super::error::ErrorBody),
               (status = 422, description = "errors with line and column", body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn push_definition(State(state): State<Arc<AppState>>, who: Principal, ApiJson(input): ApiJson<DefinitionInput>) -> ApiResult<(StatusCode, ApiJson<DefinitionVersion>)> {
+async fn push_definition(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiJson(input): ApiJson<DefinitionInput>,
+) -> ApiResult<(StatusCode, ApiJson<DefinitionVersion>)> {
     let tenant = who.tenant(Scope::Admin)?;
     check_name("definition", &input.name)?;
     let (definition, format, source) = parse(&state, tenant, &input.name, input.source, input.tree).await?;
@@ -182,7 +199,10 @@ async fn push_definition(State(state): State<Arc<AppState>>, who: Principal, Api
 
 #[utoipa::path(get, path = "/v1/definitions", tag = "definitions",
     responses((status = 200, body = Vec<DefinitionSummary>)), security(("bearer" = [])))]
-async fn list_definitions(State(state): State<Arc<AppState>>, who: Principal) -> ApiResult<ApiJson<Vec<DefinitionSummary>>> {
+async fn list_definitions(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+) -> ApiResult<ApiJson<Vec<DefinitionSummary>>> {
     let tenant = who.tenant(Scope::Read)?;
     let list = state.store.definitions(tenant).await?;
     Ok(ApiJson(
@@ -196,13 +216,23 @@ async fn list_definitions(State(state): State<Arc<AppState>>, who: Principal) ->
 #[utoipa::path(get, path = "/v1/definitions/{name}", tag = "definitions", params(("name" = String, Path)),
     responses((status = 200, body = DefinitionDetail), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn show_definition(State(state): State<Arc<AppState>>, who: Principal, ApiPath(name): ApiPath<String>) -> ApiResult<ApiJson<DefinitionDetail>> {
+async fn show_definition(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<ApiJson<DefinitionDetail>> {
     let tenant = who.tenant(Scope::Read)?;
     let mut versions = state.store.definition_versions(tenant, &name).await?;
     let Some(latest) = versions.pop() else { return Err(ApiError::not_found("definition", &name)) };
-    let mut entries: Vec<VersionEntry> =
-        versions.into_iter().map(|v| VersionEntry { version: v.version, created_at: time(v.created_at), created_by: v.created_by }).collect();
-    entries.push(VersionEntry { version: latest.version, created_at: time(latest.created_at), created_by: latest.created_by.clone() });
+    let mut entries: Vec<VersionEntry> = versions
+        .into_iter()
+        .map(|v| VersionEntry { version: v.version, created_at: time(v.created_at), created_by: v.created_by })
+        .collect();
+    entries.push(VersionEntry {
+        version: latest.version,
+        created_at: time(latest.created_at),
+        created_by: latest.created_by.clone(),
+    });
     Ok(ApiJson(DefinitionDetail { name, latest: version_view(latest), versions: entries }))
 }
 
@@ -210,16 +240,28 @@ async fn show_definition(State(state): State<Arc<AppState>>, who: Principal, Api
     params(("name" = String, Path), ("version" = i64, Path)),
     responses((status = 200, body = DefinitionVersion), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn show_version(State(state): State<Arc<AppState>>, who: Principal, ApiPath((name, version)): ApiPath<(String, i64)>) -> ApiResult<ApiJson<DefinitionVersion>> {
+async fn show_version(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath((name, version)): ApiPath<(String, i64)>,
+) -> ApiResult<ApiJson<DefinitionVersion>> {
     let tenant = who.tenant(Scope::Read)?;
-    let d = state.store.definition(tenant, &name, Some(version)).await?.ok_or_else(|| ApiError::not_found("definition version", &format!("{name}@{version}")))?;
+    let d = state
+        .store
+        .definition(tenant, &name, Some(version))
+        .await?
+        .ok_or_else(|| ApiError::not_found("definition version", &format!("{name}@{version}")))?;
     Ok(ApiJson(version_view(d)))
 }
 
 /// Checks a definition without storing it.
 #[utoipa::path(post, path = "/v1/definitions/validate", tag = "definitions", request_body = ValidateInput,
     responses((status = 200, body = Validation), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
-async fn validate_definition(State(state): State<Arc<AppState>>, who: Principal, ApiJson(input): ApiJson<ValidateInput>) -> ApiResult<ApiJson<Validation>> {
+async fn validate_definition(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiJson(input): ApiJson<ValidateInput>,
+) -> ApiResult<ApiJson<Validation>> {
     let tenant = who.tenant(Scope::Read)?;
     match parse(&state, tenant, "definition", input.source, input.tree).await {
         Ok(_) => Ok(ApiJson(Validation { valid: true, diagnostics: Vec::new(), rendered: String::new() })),
@@ -238,6 +280,7 @@ pub async fn load(state: &AppState, tenant: &str, name: &str, version: Option<i6
         Some(v) => ApiError::not_found("definition version", &format!("{name}@{v}")),
         None => ApiError::not_found("definition", name),
     })?;
-    let definition = crate::language::json::definition_from_json(&record.tree).map_err(|e| ApiError::Internal(format!("stored definition {name}: {e}")))?;
+    let definition = crate::language::json::definition_from_json(&record.tree)
+        .map_err(|e| ApiError::Internal(format!("stored definition {name}: {e}")))?;
     Ok((definition, format!("{}@{}", record.name, record.version)))
 }

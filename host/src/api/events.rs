@@ -37,7 +37,11 @@ fn over(state: JobState) -> bool {
     responses((status = 200, description = "a stream of Server-Sent Events", content_type = "text/event-stream", body = String),
               (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn job_events(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+async fn job_events(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let tenant = who.tenant(Scope::Read)?.to_owned();
     // Subscribe before reading the state, so nothing falls in between.
     let mut events = state.engine.subscribe();
@@ -48,7 +52,10 @@ async fn job_events(State(state): State<Arc<AppState>>, who: Principal, ApiPath(
     let (tx, rx) = mpsc::channel::<Event>(256);
     tokio::spawn(async move {
         let mut last = job.state;
-        let first = sse("state", &serde_json::to_value(job_view(job, Some(history), &secrets).with_running(running)).unwrap_or(Value::Null));
+        let first = sse(
+            "state",
+            &serde_json::to_value(job_view(job, Some(history), &secrets).with_running(running)).unwrap_or(Value::Null),
+        );
         if tx.send(first).await.is_err() || over(last) {
             return;
         }

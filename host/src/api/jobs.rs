@@ -4,12 +4,12 @@
 //! job shows, on top of the sandbox's own redaction.
 
 use super::auth::{Principal, Scope};
+use super::error::optional_json;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use super::{AppState, time};
 use crate::capabilities::{Secret, secrets::redact};
 use crate::engine::{Fields, JobState, NewJob};
 use crate::store::{HistoryEntry, JobFilter, JobRecord, RunningStep};
-use super::error::optional_json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -262,7 +262,9 @@ async fn create_job(
     state.metrics.job_created();
     if let Some(seconds) = query.wait.filter(|_| launched) {
         // Over or not, the answer says where the job is.
-        if let Ok(ended) = tokio::time::timeout(std::time::Duration::from_secs(seconds), state.engine.wait_for(&id)).await {
+        if let Ok(ended) =
+            tokio::time::timeout(std::time::Duration::from_secs(seconds), state.engine.wait_for(&id)).await
+        {
             let secrets = state.tenancy.secret_values(tenant).await?;
             return Ok((StatusCode::CREATED, ApiJson(job_view(ended?, None, &secrets))));
         }
@@ -272,10 +274,16 @@ async fn create_job(
 
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(JobQuery),
     responses((status = 200, body = JobPage), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
-async fn list_jobs(State(state): State<Arc<AppState>>, who: Principal, ApiQuery(q): ApiQuery<JobQuery>) -> ApiResult<ApiJson<JobPage>> {
+async fn list_jobs(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<JobQuery>,
+) -> ApiResult<ApiJson<JobPage>> {
     let tenant = who.tenant(Scope::Read)?;
     let state_filter = match q.state.as_deref() {
-        Some(s) => Some(JobState::parse(s).ok_or_else(|| ApiError::BadRequest(format!("unknown state '{s}' (pending, running, paused, failed, completed, canceled)")))?),
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!("unknown state '{s}' (pending, running, paused, failed, completed, canceled)"))
+        })?),
         None => None,
     };
     let limit = q.limit.unwrap_or(50);
@@ -294,7 +302,11 @@ async fn list_jobs(State(state): State<Arc<AppState>>, who: Principal, ApiQuery(
 /// State, current fields and step history.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, body = JobView), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
-async fn show_job(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<ApiJson<JobView>> {
+async fn show_job(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<JobView>> {
     let tenant = who.tenant(Scope::Read)?;
     Ok(ApiJson(show(&state, tenant, &id, true).await?))
 }
@@ -304,7 +316,12 @@ async fn show_job(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id
     responses((status = 200, body = JobView), (status = 400, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn launch_job(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>, body: Bytes) -> ApiResult<ApiJson<JobView>> {
+async fn launch_job(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+    body: Bytes,
+) -> ApiResult<ApiJson<JobView>> {
     let tenant = who.tenant(Scope::Run)?;
     tenant_job(&state, tenant, &id).await?;
     let input: LaunchInput = optional_json(&body)?;
@@ -329,7 +346,13 @@ macro_rules! control {
     };
 }
 
-control!(cancel_job, "/v1/jobs/{id}/cancel", "cancel", "Cancels a job; participant calls in flight are aborted.", cancel);
+control!(
+    cancel_job,
+    "/v1/jobs/{id}/cancel",
+    "cancel",
+    "Cancels a job; participant calls in flight are aborted.",
+    cancel
+);
 control!(pause_job, "/v1/jobs/{id}/pause", "pause", "Pauses a running job: nothing new starts.", pause);
 control!(resume_job, "/v1/jobs/{id}/resume", "resume", "Resumes a paused job.", resume);
 
@@ -338,7 +361,12 @@ control!(resume_job, "/v1/jobs/{id}/resume", "resume", "Resumes a paused job.", 
     responses((status = 200, body = JobView), (status = 400, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn retry_job(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>, body: Bytes) -> ApiResult<ApiJson<JobView>> {
+async fn retry_job(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+    body: Bytes,
+) -> ApiResult<ApiJson<JobView>> {
     let tenant = who.tenant(Scope::Run)?;
     tenant_job(&state, tenant, &id).await?;
     let input: RetryInput = optional_json(&body)?;

@@ -115,7 +115,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -142,7 +145,8 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .route("/openapi.json", axum::routing::get(move || async move { axum::Json(document) }))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
-            let mut response = axum::response::IntoResponse::into_response(ApiError::BadRequest("method not allowed here".into()));
+            let mut response =
+                axum::response::IntoResponse::into_response(ApiError::BadRequest("method not allowed here".into()));
             *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             response
         })
@@ -158,7 +162,9 @@ pub fn spawn_scheduler(state: Arc<AppState>, stop: tokio_util::sync::Cancellatio
 
 /// RFC 3339 text of a time in milliseconds since the epoch.
 pub(crate) fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
 /// Whether any step of `definition` calls the participant `name`.

@@ -21,7 +21,9 @@ use utoipa_axum::routes;
 pub const MAX_COMPONENT_BYTES: usize = 16 << 20;
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(upload_participant, list_participants)).routes(routes!(show_participant, delete_participant))
+    OpenApiRouter::new()
+        .routes(routes!(upload_participant, list_participants))
+        .routes(routes!(show_participant, delete_participant))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -110,20 +112,31 @@ fn check_grants(state: &AppState, specs: &[String]) -> ApiResult<()> {
     responses((status = 201, body = ParticipantView), (status = 400, body = super::error::ErrorBody),
               (status = 409, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn upload_participant(State(state): State<Arc<AppState>>, who: Principal, ApiJson(input): ApiJson<UploadInput>) -> ApiResult<(StatusCode, ApiJson<ParticipantView>)> {
+async fn upload_participant(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiJson(input): ApiJson<UploadInput>,
+) -> ApiResult<(StatusCode, ApiJson<ParticipantView>)> {
     let tenant = who.tenant(Scope::Admin)?;
     let wasm = base64::engine::general_purpose::STANDARD
         .decode(input.wasm.trim())
         .map_err(|e| ApiError::BadRequest(format!("wasm: not base64: {e}")))?;
     if wasm.len() > MAX_COMPONENT_BYTES {
-        return Err(ApiError::TooLarge(format!("component is {} bytes, over the {MAX_COMPONENT_BYTES}-byte limit", wasm.len())));
+        return Err(ApiError::TooLarge(format!(
+            "component is {} bytes, over the {MAX_COMPONENT_BYTES}-byte limit",
+            wasm.len()
+        )));
     }
     check_grants(&state, &input.grants)?;
-    let participant = state.sandbox.load(&wasm).await.map_err(|e| ApiError::BadRequest(format!("component refused: {e}")))?;
+    let participant =
+        state.sandbox.load(&wasm).await.map_err(|e| ApiError::BadRequest(format!("component refused: {e}")))?;
     let description = participant.description().clone();
     super::definitions::check_name("participant", &description.name)?;
     if state.tenancy.is_builtin(&description.name) {
-        return Err(ApiError::Conflict(format!("'{}' is a built-in participant: give your component another name", description.name)));
+        return Err(ApiError::Conflict(format!(
+            "'{}' is a built-in participant: give your component another name",
+            description.name
+        )));
     }
     let mut record = ParticipantRecord {
         tenant: tenant.to_owned(),
@@ -143,7 +156,10 @@ async fn upload_participant(State(state): State<Arc<AppState>>, who: Principal, 
 /// The built-in participants and the tenant's uploads.
 #[utoipa::path(get, path = "/v1/participants", tag = "participants",
     responses((status = 200, body = Vec<ParticipantView>)), security(("bearer" = [])))]
-async fn list_participants(State(state): State<Arc<AppState>>, who: Principal) -> ApiResult<ApiJson<Vec<ParticipantView>>> {
+async fn list_participants(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+) -> ApiResult<ApiJson<Vec<ParticipantView>>> {
     let tenant = who.tenant(Scope::Read)?;
     let mut list: Vec<ParticipantView> = builtin_views(&state).collect();
     list.extend(state.store.participants(tenant).await?.into_iter().map(uploaded_view));
@@ -153,14 +169,20 @@ async fn list_participants(State(state): State<Arc<AppState>>, who: Principal) -
 /// What a participant declares (its actions and params), its grants and versions.
 #[utoipa::path(get, path = "/v1/participants/{name}", tag = "participants", params(("name" = String, Path)),
     responses((status = 200, body = ParticipantView), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
-async fn show_participant(State(state): State<Arc<AppState>>, who: Principal, ApiPath(name): ApiPath<String>) -> ApiResult<ApiJson<ParticipantView>> {
+async fn show_participant(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<ApiJson<ParticipantView>> {
     let tenant = who.tenant(Scope::Read)?;
     if let Some(view) = builtin_views(&state).find(|v| v.name == name) {
         return Ok(ApiJson(view));
     }
     let mut versions = state.store.participant_versions(tenant, &name).await?;
-    let list: Vec<UploadVersion> =
-        versions.iter().map(|v| UploadVersion { version: v.version, sha256: v.sha256.clone(), created_at: time(v.created_at) }).collect();
+    let list: Vec<UploadVersion> = versions
+        .iter()
+        .map(|v| UploadVersion { version: v.version, sha256: v.sha256.clone(), created_at: time(v.created_at) })
+        .collect();
     let Some(latest) = versions.pop() else { return Err(ApiError::not_found("participant", &name)) };
     Ok(ApiJson(ParticipantView { versions: Some(list), ..uploaded_view(latest) }))
 }
@@ -169,7 +191,11 @@ async fn show_participant(State(state): State<Arc<AppState>>, who: Principal, Ap
 #[utoipa::path(delete, path = "/v1/participants/{name}", tag = "participants", params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn delete_participant(State(state): State<Arc<AppState>>, who: Principal, ApiPath(name): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_participant(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
     if state.tenancy.is_builtin(&name) {
         return Err(ApiError::Conflict(format!("'{name}' is a built-in participant and cannot be deleted")));
@@ -181,7 +207,9 @@ async fn delete_participant(State(state): State<Arc<AppState>>, who: Principal, 
     for (job, tree) in state.store.unfinished_jobs(tenant).await? {
         let Ok(definition) = crate::language::json::definition_from_json(&tree) else { continue };
         if super::uses_participant(&definition, &runtime.registry, &name) {
-            return Err(ApiError::Conflict(format!("participant '{name}' is used by job {job}, which is not over: cancel it or wait")));
+            return Err(ApiError::Conflict(format!(
+                "participant '{name}' is used by job {job}, which is not over: cancel it or wait"
+            )));
         }
     }
     state.store.delete_participant(tenant, &name, now_ms()).await?;

@@ -88,7 +88,11 @@ fn next_tick(cron: &str, time_zone: &str, after_ms: i64) -> Result<i64, String> 
 #[utoipa::path(post, path = "/v1/schedules", tag = "schedules", request_body = ScheduleInput,
     responses((status = 201, body = ScheduleView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn create_schedule(State(state): State<Arc<AppState>>, who: Principal, ApiJson(input): ApiJson<ScheduleInput>) -> ApiResult<(StatusCode, ApiJson<ScheduleView>)> {
+async fn create_schedule(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiJson(input): ApiJson<ScheduleInput>,
+) -> ApiResult<(StatusCode, ApiJson<ScheduleView>)> {
     let tenant = who.tenant(Scope::Admin)?;
     let now = now_ms();
     let next_at = next_tick(&input.cron, &input.time_zone, now).map_err(ApiError::BadRequest)?;
@@ -117,7 +121,11 @@ async fn list_schedules(State(state): State<Arc<AppState>>, who: Principal) -> A
 
 #[utoipa::path(delete, path = "/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
-async fn delete_schedule(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_schedule(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
     if !state.store.delete_schedule(tenant, &id).await? {
         return Err(ApiError::not_found("schedule", &id));

@@ -35,7 +35,12 @@ pub struct SecretName {
 /// Sets a secret (creating or replacing it).
 #[utoipa::path(put, path = "/v1/secrets/{name}", tag = "secrets", params(("name" = String, Path)), request_body = SecretInput,
     responses((status = 204), (status = 400, body = super::error::ErrorBody)), security(("bearer" = [])))]
-async fn put_secret(State(state): State<Arc<AppState>>, who: Principal, ApiPath(name): ApiPath<String>, ApiJson(input): ApiJson<SecretInput>) -> ApiResult<StatusCode> {
+async fn put_secret(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(input): ApiJson<SecretInput>,
+) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
     super::definitions::check_name("secret", &name)?;
     if input.value.is_empty() || input.value.len() > MAX_SECRET_BYTES {
@@ -50,7 +55,11 @@ async fn put_secret(State(state): State<Arc<AppState>>, who: Principal, ApiPath(
 
 #[utoipa::path(delete, path = "/v1/secrets/{name}", tag = "secrets", params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
-async fn delete_secret(State(state): State<Arc<AppState>>, who: Principal, ApiPath(name): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_secret(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
     if !state.store.delete_secret(tenant, &name).await? {
         return Err(ApiError::not_found("secret", &name));

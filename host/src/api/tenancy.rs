@@ -186,7 +186,12 @@ impl ServerTenancy {
         let runtime = Arc::new(runtime);
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
             tenant.to_owned(),
-            Cached { revision, checked: Instant::now(), runtime: runtime.clone(), secret_values: Arc::new(secret_values) },
+            Cached {
+                revision,
+                checked: Instant::now(),
+                runtime: runtime.clone(),
+                secret_values: Arc::new(secret_values),
+            },
         );
         Ok(runtime)
     }
@@ -205,7 +210,9 @@ impl ServerTenancy {
                     grants.public_only = self.public_only_uploads;
                     registry.insert(participant, grants, Vec::new());
                 }
-                Err(e) => tracing::error!(tenant, participant = %record.name, error = %e, "uploaded participant does not load"),
+                Err(e) => {
+                    tracing::error!(tenant, participant = %record.name, error = %e, "uploaded participant does not load")
+                }
             }
         }
         let mut secrets = MemorySecrets::new();

@@ -89,7 +89,12 @@ pub struct AuditQuery {
 }
 
 fn tenant_view(t: TenantRecord) -> TenantView {
-    TenantView { id: t.id, name: t.name, limits: serde_json::from_value(t.limits).unwrap_or_default(), created_at: time(t.created_at) }
+    TenantView {
+        id: t.id,
+        name: t.name,
+        limits: serde_json::from_value(t.limits).unwrap_or_default(),
+        created_at: time(t.created_at),
+    }
 }
 
 fn token_view(t: TokenRecord, token: Option<String>) -> TokenView {
@@ -104,7 +109,11 @@ fn check_limits(limits: &TenantLimits) -> ApiResult<()> {
     responses((status = 201, body = TenantView), (status = 400, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn create_tenant(State(state): State<Arc<AppState>>, who: Principal, ApiJson(input): ApiJson<TenantInput>) -> ApiResult<(StatusCode, ApiJson<TenantView>)> {
+async fn create_tenant(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiJson(input): ApiJson<TenantInput>,
+) -> ApiResult<(StatusCode, ApiJson<TenantView>)> {
     who.server_admin()?;
     super::definitions::check_name("tenant", &input.name)?;
     let limits = input.limits.unwrap_or_default();
@@ -132,7 +141,11 @@ async fn list_tenants(State(state): State<Arc<AppState>>, who: Principal) -> Api
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)),
     responses((status = 200, body = TenantView), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn show_tenant(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<ApiJson<TenantView>> {
+async fn show_tenant(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<TenantView>> {
     who.server_admin()?;
     let t = state.store.tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant", &id))?;
     Ok(ApiJson(tenant_view(t)))
@@ -143,7 +156,12 @@ async fn show_tenant(State(state): State<Arc<AppState>>, who: Principal, ApiPath
     responses((status = 200, body = TenantView), (status = 400, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn update_tenant(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<TenantUpdate>) -> ApiResult<ApiJson<TenantView>> {
+async fn update_tenant(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<TenantUpdate>,
+) -> ApiResult<ApiJson<TenantView>> {
     who.server_admin()?;
     check_limits(&input.limits)?;
     if !state.store.set_tenant_limits(&id, &serde_json::to_value(&input.limits).unwrap_or_default()).await? {
@@ -180,23 +198,30 @@ async fn issue_token(state: &AppState, tenant: &str, input: TokenInput) -> ApiRe
     responses((status = 201, body = TokenView), (status = 400, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn create_tenant_token(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<TokenInput>) -> ApiResult<(StatusCode, ApiJson<TokenView>)> {
+async fn create_tenant_token(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<TokenInput>,
+) -> ApiResult<(StatusCode, ApiJson<TokenView>)> {
     who.server_admin()?;
     if state.store.tenant(&id).await?.is_none() {
         return Err(ApiError::not_found("tenant", &id));
     }
     let view = issue_token(&state, &id, input).await?;
     // Recorded in the tenant's log, so its members see who made the token.
-    state.store.audit(&AuditEntry {
-        id: 0,
-        tenant: Some(id.clone()),
-        token: Some(who.token.id.clone()),
-        action: "create".into(),
-        object_kind: "token".into(),
-        object_id: view.id.clone(),
-        at: now_ms(),
-    })
-    .await?;
+    state
+        .store
+        .audit(&AuditEntry {
+            id: 0,
+            tenant: Some(id.clone()),
+            token: Some(who.token.id.clone()),
+            action: "create".into(),
+            object_kind: "token".into(),
+            object_id: view.id.clone(),
+            at: now_ms(),
+        })
+        .await?;
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
@@ -204,7 +229,11 @@ async fn create_tenant_token(State(state): State<Arc<AppState>>, who: Principal,
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = TokenInput,
     responses((status = 201, body = TokenView), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn create_token(State(state): State<Arc<AppState>>, who: Principal, ApiJson(input): ApiJson<TokenInput>) -> ApiResult<(StatusCode, ApiJson<TokenView>)> {
+async fn create_token(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiJson(input): ApiJson<TokenInput>,
+) -> ApiResult<(StatusCode, ApiJson<TokenView>)> {
     let tenant = who.tenant(Scope::Admin)?;
     let view = issue_token(&state, tenant, input).await?;
     who.audit("create", "token", &view.id).await?;
@@ -220,7 +249,11 @@ async fn list_tokens(State(state): State<Arc<AppState>>, who: Principal) -> ApiR
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn revoke_token(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
     if !state.store.revoke_token(tenant, &id).await? {
         return Err(ApiError::not_found("token", &id));
@@ -234,7 +267,11 @@ async fn revoke_token(State(state): State<Arc<AppState>>, who: Principal, ApiPat
 #[utoipa::path(get, path = "/v1/audit", tag = "tokens", params(AuditQuery),
     responses((status = 200, body = Vec<AuditView>), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn audit_log(State(state): State<Arc<AppState>>, who: Principal, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<ApiJson<Vec<AuditView>>> {
+async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<ApiJson<Vec<AuditView>>> {
     let tenant = who.tenant(Scope::Admin)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -244,7 +281,14 @@ async fn audit_log(State(state): State<Arc<AppState>>, who: Principal, ApiQuery(
     Ok(ApiJson(
         entries
             .into_iter()
-            .map(|e| AuditView { id: e.id, token: e.token, action: e.action, object_kind: e.object_kind, object_id: e.object_id, at: time(e.at) })
+            .map(|e| AuditView {
+                id: e.id,
+                token: e.token,
+                action: e.action,
+                object_kind: e.object_kind,
+                object_id: e.object_id,
+                at: time(e.at),
+            })
             .collect(),
     ))
 }

@@ -74,7 +74,15 @@ pub struct Fired {
 }
 
 fn view(t: TriggerRecord, url: Option<String>) -> TriggerView {
-    TriggerView { id: t.id, definition: t.definition, field: t.field, fields: t.fields, per_minute: t.per_minute, created_at: time(t.created_at), url }
+    TriggerView {
+        id: t.id,
+        definition: t.definition,
+        field: t.field,
+        fields: t.fields,
+        per_minute: t.per_minute,
+        created_at: time(t.created_at),
+        url,
+    }
 }
 
 /// One rate limiter per trigger, created on first use.
@@ -98,7 +106,11 @@ impl TriggerLimits {
 #[utoipa::path(post, path = "/v1/triggers", tag = "triggers", request_body = TriggerInput,
     responses((status = 201, body = TriggerView), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
-async fn create_trigger(State(state): State<Arc<AppState>>, who: Principal, ApiJson(input): ApiJson<TriggerInput>) -> ApiResult<(StatusCode, ApiJson<TriggerView>)> {
+async fn create_trigger(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiJson(input): ApiJson<TriggerInput>,
+) -> ApiResult<(StatusCode, ApiJson<TriggerView>)> {
     let tenant = who.tenant(Scope::Admin)?;
     if !(1..=6000).contains(&input.per_minute) {
         return Err(ApiError::BadRequest("per_minute must be between 1 and 6000".into()));
@@ -131,7 +143,11 @@ async fn list_triggers(State(state): State<Arc<AppState>>, who: Principal) -> Ap
 
 #[utoipa::path(delete, path = "/v1/triggers/{id}", tag = "triggers", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
-async fn delete_trigger(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_trigger(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
     if !state.store.delete_trigger(tenant, &id).await? {
         return Err(ApiError::not_found("trigger", &id));
@@ -146,8 +162,16 @@ async fn delete_trigger(State(state): State<Arc<AppState>>, who: Principal, ApiP
     request_body(content = Object, description = "any JSON value"),
     responses((status = 202, body = Fired), (status = 400, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
-async fn fire_trigger(State(state): State<Arc<AppState>>, ApiPath(secret): ApiPath<String>, body: axum::body::Bytes) -> ApiResult<(StatusCode, ApiJson<Fired>)> {
-    let trigger = state.store.trigger_by_hash(&hash_token(&secret)).await?.ok_or_else(|| ApiError::NotFound("no such trigger".into()))?;
+async fn fire_trigger(
+    State(state): State<Arc<AppState>>,
+    ApiPath(secret): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, ApiJson<Fired>)> {
+    let trigger = state
+        .store
+        .trigger_by_hash(&hash_token(&secret))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such trigger".into()))?;
     let payload: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -163,16 +187,18 @@ async fn fire_trigger(State(state): State<Arc<AppState>>, ApiPath(secret): ApiPa
     fields.insert(trigger.field.clone(), payload);
     let input = JobInput { definition: trigger.definition.clone(), version: None, fields, launch: true };
     let job_id = super::jobs::create(&state, &trigger.tenant, input, None).await?;
-    state.store.audit(&crate::store::AuditEntry {
-        id: 0,
-        tenant: Some(trigger.tenant.clone()),
-        token: None,
-        action: "launch".into(),
-        object_kind: "job".into(),
-        object_id: format!("{job_id} (trigger {})", trigger.id),
-        at: now_ms(),
-    })
-    .await?;
+    state
+        .store
+        .audit(&crate::store::AuditEntry {
+            id: 0,
+            tenant: Some(trigger.tenant.clone()),
+            token: None,
+            action: "launch".into(),
+            object_kind: "job".into(),
+            object_id: format!("{job_id} (trigger {})", trigger.id),
+            at: now_ms(),
+        })
+        .await?;
     state.metrics.job_created();
     Ok((StatusCode::ACCEPTED, ApiJson(Fired { job_id })))
 }

@@ -52,11 +52,20 @@ impl CallCaps {
         let mut bare = url.clone();
         bare.set_query(None);
         if !self.grants.allows_chef(bare.as_str()) {
-            return Err(self.deny("chef", &format!("URL {bare}"), &format!("the path leaves the granted server {base}")));
+            return Err(self.deny(
+                "chef",
+                &format!("URL {bare}"),
+                &format!("the path leaves the granted server {base}"),
+            ));
         }
         let method = match request.method.to_ascii_uppercase().as_str() {
             m @ ("GET" | "POST" | "PUT" | "DELETE") => m.to_owned(),
-            _ => return Err(WitError::bad_input(format!("chef: bad method '{}' (GET, POST, PUT or DELETE)", request.method))),
+            _ => {
+                return Err(WitError::bad_input(format!(
+                    "chef: bad method '{}' (GET, POST, PUT or DELETE)",
+                    request.method
+                )));
+            }
         };
         check_client_name(&request.client_name)?;
         let body = request.body.unwrap_or_default();
@@ -72,16 +81,23 @@ impl CallCaps {
             ))
         })?;
         let timestamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        let signing = Signing { method: &method, path: url.path(), body: body.as_bytes(), user: &request.client_name, timestamp: &timestamp };
-        let signed = signing
-            .sign(&key)
-            .map_err(|e| WitError::fatal(format!("chef: cannot sign with the key in secret '{}': {e}", request.key_secret)))?;
+        let signing = Signing {
+            method: &method,
+            path: url.path(),
+            body: body.as_bytes(),
+            user: &request.client_name,
+            timestamp: &timestamp,
+        };
+        let signed = signing.sign(&key).map_err(|e| {
+            WitError::fatal(format!("chef: cannot sign with the key in secret '{}': {e}", request.key_secret))
+        })?;
 
         let timeout = self.time_left(None);
         if timeout.is_zero() {
             return Err(WitError::retryable("chef: no time left before the call's deadline"));
         }
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| WitError::bad_input("chef: bad method"))?;
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| WitError::bad_input("chef: bad method"))?;
         let mut builder = self
             .services
             .http
@@ -99,7 +115,9 @@ impl CallCaps {
         let response = builder.send().await.map_err(|e| self.transport_error("chef", &base, &e))?;
         let status = response.status().as_u16();
         let body = read_body(response).await.map_err(|e| self.transport_error("chef", &base, &e))?;
-        let body = body.map_err(|()| WitError::fatal(format!("chef: response from {base} is larger than {} MiB", MAX_RESPONSE_BYTES >> 20)))?;
+        let body = body.map_err(|()| {
+            WitError::fatal(format!("chef: response from {base} is larger than {} MiB", MAX_RESPONSE_BYTES >> 20))
+        })?;
         let body = secrets::redact_bytes(body, &self.used_secrets);
         Ok(wit::Response { status, body: String::from_utf8_lossy(&body).into_owned() })
     }
@@ -108,7 +126,8 @@ impl CallCaps {
 /// The server URL normalised (lower-case host, no default port, no trailing
 /// slash), so it compares with grants the way a person wrote them.
 fn server_url(raw: &str) -> Result<String, WitError> {
-    let url = url::Url::parse(raw.trim()).map_err(|e| WitError::bad_input(format!("chef: invalid server URL '{raw}': {e}")))?;
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| WitError::bad_input(format!("chef: invalid server URL '{raw}': {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(WitError::bad_input(format!("chef: the server URL must be http or https, not '{}'", url.scheme())));
     }
@@ -116,7 +135,9 @@ fn server_url(raw: &str) -> Result<String, WitError> {
         return Err(WitError::bad_input("chef: the server URL has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(WitError::bad_input("chef: credentials in the server URL are refused; the client key signs requests"));
+        return Err(WitError::bad_input(
+            "chef: credentials in the server URL are refused; the client key signs requests",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(WitError::bad_input("chef: the server URL may not have a query or fragment"));
@@ -138,7 +159,8 @@ fn request_url(base: &str, path: &str) -> Result<url::Url, WitError> {
     if path.chars().any(char::is_control) {
         return Err(WitError::bad_input("chef: the path has control characters"));
     }
-    url::Url::parse(&format!("{base}{path}")).map_err(|e| WitError::bad_input(format!("chef: invalid path '{path}': {e}")))
+    url::Url::parse(&format!("{base}{path}"))
+        .map_err(|e| WitError::bad_input(format!("chef: invalid path '{path}': {e}")))
 }
 
 fn check_client_name(name: &str) -> Result<(), WitError> {
@@ -313,7 +335,10 @@ YlkUQYXhy9JixmUUKtH+NXkKX7Lyc8XYw5ETr7JBT3ifs+G7HruDjVG78EJVojbd
         let signing = Signing { method: "GET", path: "/nodes/web1", body: b"", ..vector() };
         let headers = signing.sign(&same).unwrap();
         assert_eq!(headers, signing.sign(&key).unwrap());
-        let joined: String = (1..).map_while(|i| headers.iter().find(|(k, _)| *k == format!("x-ops-authorization-{i}"))).map(|(_, v)| v.as_str()).collect();
+        let joined: String = (1..)
+            .map_while(|i| headers.iter().find(|(k, _)| *k == format!("x-ops-authorization-{i}")))
+            .map(|(_, v)| v.as_str())
+            .collect();
         let signature = BASE64.decode(joined).unwrap();
         let digest = Sha256::digest(signing.canonical_request().as_bytes());
         RsaPublicKey::from(&key).verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &signature).unwrap();
@@ -324,8 +349,14 @@ YlkUQYXhy9JixmUUKtH+NXkKX7Lyc8XYw5ETr7JBT3ifs+G7HruDjVG78EJVojbd
     #[test]
     fn rejects_what_is_not_an_rsa_private_key() {
         assert!(parse_private_key("").is_err());
-        assert!(parse_private_key("-----BEGIN RSA PRIVATE KEY-----\nnot base64\n-----END RSA PRIVATE KEY-----").is_err());
-        let public = rsa::pkcs8::EncodePublicKey::to_public_key_pem(&RsaPublicKey::from(&parse_private_key(VECTOR_KEY).unwrap()), LineEnding::LF).unwrap();
+        assert!(
+            parse_private_key("-----BEGIN RSA PRIVATE KEY-----\nnot base64\n-----END RSA PRIVATE KEY-----").is_err()
+        );
+        let public = rsa::pkcs8::EncodePublicKey::to_public_key_pem(
+            &RsaPublicKey::from(&parse_private_key(VECTOR_KEY).unwrap()),
+            LineEnding::LF,
+        )
+        .unwrap();
         assert!(parse_private_key(&public).is_err());
     }
 

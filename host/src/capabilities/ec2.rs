@@ -78,14 +78,20 @@ impl AwsCredentials {
                 .map_err(|_| WitError::fatal("ec2: the credentials secret is not valid JSON"))?;
             let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
             return match (field("access_key_id"), field("secret_access_key")) {
-                (Some(id), Some(key)) => Ok(AwsCredentials { access_key_id: id, secret_access_key: key, session_token: field("session_token") }),
+                (Some(id), Some(key)) => Ok(AwsCredentials {
+                    access_key_id: id,
+                    secret_access_key: key,
+                    session_token: field("session_token"),
+                }),
                 _ => Err(WitError::fatal("ec2: the credentials secret needs access_key_id and secret_access_key")),
             };
         }
         match text.split_once(':') {
-            Some((id, key)) if !id.is_empty() && !key.is_empty() => {
-                Ok(AwsCredentials { access_key_id: id.to_owned(), secret_access_key: key.to_owned(), session_token: None })
-            }
+            Some((id, key)) if !id.is_empty() && !key.is_empty() => Ok(AwsCredentials {
+                access_key_id: id.to_owned(),
+                secret_access_key: key.to_owned(),
+                session_token: None,
+            }),
             _ => Err(WitError::fatal("ec2: the credentials secret must be ACCESS_KEY_ID:SECRET_ACCESS_KEY or JSON")),
         }
     }
@@ -105,7 +111,11 @@ impl CallCaps {
         Ok(self.services.ec2.client(region, &creds))
     }
 
-    fn ec2_error<E: ProvideErrorMetadata + std::fmt::Debug>(&self, what: &str, e: aws_sdk_ec2::error::SdkError<E>) -> WitError {
+    fn ec2_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+        &self,
+        what: &str,
+        e: aws_sdk_ec2::error::SdkError<E>,
+    ) -> WitError {
         use aws_sdk_ec2::error::SdkError;
         let err = match &e {
             SdkError::ServiceError(s) => {
@@ -121,7 +131,9 @@ impl CallCaps {
                 if transient { WitError::retryable(text) } else { WitError::fatal(text) }
             }
             SdkError::TimeoutError(_) => WitError::retryable(format!("ec2 {what}: timed out")),
-            SdkError::DispatchFailure(d) => WitError::retryable(format!("ec2 {what}: cannot reach the EC2 endpoint: {d:?}")),
+            SdkError::DispatchFailure(d) => {
+                WitError::retryable(format!("ec2 {what}: cannot reach the EC2 endpoint: {d:?}"))
+            }
             other => WitError::retryable(format!("ec2 {what}: {other}")),
         };
         WitError { message: self.redact(&err.message), ..err }
@@ -277,7 +289,10 @@ fn instance(i: &aws_sdk_ec2::types::Instance) -> wit::Instance {
         tags: i
             .tags()
             .iter()
-            .map(|t| wit::Tag { key: t.key().unwrap_or_default().to_owned(), value: t.value().unwrap_or_default().to_owned() })
+            .map(|t| wit::Tag {
+                key: t.key().unwrap_or_default().to_owned(),
+                value: t.value().unwrap_or_default().to_owned(),
+            })
             .collect(),
     }
 }

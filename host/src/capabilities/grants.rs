@@ -62,9 +62,8 @@ impl Grants {
     }
 
     pub fn add(&mut self, spec: &str) -> Result<(), GrantError> {
-        let (kind, value) = spec
-            .split_once('=')
-            .ok_or_else(|| invalid(spec, "expected KIND=VALUE, e.g. http=api.example.com"))?;
+        let (kind, value) =
+            spec.split_once('=').ok_or_else(|| invalid(spec, "expected KIND=VALUE, e.g. http=api.example.com"))?;
         let value = value.trim();
         if value.is_empty() {
             return Err(invalid(spec, "empty value"));
@@ -82,7 +81,10 @@ impl Grants {
             }
             "secret" => self.secrets.push(value.to_owned()),
             other => {
-                return Err(invalid(spec, format!("unknown capability '{other}' (known: http, ssh, ec2, chef, secret)")));
+                return Err(invalid(
+                    spec,
+                    format!("unknown capability '{other}' (known: http, ssh, ec2, chef, secret)"),
+                ));
             }
         }
         Ok(())

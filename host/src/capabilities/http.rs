@@ -113,7 +113,8 @@ impl CallCaps {
                 }
             }
         }
-        let final_parsed = parse_url(&final_url).map_err(|_| WitError::bad_input("http: the URL is invalid once secrets are filled in"))?;
+        let final_parsed = parse_url(&final_url)
+            .map_err(|_| WitError::bad_input("http: the URL is invalid once secrets are filled in"))?;
         if final_parsed.host_str() != url.host_str() || final_parsed.port_or_known_default() != Some(port) {
             return Err(WitError::bad_input("http: secrets may only fill the URL's path and query"));
         }
@@ -132,10 +133,15 @@ impl CallCaps {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| wit::Header { name: k.as_str().to_owned(), value: self.redact(&String::from_utf8_lossy(v.as_bytes())) })
+            .map(|(k, v)| wit::Header {
+                name: k.as_str().to_owned(),
+                value: self.redact(&String::from_utf8_lossy(v.as_bytes())),
+            })
             .collect();
         let body = read_body(response).await.map_err(|e| self.transport_error("http", &target, &e))?;
-        let body = body.map_err(|()| WitError::fatal(format!("http: response from {target} is larger than {} MiB", MAX_RESPONSE_BYTES >> 20)))?;
+        let body = body.map_err(|()| {
+            WitError::fatal(format!("http: response from {target} is larger than {} MiB", MAX_RESPONSE_BYTES >> 20))
+        })?;
         Ok(wit::Response { status, headers, body: secrets::redact_bytes(body, &self.used_secrets) })
     }
 

@@ -9,7 +9,11 @@ use std::time::Duration;
 impl CallCaps {
     fn report(&mut self, event: ParticipantEvent, size: usize) -> wasmtime::Result<()> {
         let Some(left) = self.log_budget.checked_sub(size) else {
-            return Err(LimitExceeded::new(Limit::Log, "log limit exceeded: the participant logged more than its per-call budget").into());
+            return Err(LimitExceeded::new(
+                Limit::Log,
+                "log limit exceeded: the participant logged more than its per-call budget",
+            )
+            .into());
         };
         self.log_budget = left;
         if let Some(sink) = &self.events {

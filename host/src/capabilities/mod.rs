@@ -68,7 +68,11 @@ impl HostServices {
             Some(path) => Arc::new(FileKnownHosts::open(path)?),
             None => Arc::new(MemoryKnownHosts::new()),
         };
-        Ok(HostServices { http: HttpClients::new()?, ec2: ec2::Ec2Clients::new(config.aws_endpoint_url.clone()), known_hosts })
+        Ok(HostServices {
+            http: HttpClients::new()?,
+            ec2: ec2::Ec2Clients::new(config.aws_endpoint_url.clone()),
+            known_hosts,
+        })
     }
 }
 

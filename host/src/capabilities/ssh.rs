@@ -103,9 +103,10 @@ impl CallCaps {
                     Err(e) => failed = Some(e),
                 }
             }
-            let pin = pins.iter().find(|(h, p, _)| *h == host && *p == Some(t.port)).or_else(|| {
-                pins.iter().find(|(h, p, _)| *h == host && p.is_none())
-            });
+            let pin = pins
+                .iter()
+                .find(|(h, p, _)| *h == host && *p == Some(t.port))
+                .or_else(|| pins.iter().find(|(h, p, _)| *h == host && p.is_none()));
             targets.push(Target {
                 label,
                 user: t.user.clone(),
@@ -165,7 +166,9 @@ impl CallCaps {
         Ok(results
             .into_iter()
             .map(|r| match r {
-                Some(Ok(out)) => Ok(wit::ExecOutput { stdout: redact(&out.stdout), stderr: redact(&out.stderr), ..out }),
+                Some(Ok(out)) => {
+                    Ok(wit::ExecOutput { stdout: redact(&out.stdout), stderr: redact(&out.stderr), ..out })
+                }
                 Some(Err(e)) => Err(WitError { kind: e.kind, message: redact(&e.message) }),
                 None => Err(WitError::fatal("ssh: internal error: the target's task ended without a result")),
             })
@@ -175,7 +178,12 @@ impl CallCaps {
     /// A host granted only by wildcard must resolve to public addresses.
     /// The outer error refuses the whole request (nothing connected yet);
     /// the inner one is this target's (a name that does not resolve).
-    async fn public_addresses(&mut self, host: &str, port: u16, label: &str) -> Result<Result<Vec<SocketAddr>, WitError>, WitError> {
+    async fn public_addresses(
+        &mut self,
+        host: &str,
+        port: u16,
+        label: &str,
+    ) -> Result<Result<Vec<SocketAddr>, WitError>, WitError> {
         let hint = "private, loopback and link-local addresses need the exact host in a grant";
         let addrs = match resolve(host, port).await {
             Ok(addrs) => addrs,
@@ -194,7 +202,12 @@ impl CallCaps {
     fn key_redactions(&self, secret: &secrets::Secret) -> Vec<secrets::Secret> {
         let mut values = self.used_secrets.clone();
         values.extend(
-            secret.expose().lines().map(str::trim).filter(|l| l.len() >= 16 && !l.starts_with("-----")).map(secrets::Secret::new),
+            secret
+                .expose()
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+                .map(secrets::Secret::new),
         );
         values
     }
@@ -247,7 +260,9 @@ fn host_port(host: &str, port: u16) -> String {
 fn parse_key(name: &str, text: &str) -> Result<PrivateKey, WitError> {
     russh::keys::decode_secret_key(text, None).map_err(|e| {
         let why = match e {
-            russh::keys::Error::KeyIsEncrypted => "it is encrypted with a passphrase; store an unencrypted key".to_owned(),
+            russh::keys::Error::KeyIsEncrypted => {
+                "it is encrypted with a passphrase; store an unencrypted key".to_owned()
+            }
             other => format!("{other}; store the private key file's text (OpenSSH or PEM)"),
         };
         WitError::fatal(format!("ssh: secret '{name}' is not a usable private key: {why}"))
@@ -377,7 +392,10 @@ async fn session(shared: &Shared, target: &Target, phase: &mut Phase) -> Result<
 /// Runs the command, feeding stdin while reading its output (a command
 /// that writes before it reads must not deadlock against us), then closes
 /// stdin so commands that read to the end finish.
-async fn run_command(shared: &Shared, handle: &client::Handle<HostKeyGuard>) -> Result<Result<wit::ExecOutput, String>, russh::Error> {
+async fn run_command(
+    shared: &Shared,
+    handle: &client::Handle<HostKeyGuard>,
+) -> Result<Result<wit::ExecOutput, String>, russh::Error> {
     let channel = handle.channel_open_session().await?;
     channel.exec(true, shared.command.as_bytes()).await?;
     let (mut read, write) = channel.split();
@@ -460,7 +478,9 @@ impl Capped {
 
 fn connect_error(label: &str, e: &std::io::Error) -> WitError {
     let why = match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused (is sshd running and listening on that port?)".to_owned(),
+        std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is sshd running and listening on that port?)".to_owned()
+        }
         std::io::ErrorKind::TimedOut => "connection timed out".to_owned(),
         _ => format!("cannot connect: {e}"),
     };
@@ -471,10 +491,17 @@ fn protocol_error(label: &str, during: &str, e: russh::Error) -> WitError {
     use russh::Error as E;
     let message = format!("ssh: {label}: {during} failed: {e}");
     match e {
-        E::IO(_) | E::Disconnect | E::HUP | E::ConnectionTimeout | E::KeepaliveTimeout | E::InactivityTimeout
-        | E::SendError | E::RecvError | E::Elapsed(_) | E::Join(_) | E::ChannelOpenFailure(_) => {
-            WitError::retryable(message)
-        }
+        E::IO(_)
+        | E::Disconnect
+        | E::HUP
+        | E::ConnectionTimeout
+        | E::KeepaliveTimeout
+        | E::InactivityTimeout
+        | E::SendError
+        | E::RecvError
+        | E::Elapsed(_)
+        | E::Join(_)
+        | E::ChannelOpenFailure(_) => WitError::retryable(message),
         _ => WitError::fatal(message),
     }
 }
@@ -526,7 +553,10 @@ impl client::Handler for HostKeyGuard {
                 Ok(HostKeyCheck::Known | HostKeyCheck::Recorded) => return Ok(true),
                 Ok(HostKeyCheck::Changed { expected }) => (expected, "was recorded on first use".to_owned()),
                 Err(e) => {
-                    return Err(GuardError::HostKey(WitError::fatal(format!("ssh: {}: host key not trusted: {e}", self.label))));
+                    return Err(GuardError::HostKey(WitError::fatal(format!(
+                        "ssh: {}: host key not trusted: {e}",
+                        self.label
+                    ))));
                 }
             },
         };
@@ -563,7 +593,11 @@ mod tests {
         c.push(&vec![b'a'; MAX_STREAM_BYTES - 1]);
         c.push(b"bcd");
         let text = c.finish("stdout");
-        assert!(text.starts_with("aaa") && text.contains("ab\n[mastermind: stdout truncated: 2 more bytes"), "{}", &text[text.len() - 120..]);
+        assert!(
+            text.starts_with("aaa") && text.contains("ab\n[mastermind: stdout truncated: 2 more bytes"),
+            "{}",
+            &text[text.len() - 120..]
+        );
     }
 
     #[test]

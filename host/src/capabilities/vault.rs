@@ -85,7 +85,10 @@ impl Vault {
         }
         let (nonce, ciphertext) = bytes.split_at(24);
         let aad = associated_data(tenant, name);
-        let plain = self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad }).map_err(|_| VaultError::Open)?;
+        let plain = self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .map_err(|_| VaultError::Open)?;
         String::from_utf8(plain).map_err(|_| VaultError::Malformed)
     }
 }

@@ -22,7 +22,9 @@ pub enum Definitions {
         name: Option<String>,
     },
     List,
-    Show { name: String },
+    Show {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,17 +43,27 @@ pub enum Jobs {
         watch: bool,
     },
     /// Follow a job's progress until it ends; exit 0 if it completed.
-    Watch { id: String },
-    Show { id: String },
+    Watch {
+        id: String,
+    },
+    Show {
+        id: String,
+    },
     List {
         #[arg(long)]
         state: Option<String>,
         #[arg(long)]
         definition: Option<String>,
     },
-    Cancel { id: String },
-    Pause { id: String },
-    Resume { id: String },
+    Cancel {
+        id: String,
+    },
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
     /// Retry a failed job's failed step, optionally with edited fields.
     Retry {
         id: String,
@@ -70,8 +82,12 @@ pub enum Participants {
         grants: Vec<String>,
     },
     List,
-    Show { name: String },
-    Delete { name: String },
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +99,9 @@ pub enum Secrets {
         value: Option<String>,
     },
     List,
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
 }
 
 struct Client {
@@ -94,7 +112,8 @@ struct Client {
 
 impl Client {
     fn from_env() -> anyhow::Result<Self> {
-        let base = std::env::var("MASTERMIND_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{}", crate::api::DEFAULT_PORT));
+        let base = std::env::var("MASTERMIND_URL")
+            .unwrap_or_else(|_| format!("http://127.0.0.1:{}", crate::api::DEFAULT_PORT));
         let token = std::env::var("MASTERMIND_TOKEN").ok().filter(|t| !t.is_empty());
         Ok(Client { http: reqwest::Client::builder().build()?, base: base.trim_end_matches('/').to_owned(), token })
     }
@@ -116,7 +135,8 @@ impl Client {
         let response = request.send().await.with_context(|| format!("contacting {}", self.base))?;
         let status = response.status();
         let text = response.text().await?;
-        let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if !status.is_success() {
             let error = &value["error"];
             if let Some(rendered) = error["details"]["rendered"].as_str() {
@@ -249,7 +269,11 @@ fn show(name: &str, data: &Value, tty: bool) {
             for step in data["history"].as_array().into_iter().flatten() {
                 match step["ok"].as_bool() {
                     Some(true) => eprintln!("{green}✓{reset} {}", step_line(step)),
-                    _ => eprintln!("{red}✗{reset} {}: {}", step_line(step), step["result"]["message"].as_str().unwrap_or("")),
+                    _ => eprintln!(
+                        "{red}✗{reset} {}: {}",
+                        step_line(step),
+                        step["result"]["message"].as_str().unwrap_or("")
+                    ),
                 }
             }
             // ... and the calls in flight when we started watching.
@@ -262,8 +286,12 @@ fn show(name: &str, data: &Value, tty: bool) {
             }
         }
         "step_started" => eprintln!("▶ {}", step(data)),
-        "step_finished" if data["error"].is_null() => eprintln!("{green}✓{reset} {} {dim}({} ms){reset}", step(data), data["elapsed_ms"]),
-        "step_finished" => eprintln!("{red}✗{reset} {}: {}", step(data), data["error"]["message"].as_str().unwrap_or("")),
+        "step_finished" if data["error"].is_null() => {
+            eprintln!("{green}✓{reset} {} {dim}({} ms){reset}", step(data), data["elapsed_ms"])
+        }
+        "step_finished" => {
+            eprintln!("{red}✗{reset} {}: {}", step(data), data["error"]["message"].as_str().unwrap_or(""))
+        }
         "log" | "progress" => eprintln!("{dim}  {}{reset}", data["message"].as_str().unwrap_or("")),
         "echo" => eprintln!("  {}", data["text"].as_str().unwrap_or("")),
         "step_failed" => eprintln!("{red}failed:{reset} {}", data["error"]["message"].as_str().unwrap_or("")),

@@ -72,9 +72,8 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 /// Logs go to stderr; MASTERMIND_LOG_LEVEL (or RUST_LOG) sets the level.
 pub fn init_tracing() {
-    let filter = std::env::var("MASTERMIND_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn".into());
+    let filter =
+        std::env::var("MASTERMIND_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "warn".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -101,7 +100,8 @@ pub(crate) fn parse_assignment(spec: &str, flag: &str) -> anyhow::Result<(String
         let value = serde_json::from_str(json).with_context(|| format!("{flag} {key}:= expects JSON"))?;
         return Ok((key.to_owned(), value));
     }
-    let (key, text) = spec.split_once('=').with_context(|| format!("{flag} '{spec}': expected KEY=VALUE or KEY:=JSON"))?;
+    let (key, text) =
+        spec.split_once('=').with_context(|| format!("{flag} '{spec}': expected KEY=VALUE or KEY:=JSON"))?;
     Ok((key.to_owned(), Value::String(text.to_owned())))
 }
 

@@ -41,7 +41,6 @@ pub struct CheckArgs {
     file: PathBuf,
 }
 
-
 /// Reads and parses a definition file (text, or JSON by extension or content).
 pub fn read_definition(path: &Path) -> anyhow::Result<Result<Definition, ParseErrors>> {
     let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

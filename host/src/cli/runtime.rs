@@ -46,9 +46,9 @@ pub async fn builtins(sandbox: &Sandbox, extra: &[String]) -> anyhow::Result<Vec
         let participant = sandbox.load(bytes).await.with_context(|| format!("loading built-in participant {name}"))?;
         let (mut grants, settings) = defaults(&participant.description().name, &env)?;
         for spec in extra {
-            let (target, grant) = spec
-                .split_once(':')
-                .with_context(|| format!("--grant '{spec}': expected PARTICIPANT:KIND=VALUE, e.g. http:http=api.example.com"))?;
+            let (target, grant) = spec.split_once(':').with_context(|| {
+                format!("--grant '{spec}': expected PARTICIPANT:KIND=VALUE, e.g. http:http=api.example.com")
+            })?;
             if target == participant.description().name {
                 grants.add(grant)?;
             }
@@ -78,14 +78,14 @@ type Settings = Vec<(String, String)>;
 /// The narrowest grants each built-in needs for its job, and the settings
 /// it reads.
 fn defaults(participant: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<(Grants, Settings)> {
-    let settings = |names: &[&str]| -> Settings {
-        names.iter().filter_map(|n| env(n).map(|v| ((*n).to_owned(), v))).collect()
-    };
+    let settings =
+        |names: &[&str]| -> Settings { names.iter().filter_map(|n| env(n).map(|v| ((*n).to_owned(), v))).collect() };
     Ok(match participant {
         "ec2_server" => (Grants::parse(&["ec2=*", "secret=aws"])?, settings(&["AWS_REGION"])),
         "campfire" => {
             let mut specs = vec!["secret=campfire_token".to_owned()];
-            let url = env("CAMPFIRE_URL").or_else(|| env("CAMPFIRE_ACCOUNT").map(|a| format!("https://{a}.campfirenow.com")));
+            let url =
+                env("CAMPFIRE_URL").or_else(|| env("CAMPFIRE_ACCOUNT").map(|a| format!("https://{a}.campfirenow.com")));
             if let Some(url) = url.as_deref().and_then(|u| url::Url::parse(u).ok())
                 && let Some(host) = url.host_str()
             {

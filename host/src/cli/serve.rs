@@ -74,11 +74,14 @@ fn vault(db: &str, backend: Backend, key_file: Option<&Path>) -> anyhow::Result<
         return Vault::from_base64(&key).context("MASTERMIND_SECRET_KEY");
     }
     if let Some(path) = key_file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading the secret key file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the secret key file {}", path.display()))?;
         return Vault::from_base64(&text).with_context(|| format!("the secret key in {}", path.display()));
     }
     if backend == Backend::Postgres {
-        bail!("several processes share a PostgreSQL database: give them one secret key (MASTERMIND_SECRET_KEY or --secret-key-file)");
+        bail!(
+            "several processes share a PostgreSQL database: give them one secret key (MASTERMIND_SECRET_KEY or --secret-key-file)"
+        );
     }
 
     let db_path = db.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
@@ -117,7 +120,14 @@ async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyhow::Result<S
         max_concurrent_calls: config.max_concurrent_calls,
     };
     let public_only = !args.allow_private_grants;
-    let tenancy = Arc::new(ServerTenancy::new(store.clone(), sandbox.clone(), vault.clone(), builtins, public_only, Some(Arc::new(local))));
+    let tenancy = Arc::new(ServerTenancy::new(
+        store.clone(),
+        sandbox.clone(),
+        vault.clone(),
+        builtins,
+        public_only,
+        Some(Arc::new(local)),
+    ));
     let engine = Engine::with_tenancy(store.clone(), sandbox.clone(), tenancy.clone(), config);
     Ok(Server { store, engine, sandbox, tenancy, vault })
 }
@@ -169,13 +179,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let db = args.db.clone().unwrap_or_else(runtime::default_db_url);
     let server = start(&db, &args.common, KeyUse::Seal).await?;
     bootstrap_admin(&server.store).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     let config = ApiConfig {
         public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{address}")),
         allow_private_grants: args.common.allow_private_grants,
     };
-    let state = AppState::new(server.store.clone(), server.engine.clone(), server.sandbox, server.tenancy, server.vault, config);
+    let state = AppState::new(
+        server.store.clone(),
+        server.engine.clone(),
+        server.sandbox,
+        server.tenancy,
+        server.vault,
+        config,
+    );
     let (router, _) = api::router(state.clone());
     let stop = stop_on_signal();
     let workers = {

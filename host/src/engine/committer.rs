@@ -222,7 +222,9 @@ impl Engine {
                 }
                 self.wake.notify_one();
             }
-            Work::Finished(f) => tracing::error!(job = %f.job_id, error = %error, "storing a participant result failed"),
+            Work::Finished(f) => {
+                tracing::error!(job = %f.job_id, error = %error, "storing a participant result failed")
+            }
         }
     }
 
@@ -279,7 +281,9 @@ impl Engine {
                 let state = tx.take_claimed(job_id, &self.worker_id).await?;
                 let runnable = state.filter(|s| matches!(s, super::JobState::Running | super::JobState::Failed));
                 match (runnable, context) {
-                    (Some(state), Some(context)) => self.batch(tx, job_id, tenant, state, context, None, cache, after).await,
+                    (Some(state), Some(context)) => {
+                        self.batch(tx, job_id, tenant, state, context, None, cache, after).await
+                    }
                     // Paused meanwhile, held by another worker, or not
                     // loadable here: the claim loops take it when they can.
                     _ => {
@@ -290,7 +294,8 @@ impl Engine {
             }
             Work::Finished(f) => {
                 let state = tx.open_job(&f.job_id, &self.worker_id, super::worker::STALE_AFTER).await?;
-                let stored = tx.finish_dispatch(f.dispatch_id, &self.worker_id, &f.job_id, &f.tenant, &f.history).await?;
+                let stored =
+                    tx.finish_dispatch(f.dispatch_id, &self.worker_id, &f.job_id, &f.tenant, &f.history).await?;
                 after.events.push((f.job_id.clone(), f.event.clone()));
                 if !stored {
                     // Cancelled or taken over meanwhile: nothing to store.

@@ -345,7 +345,13 @@ impl<'a> Flow<'a> {
             job_fields: self.final_fields,
             job_error: self.job_error,
         };
-        BatchOutcome { changes, events: self.events, cancelled: self.cancelled_calls, state: self.state, expressions: self.exprs }
+        BatchOutcome {
+            changes,
+            events: self.events,
+            cancelled: self.cancelled_calls,
+            state: self.state,
+            expressions: self.exprs,
+        }
     }
 
     pub fn now(&self) -> i64 {

@@ -199,7 +199,11 @@ fn redo(flow: &mut Flow, fei: &Fei) {
 /// Variables an expression was applied with (scopes it opened itself are
 /// rebuilt by applying it again).
 fn scope_variables(e: &Expression) -> Option<Fields> {
-    if matches!(e.kind.as_str(), "subprocess" | "iterator" | "concurrent_iterator") { e.variables.clone() } else { None }
+    if matches!(e.kind.as_str(), "subprocess" | "iterator" | "concurrent_iterator") {
+        e.variables.clone()
+    } else {
+        None
+    }
 }
 
 /// No handler: the step fails, and with it the job (other branches go on).

@@ -118,10 +118,31 @@ pub struct JobEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    StepStarted { fei: String, line: u32, participant: String, action: String, attempt: u32 },
-    StepFinished { fei: String, line: u32, participant: String, action: String, elapsed_ms: u64, error: Option<StepError> },
-    Log { fei: String, level: String, message: String },
-    Progress { fei: String, message: String, percent: Option<u8> },
+    StepStarted {
+        fei: String,
+        line: u32,
+        participant: String,
+        action: String,
+        attempt: u32,
+    },
+    StepFinished {
+        fei: String,
+        line: u32,
+        participant: String,
+        action: String,
+        elapsed_ms: u64,
+        error: Option<StepError>,
+    },
+    Log {
+        fei: String,
+        level: String,
+        message: String,
+    },
+    Progress {
+        fei: String,
+        message: String,
+        percent: Option<u8>,
+    },
     Flow(FlowEvent),
 }
 
@@ -180,7 +201,12 @@ impl Engine {
 
     /// An engine that runs each tenant's jobs with that tenant's
     /// participants, secrets and limits.
-    pub fn with_tenancy(store: Store, sandbox: Arc<Sandbox>, tenancy: Arc<dyn Tenancy>, config: EngineConfig) -> Arc<Self> {
+    pub fn with_tenancy(
+        store: Store,
+        sandbox: Arc<Sandbox>,
+        tenancy: Arc<dyn Tenancy>,
+        config: EngineConfig,
+    ) -> Arc<Self> {
         let (events, _) = broadcast::channel(4096);
         Arc::new(Engine {
             store,
@@ -214,8 +240,15 @@ impl Engine {
     }
 
     /// Checks a definition and starts a job with `fields`. Returns its id.
-    pub async fn launch(&self, tenant: &str, definition: &Definition, fields: Fields, name: Option<String>) -> Result<String, EngineError> {
-        let job = NewJob { id: None, tenant: tenant.to_owned(), definition, fields, name, definition_ref: None, start: true };
+    pub async fn launch(
+        &self,
+        tenant: &str,
+        definition: &Definition,
+        fields: Fields,
+        name: Option<String>,
+    ) -> Result<String, EngineError> {
+        let job =
+            NewJob { id: None, tenant: tenant.to_owned(), definition, fields, name, definition_ref: None, start: true };
         self.create(job).await
     }
 
@@ -370,7 +403,9 @@ impl Engine {
             return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "retry" });
         }
         let message = Message::Retry { fields };
-        self.store.enqueue(job_id, &job.tenant, &NewMessage { message, due_at: now_ms() }, Some(JobState::Running)).await?;
+        self.store
+            .enqueue(job_id, &job.tenant, &NewMessage { message, due_at: now_ms() }, Some(JobState::Running))
+            .await?;
         self.wake.notify_one();
         Ok(())
     }
@@ -391,10 +426,11 @@ impl Engine {
         if let Some(d) = self.definitions.lock().unwrap_or_else(|p| p.into_inner()).get(job_id) {
             return Ok(d.clone());
         }
-        let stored = self.store.job_definition(job_id).await?.ok_or_else(|| StoreError::Corrupt {
-            what: "job definition",
-            detail: format!("job {job_id} has none"),
-        })?;
+        let stored = self
+            .store
+            .job_definition(job_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt { what: "job definition", detail: format!("job {job_id} has none") })?;
         let d = Arc::new(
             crate::language::json::definition_from_json(&stored)
                 .map_err(|e| StoreError::Corrupt { what: "job definition", detail: e.to_string() })?,

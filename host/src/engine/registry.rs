@@ -62,7 +62,10 @@ impl Registry {
                 return Ok((participant.to_owned(), action.to_owned()));
             }
         }
-        Err(format!("unknown step '{name}': not an expression, a defined subprocess or a participant action ({})", self.known()))
+        Err(format!(
+            "unknown step '{name}': not an expression, a defined subprocess or a participant action ({})",
+            self.known()
+        ))
     }
 
     fn with_action(&self, participant: &str, action: Option<&str>) -> Result<(String, String), String> {
@@ -76,7 +79,10 @@ impl Registry {
         };
         if d.action(action).is_none() {
             let actions: Vec<&str> = d.actions.iter().map(|a| a.name.as_str()).collect();
-            return Err(format!("participant '{participant}' has no action '{action}' (actions: {})", actions.join(", ")));
+            return Err(format!(
+                "participant '{participant}' has no action '{action}' (actions: {})",
+                actions.join(", ")
+            ));
         }
         Ok((participant.to_owned(), action.to_owned()))
     }

@@ -77,7 +77,10 @@ fn check_tag_reference(node: &Node, known: &Known, out: &mut Vec<Diagnostic>) {
             if !known.tags.is_empty() {
                 let mut tags: Vec<&String> = known.tags.iter().collect();
                 tags.sort();
-                d = d.with_help(format!("tags in this definition: {}", tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")));
+                d = d.with_help(format!(
+                    "tags in this definition: {}",
+                    tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+                ));
             }
             out.push(d);
         }

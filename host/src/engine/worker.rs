@@ -153,7 +153,8 @@ impl Engine {
                 Err(_) => serde_json::to_value(&error).unwrap_or(Value::Null),
             },
         };
-        let result = NewMessage { message: Message::Result { fei: d.fei.clone(), outcome, attempt: d.attempt }, due_at: ended };
+        let result =
+            NewMessage { message: Message::Result { fei: d.fei.clone(), outcome, attempt: d.attempt }, due_at: ended };
         let event = Event::StepFinished {
             fei: d.fei.0,
             line: d.line,
@@ -167,9 +168,18 @@ impl Engine {
         Ok(())
     }
 
-    async fn invoke(&self, job_id: &str, tenant: &str, d: &Dispatch, runtime: &TenantRuntime) -> Result<super::Fields, CallError> {
+    async fn invoke(
+        &self,
+        job_id: &str,
+        tenant: &str,
+        d: &Dispatch,
+        runtime: &TenantRuntime,
+    ) -> Result<super::Fields, CallError> {
         let Some(registered) = runtime.registry.get(&d.participant) else {
-            return Err(CallError::new(ErrorKind::Fatal, format!("participant '{}' is not registered here", d.participant)));
+            return Err(CallError::new(
+                ErrorKind::Fatal,
+                format!("participant '{}' is not registered here", d.participant),
+            ));
         };
         let mut limits = runtime.limits.clone();
         if let Some(ms) = d.deadline_ms {
@@ -179,7 +189,11 @@ impl Engine {
             grants: registered.grants.clone(),
             secrets: runtime.secrets.clone(),
             limits,
-            events: Some(Arc::new(StepEvents { engine_events: self.events.clone(), job_id: job_id.to_owned(), fei: d.fei.0.clone() })),
+            events: Some(Arc::new(StepEvents {
+                engine_events: self.events.clone(),
+                job_id: job_id.to_owned(),
+                fei: d.fei.0.clone(),
+            })),
         };
         let request = CallRequest {
             action: d.action.clone(),
@@ -209,7 +223,9 @@ impl EventSink for StepEvents {
     fn emit(&self, event: ParticipantEvent) {
         let event = match event {
             ParticipantEvent::Log { level, message } => Event::Log { fei: self.fei.clone(), level, message },
-            ParticipantEvent::Progress { message, percent } => Event::Progress { fei: self.fei.clone(), message, percent },
+            ParticipantEvent::Progress { message, percent } => {
+                Event::Progress { fei: self.fei.clone(), message, percent }
+            }
         };
         let _ = self.engine_events.send(super::JobEvent { job_id: self.job_id.clone(), event });
     }

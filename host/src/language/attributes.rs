@@ -16,23 +16,15 @@ pub struct DurationError {
 /// accepted too.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let text = input.trim();
-    let error = |reason: String| DurationError {
-        input: input.to_string(),
-        reason,
-    };
+    let error = |reason: String| DurationError { input: input.to_string(), reason };
     if text.is_empty() {
-        return Err(error(
-            "it is empty; write for example `30s`, `5m` or `2h`".into(),
-        ));
+        return Err(error("it is empty; write for example `30s`, `5m` or `2h`".into()));
     }
     if text.starts_with('-') {
         return Err(error("durations cannot be negative".into()));
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| error("the number is too large".into()));
+        return text.parse::<u64>().map(Duration::from_secs).map_err(|_| error("the number is too large".into()));
     }
     if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return text
@@ -49,10 +41,7 @@ fn explain(error: &humantime::DurationError, text: &str) -> String {
     use humantime::DurationError as E;
     match error {
         E::InvalidCharacter(at) | E::NumberExpected(at) => {
-            let found = text
-                .get(*at..)
-                .and_then(|rest| rest.chars().next())
-                .unwrap_or(' ');
+            let found = text.get(*at..).and_then(|rest| rest.chars().next()).unwrap_or(' ');
             format!(
                 "expected a number followed by a unit (ms, s, m, h, d, w) at `{found}`, \
                  as in `30s`, `5m` or `1h30m`"
@@ -125,11 +114,7 @@ pub fn parse_on_timeout(input: &str) -> Result<Vec<Handler>, HandlerError> {
 }
 
 fn parse_handlers(input: &str, attribute: &'static str) -> Result<Vec<Handler>, HandlerError> {
-    let error = |reason: String| HandlerError {
-        attribute,
-        input: input.to_string(),
-        reason,
-    };
+    let error = |reason: String| HandlerError { attribute, input: input.to_string(), reason };
     if input.trim().is_empty() {
         return Err(error("it is empty".into()));
     }
@@ -142,13 +127,9 @@ fn parse_handlers(input: &str, attribute: &'static str) -> Result<Vec<Handler>, 
         if let Some(last) = handlers.last()
             && last.action != HandlerAction::Retry
         {
-            return Err(error(format!(
-                "`{item}` can never run: `{}` before it ends the handling",
-                last.action
-            )));
+            return Err(error(format!("`{item}` can never run: `{}` before it ends the handling", last.action)));
         }
-        let handler = parse_item(item, attribute)
-            .map_err(|reason| error(format!("in `{item}`: {reason}")))?;
+        let handler = parse_item(item, attribute).map_err(|reason| error(format!("in `{item}`: {reason}")))?;
         handlers.push(handler);
     }
     Ok(handlers)
@@ -188,22 +169,14 @@ fn parse_item(item: &str, attribute: &str) -> Result<Handler, String> {
             return Err(format!(
                 "`{name}` is neither an action (retry, pass, cancel, undo, redo{}) nor a \
                  subprocess or participant name",
-                if attribute == "on_timeout" {
-                    ", error"
-                } else {
-                    ""
-                }
+                if attribute == "on_timeout" { ", error" } else { "" }
             ));
         }
     };
     if times.is_some() && action != HandlerAction::Retry {
         return Err(format!("`* N` only applies to `retry`, not `{action}`"));
     }
-    Ok(Handler {
-        delay,
-        action,
-        times,
-    })
+    Ok(Handler { delay, action, times })
 }
 
 /// Participant and subprocess names: letters, digits, `_`, `-` and `.`, starting with a
@@ -239,40 +212,15 @@ mod tests {
 
     #[test]
     fn bad_durations() {
-        for bad in [
-            "",
-            "  ",
-            "abc",
-            "5x",
-            "-5s",
-            "1..2",
-            "99999999999999999999",
-            "h",
-            "5 m s",
-        ] {
+        for bad in ["", "  ", "abc", "5x", "-5s", "1..2", "99999999999999999999", "h", "5 m s"] {
             let error = parse_duration(bad).unwrap_err();
             assert_eq!(error.input, bad);
             assert!(error.to_string().starts_with("invalid duration"), "{error}");
         }
         assert!(parse_duration("").unwrap_err().reason.contains("empty"));
-        assert!(
-            parse_duration("-5s")
-                .unwrap_err()
-                .reason
-                .contains("negative")
-        );
-        assert!(
-            parse_duration("5x")
-                .unwrap_err()
-                .reason
-                .contains("unknown time unit `x`")
-        );
-        assert!(
-            parse_duration("5 m s")
-                .unwrap_err()
-                .reason
-                .contains("at `s`")
-        );
+        assert!(parse_duration("-5s").unwrap_err().reason.contains("negative"));
+        assert!(parse_duration("5x").unwrap_err().reason.contains("unknown time unit `x`"));
+        assert!(parse_duration("5 m s").unwrap_err().reason.contains("at `s`"));
     }
 
     #[test]
@@ -284,21 +232,10 @@ mod tests {
             ("undo", HandlerAction::Undo),
             ("redo", HandlerAction::Redo),
             ("alert_admin", HandlerAction::Handler("alert_admin".into())),
-            (
-                "notify-ops.v2",
-                HandlerAction::Handler("notify-ops.v2".into()),
-            ),
+            ("notify-ops.v2", HandlerAction::Handler("notify-ops.v2".into())),
         ];
         for (input, action) in expect {
-            assert_eq!(
-                parse_on_error(input),
-                Ok(vec![Handler {
-                    delay: None,
-                    action,
-                    times: None
-                }]),
-                "{input}"
-            );
+            assert_eq!(parse_on_error(input), Ok(vec![Handler { delay: None, action, times: None }]), "{input}");
         }
     }
 
@@ -307,36 +244,16 @@ mod tests {
         assert_eq!(
             parse_on_error("10s: retry * 3, pass"),
             Ok(vec![
-                Handler {
-                    delay: Some(secs(10)),
-                    action: HandlerAction::Retry,
-                    times: Some(3)
-                },
-                Handler {
-                    delay: None,
-                    action: HandlerAction::Pass,
-                    times: None
-                },
+                Handler { delay: Some(secs(10)), action: HandlerAction::Retry, times: Some(3) },
+                Handler { delay: None, action: HandlerAction::Pass, times: None },
             ])
         );
         assert_eq!(
             parse_on_error("retry*2,1m:retry * 5,5m: alert_admin"),
             Ok(vec![
-                Handler {
-                    delay: None,
-                    action: HandlerAction::Retry,
-                    times: Some(2)
-                },
-                Handler {
-                    delay: Some(secs(60)),
-                    action: HandlerAction::Retry,
-                    times: Some(5)
-                },
-                Handler {
-                    delay: Some(secs(300)),
-                    action: HandlerAction::Handler("alert_admin".into()),
-                    times: None
-                },
+                Handler { delay: None, action: HandlerAction::Retry, times: Some(2) },
+                Handler { delay: Some(secs(60)), action: HandlerAction::Retry, times: Some(5) },
+                Handler { delay: Some(secs(300)), action: HandlerAction::Handler("alert_admin".into()), times: None },
             ])
         );
     }
@@ -346,24 +263,13 @@ mod tests {
         assert_eq!(
             parse_on_timeout("1m: retry * 2, error"),
             Ok(vec![
-                Handler {
-                    delay: Some(secs(60)),
-                    action: HandlerAction::Retry,
-                    times: Some(2)
-                },
-                Handler {
-                    delay: None,
-                    action: HandlerAction::Raise,
-                    times: None
-                },
+                Handler { delay: Some(secs(60)), action: HandlerAction::Retry, times: Some(2) },
+                Handler { delay: None, action: HandlerAction::Raise, times: None },
             ])
         );
         let error = parse_on_error("error").unwrap_err();
         assert_eq!(error.attribute, "on_error");
-        assert!(
-            error.reason.contains("only meaningful in `on_timeout`"),
-            "{error}"
-        );
+        assert!(error.reason.contains("only meaningful in `on_timeout`"), "{error}");
     }
 
     #[test]
@@ -371,31 +277,13 @@ mod tests {
         let cases = [
             ("", "it is empty"),
             ("retry * 3,", "item 2 is empty"),
-            (
-                "retry * x",
-                "in `retry * x`: `* x` needs a whole number of times",
-            ),
-            (
-                "retry * 0",
-                "in `retry * 0`: `* 0` would never retry; leave the retry out",
-            ),
-            (
-                "pass * 3",
-                "in `pass * 3`: `* N` only applies to `retry`, not `pass`",
-            ),
-            (
-                "soon: retry",
-                "in `soon: retry`: expected a number followed by a unit (ms, s, m, h, d, w) at `s`",
-            ),
-            (
-                "10x: retry",
-                "in `10x: retry`: unknown time unit `x`; use ms, s, m (minutes), h, d or w",
-            ),
+            ("retry * x", "in `retry * x`: `* x` needs a whole number of times"),
+            ("retry * 0", "in `retry * 0`: `* 0` would never retry; leave the retry out"),
+            ("pass * 3", "in `pass * 3`: `* N` only applies to `retry`, not `pass`"),
+            ("soon: retry", "in `soon: retry`: expected a number followed by a unit (ms, s, m, h, d, w) at `s`"),
+            ("10x: retry", "in `10x: retry`: unknown time unit `x`; use ms, s, m (minutes), h, d or w"),
             ("10s:", "in `10s:`: an action is missing"),
-            (
-                "pass, retry",
-                "`retry` can never run: `pass` before it ends the handling",
-            ),
+            ("pass, retry", "`retry` can never run: `pass` before it ends the handling"),
             (
                 "retry now",
                 "in `retry now`: `retry now` is neither an action (retry, pass, cancel, undo, redo) nor a subprocess or participant name",
@@ -403,15 +291,8 @@ mod tests {
         ];
         for (input, reason) in cases {
             let error = parse_on_error(input).unwrap_err();
-            assert!(
-                error.reason.starts_with(reason),
-                "{input}: {}",
-                error.reason
-            );
-            assert!(
-                error.to_string().starts_with("invalid on_error value"),
-                "{error}"
-            );
+            assert!(error.reason.starts_with(reason), "{input}: {}", error.reason);
+            assert!(error.to_string().starts_with("invalid on_error value"), "{error}");
         }
     }
 }

@@ -30,12 +30,7 @@ pub fn evaluate(condition: &str, lookup: &dyn Lookup) -> Result<bool, ConditionE
         // Ruote: an empty condition is an empty value, which is false.
         return Ok(false);
     }
-    let mut parser = Parser {
-        source: condition,
-        tokens: &tokens,
-        pos: 0,
-        depth: 0,
-    };
+    let mut parser = Parser { source: condition, tokens: &tokens, pos: 0, depth: 0 };
     let expr = parser.or().map_err(|message| syntax(condition, message))?;
     if let Some(token) = tokens.get(parser.pos) {
         let message = format!("unexpected `{}`", token.text(condition));
@@ -53,10 +48,7 @@ pub fn evaluate_value(value: &Value, lookup: &dyn Lookup) -> Result<bool, Condit
 }
 
 fn syntax(condition: &str, message: String) -> ConditionError {
-    ConditionError::Syntax {
-        condition: condition.to_string(),
-        message,
-    }
+    ConditionError::Syntax { condition: condition.to_string(), message }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,15 +123,7 @@ fn lex(source: &str) -> Result<Vec<Token>, String> {
                 let (text, end) = quoted(source, pos)?;
                 (Tok::Quoted(text), end - pos)
             }
-            (b'/', _)
-                if matches!(
-                    tokens.last(),
-                    Some(Token {
-                        tok: Tok::Op(Op::Match),
-                        ..
-                    })
-                ) =>
-            {
+            (b'/', _) if matches!(tokens.last(), Some(Token { tok: Tok::Op(Op::Match), .. })) => {
                 let (pattern, flags, end) = regex_literal(source, pos)?;
                 (Tok::Regex { pattern, flags }, end - pos)
             }
@@ -152,11 +136,7 @@ fn lex(source: &str) -> Result<Vec<Token>, String> {
             (Tok::Word, "not") => Tok::Not,
             _ => tok,
         };
-        tokens.push(Token {
-            tok,
-            start,
-            end: pos,
-        });
+        tokens.push(Token { tok, start, end: pos });
     }
     Ok(tokens)
 }
@@ -175,9 +155,7 @@ fn word_end(source: &str, start: usize) -> Result<usize, String> {
         let b = bytes[pos];
         let ends = b.is_ascii_whitespace()
             || matches!(b, b'(' | b')' | b'<' | b'>' | b'=')
-            || ["==", "!=", "=~", "&&", "||"]
-                .iter()
-                .any(|op| rest.starts_with(op));
+            || ["==", "!=", "=~", "&&", "||"].iter().any(|op| rest.starts_with(op));
         if ends {
             break;
         }
@@ -236,10 +214,7 @@ fn regex_literal(source: &str, start: usize) -> Result<(String, String, usize), 
         match c {
             '/' => {
                 let after = start + 1 + i + 1;
-                let flags_len = source[after..]
-                    .bytes()
-                    .take_while(u8::is_ascii_alphabetic)
-                    .count();
+                let flags_len = source[after..].bytes().take_while(u8::is_ascii_alphabetic).count();
                 let flags = source[after..after + flags_len].to_string();
                 return Ok((pattern, flags, after + flags_len));
             }
@@ -286,11 +261,7 @@ enum Expr {
     And(Vec<Expr>),
     Not(Box<Expr>),
     Compare(Operand, Op, Operand),
-    Is {
-        operand: Operand,
-        test: Test,
-        negated: bool,
-    },
+    Is { operand: Operand, test: Test, negated: bool },
     Bare(Operand),
 }
 
@@ -307,9 +278,7 @@ impl Parser<'_> {
     }
 
     fn word_is(&self, index: usize, word: &str) -> bool {
-        self.tokens
-            .get(index)
-            .is_some_and(|t| t.tok == Tok::Word && t.text(self.source) == word)
+        self.tokens.get(index).is_some_and(|t| t.tok == Tok::Word && t.text(self.source) == word)
     }
 
     fn or(&mut self) -> Result<Expr, String> {
@@ -318,11 +287,7 @@ impl Parser<'_> {
             self.pos += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::Or(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
     }
 
     fn and(&mut self) -> Result<Expr, String> {
@@ -331,11 +296,7 @@ impl Parser<'_> {
             self.pos += 1;
             items.push(self.unary()?);
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::And(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
@@ -378,11 +339,7 @@ impl Parser<'_> {
                 _ => return Err("expected `set`, `empty` or `null` after `is`".to_string()),
             };
             self.pos += 1;
-            return Ok(Expr::Is {
-                operand: left,
-                test,
-                negated,
-            });
+            return Ok(Expr::Is { operand: left, test, negated });
         }
         let Some(Tok::Op(op)) = self.peek().cloned() else {
             return Ok(Expr::Bare(left));
@@ -406,10 +363,7 @@ impl Parser<'_> {
             }
             Tok::Regex { pattern, flags } => {
                 self.pos += 1;
-                Ok(Operand::Regex {
-                    pattern: pattern.clone(),
-                    flags: flags.clone(),
-                })
+                Ok(Operand::Regex { pattern: pattern.clone(), flags: flags.clone() })
             }
             Tok::Word if !self.word_is(self.pos, "is") => {
                 let start = token.start;
@@ -421,10 +375,7 @@ impl Parser<'_> {
                 }
                 Ok(Operand::Bare(self.source[start..end].to_string()))
             }
-            _ => Err(format!(
-                "expected a value, found `{}`",
-                token.text(self.source)
-            )),
+            _ => Err(format!("expected a value, found `{}`", token.text(self.source))),
         }
     }
 }
@@ -450,16 +401,10 @@ fn eval(expr: &Expr, lookup: &dyn Lookup) -> Result<bool, ConditionError> {
         }
         Expr::Not(inner) => !eval(inner, lookup)?,
         Expr::Bare(operand) => truthy(&value_of(operand, lookup)?),
-        Expr::Is {
-            operand,
-            test,
-            negated,
-        } => {
+        Expr::Is { operand, test, negated } => {
             let value = match value_of(operand, lookup) {
                 Ok(value) => Some(value),
-                Err(ConditionError::Dollar(DollarError::Missing { .. })) if *test != Test::Null => {
-                    None
-                }
+                Err(ConditionError::Dollar(DollarError::Missing { .. })) if *test != Test::Null => None,
                 Err(error) => return Err(error),
             };
             let result = match (test, value) {
@@ -521,9 +466,7 @@ fn as_number(value: &Value) -> Option<f64> {
             let s = s.trim();
             let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
             let numeric = digits.starts_with(|c: char| c.is_ascii_digit())
-                && digits
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
+                && digits.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
             if numeric { s.parse().ok() } else { None }
         }
         _ => None,
@@ -550,19 +493,12 @@ fn compare(left: &Value, op: Op, right: &Value) -> bool {
 
 /// `=~` with a `/regex/flags` literal, or with text that is a pattern (optionally
 /// written between slashes). The pattern is substituted first, like any operand.
-fn matches_regex(
-    left: &Value,
-    right: &Operand,
-    lookup: &dyn Lookup,
-) -> Result<bool, ConditionError> {
+fn matches_regex(left: &Value, right: &Operand, lookup: &dyn Lookup) -> Result<bool, ConditionError> {
     let (pattern, flags) = match right {
         Operand::Regex { pattern, flags } => (dollar::interpolate(pattern, lookup)?, flags.clone()),
         other => {
             let text = dollar::to_display_string(&value_of(other, lookup)?);
-            match text
-                .strip_prefix('/')
-                .and_then(|rest| rest.rsplit_once('/'))
-            {
+            match text.strip_prefix('/').and_then(|rest| rest.rsplit_once('/')) {
                 Some((pattern, flags)) if flags.bytes().all(|b| b.is_ascii_alphabetic()) => {
                     (pattern.to_string(), flags.to_string())
                 }
@@ -586,10 +522,8 @@ fn matches_regex(
             }
         };
     }
-    let regex = builder.build().map_err(|e| ConditionError::Regex {
-        pattern: pattern.clone(),
-        message: e.to_string(),
-    })?;
+    let regex =
+        builder.build().map_err(|e| ConditionError::Regex { pattern: pattern.clone(), message: e.to_string() })?;
     Ok(regex.is_match(&dollar::to_display_string(left)))
 }
 

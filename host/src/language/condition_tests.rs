@@ -25,13 +25,7 @@ fn check(condition: &str) -> Result<bool, ConditionError> {
         "which": "env",
     });
     let variables = json!({"threshold": 3, "pattern": "^web-"});
-    evaluate(
-        condition,
-        &ValueLookup {
-            fields: &fields,
-            variables: &variables,
-        },
-    )
+    evaluate(condition, &ValueLookup { fields: &fields, variables: &variables })
 }
 
 fn yes(condition: &str) {
@@ -86,14 +80,8 @@ fn regex_matching() {
     yes("${name} =~ /${v:pattern}/");
     yes("a/b =~ /a\\/b/");
     no("a == /a/"); // a slash-delimited word is only a regex after `=~`
-    assert!(matches!(
-        check("${name} =~ /(/"),
-        Err(ConditionError::Regex { .. })
-    ));
-    assert!(matches!(
-        check("${name} =~ /x/q"),
-        Err(ConditionError::Regex { .. })
-    ));
+    assert!(matches!(check("${name} =~ /(/"), Err(ConditionError::Regex { .. })));
+    assert!(matches!(check("${name} =~ /x/q"), Err(ConditionError::Regex { .. })));
 }
 
 #[test]
@@ -120,10 +108,7 @@ fn is_empty_and_null() {
     yes("${nothing} is null");
     no("${blank} is null");
     yes("${env} is not null");
-    assert!(matches!(
-        check("${missing} is null"),
-        Err(ConditionError::Dollar(DollarError::Missing { .. }))
-    ));
+    assert!(matches!(check("${missing} is null"), Err(ConditionError::Dollar(DollarError::Missing { .. }))));
 }
 
 #[test]
@@ -162,16 +147,10 @@ fn bare_values_follow_ruote_truth() {
 fn missing_fields_are_errors_outside_is_tests() {
     assert_eq!(
         check("${missing} == 1"),
-        Err(ConditionError::Dollar(DollarError::Missing {
-            kind: "field",
-            name: "missing".into()
-        }))
+        Err(ConditionError::Dollar(DollarError::Missing { kind: "field", name: "missing".into() }))
     );
     assert!(matches!(check("${v:nope}"), Err(ConditionError::Dollar(_))));
-    assert_eq!(
-        check("${missing} == 1").unwrap_err().to_string(),
-        "field `missing` is not set"
-    );
+    assert_eq!(check("${missing} == 1").unwrap_err().to_string(), "field `missing` is not set");
 }
 
 #[test]
@@ -181,10 +160,7 @@ fn syntax_errors() {
         ("(${env} == prod", "missing `)`"),
         ("${env} == prod)", "unexpected `)`"),
         ("${env} is", "expected `set`, `empty` or `null` after `is`"),
-        (
-            "${env} is full",
-            "expected `set`, `empty` or `null` after `is`",
-        ),
+        ("${env} is full", "expected `set`, `empty` or `null` after `is`"),
         ("${env} = prod", "unexpected `=`; compare with `==`"),
         ("${env == prod", "unterminated `${`"),
         ("'abc", "unterminated string starting with '"),
@@ -209,10 +185,7 @@ fn syntax_errors() {
 #[test]
 fn values_as_conditions() {
     let fields = json!({"x": 1});
-    let lookup = ValueLookup {
-        fields: &fields,
-        variables: &Value::Null,
-    };
+    let lookup = ValueLookup { fields: &fields, variables: &Value::Null };
     assert_eq!(evaluate_value(&json!(true), &lookup), Ok(true));
     assert_eq!(evaluate_value(&json!(false), &lookup), Ok(false));
     assert_eq!(evaluate_value(&Value::Null, &lookup), Ok(false));
@@ -223,14 +196,11 @@ fn values_as_conditions() {
 #[test]
 fn random_conditions_never_panic() {
     const PIECES: &[&str] = &[
-        "${", "}", "x", " ", "==", "=~", "/", "'", "\"", "(", ")", "!", "is", "not", "set", "&&",
-        "||", "and", "<", ">=", "\\", "é", "$f:", "empty", "1", "=",
+        "${", "}", "x", " ", "==", "=~", "/", "'", "\"", "(", ")", "!", "is", "not", "set", "&&", "||", "and", "<",
+        ">=", "\\", "é", "$f:", "empty", "1", "=",
     ];
     let fields = json!({"x": [1]});
-    let lookup = ValueLookup {
-        fields: &fields,
-        variables: &Value::Null,
-    };
+    let lookup = ValueLookup { fields: &fields, variables: &Value::Null };
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     for _ in 0..3_000 {
         let mut text = String::new();

@@ -19,11 +19,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic {
-            message: message.into(),
-            span,
-            help: None,
-        }
+        Diagnostic { message: message.into(), span, help: None }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -58,19 +54,13 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str) -> String 
                 Snippet::source(line_text)
                     .line_start(located.line)
                     .path(file_name)
-                    .annotation(
-                        AnnotationKind::Primary
-                            .span(located.start..located.end)
-                            .label("here"),
-                    ),
+                    .annotation(AnnotationKind::Primary.span(located.start..located.end).label("here")),
             );
         }
         None => {
             let mut origin = Origin::path(file_name);
             if diagnostic.span.is_known() {
-                origin = origin
-                    .line(diagnostic.span.line as usize)
-                    .char_column(diagnostic.span.column as usize);
+                origin = origin.line(diagnostic.span.line as usize).char_column(diagnostic.span.column as usize);
             }
             group = group.element(origin);
         }
@@ -101,15 +91,10 @@ fn locate(source: &str, span: &Span) -> Option<Located> {
         return None;
     }
     let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[offset..]
-        .find('\n')
-        .map_or(source.len(), |i| offset + i);
+    let line_end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
     // Trailing `\r` of CRLF files would otherwise be drawn as part of the line.
-    let line_end = if source[line_start..line_end].ends_with('\r') && offset < line_end {
-        line_end - 1
-    } else {
-        line_end
-    };
+    let line_end =
+        if source[line_start..line_end].ends_with('\r') && offset < line_end { line_end - 1 } else { line_end };
     let start = offset - line_start;
     let len = usize::try_from(span.len).unwrap_or(usize::MAX);
     let mut end = start.saturating_add(len).min(line_end - line_start);
@@ -121,13 +106,7 @@ fn locate(source: &str, span: &Span) -> Option<Located> {
     // Counted rather than taken from the span, so a hand-made span with only a correct
     // offset still shows the right line number.
     let counted = source[..line_start].bytes().filter(|&b| b == b'\n').count() + 1;
-    Some(Located {
-        line: counted,
-        line_start,
-        line_end,
-        start,
-        end,
-    })
+    Some(Located { line: counted, line_start, line_end, start, end })
 }
 
 /// Every error found while parsing one source, with the source kept so they can be shown.
@@ -142,12 +121,7 @@ pub struct ParseErrors {
 
 impl ParseErrors {
     pub fn new(file_name: impl Into<String>, source: impl Into<String>) -> Self {
-        ParseErrors {
-            file_name: file_name.into(),
-            source: source.into(),
-            diagnostics: Vec::new(),
-            truncated: false,
-        }
+        ParseErrors { file_name: file_name.into(), source: source.into(), diagnostics: Vec::new(), truncated: false }
     }
 
     /// A single-error set, for callers that find a problem outside the parser.
@@ -167,12 +141,7 @@ impl fmt::Display for ParseErrors {
             writeln!(f, "{}", render(diagnostic, &self.file_name, &self.source))?;
         }
         if self.truncated {
-            writeln!(
-                f,
-                "error: stopped after {} errors in {}",
-                self.diagnostics.len(),
-                self.file_name
-            )?;
+            writeln!(f, "error: stopped after {} errors in {}", self.diagnostics.len(), self.file_name)?;
         }
         Ok(())
     }
@@ -185,12 +154,7 @@ mod tests {
     use super::*;
 
     fn span(line: u32, column: u32, offset: u32, len: u32) -> Span {
-        Span {
-            line,
-            column,
-            offset,
-            len,
-        }
+        Span { line, column, offset, len }
     }
 
     #[test]
@@ -209,8 +173,7 @@ error: expected a value after `region:`
 
     #[test]
     fn renders_help() {
-        let d = Diagnostic::new(span(1, 1, 0, 3), "unknown participant `foo`")
-            .with_help("register it first");
+        let d = Diagnostic::new(span(1, 1, 0, 3), "unknown participant `foo`").with_help("register it first");
         let text = d.render("x.mm", "foo 'a'");
         assert!(text.contains("^^^ here"), "{text}");
         assert!(text.contains("help: register it first"), "{text}");
@@ -264,12 +227,8 @@ error: expected a value after `region:`
     fn parse_errors_display_renders_all() {
         let source = "a ?\nb ?\n";
         let mut errors = ParseErrors::new("x.mm", source);
-        errors
-            .diagnostics
-            .push(Diagnostic::new(span(1, 3, 2, 1), "first"));
-        errors
-            .diagnostics
-            .push(Diagnostic::new(span(2, 3, 6, 1), "second"));
+        errors.diagnostics.push(Diagnostic::new(span(1, 3, 2, 1), "first"));
+        errors.diagnostics.push(Diagnostic::new(span(2, 3, 6, 1), "second"));
         let text = errors.to_string();
         assert!(text.contains("error: first\n --> x.mm:1:3"), "{text}");
         assert!(text.contains("error: second\n --> x.mm:2:3"), "{text}");

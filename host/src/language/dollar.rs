@@ -43,9 +43,7 @@ pub enum DollarError {
     Missing { kind: &'static str, name: String },
     #[error("unterminated `${{` in {text:?}")]
     Unterminated { text: String },
-    #[error(
-        "unknown prefix `{prefix}:` in `${{{reference}}}`; use `f:` for a field or `v:` for a variable"
-    )]
+    #[error("unknown prefix `{prefix}:` in `${{{reference}}}`; use `f:` for a field or `v:` for a variable")]
     UnknownPrefix { prefix: String, reference: String },
     #[error("empty reference `${{}}` in {text:?}")]
     Empty { text: String },
@@ -116,12 +114,9 @@ fn substitute_at(value: &Value, lookup: &dyn Lookup, depth: usize) -> Result<Val
     }
     Ok(match value {
         Value::String(s) => substitute_str(s, lookup)?,
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| substitute_at(item, lookup, depth + 1))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|item| substitute_at(item, lookup, depth + 1)).collect::<Result<_, _>>()?)
+        }
         Value::Object(map) => {
             let mut out = Map::new();
             for (key, item) in map {
@@ -177,40 +172,27 @@ fn typed_reference(text: &str) -> Option<(&'static str, &str)> {
 fn resolve(reference: &str, whole: &str, lookup: &dyn Lookup) -> Result<Value, DollarError> {
     let reference = reference.trim();
     if reference.is_empty() {
-        return Err(DollarError::Empty {
-            text: shorten(whole),
-        });
+        return Err(DollarError::Empty { text: shorten(whole) });
     }
     let (kind, path) = match reference.split_once(':') {
-        Some((prefix, path))
-            if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase()) =>
-        {
-            match prefix {
-                "f" => ("field", path),
-                "v" => ("variable", path),
-                _ => {
-                    return Err(DollarError::UnknownPrefix {
-                        prefix: prefix.to_string(),
-                        reference: reference.to_string(),
-                    });
-                }
+        Some((prefix, path)) if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase()) => match prefix {
+            "f" => ("field", path),
+            "v" => ("variable", path),
+            _ => {
+                return Err(DollarError::UnknownPrefix {
+                    prefix: prefix.to_string(),
+                    reference: reference.to_string(),
+                });
             }
-        }
+        },
         _ => ("field", reference),
     };
     resolve_kind(kind, path.trim(), lookup)
 }
 
 fn resolve_kind(kind: &'static str, path: &str, lookup: &dyn Lookup) -> Result<Value, DollarError> {
-    let found = if kind == "field" {
-        lookup.field(path)
-    } else {
-        lookup.variable(path)
-    };
-    found.ok_or_else(|| DollarError::Missing {
-        kind,
-        name: path.to_string(),
-    })
+    let found = if kind == "field" { lookup.field(path) } else { lookup.variable(path) };
+    found.ok_or_else(|| DollarError::Missing { kind, name: path.to_string() })
 }
 
 /// Keeps error messages readable when the offending text is long.
@@ -262,9 +244,7 @@ impl Scanner<'_> {
             }
         }
         if depth > 0 {
-            return Err(DollarError::Unterminated {
-                text: shorten(self.text),
-            });
+            return Err(DollarError::Unterminated { text: shorten(self.text) });
         }
         out.push_str(&self.text[run_start..]);
         Ok(out)
@@ -297,10 +277,7 @@ mod tests {
 
     fn with<T>(f: impl FnOnce(&dyn Lookup) -> T) -> T {
         let (fields, variables) = (fields(), variables());
-        f(&ValueLookup {
-            fields: &fields,
-            variables: &variables,
-        })
+        f(&ValueLookup { fields: &fields, variables: &variables })
     }
 
     fn interp(text: &str) -> Result<String, DollarError> {
@@ -328,18 +305,9 @@ mod tests {
     #[test]
     fn interpolates_fields_and_variables() {
         assert_eq!(interp("id=${image_id}").unwrap(), "id=ami-123");
-        assert_eq!(
-            interp("${f:image_id}/${v:region}").unwrap(),
-            "ami-123/eu-west-1"
-        );
-        assert_eq!(
-            interp("${server.tags.Name} ${ server.ips.0 }").unwrap(),
-            "srv 10.0.0.1"
-        );
-        assert_eq!(
-            interp("plain text, $5 and {braces}").unwrap(),
-            "plain text, $5 and {braces}"
-        );
+        assert_eq!(interp("${f:image_id}/${v:region}").unwrap(), "ami-123/eu-west-1");
+        assert_eq!(interp("${server.tags.Name} ${ server.ips.0 }").unwrap(), "srv 10.0.0.1");
+        assert_eq!(interp("plain text, $5 and {braces}").unwrap(), "plain text, $5 and {braces}");
         assert_eq!(interp("é${count}é").unwrap(), "é3é");
     }
 
@@ -362,10 +330,7 @@ mod tests {
     #[test]
     fn typed_whole_string_forms() {
         assert_eq!(subst("$f:groups").unwrap(), json!(["web", "db"]));
-        assert_eq!(
-            subst("$f:tags").unwrap(),
-            json!({"Name": "web-1", "env": "prod"})
-        );
+        assert_eq!(subst("$f:tags").unwrap(), json!({"Name": "web-1", "env": "prod"}));
         assert_eq!(subst("$f:count").unwrap(), json!(3));
         assert_eq!(subst("$v:deep.list.1").unwrap(), json!([2, 3]));
         assert_eq!(subst("$f:nothing").unwrap(), Value::Null);
@@ -374,59 +339,29 @@ mod tests {
         assert_eq!(subst("${f:groups}").unwrap(), json!(r#"["web","db"]"#));
         // Not the whole string: plain text.
         assert_eq!(subst("x $f:groups").unwrap(), json!("x $f:groups"));
-        assert_eq!(
-            subst("$f:groups and more").unwrap(),
-            json!("$f:groups and more")
-        );
+        assert_eq!(subst("$f:groups and more").unwrap(), json!("$f:groups and more"));
         assert_eq!(subst("$f:").unwrap(), json!("$f:"));
     }
 
     #[test]
     fn missing_references_are_errors() {
-        assert_eq!(
-            interp("id=${image}").unwrap_err(),
-            DollarError::Missing {
-                kind: "field",
-                name: "image".into()
-            }
-        );
-        assert_eq!(
-            interp("${v:nope}").unwrap_err(),
-            DollarError::Missing {
-                kind: "variable",
-                name: "nope".into()
-            }
-        );
+        assert_eq!(interp("id=${image}").unwrap_err(), DollarError::Missing { kind: "field", name: "image".into() });
+        assert_eq!(interp("${v:nope}").unwrap_err(), DollarError::Missing { kind: "variable", name: "nope".into() });
         assert_eq!(
             subst("$f:server.tags.Missing").unwrap_err(),
-            DollarError::Missing {
-                kind: "field",
-                name: "server.tags.Missing".into()
-            }
+            DollarError::Missing { kind: "field", name: "server.tags.Missing".into() }
         );
-        assert_eq!(
-            subst("$v:x").unwrap_err().to_string(),
-            "variable `x` is not set"
-        );
+        assert_eq!(subst("$v:x").unwrap_err().to_string(), "variable `x` is not set");
         assert_eq!(
             interp("${f:${v:nope}}").unwrap_err(),
-            DollarError::Missing {
-                kind: "variable",
-                name: "nope".into()
-            }
+            DollarError::Missing { kind: "variable", name: "nope".into() }
         );
     }
 
     #[test]
     fn malformed_references_are_errors() {
-        assert!(matches!(
-            interp("a ${image_id"),
-            Err(DollarError::Unterminated { .. })
-        ));
-        assert!(matches!(
-            interp("${f:${v:which}"),
-            Err(DollarError::Unterminated { .. })
-        ));
+        assert!(matches!(interp("a ${image_id"), Err(DollarError::Unterminated { .. })));
+        assert!(matches!(interp("${f:${v:which}"), Err(DollarError::Unterminated { .. })));
         assert_eq!(
             interp("x ${r:1 + 1}").unwrap_err().to_string(),
             "unknown prefix `r:` in `${r:1 + 1}`; use `f:` for a field or `v:` for a variable"
@@ -441,10 +376,7 @@ mod tests {
 
     #[test]
     fn escaped_dollar_is_literal() {
-        assert_eq!(
-            interp(r"cost \${price} for ${count}").unwrap(),
-            "cost ${price} for 3"
-        );
+        assert_eq!(interp(r"cost \${price} for ${count}").unwrap(), "cost ${price} for 3");
         assert_eq!(interp(r"a \$ b \").unwrap(), r"a \$ b \");
         assert_eq!(subst(r"\${count}").unwrap(), json!("${count}"));
     }
@@ -473,10 +405,7 @@ mod tests {
             DollarError::DuplicateKey { key: "Name".into() }
         );
         let missing = json!([{"a": ["${zzz}"]}]);
-        assert!(matches!(
-            with(|l| substitute_value(&missing, l)),
-            Err(DollarError::Missing { .. })
-        ));
+        assert!(matches!(with(|l| substitute_value(&missing, l)), Err(DollarError::Missing { .. })));
     }
 
     #[test]
@@ -486,9 +415,6 @@ mod tests {
         assert_eq!(whole_reference("${a} ${b}"), None);
         assert_eq!(whole_reference("${a}x"), None);
         assert_eq!(whole_reference("a"), None);
-        assert_eq!(
-            with(|l| resolve_reference("f:${v:which}", l)).unwrap(),
-            json!(3)
-        );
+        assert_eq!(with(|l| resolve_reference("f:${v:which}", l)).unwrap(), json!(3));
     }
 }

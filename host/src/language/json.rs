@@ -51,10 +51,8 @@ pub fn definition_to_json(definition: &Definition) -> Value {
 
 /// Reads a definition from JSON text.
 pub fn definition_from_json_str(text: &str) -> Result<Definition, JsonError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| JsonError {
-        path: String::new(),
-        message: format!("invalid JSON: {e}"),
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| JsonError { path: String::new(), message: format!("invalid JSON: {e}") })?;
     definition_from_json(&value)
 }
 
@@ -76,15 +74,10 @@ pub fn definition_from_json(value: &Value) -> Result<Definition, JsonError> {
                 ("name", Value::String(s)) => name = Some(s.clone()),
                 ("name", other) => {
                     path.push_key("name");
-                    return Err(path.error(format!(
-                        "expected a string or null, found {}",
-                        describe_value(other)
-                    )));
+                    return Err(path.error(format!("expected a string or null, found {}", describe_value(other))));
                 }
                 (other, _) => {
-                    return Err(path.error(format!(
-                        "unknown key `{other}`; a definition has `name` and `root`"
-                    )));
+                    return Err(path.error(format!("unknown key `{other}`; a definition has `name` and `root`")));
                 }
             }
         }
@@ -128,10 +121,7 @@ impl Path {
 
     #[cold]
     fn error(&self, message: impl Into<String>) -> JsonError {
-        JsonError {
-            path: self.to_string(),
-            message: message.into(),
-        }
+        JsonError { path: self.to_string(), message: message.into() }
     }
 }
 
@@ -155,18 +145,14 @@ fn node(value: &Value, path: &mut Path, depth: usize) -> Result<Node, JsonError>
     match value {
         Value::Object(object) => object_node(object, path, depth),
         Value::Array(items) => array_node(items, path, depth),
-        other => Err(path.error(format!(
-            "expected a node (an object or a Ruote-style array), found {}",
-            describe_value(other)
-        ))),
+        other => {
+            Err(path
+                .error(format!("expected a node (an object or a Ruote-style array), found {}", describe_value(other))))
+        }
     }
 }
 
-fn object_node(
-    object: &Map<String, Value>,
-    path: &mut Path,
-    depth: usize,
-) -> Result<Node, JsonError> {
+fn object_node(object: &Map<String, Value>, path: &mut Path, depth: usize) -> Result<Node, JsonError> {
     let mut node = Node::new(String::new(), Span::default());
     let mut has_name = false;
     for (key, field) in object {
@@ -194,10 +180,7 @@ fn object_node(
                     "attrs" => "an object",
                     _ => "an array",
                 };
-                return Err(path.error(format!(
-                    "expected {expected}, found {}",
-                    describe_value(other)
-                )));
+                return Err(path.error(format!("expected {expected}, found {}", describe_value(other))));
             }
             (other, _) => {
                 path.pop();
@@ -217,10 +200,9 @@ fn object_node(
 /// Ruote's `[name, {attrs}, [children]]`; the attributes and children may be omitted.
 fn array_node(items: &[Value], path: &mut Path, depth: usize) -> Result<Node, JsonError> {
     if items.is_empty() || items.len() > 3 {
-        return Err(path.error(format!(
-            "a Ruote-style node is [name, attributes, children], found {} elements",
-            items.len()
-        )));
+        return Err(
+            path.error(format!("a Ruote-style node is [name, attributes, children], found {} elements", items.len()))
+        );
     }
     path.push_index(0);
     let name = match &items[0] {
@@ -245,10 +227,7 @@ fn array_node(items: &[Value], path: &mut Path, depth: usize) -> Result<Node, Js
             }
             Value::Null => {}
             other => {
-                return Err(path.error(format!(
-                    "expected an object, found {}",
-                    describe_value(other)
-                )));
+                return Err(path.error(format!("expected an object, found {}", describe_value(other))));
             }
         }
         path.pop();
@@ -259,10 +238,7 @@ fn array_node(items: &[Value], path: &mut Path, depth: usize) -> Result<Node, Js
             Value::Array(children) => node.children = children_of(children, path, depth)?,
             Value::Null => {}
             other => {
-                return Err(path.error(format!(
-                    "expected an array, found {}",
-                    describe_value(other)
-                )));
+                return Err(path.error(format!("expected an array, found {}", describe_value(other))));
             }
         }
         path.pop();
@@ -283,8 +259,8 @@ fn children_of(children: &[Value], path: &mut Path, depth: usize) -> Result<Vec<
 /// Names must look like the text form's, so a JSON definition can always be shown as text.
 fn checked_name(name: &str, path: &Path) -> Result<String, JsonError> {
     let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
-        && chars.all(|c| c == '_' || c.is_alphanumeric());
+    let valid =
+        chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric());
     if valid {
         Ok(name.to_string())
     } else {
@@ -322,10 +298,7 @@ mod tests {
             json!({"name": "participant", "line": 2, "column": 3, "args": ["alice"], "attrs": {"task": "x", "n": [1, {"a": null}]}, "children": []})
         );
         let text = serde_json::to_string(&json).unwrap();
-        assert!(
-            text.find("\"task\"").unwrap() < text.find("\"n\"").unwrap(),
-            "attrs keep order"
-        );
+        assert!(text.find("\"task\"").unwrap() < text.find("\"n\"").unwrap(), "attrs keep order");
         let back = definition_from_json_str(&text).unwrap();
         assert_eq!(back.name, def.name);
         assert_eq!(back.root.children[0].span.line, 2, "lines survive the round trip");
@@ -334,8 +307,7 @@ mod tests {
 
     #[test]
     fn bare_node_is_the_root() {
-        let def = definition_from_json(&json!({"name": "sequence", "children": [{"name": "a"}]}))
-            .unwrap();
+        let def = definition_from_json(&json!({"name": "sequence", "children": [{"name": "a"}]})).unwrap();
         assert_eq!(def.name, None);
         assert_eq!(def.root.name, "sequence");
         assert_eq!(def.root.children[0].name, "a");
@@ -355,10 +327,7 @@ mod tests {
         assert_eq!(participant.args, vec![json!("alice")]);
         assert_eq!(
             participant.attrs,
-            vec![
-                ("task".to_string(), json!("review")),
-                ("timeout".to_string(), json!("1h"))
-            ]
+            vec![("task".to_string(), json!("review")), ("timeout".to_string(), json!("1h"))]
         );
         let concurrence = &def.root.children[1];
         assert_eq!(concurrence.attr("count"), Some(&json!(1)));
@@ -391,22 +360,13 @@ mod tests {
                 "root: unknown key `chilren`; a node has `name`, `args`, `attrs`, `children` (and optionally `line`, `column`)",
             ),
             (json!({"root": {"args": []}}), "root: a node needs a `name`"),
-            (
-                json!({"root": 3}),
-                "root: expected a node (an object or a Ruote-style array), found a number",
-            ),
-            (
-                json!({"name": 3, "root": {}}),
-                "name: expected a string or null, found a number",
-            ),
+            (json!({"root": 3}), "root: expected a node (an object or a Ruote-style array), found a number"),
+            (json!({"name": 3, "root": {}}), "name: expected a string or null, found a number"),
             (
                 json!({"root": {}, "extra": 1}),
                 "at the top level: unknown key `extra`; a definition has `name` and `root`",
             ),
-            (
-                json!([]),
-                "at the top level: a Ruote-style node is [name, attributes, children], found 0 elements",
-            ),
+            (json!([]), "at the top level: a Ruote-style node is [name, attributes, children], found 0 elements"),
             (
                 json!(["a b"]),
                 "[0]: `a b` is not a valid expression name (letters, digits and `_`, not starting with a digit)",
@@ -423,12 +383,7 @@ mod tests {
             assert_eq!(error.to_string(), expected, "for {input}");
         }
         let error = definition_from_json_str("{not json").unwrap_err();
-        assert!(
-            error
-                .message
-                .starts_with("invalid JSON: key must be a string at line 1"),
-            "{error}"
-        );
+        assert!(error.message.starts_with("invalid JSON: key must be a string at line 1"), "{error}");
     }
 
     #[test]
@@ -443,9 +398,7 @@ mod tests {
 
     #[test]
     fn null_fields_are_empty() {
-        let node =
-            node_from_json(&json!({"name": "a", "args": null, "attrs": null, "children": null}))
-                .unwrap();
+        let node = node_from_json(&json!({"name": "a", "args": null, "attrs": null, "children": null})).unwrap();
         assert_eq!(node, Node::new("a", Span::default()));
         let node = node_from_json(&json!(["a", null, null])).unwrap();
         assert_eq!(node, Node::new("a", Span::default()));

@@ -75,13 +75,7 @@ pub(crate) struct Token {
 /// Sources longer than `u32::MAX` bytes cannot be addressed by a [`Span`]; the caller
 /// rejects them before lexing.
 pub(crate) fn tokenize(source: &str) -> Vec<Token> {
-    let mut lexer = Lexer {
-        src: source,
-        pos: 0,
-        line: 1,
-        column: 1,
-        tokens: Vec::new(),
-    };
+    let mut lexer = Lexer { src: source, pos: 0, line: 1, column: 1, tokens: Vec::new() };
     lexer.run();
     lexer.tokens
 }
@@ -158,9 +152,7 @@ impl Lexer<'_> {
                     self.bump();
                 }
                 '#' => self.skip_comment(),
-                '=' if self.column == 1 && self.src[self.pos..].starts_with("=begin") => {
-                    self.skip_block_comment()
-                }
+                '=' if self.column == 1 && self.src[self.pos..].starts_with("=begin") => self.skip_block_comment(),
                 '\n' => {
                     self.bump();
                     self.push(TokenKind::Newline, start);
@@ -212,7 +204,8 @@ impl Lexer<'_> {
                     self.bump();
                     let message = match other {
                         '=' => "unexpected `=`; attributes are written `key: value` or `:key => value`".to_string(),
-                        '$' => "unexpected `$`; dollar notation must be inside a quoted string, as in '${field}'".to_string(),
+                        '$' => "unexpected `$`; dollar notation must be inside a quoted string, as in '${field}'"
+                            .to_string(),
                         c if c.is_control() => format!("unexpected control character {:?}", c),
                         c => format!("unexpected character `{c}`"),
                     };
@@ -285,9 +278,7 @@ impl Lexer<'_> {
             },
             Some(':') => {
                 self.bump();
-                TokenKind::Invalid(
-                    "unexpected `::`; constants and namespaces are not supported".into(),
-                )
+                TokenKind::Invalid("unexpected `::`; constants and namespaces are not supported".into())
             }
             _ => TokenKind::Invalid("expected a symbol name after `:`".into()),
         }
@@ -324,11 +315,8 @@ impl Lexer<'_> {
             return TokenKind::Invalid(format!("invalid number `{}`", &self.src[begin..self.pos]));
         }
         let text = &self.src[begin..self.pos];
-        if text.contains("__") || text.contains("_.") || text.contains("._") || text.ends_with('_')
-        {
-            return TokenKind::Invalid(format!(
-                "invalid number `{text}`; `_` may only separate digits"
-            ));
+        if text.contains("__") || text.contains("_.") || text.contains("._") || text.ends_with('_') {
+            return TokenKind::Invalid(format!("invalid number `{text}`; `_` may only separate digits"));
         }
         let clean: String = text.chars().filter(|&c| c != '_').collect();
         if is_float {
@@ -359,10 +347,7 @@ impl Lexer<'_> {
         let mut out = String::new();
         loop {
             let Some(c) = self.bump() else {
-                return Err(format!(
-                    "unterminated string starting at line {}, column {}",
-                    open.0, open.1
-                ));
+                return Err(format!("unterminated string starting at line {}, column {}", open.0, open.1));
             };
             if c == quote {
                 return Ok(out);
@@ -423,8 +408,7 @@ impl Lexer<'_> {
         }
         let high = self.hex4()?;
         if !(0xD800..0xDC00).contains(&high) {
-            return char::from_u32(high)
-                .ok_or_else(|| format!("invalid unicode escape `\\u{high:04X}`"));
+            return char::from_u32(high).ok_or_else(|| format!("invalid unicode escape `\\u{high:04X}`"));
         }
         if self.peek() == Some('\\') && self.peek_at(1) == Some('u') {
             self.bump();
@@ -437,17 +421,16 @@ impl Lexer<'_> {
                 }
             }
         }
-        Err(format!(
-            "unpaired surrogate in unicode escape `\\u{high:04X}`"
-        ))
+        Err(format!("unpaired surrogate in unicode escape `\\u{high:04X}`"))
     }
 
     fn hex4(&mut self) -> Result<u32, String> {
         let mut value = 0u32;
         for _ in 0..4 {
-            let digit = self.peek().and_then(|c| c.to_digit(16)).ok_or_else(|| {
-                "a `\\u` escape needs four hex digits, as in `\\u00e9`".to_string()
-            })?;
+            let digit = self
+                .peek()
+                .and_then(|c| c.to_digit(16))
+                .ok_or_else(|| "a `\\u` escape needs four hex digits, as in `\\u00e9`".to_string())?;
             self.bump();
             value = value * 16 + digit;
         }
@@ -490,24 +473,8 @@ mod tests {
     #[test]
     fn spans_count_lines_and_characters() {
         let tokens = tokenize("é 'x'\n  foo");
-        assert_eq!(
-            tokens[1].span,
-            Span {
-                line: 1,
-                column: 3,
-                offset: 3,
-                len: 3
-            }
-        );
-        assert_eq!(
-            tokens[3].span,
-            Span {
-                line: 2,
-                column: 3,
-                offset: 9,
-                len: 3
-            }
-        );
+        assert_eq!(tokens[1].span, Span { line: 1, column: 3, offset: 3, len: 3 });
+        assert_eq!(tokens[3].span, Span { line: 2, column: 3, offset: 9, len: 3 });
     }
 
     #[test]
@@ -576,14 +543,7 @@ mod tests {
     fn comments_and_continuations() {
         assert_eq!(
             kinds("a # 'not a string\n=begin\nfoo 'x\n=end\nb \\\n c"),
-            vec![
-                Ident("a".into()),
-                Newline,
-                Newline,
-                Ident("b".into()),
-                Ident("c".into()),
-                Eof
-            ]
+            vec![Ident("a".into()), Newline, Newline, Ident("b".into()), Ident("c".into()), Eof]
         );
         assert_eq!(kinds("a '#not'")[1], s("#not"));
     }

@@ -22,26 +22,11 @@ pub const MAX_ERRORS: usize = 20;
 pub fn parse(file_name: &str, source: &str) -> Result<Definition, ParseErrors> {
     if u32::try_from(source.len()).is_err() {
         let message = "definition is too large (over 4 GiB)";
-        return Err(ParseErrors::single(
-            file_name,
-            "",
-            Diagnostic::new(Span::default(), message),
-        ));
+        return Err(ParseErrors::single(file_name, "", Diagnostic::new(Span::default(), message)));
     }
-    let mut parser = Parser {
-        tokens: tokenize(source),
-        pos: 0,
-        depth: 0,
-        open: 0,
-        errors: Vec::new(),
-        gave_up: false,
-    };
+    let mut parser = Parser { tokens: tokenize(source), pos: 0, depth: 0, open: 0, errors: Vec::new(), gave_up: false };
     let statements = parser.statements(None);
-    let definition = if parser.errors.is_empty() {
-        parser.finish(statements)
-    } else {
-        None
-    };
+    let definition = if parser.errors.is_empty() { parser.finish(statements) } else { None };
     match definition {
         Some(definition) => Ok(definition),
         None => {
@@ -206,11 +191,8 @@ impl Parser {
             TokenKind::Label(_) | TokenKind::StrLabel(_) | TokenKind::Symbol(_)
                 if matches!(want, Want::StatementName) =>
             {
-                Diagnostic::new(
-                    span,
-                    format!("expected {want}, found {}", token.kind.describe()),
-                )
-                .with_help("if this continues the previous line, end that line with `,`")
+                Diagnostic::new(span, format!("expected {want}, found {}", token.kind.describe()))
+                    .with_help("if this continues the previous line, end that line with `,`")
             }
             other => Diagnostic::new(span, format!("expected {want}, found {}", other.describe())),
         };
@@ -306,18 +288,13 @@ impl Parser {
                     return;
                 }
                 TokenKind::LBracket | TokenKind::LBrace | TokenKind::LParen => open += 1,
-                TokenKind::RBracket | TokenKind::RBrace | TokenKind::RParen => {
-                    open = open.saturating_sub(1)
-                }
+                TokenKind::RBracket | TokenKind::RBrace | TokenKind::RParen => open = open.saturating_sub(1),
                 _ => {}
             }
             if !matches!(self.peek(), TokenKind::Newline) {
                 continues = matches!(
                     self.peek(),
-                    TokenKind::Comma
-                        | TokenKind::Arrow
-                        | TokenKind::Label(_)
-                        | TokenKind::StrLabel(_)
+                    TokenKind::Comma | TokenKind::Arrow | TokenKind::Label(_) | TokenKind::StrLabel(_)
                 );
             }
             self.bump();
@@ -370,9 +347,8 @@ impl Parser {
         if name != "Ruote" {
             let span = self.span();
             self.report(
-                Diagnostic::new(span, "method calls are not supported").with_help(
-                    "the only accepted prefix is `Ruote.` (as in `Ruote.process_definition`)",
-                ),
+                Diagnostic::new(span, "method calls are not supported")
+                    .with_help("the only accepted prefix is `Ruote.` (as in `Ruote.process_definition`)"),
             );
             return Err(Stop);
         }
@@ -487,10 +463,8 @@ impl Parser {
             match value {
                 Value::String(key) => key,
                 other => {
-                    let message = format!(
-                        "attribute keys must be strings or symbols, found {}",
-                        describe_value(&other)
-                    );
+                    let message =
+                        format!("attribute keys must be strings or symbols, found {}", describe_value(&other));
                     return self.fail(key_span, message);
                 }
             }
@@ -499,13 +473,10 @@ impl Parser {
         match node.attrs.iter().position(|(k, _)| *k == key) {
             Some(first) => {
                 let first = key_spans.get(first).copied().unwrap_or_default();
-                self.report(
-                    Diagnostic::new(key_span, format!("attribute `{key}` is given twice"))
-                        .with_help(format!(
-                            "it is first given on line {}, column {}; remove one of them",
-                            first.line, first.column
-                        )),
-                );
+                self.report(Diagnostic::new(key_span, format!("attribute `{key}` is given twice")).with_help(format!(
+                    "it is first given on line {}, column {}; remove one of them",
+                    first.line, first.column
+                )));
             }
             None => {
                 node.attrs.push((key, value));
@@ -517,9 +488,8 @@ impl Parser {
 
     /// A lone `define 'x' do ... end` names the definition; anything else is the body.
     fn finish(&mut self, mut statements: Vec<Statement>) -> Option<Definition> {
-        let single_define = statements.len() == 1
-            && statements[0].has_block
-            && is_define_name(&statements[0].node.name);
+        let single_define =
+            statements.len() == 1 && statements[0].has_block && is_define_name(&statements[0].node.name);
         if single_define {
             let node = statements.pop()?.node;
             let span = node.span;
@@ -531,15 +501,7 @@ impl Parser {
                 }
             };
         }
-        let mut root = Node::new(
-            "sequence",
-            Span {
-                line: 1,
-                column: 1,
-                offset: 0,
-                len: 0,
-            },
-        );
+        let mut root = Node::new("sequence", Span { line: 1, column: 1, offset: 0, len: 0 });
         root.children = statements.into_iter().map(|s| s.node).collect();
         Some(Definition { name: None, root })
     }

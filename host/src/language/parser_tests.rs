@@ -45,51 +45,21 @@ fn seed_example_parses_into_four_steps() {
     assert_eq!(def.root.name, "sequence");
     let steps = &def.root.children;
     let names: Vec<&str> = steps.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "create_ec2_server",
-            "notify_campfire",
-            "destroy_ec2_server",
-            "notify_campfire"
-        ]
-    );
+    assert_eq!(names, ["create_ec2_server", "notify_campfire", "destroy_ec2_server", "notify_campfire"]);
     let create = &steps[0];
     assert_eq!(
         attr_keys(create),
-        [
-            "image_id",
-            "flavor_id",
-            "key_name",
-            "region",
-            "availability_zone",
-            "groups",
-            "tags"
-        ]
+        ["image_id", "flavor_id", "key_name", "region", "availability_zone", "groups", "tags"]
     );
     assert_eq!(create.attr_str("image_id"), Some("${image_id}"));
     assert_eq!(create.attr_str("groups"), Some("$f:groups"));
     assert_eq!(create.attr_str("tags"), Some("$f:tags"));
     assert!(create.args.is_empty());
-    assert_eq!(
-        steps[1].attr_str("message"),
-        Some("${instance_id} created!")
-    );
+    assert_eq!(steps[1].attr_str("message"), Some("${instance_id} created!"));
     assert_eq!(attr_keys(&steps[2]), ["instance_id", "region"]);
-    assert_eq!(
-        steps[3].attr_str("message"),
-        Some("${instance_id} destroyed!")
-    );
+    assert_eq!(steps[3].attr_str("message"), Some("${instance_id} destroyed!"));
 
-    assert_eq!(
-        create.span,
-        Span {
-            line: 1,
-            column: 1,
-            offset: 0,
-            len: 17
-        }
-    );
+    assert_eq!(create.span, Span { line: 1, column: 1, offset: 0, len: 17 });
     assert_eq!((steps[1].span.line, steps[1].span.column), (10, 1));
     assert_eq!((steps[2].span.line, steps[3].span.line), (12, 14));
 }
@@ -110,12 +80,10 @@ fn empty_source_is_an_empty_sequence() {
 
 #[test]
 fn both_attribute_styles_and_parentheses() {
-    let def = ok(
-        "participant 'alice', :task => 'review', 'prio' => 2, \"x\" => nil, due: true\n\
+    let def = ok("participant 'alice', :task => 'review', 'prio' => 2, \"x\" => nil, due: true\n\
                   participant('bob', :task => 'x',\n   timeout: '1h')\n\
                   participant(\n  'carol',\n)\n\
-                  noop()",
-    );
+                  noop()");
     let a = &def.root.children[0];
     assert_eq!(a.args, vec![json!("alice")]);
     assert_eq!(
@@ -139,19 +107,7 @@ fn values_of_every_kind() {
     let def = ok("set f: [1, -2_000, 2.5, 'a', \"b\", :sym, true, false, nil, [], {}]");
     assert_eq!(
         def.root.children[0].attr("f"),
-        Some(&json!([
-            1,
-            -2000,
-            2.5,
-            "a",
-            "b",
-            "sym",
-            true,
-            false,
-            null,
-            [],
-            {}
-        ]))
+        Some(&json!([1, -2000, 2.5, "a", "b", "sym", true, false, null, [], {}]))
     );
 }
 
@@ -165,11 +121,9 @@ fn symbols_become_strings() {
 
 #[test]
 fn hashes_and_arrays_across_lines() {
-    let def = ok(
-        "create_server tags: {\n  'Name' => \"web\",\n  role: 'db',\n},\n  \
+    let def = ok("create_server tags: {\n  'Name' => \"web\",\n  role: 'db',\n},\n  \
                   groups: [\n  'a',\n  'b',\n  ],\n  nested: { list: [{ k: 1 }] }\n\
-                  next_step",
-    );
+                  next_step");
     let node = &def.root.children[0];
     let tags = node.attr("tags").unwrap();
     assert_eq!(tags, &json!({"Name": "web", "role": "db"}));
@@ -214,19 +168,13 @@ sequence do participant 'inline' end");
     let concurrence = &def.root.children[0];
     assert_eq!(concurrence.attr("count"), Some(&json!(1)));
     assert_eq!(concurrence.children.len(), 2);
-    assert_eq!(
-        concurrence.children[1].children[0].first_arg_str(),
-        Some("bob")
-    );
+    assert_eq!(concurrence.children[1].children[0].first_arg_str(), Some("bob"));
     let cursor = &def.root.children[1];
     let names: Vec<&str> = cursor.children.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["participant", "rewind", "jump", "_if"]);
     assert_eq!(cursor.children[2].attr_str("to"), Some("review"));
     assert_eq!(cursor.children[3].children[0].name, "_break");
-    assert_eq!(
-        def.root.children[2].children[0].first_arg_str(),
-        Some("inline")
-    );
+    assert_eq!(def.root.children[2].children[0].first_arg_str(), Some("inline"));
 }
 
 #[test]
@@ -243,10 +191,7 @@ fn define_wrappers_name_the_definition() {
     assert_eq!(def.name.as_deref(), Some("deploy"));
     assert_eq!(def.root.name, "sequence");
     assert_eq!(def.root.children.len(), 2);
-    assert_eq!(
-        def.root.children[1].name, "define",
-        "nested defines stay as nodes"
-    );
+    assert_eq!(def.root.children[1].name, "define", "nested defines stay as nodes");
     assert_eq!(def.root.children[1].first_arg_str(), Some("sub"));
 
     let def = ok("process_definition :name => 'x', on_error: 'pass' do\n  a\nend");
@@ -310,11 +255,7 @@ error: expected a value after `region`, found `,`
 fn several_errors_are_reported_at_once() {
     let source = "a key: ,\nb 'ok'\nc 'x' 'y'\nd do\n  e :k => \n  f\nend\ng @\n";
     let errors = err(source);
-    let found: Vec<(u32, &str)> = errors
-        .diagnostics
-        .iter()
-        .map(|d| (d.span.line, d.message.as_str()))
-        .collect();
+    let found: Vec<(u32, &str)> = errors.diagnostics.iter().map(|d| (d.span.line, d.message.as_str())).collect();
     assert_eq!(
         found,
         vec![
@@ -348,40 +289,16 @@ fn error_count_is_capped() {
 #[test]
 fn structural_errors() {
     let cases: &[(&str, &str, (u32, u32))] = &[
-        (
-            "sequence do\n  a\n",
-            "missing `end` for the `do` on line 1",
-            (3, 1),
-        ),
+        ("sequence do\n  a\n", "missing `end` for the `do` on line 1", (3, 1)),
         ("a\nend", "`end` without a matching `do`", (2, 1)),
-        (
-            "a 'x\n",
-            "unterminated string starting at line 1, column 3",
-            (1, 3),
-        ),
+        ("a 'x\n", "unterminated string starting at line 1, column 3", (1, 3)),
         ("a [1, 2", "expected `,` or `]`, found end of input", (1, 8)),
-        (
-            "a { 'k' 1 }",
-            "expected `=>` after the hash key, found a number",
-            (1, 9),
-        ),
-        (
-            "a 1 => 2",
-            "attribute keys must be strings or symbols, found a number",
-            (1, 3),
-        ),
-        (
-            "a { 1 => 2 }",
-            "hash keys must be strings or symbols",
-            (1, 5),
-        ),
+        ("a { 'k' 1 }", "expected `=>` after the hash key, found a number", (1, 9)),
+        ("a 1 => 2", "attribute keys must be strings or symbols, found a number", (1, 3)),
+        ("a { 1 => 2 }", "hash keys must be strings or symbols", (1, 5)),
         ("foo.bar 1", "method calls are not supported", (1, 4)),
         ("a b", "expected an argument, found `b`", (1, 3)),
-        (
-            "a 'x',\n",
-            "expected an argument, found end of input",
-            (2, 1),
-        ),
+        ("a 'x',\n", "expected an argument, found end of input", (2, 1)),
         ("'x'", "expected a statement name, found a string", (1, 1)),
         ("a('x' 'y')", "expected `,` or `)`, found a string", (1, 7)),
         ("a x = 1", "expected an argument, found `x`", (1, 3)),
@@ -390,11 +307,7 @@ fn structural_errors() {
         let errors = err(source);
         let d = &errors.diagnostics[0];
         assert_eq!(&d.message, message, "for {source:?}");
-        assert_eq!(
-            (d.span.line, d.span.column),
-            (*line, *column),
-            "for {source:?}"
-        );
+        assert_eq!((d.span.line, d.span.column), (*line, *column), "for {source:?}");
     }
 }
 
@@ -403,32 +316,20 @@ fn forgotten_trailing_comma_gets_a_hint() {
     let errors = err("create a: 1\n  b: 2\n");
     let d = &errors.diagnostics[0];
     assert_eq!(d.message, "expected a statement name, found `b:`");
-    assert!(
-        d.help
-            .as_deref()
-            .unwrap()
-            .contains("end that line with `,`")
-    );
+    assert!(d.help.as_deref().unwrap().contains("end that line with `,`"));
 }
 
 #[test]
 fn bare_word_gets_quoting_help() {
     let errors = err("participant alice");
-    assert_eq!(
-        errors.diagnostics[0].help.as_deref(),
-        Some("to pass text, quote it: 'alice'")
-    );
+    assert_eq!(errors.diagnostics[0].help.as_deref(), Some("to pass text, quote it: 'alice'"));
 }
 
 #[test]
 fn nesting_at_the_limit_is_accepted() {
     let source = format!("a x: {}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
     ok(&source);
-    let blocks = format!(
-        "{}{}",
-        "s do\n".repeat(MAX_DEPTH),
-        "end\n".repeat(MAX_DEPTH)
-    );
+    let blocks = format!("{}{}", "s do\n".repeat(MAX_DEPTH), "end\n".repeat(MAX_DEPTH));
     ok(&blocks);
 }
 
@@ -437,23 +338,13 @@ fn deep_nesting_is_an_error_not_a_crash() {
     for source in [
         format!("a x: {}", "[".repeat(10_000)),
         format!("a x: {}", "{ a: ".repeat(10_000)),
-        format!(
-            "a x: {}{}",
-            "[".repeat(MAX_DEPTH + 1),
-            "]".repeat(MAX_DEPTH + 1)
-        ),
+        format!("a x: {}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1)),
         "s do\n".repeat(10_000),
         format!("{}{}", "s do\n".repeat(10_000), "end\n".repeat(10_000)),
         format!("a x: {}", "{ k: [".repeat(5_000)),
     ] {
         let errors = err(&source);
-        assert!(
-            errors
-                .diagnostics
-                .iter()
-                .any(|d| d.message.contains("nesting is deeper than 256")),
-            "{errors}"
-        );
+        assert!(errors.diagnostics.iter().any(|d| d.message.contains("nesting is deeper than 256")), "{errors}");
         assert!(errors.diagnostics.len() <= MAX_ERRORS);
     }
 }
@@ -462,18 +353,8 @@ fn deep_nesting_is_an_error_not_a_crash() {
 fn deep_block_error_is_reported_once_and_parsing_goes_on() {
     let source = format!("{}{}bad ,\n", "s do\n".repeat(300), "end\n".repeat(300));
     let errors = err(&source);
-    let messages: Vec<&str> = errors
-        .diagnostics
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
-    assert_eq!(
-        messages,
-        [
-            "nesting is deeper than 256 levels",
-            "expected an argument, found `,`"
-        ]
-    );
+    let messages: Vec<&str> = errors.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages, ["nesting is deeper than 256 levels", "expected an argument, found `,`"]);
 }
 
 #[test]
@@ -509,9 +390,8 @@ impl Rng {
 #[test]
 fn random_input_never_panics() {
     const PIECES: &[&str] = &[
-        "a", "do", "end", " ", "\n", ",", ":", "=>", "'", "\"", "[", "]", "{", "}", "(", ")", "#",
-        "\\", "1", "-", ".", "_if", "k:", ":s", "${x}", "é", "\r", ";", "Ruote.", "define", "\\u",
-        "=begin\n", "\n=end", "1e", "_",
+        "a", "do", "end", " ", "\n", ",", ":", "=>", "'", "\"", "[", "]", "{", "}", "(", ")", "#", "\\", "1", "-", ".",
+        "_if", "k:", ":s", "${x}", "é", "\r", ";", "Ruote.", "define", "\\u", "=begin\n", "\n=end", "1e", "_",
     ];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for _ in 0..3_000 {
@@ -521,9 +401,7 @@ fn random_input_never_panics() {
         let _ = parse("fuzz.mm", &text).map_err(|e| e.to_string());
 
         let pieces = (rng.next() % 40) as usize;
-        let text: String = (0..pieces)
-            .map(|_| PIECES[(rng.next() % PIECES.len() as u64) as usize])
-            .collect();
+        let text: String = (0..pieces).map(|_| PIECES[(rng.next() % PIECES.len() as u64) as usize]).collect();
         let _ = parse("fuzz.mm", &text).map_err(|e| e.to_string());
     }
 }

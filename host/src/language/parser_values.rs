@@ -13,10 +13,7 @@ impl Parser {
     /// none does, the error belongs at the end of the key's line, not on the next one.
     pub(super) fn skip_newlines_before_value(&mut self) {
         let mut ahead = self.pos;
-        while matches!(
-            self.tokens.get(ahead).map(|t| &t.kind),
-            Some(TokenKind::Newline)
-        ) {
+        while matches!(self.tokens.get(ahead).map(|t| &t.kind), Some(TokenKind::Newline)) {
             ahead += 1;
         }
         let starts_value = match self.tokens.get(ahead).map(|t| &t.kind) {
@@ -137,10 +134,7 @@ impl Parser {
                 self.bump();
                 Ok(key)
             }
-            TokenKind::Number(_) => self.fail(
-                self.span(),
-                "hash keys must be strings or symbols".to_string(),
-            ),
+            TokenKind::Number(_) => self.fail(self.span(), "hash keys must be strings or symbols".to_string()),
             _ => self.expected(Want::HashKey),
         }
     }

@@ -46,13 +46,7 @@ pub struct Node {
 impl Node {
     /// A node with no arguments, attributes or children.
     pub fn new(name: impl Into<String>, span: Span) -> Self {
-        Node {
-            name: name.into(),
-            args: Vec::new(),
-            attrs: Vec::new(),
-            children: Vec::new(),
-            span,
-        }
+        Node { name: name.into(), args: Vec::new(), attrs: Vec::new(), children: Vec::new(), span }
     }
 
     /// The attribute stored under exactly `key` (keys never keep a leading `:`).
@@ -98,22 +92,13 @@ pub fn is_define_name(name: &str) -> bool {
 /// `sequence`, because in Ruote they apply to the whole process. The error string
 /// explains what is wrong with the wrapper's arguments; callers attach a location.
 pub fn unwrap_define(node: Node) -> Result<Definition, String> {
-    let Node {
-        args,
-        attrs,
-        children,
-        span,
-        name: wrapper,
-    } = node;
+    let Node { args, attrs, children, span, name: wrapper } = node;
     let mut args = args.into_iter();
     let mut name = match args.next() {
         None => None,
         Some(Value::String(s)) => Some(s),
         Some(other) => {
-            return Err(format!(
-                "the name given to `{wrapper}` must be a string, found {}",
-                describe_value(&other)
-            ));
+            return Err(format!("the name given to `{wrapper}` must be a string, found {}", describe_value(&other)));
         }
     };
     if let Some(extra) = args.next() {
@@ -215,11 +200,7 @@ mod tests {
     fn unwrap_define_rejects_bad_names() {
         let mut define = Node::new("define", Span::default());
         define.args.push(json!(42));
-        assert!(
-            unwrap_define(define)
-                .unwrap_err()
-                .contains("must be a string")
-        );
+        assert!(unwrap_define(define).unwrap_err().contains("must be a string"));
 
         let mut define = Node::new("define", Span::default());
         define.args.push(json!("a"));

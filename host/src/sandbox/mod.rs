@@ -224,7 +224,8 @@ impl Sandbox {
         let digest = cache::digest(bytes);
         let component = self.compile(bytes, &digest).await?;
         validate::check_imports(&self.engine, &component)?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(format!("{e:#}")))?;
+        let instance_pre =
+            self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(format!("{e:#}")))?;
         let pre = ParticipantPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let description = self.describe(&pre).await.map_err(LoadError::Describe)?;
         Ok(Participant { digest, pre, description: Arc::new(description) })
@@ -251,7 +252,8 @@ impl Sandbox {
     }
 
     async fn describe(&self, pre: &ParticipantPre<CallState>) -> Result<Description, CallError> {
-        let env = CallEnv { limits: Limits { deadline: Duration::from_secs(10), ..Limits::default() }, ..CallEnv::default() };
+        let env =
+            CallEnv { limits: Limits { deadline: Duration::from_secs(10), ..Limits::default() }, ..CallEnv::default() };
         let mut store = self.store(&env, "");
         let raw = run_bounded(&mut store, &env.limits, async |store| {
             let instance = pre.instantiate_async(&mut *store).await?;
@@ -263,7 +265,12 @@ impl Sandbox {
 
     /// Runs one call. Denied capabilities, limits and crashes all come back
     /// as a [`CallError`]; the sandbox stays usable.
-    pub async fn invoke(&self, participant: &Participant, request: CallRequest, env: &CallEnv) -> Result<Outcome, CallError> {
+    pub async fn invoke(
+        &self,
+        participant: &Participant,
+        request: CallRequest,
+        env: &CallEnv,
+    ) -> Result<Outcome, CallError> {
         let started = Instant::now();
         let params = to_object_text("params", &request.params)?;
         let fields = to_object_text("fields", &request.fields)?;
@@ -297,8 +304,18 @@ impl Sandbox {
                 }
                 let updates = match serde_json::from_str(&caps.redact(&text)) {
                     Ok(Value::Object(map)) => map,
-                    Ok(_) => return Err(CallError::new(ErrorKind::Crashed, "the participant returned field updates that are not a JSON object")),
-                    Err(e) => return Err(CallError::new(ErrorKind::Crashed, format!("the participant returned invalid JSON: {e}"))),
+                    Ok(_) => {
+                        return Err(CallError::new(
+                            ErrorKind::Crashed,
+                            "the participant returned field updates that are not a JSON object",
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(CallError::new(
+                            ErrorKind::Crashed,
+                            format!("the participant returned invalid JSON: {e}"),
+                        ));
+                    }
                 };
                 Ok(Outcome { updates, denials: caps.denials.clone(), elapsed: started.elapsed() })
             }
@@ -387,7 +404,10 @@ fn classify_trap(error: wasmtime::Error, store: &Store<CallState>, limits: &Limi
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => {
-            return CallError::limit(Limit::Stack, "stack limit exceeded: the participant recursed past its wasm stack");
+            return CallError::limit(
+                Limit::Stack,
+                "stack limit exceeded: the participant recursed past its wasm stack",
+            );
         }
         Some(Trap::Interrupt) => return deadline_error(limits),
         _ => {}
@@ -412,7 +432,9 @@ fn to_object_text(what: &str, value: &Value) -> Result<String, CallError> {
 
 fn description_from_wit(d: wit::Description) -> Result<Description, CallError> {
     let bad = |m: String| CallError::new(ErrorKind::Crashed, format!("invalid description: {m}"));
-    let is_name = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let is_name = |s: &str| {
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
     if !is_name(&d.name) {
         return Err(bad(format!("participant name '{}' must be lower-case letters, digits and '_'", d.name)));
     }

@@ -24,10 +24,5 @@ impl WasiView for CallState {
 /// A WASI context with clocks and random only: no files, no sockets, no
 /// environment, no arguments; stdout discarded, stderr captured.
 pub(crate) fn wasi_context(stderr: &MemoryOutputPipe) -> WasiCtx {
-    WasiCtx::builder()
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .stderr(stderr.clone())
-        .build()
+    WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).stderr(stderr.clone()).build()
 }

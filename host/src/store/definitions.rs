@@ -64,7 +64,16 @@ impl Store {
                 .execute(
                     "INSERT INTO definitions (tenant, name, version, format, source, tree, created_at, created_by)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                    args![&d.tenant, &d.name, next, &d.format, &d.source, d.tree.to_string(), d.created_at, d.created_by.clone()],
+                    args![
+                        &d.tenant,
+                        &d.name,
+                        next,
+                        &d.format,
+                        &d.source,
+                        d.tree.to_string(),
+                        d.created_at,
+                        d.created_by.clone()
+                    ],
                 )
                 .await?;
             if done == 1 {
@@ -81,7 +90,9 @@ impl Store {
     pub async fn definition(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<DefinitionRecord>> {
         let sql = match version {
             Some(_) => format!("SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 AND version = $3"),
-            None => format!("SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 ORDER BY version DESC LIMIT 1"),
+            None => format!(
+                "SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 ORDER BY version DESC LIMIT 1"
+            ),
         };
         let mut args = args![tenant, name];
         args.extend(version.map(Into::into));
@@ -103,6 +114,8 @@ impl Store {
                 args![tenant],
             )
             .await?;
-        rows.iter().map(|r| Ok(DefinitionSummary { name: r.text(0)?, latest: r.int(1)?, updated_at: r.int(2)? })).collect()
+        rows.iter()
+            .map(|r| Ok(DefinitionSummary { name: r.text(0)?, latest: r.int(1)?, updated_at: r.int(2)? }))
+            .collect()
     }
 }

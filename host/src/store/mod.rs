@@ -29,9 +29,9 @@ mod audit;
 mod definitions;
 mod listing;
 mod participants;
-pub(crate) mod sql;
 mod schedules;
 mod secrets;
+pub(crate) mod sql;
 mod tenants;
 mod triggers;
 
@@ -247,7 +247,12 @@ impl Store {
     /// one transaction, leased to `lease` when given (a worker of this
     /// process takes it at once; see [`JobLease`]).
     /// Returns false, storing nothing, when a job with that id exists.
-    pub async fn create_job(&self, job: &JobRecord, first: Option<&NewMessage>, lease: Option<&JobLease<'_>>) -> Result<bool> {
+    pub async fn create_job(
+        &self,
+        job: &JobRecord,
+        first: Option<&NewMessage>,
+        lease: Option<&JobLease<'_>>,
+    ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let inserted = tx
             .execute(
@@ -281,14 +286,26 @@ impl Store {
 
     /// Starts a pending job with `fields` (leased as in [`Store::create_job`]):
     /// false when it is no longer pending.
-    pub async fn start_job(&self, id: &str, fields: &Fields, first: &NewMessage, lease: Option<&JobLease<'_>>) -> Result<bool> {
+    pub async fn start_job(
+        &self,
+        id: &str,
+        fields: &Fields,
+        first: &NewMessage,
+        lease: Option<&JobLease<'_>>,
+    ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let started = tx
             .fetch_optional(
                 "UPDATE jobs SET state = 'running', fields = $1, updated_at = $2, lease_owner = $4, lease_until = $5
                  WHERE id = $3 AND state = 'pending'
                  RETURNING tenant",
-                args![Value::Object(fields.clone()).to_string(), now_ms(), id, lease.map(|l| l.worker), lease.map(|l| l.until)],
+                args![
+                    Value::Object(fields.clone()).to_string(),
+                    now_ms(),
+                    id,
+                    lease.map(|l| l.worker),
+                    lease.map(|l| l.until)
+                ],
             )
             .await?;
         let Some(row) = started else { return Ok(false) };
@@ -317,7 +334,10 @@ impl Store {
     }
 
     pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
-        let rows = self.db.fetch_all("SELECT id FROM jobs WHERE state = $1 ORDER BY created_at", args![state.as_str()]).await?;
+        let rows = self
+            .db
+            .fetch_all("SELECT id FROM jobs WHERE state = $1 ORDER BY created_at", args![state.as_str()])
+            .await?;
         rows.iter().map(|r| r.text(0)).collect()
     }
 
@@ -337,7 +357,13 @@ impl Store {
     /// Queues a message for a job outside any batch (API actions: cancel,
     /// retry), setting the job's state in the same transaction if given
     /// (a retried job is running again and has no error).
-    pub async fn enqueue(&self, job_id: &str, tenant: &str, message: &NewMessage, state: Option<JobState>) -> Result<()> {
+    pub async fn enqueue(
+        &self,
+        job_id: &str,
+        tenant: &str,
+        message: &NewMessage,
+        state: Option<JobState>,
+    ) -> Result<()> {
         let mut tx = self.db.begin().await?;
         if let Some(state) = state {
             tx.execute(
@@ -369,7 +395,8 @@ impl Store {
     /// held a lease before it started is dead).
     pub async fn clear_leases(&self) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        tx.execute("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL", args![]).await?;
+        tx.execute("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL", args![])
+            .await?;
         tx.execute("UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL", args![])
             .await?;
         tx.execute("DELETE FROM workers", args![]).await?;
@@ -390,7 +417,10 @@ impl Store {
     pub async fn running_steps(&self, job_id: &str) -> Result<Vec<RunningStep>> {
         let rows = self
             .db
-            .fetch_all("SELECT body, due_at FROM messages WHERE job_id = $1 AND kind = 'dispatch' ORDER BY id", args![job_id])
+            .fetch_all(
+                "SELECT body, due_at FROM messages WHERE job_id = $1 AND kind = 'dispatch' ORDER BY id",
+                args![job_id],
+            )
             .await?;
         let mut steps = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -442,12 +472,19 @@ pub use work::WorkTx;
 /// The PostgreSQL channel workers listen on: a message was queued.
 pub const NOTIFY_CHANNEL: &str = "mastermind_work";
 
-async fn insert_message(tx: &mut Tx, job_id: &str, tenant: &str, m: &NewMessage, lease_owner: Option<&str>) -> Result<i64> {
+async fn insert_message(
+    tx: &mut Tx,
+    job_id: &str,
+    tenant: &str,
+    m: &NewMessage,
+    lease_owner: Option<&str>,
+) -> Result<i64> {
     let fei = match &m.message {
         Message::Dispatch(d) => Some(d.fei.0.clone()),
-        Message::Apply { fei, .. } | Message::Cancel { fei, .. } | Message::Result { fei, .. } | Message::Timer { fei, .. } => {
-            Some(fei.0.clone())
-        }
+        Message::Apply { fei, .. }
+        | Message::Cancel { fei, .. }
+        | Message::Result { fei, .. }
+        | Message::Timer { fei, .. } => Some(fei.0.clone()),
         Message::Reply { to, .. } => Some(to.0.clone()),
         Message::Retry { .. } => None,
     };

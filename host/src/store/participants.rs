@@ -70,7 +70,9 @@ impl Store {
 
     /// Every version of one participant (deleted ones included), oldest first.
     pub async fn participant_versions(&self, tenant: &str, name: &str) -> Result<Vec<ParticipantRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM participants WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL ORDER BY version");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM participants WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL ORDER BY version"
+        );
         self.db.fetch_all(&sql, args![tenant, name]).await?.iter().map(from_row).collect()
     }
 

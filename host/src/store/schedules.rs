@@ -45,7 +45,16 @@ impl Store {
             .execute(
                 "INSERT INTO schedules (id, tenant, definition, cron, time_zone, fields, next_at, last_job, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
-                args![&s.id, &s.tenant, &s.definition, &s.cron, &s.time_zone, s.fields.to_string(), s.next_at, s.created_at],
+                args![
+                    &s.id,
+                    &s.tenant,
+                    &s.definition,
+                    &s.cron,
+                    &s.time_zone,
+                    s.fields.to_string(),
+                    s.next_at,
+                    s.created_at
+                ],
             )
             .await?;
         Ok(())

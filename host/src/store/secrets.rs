@@ -32,7 +32,10 @@ impl Store {
 
     /// Names and update times.
     pub async fn secret_names(&self, tenant: &str) -> Result<Vec<(String, i64)>> {
-        let rows = self.db.fetch_all("SELECT name, updated_at FROM secrets WHERE tenant = $1 ORDER BY name", args![tenant]).await?;
+        let rows = self
+            .db
+            .fetch_all("SELECT name, updated_at FROM secrets WHERE tenant = $1 ORDER BY name", args![tenant])
+            .await?;
         rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
     }
 

@@ -195,7 +195,8 @@ fn run_embedded(conn: &rusqlite::Connection, sql: &str, args: &[SqlValue]) -> Re
     let mut stmt = conn.prepare_cached(sql).map_err(embedded_error)?;
     for i in 1..=stmt.parameter_count() {
         let name = stmt.parameter_name(i).unwrap_or_default();
-        let arg = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).and_then(|n| args.get(n.wrapping_sub(1)));
+        let arg =
+            name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).and_then(|n| args.get(n.wrapping_sub(1)));
         let Some(arg) = arg else {
             return Err(StoreError::Embedded(format!("statement parameter '{name}' has no argument: {sql}")));
         };
@@ -234,8 +235,8 @@ fn any_query(sql: &str, args: Vec<SqlValue>) -> sqlx::query::Query<'static, sqlx
 }
 
 fn any_row(row: &sqlx::any::AnyRow) -> Row {
-    use sqlx::any::AnyTypeInfoKind as Kind;
     use sqlx::Column;
+    use sqlx::any::AnyTypeInfoKind as Kind;
     let values = row
         .columns()
         .iter()

@@ -86,13 +86,22 @@ impl Store {
 
     /// Replaces a tenant's limits; false when there is no such tenant.
     pub async fn set_tenant_limits(&self, id: &str, limits: &Value) -> Result<bool> {
-        let done =
-            self.db.execute("UPDATE tenants SET limits = $1, revision = revision + 1 WHERE id = $2", args![limits.to_string(), id]).await?;
+        let done = self
+            .db
+            .execute(
+                "UPDATE tenants SET limits = $1, revision = revision + 1 WHERE id = $2",
+                args![limits.to_string(), id],
+            )
+            .await?;
         Ok(done == 1)
     }
 
     pub async fn tenant_revision(&self, id: &str) -> Result<Option<i64>> {
-        self.db.fetch_optional("SELECT revision FROM tenants WHERE id = $1", args![id]).await?.map(|r| r.int(0)).transpose()
+        self.db
+            .fetch_optional("SELECT revision FROM tenants WHERE id = $1", args![id])
+            .await?
+            .map(|r| r.int(0))
+            .transpose()
     }
 
     pub async fn insert_token(&self, token: &TokenRecord, hash: &str) -> Result<()> {
@@ -113,7 +122,9 @@ impl Store {
 
     /// The live tokens of a tenant (never their text: it is not stored).
     pub async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id");
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id"
+        );
         self.db.fetch_all(&sql, args![tenant]).await?.iter().map(token_from_row).collect()
     }
 
@@ -131,7 +142,10 @@ impl Store {
 
     /// Whether the server has an admin token yet.
     pub async fn has_admin_token(&self) -> Result<bool> {
-        let row = self.db.fetch_one("SELECT COUNT(*) FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL", args![]).await?;
+        let row = self
+            .db
+            .fetch_one("SELECT COUNT(*) FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL", args![])
+            .await?;
         Ok(row.int(0)? > 0)
     }
 
@@ -139,8 +153,11 @@ impl Store {
     pub async fn set_admin_token(&self, hash: &str) -> Result<()> {
         let mut tx = self.db.begin().await?;
         let now = now_ms();
-        tx.execute("UPDATE tokens SET revoked_at = $1 WHERE tenant IS NULL AND revoked_at IS NULL AND hash <> $2", args![now, hash])
-            .await?;
+        tx.execute(
+            "UPDATE tokens SET revoked_at = $1 WHERE tenant IS NULL AND revoked_at IS NULL AND hash <> $2",
+            args![now, hash],
+        )
+        .await?;
         tx.execute(
             "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, NULL, 'admin', $2, 'admin', $3)
              ON CONFLICT (hash) DO UPDATE SET revoked_at = NULL",

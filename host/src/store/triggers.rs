@@ -39,7 +39,16 @@ impl Store {
             .execute(
                 "INSERT INTO triggers (id, tenant, definition, hash, field, fields, per_minute, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                args![&t.id, &t.tenant, &t.definition, hash, &t.field, t.fields.to_string(), t.per_minute, t.created_at],
+                args![
+                    &t.id,
+                    &t.tenant,
+                    &t.definition,
+                    hash,
+                    &t.field,
+                    t.fields.to_string(),
+                    t.per_minute,
+                    t.created_at
+                ],
             )
             .await?;
         Ok(())

@@ -13,7 +13,8 @@
 
 use super::sql::{SqlValue, Tx, args};
 use super::{
-    Backend, BatchChanges, HistoryEntry, NewMessage, Result, Store, StoredMessage, corrupt, from_json, insert_message, now_ms,
+    Backend, BatchChanges, HistoryEntry, NewMessage, Result, Store, StoredMessage, corrupt, from_json, insert_message,
+    now_ms,
 };
 use crate::engine::{Expression, JobState, Message};
 use serde_json::Value;
@@ -40,7 +41,12 @@ fn parse_state(state: String) -> Result<JobState> {
 fn stored_messages(rows: Vec<super::Row>, what: &'static str) -> Result<Vec<StoredMessage>> {
     rows.iter()
         .map(|r| {
-            Ok(StoredMessage { id: r.int(0)?, message: from_json(what, r.str(1)?)?, job_id: r.text(2)?, tenant: r.text(3)? })
+            Ok(StoredMessage {
+                id: r.int(0)?,
+                message: from_json(what, r.str(1)?)?,
+                job_id: r.text(2)?,
+                tenant: r.text(3)?,
+            })
         })
         .collect()
 }
@@ -83,7 +89,10 @@ impl Store {
     /// Gives up a claimed job's lease (its work failed: someone may retry).
     pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<()> {
         self.db
-            .execute("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2", args![job_id, worker])
+            .execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+                args![job_id, worker],
+            )
             .await?;
         Ok(())
     }
@@ -188,8 +197,10 @@ impl WorkTx {
         tenant: &str,
         history: &HistoryEntry,
     ) -> Result<bool> {
-        let deleted =
-            self.tx.execute("DELETE FROM messages WHERE id = $1 AND lease_owner = $2", args![dispatch_id, worker]).await?;
+        let deleted = self
+            .tx
+            .execute("DELETE FROM messages WHERE id = $1 AND lease_owner = $2", args![dispatch_id, worker])
+            .await?;
         if deleted == 0 {
             return Ok(false);
         }
@@ -244,7 +255,13 @@ impl WorkTx {
 
     /// Writes a batch's effects. Returns the participant calls it stored,
     /// leased to `worker`.
-    pub async fn write(&mut self, job_id: &str, tenant: &str, worker: &str, changes: BatchChanges) -> Result<Vec<StoredMessage>> {
+    pub async fn write(
+        &mut self,
+        job_id: &str,
+        tenant: &str,
+        worker: &str,
+        changes: BatchChanges,
+    ) -> Result<Vec<StoredMessage>> {
         let tx = &mut self.tx;
         // One statement per kind of change rather than per row: on
         // PostgreSQL each statement is a round trip.
@@ -259,11 +276,13 @@ impl WorkTx {
             tx.execute(&sql, args).await?;
         }
         for fei in &changes.withdrawn_dispatches {
-            tx.execute("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2", args![job_id, fei]).await?;
+            tx.execute("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2", args![job_id, fei])
+                .await?;
         }
         for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
             // $1 job, $2 tenant, then fei and body per row.
-            let rows: Vec<String> = (0..exprs.len()).map(|i| format!("($1, ${}, $2, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
+            let rows: Vec<String> =
+                (0..exprs.len()).map(|i| format!("($1, ${}, $2, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
             let sql = format!(
                 "INSERT INTO expressions (job_id, fei, tenant, body) VALUES {}
                  ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
@@ -281,15 +300,25 @@ impl WorkTx {
             let is_dispatch = matches!(m.message, Message::Dispatch(_));
             let id = insert_message(tx, job_id, tenant, &m, is_dispatch.then_some(worker)).await?;
             if is_dispatch {
-                dispatches.push(StoredMessage { id, job_id: job_id.to_owned(), tenant: tenant.to_owned(), message: m.message });
+                dispatches.push(StoredMessage {
+                    id,
+                    job_id: job_id.to_owned(),
+                    tenant: tenant.to_owned(),
+                    message: m.message,
+                });
             }
         }
         if let Some(state) = changes.job_state {
             let finished = state.is_final().then(now_ms);
-            tx.execute("UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3", args![state.as_str(), finished, job_id]).await?;
+            tx.execute(
+                "UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3",
+                args![state.as_str(), finished, job_id],
+            )
+            .await?;
         }
         if let Some(fields) = changes.job_fields {
-            tx.execute("UPDATE jobs SET fields = $1 WHERE id = $2", args![Value::Object(fields).to_string(), job_id]).await?;
+            tx.execute("UPDATE jobs SET fields = $1 WHERE id = $2", args![Value::Object(fields).to_string(), job_id])
+                .await?;
         }
         if let Some(error) = changes.job_error {
             let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());

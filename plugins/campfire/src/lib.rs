@@ -18,7 +18,11 @@ impl Participant for Campfire {
             Action::new("notify", "Posts `message` into the room")
                 .required("message", Kind::String, "the text to post")
                 .optional("room", Kind::Any, "room id (default: the CAMPFIRE_ROOM setting)")
-                .optional("account", Kind::String, "account name, for https://ACCOUNT.campfirenow.com (CAMPFIRE_ACCOUNT)")
+                .optional(
+                    "account",
+                    Kind::String,
+                    "account name, for https://ACCOUNT.campfirenow.com (CAMPFIRE_ACCOUNT)",
+                )
                 .optional("url", Kind::String, "server URL instead of the account's (CAMPFIRE_URL)")
                 .optional("api", Kind::String, "classic (default) or bot (CAMPFIRE_API)")
                 .optional("token", Kind::String, "secret holding the API token or bot key (default campfire_token)"),
@@ -34,7 +38,11 @@ impl Participant for Campfire {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => match call.param_or_setting("account", "CAMPFIRE_ACCOUNT") {
                 Some(account) => format!("https://{account}.campfirenow.com"),
-                None => return Err(Error::bad_input("notify: no server (give url: or account:, or set CAMPFIRE_URL or CAMPFIRE_ACCOUNT)")),
+                None => {
+                    return Err(Error::bad_input(
+                        "notify: no server (give url: or account:, or set CAMPFIRE_URL or CAMPFIRE_ACCOUNT)",
+                    ));
+                }
             },
         };
         if room.is_empty() || !room.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {

@@ -16,11 +16,16 @@ impl Participant for ChefClient {
     fn describe() -> Description {
         Description::new("chef_client", "Chef API clients: list, show, delete")
             .action(action("list", "Sets `clients` to the names of all API clients, sorted"))
-            .action(action("show", "Sets `client` to the client as the server has it").required("name", Kind::String, "the client's name"))
-            .action(
-                action("delete", "Deletes an API client; sets `deleted_client` to its name")
-                    .required("name", Kind::String, "the client's name (not the one signing the request)"),
-            )
+            .action(action("show", "Sets `client` to the client as the server has it").required(
+                "name",
+                Kind::String,
+                "the client's name",
+            ))
+            .action(action("delete", "Deletes an API client; sets `deleted_client` to its name").required(
+                "name",
+                Kind::String,
+                "the client's name (not the one signing the request)",
+            ))
     }
 
     fn invoke(call: Call) -> Result<Fields> {

@@ -40,20 +40,31 @@ impl Participant for ChefNode {
                     .optional("normal", Kind::Object, "the same as `attributes` (Chef's name for them)")
                     .optional("environment", Kind::String, "the node's Chef environment (default `_default`)"),
             )
-            .action(action("delete", "Deletes a node; sets `deleted_node` to its name").required("name", Kind::String, NAME))
+            .action(action("delete", "Deletes a node; sets `deleted_node` to its name").required(
+                "name",
+                Kind::String,
+                NAME,
+            ))
             .action(
                 action("set_run_list", "Replaces a node's run list; sets `node`")
                     .required("name", Kind::String, NAME)
                     .required("run_list", Kind::Any, RUN_LIST),
             )
             .action(
-                action("set_attributes", "Deep-merges `attributes` into the node's normal attributes (null removes a key); sets `node`")
-                    .required("name", Kind::String, NAME)
-                    .required("attributes", Kind::Object, "attributes to merge"),
+                action(
+                    "set_attributes",
+                    "Deep-merges `attributes` into the node's normal attributes (null removes a key); sets `node`",
+                )
+                .required("name", Kind::String, NAME)
+                .required("attributes", Kind::Object, "attributes to merge"),
             )
             .action(
                 action("search", "Searches nodes; sets `search` to {query, total, names, rows}")
-                    .required("query", Kind::String, "a Chef search query, e.g. `name:web*` or `role:db AND chef_environment:prod`")
+                    .required(
+                        "query",
+                        Kind::String,
+                        "a Chef search query, e.g. `name:web*` or `role:db AND chef_environment:prod`",
+                    )
                     .optional("rows", Kind::Integer, "at most this many rows (1-1000, default 1000)"),
             )
     }
@@ -81,15 +92,20 @@ fn parse(call: &Call, problems: &mut Vec<String>) -> Option<Step> {
         "delete" => Step::Delete(name()),
         "create" => {
             let name = name();
-            let run_list = call.params.get("run_list").filter(|v| !v.is_null()).map_or_else(Vec::new, |v| run_list(v, problems));
+            let run_list =
+                call.params.get("run_list").filter(|v| !v.is_null()).map_or_else(Vec::new, |v| run_list(v, problems));
             let attributes: Option<Map<String, Value>> = call.optional("attributes").unwrap_or_default();
             let normal: Option<Map<String, Value>> = call.optional("normal").unwrap_or_default();
             if attributes.is_some() && normal.is_some() {
                 problems.push("give `attributes` or `normal`, not both".into());
             }
-            let environment: String = call.optional("environment").unwrap_or_default().unwrap_or_else(|| "_default".into());
-            if environment.is_empty() || !environment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                problems.push(format!("environment '{environment}' is not a valid Chef environment name (letters, digits, '_', '-')"));
+            let environment: String =
+                call.optional("environment").unwrap_or_default().unwrap_or_else(|| "_default".into());
+            if environment.is_empty() || !environment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                problems.push(format!(
+                    "environment '{environment}' is not a valid Chef environment name (letters, digits, '_', '-')"
+                ));
             }
             Step::Create { name, run_list, normal: attributes.or(normal).unwrap_or_default(), environment }
         }
@@ -133,10 +149,13 @@ fn run_list(value: &Value, problems: &mut Vec<String>) -> Vec<String> {
             Vec::new()
         }
     };
-    let valid_name = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'));
+    let valid_name = |s: &str| {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'))
+    };
     let mut out = Vec::new();
     for item in items {
-        let inner = item.strip_prefix("recipe[").or_else(|| item.strip_prefix("role[")).and_then(|s| s.strip_suffix(']'));
+        let inner =
+            item.strip_prefix("recipe[").or_else(|| item.strip_prefix("role[")).and_then(|s| s.strip_suffix(']'));
         match inner {
             Some(name) if valid_name(name) => out.push(item),
             None if valid_name(&item) => out.push(format!("recipe[{item}]")),
@@ -180,7 +199,8 @@ fn run(server: &Server, step: Step) -> Result<Fields> {
             let path = format!("/search/node?q={}&rows={rows}&start=0", encode_query(&query));
             let result = server.get(&path)?;
             let rows = result.get("rows").cloned().unwrap_or_else(|| json!([]));
-            let names: Vec<Value> = rows.as_array().map(|r| r.iter().filter_map(|n| n.get("name").cloned()).collect()).unwrap_or_default();
+            let names: Vec<Value> =
+                rows.as_array().map(|r| r.iter().filter_map(|n| n.get("name").cloned()).collect()).unwrap_or_default();
             let total = result.get("total").cloned().unwrap_or_else(|| json!(names.len()));
             Ok(fields! { "search" => json!({ "query": query, "total": total, "names": names, "rows": rows }) })
         }

@@ -37,7 +37,11 @@ impl Participant for Ec2Server {
                     .optional("subnet_id", Kind::String, "VPC subnet")
                     .optional("tags", Kind::Object, "tags, e.g. {\"Name\": \"web\"}")
                     .optional("user_data", Kind::String, "cloud-init user data (plain text)")
-                    .optional("credentials", Kind::String, "name of the secret holding the AWS credentials (default aws)")
+                    .optional(
+                        "credentials",
+                        Kind::String,
+                        "name of the secret holding the AWS credentials (default aws)",
+                    )
                     .optional("wait", Kind::Boolean, "wait until running (default true)")
                     .optional("timeout", Kind::Integer, "seconds to wait (default 600)"),
             )
@@ -54,7 +58,14 @@ impl Participant for Ec2Server {
         let credentials = call.optional::<String>("credentials")?.unwrap_or_else(|| "aws".into());
         let wait = call.optional::<bool>("wait")?.unwrap_or(true);
         let timeout = Duration::from_secs(call.optional::<u64>("timeout")?.unwrap_or(600));
-        let target = |id: &str, state| Target { credentials: &credentials, region: &region, id: id.to_owned(), wait, timeout, state };
+        let target = |id: &str, state| Target {
+            credentials: &credentials,
+            region: &region,
+            id: id.to_owned(),
+            wait,
+            timeout,
+            state,
+        };
         if call.action == "create" {
             return create(&call, &credentials, &region, wait, timeout);
         }
@@ -83,7 +94,9 @@ fn create(call: &Call, credentials: &str, region: &str, wait: bool, timeout: Dur
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err(Error::bad_input("create: groups must be an array of names or a comma-separated string")),
+        Some(_) => {
+            return Err(Error::bad_input("create: groups must be an array of names or a comma-separated string"));
+        }
     };
     let key = call.context.idempotency_key.clone();
     let mut tags: Vec<Tag> = call
@@ -137,7 +150,11 @@ struct Target<'a> {
 impl Target<'_> {
     fn change(&self, action: StateAction) -> Result<Instance> {
         ec2::change_state(self.credentials, self.region, std::slice::from_ref(&self.id), action)?;
-        if self.wait && action != StateAction::Reboot { self.wait_for() } else { describe_one(self.credentials, self.region, &self.id) }
+        if self.wait && action != StateAction::Reboot {
+            self.wait_for()
+        } else {
+            describe_one(self.credentials, self.region, &self.id)
+        }
     }
 
     /// Polls until the instance reaches the state, backing off to 10 s.

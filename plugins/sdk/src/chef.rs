@@ -24,7 +24,11 @@ pub const DEFAULT_KEY_SECRET: &str = "chef_client_key";
 /// the participant's description and are type-checked like the others.
 pub fn connection_params(action: Action) -> Action {
     action
-        .optional("server_url", Kind::String, "Chef server URL (with /organizations/NAME if any); default: setting CHEF_SERVER_URL")
+        .optional(
+            "server_url",
+            Kind::String,
+            "Chef server URL (with /organizations/NAME if any); default: setting CHEF_SERVER_URL",
+        )
         .optional("client_name", Kind::String, "API client that signs the requests; default: setting CHEF_CLIENT_NAME")
         .optional("key", Kind::String, "name of the secret holding the client's private key; default: chef_client_key")
 }
@@ -167,9 +171,13 @@ impl Response {
     pub fn error_text(&self) -> String {
         let from_json = serde_json::from_str::<Value>(&self.body).ok().and_then(|v| match v.get("error")? {
             Value::String(s) => Some(s.clone()),
-            Value::Array(items) => {
-                Some(items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join("; "))
-            }
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             other => Some(other.to_string()),
         });
         let text = from_json.unwrap_or_else(|| self.body.trim().to_owned());

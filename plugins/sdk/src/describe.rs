@@ -167,7 +167,12 @@ impl Description {
                     params: a
                         .params
                         .into_iter()
-                        .map(|p| wit::ParamSpec { name: p.name, kind: p.kind.to_wit(), required: p.required, doc: p.doc })
+                        .map(|p| wit::ParamSpec {
+                            name: p.name,
+                            kind: p.kind.to_wit(),
+                            required: p.required,
+                            doc: p.doc,
+                        })
                         .collect(),
                 })
                 .collect(),

@@ -12,7 +12,8 @@ pub fn parse_duration(value: &Value) -> std::result::Result<Duration, String> {
     let expected = "expected seconds (e.g. 30) or a duration such as '90s', '5m', '1h30m'";
     let duration = match value {
         Value::Number(n) => {
-            let secs = n.as_f64().filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9).ok_or_else(|| expected.to_owned())?;
+            let secs =
+                n.as_f64().filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9).ok_or_else(|| expected.to_owned())?;
             Duration::from_secs_f64(secs)
         }
         Value::String(s) => parse_text(s.trim()).ok_or_else(|| format!("'{s}': {expected}"))?,

@@ -2,9 +2,7 @@
 //! participant's grants, splices in secrets and refuses private addresses
 //! that were not granted.
 
-use crate::bindings::mastermind::participant::http::{
-    self as wit, CredentialPart, Header, SecretHeader, SecretUse,
-};
+use crate::bindings::mastermind::participant::http::{self as wit, CredentialPart, Header, SecretHeader, SecretUse};
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -63,10 +61,9 @@ impl Request {
 
     /// HTTP Basic with a literal user name and the secret as password.
     pub fn basic_auth_secret_password(mut self, user: &str, secret: &str) -> Self {
-        self.0.secrets.push(SecretUse::BasicAuth((
-            CredentialPart::Literal(user.into()),
-            CredentialPart::Secret(secret.into()),
-        )));
+        self.0
+            .secrets
+            .push(SecretUse::BasicAuth((CredentialPart::Literal(user.into()), CredentialPart::Secret(secret.into()))));
         self
     }
 
@@ -93,7 +90,11 @@ impl Request {
 
     pub fn send(self) -> Result<Response> {
         let r = wit::send(&self.0)?;
-        Ok(Response { status: r.status, headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(), body: r.body })
+        Ok(Response {
+            status: r.status,
+            headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+            body: r.body,
+        })
     }
 }
 

@@ -85,8 +85,8 @@ pub trait Participant {
 /// Everything a participant file needs.
 pub mod prelude {
     pub use crate::{
-        Action, Call, Context, Description, Error, ErrorKind, Fields, Kind, Participant, Result,
-        Value, fields, json, log, sleep,
+        Action, Call, Context, Description, Error, ErrorKind, Fields, Kind, Participant, Result, Value, fields, json,
+        log, sleep,
     };
 }
 

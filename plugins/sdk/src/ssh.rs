@@ -100,7 +100,9 @@ pub fn parse_target(spec: &str) -> std::result::Result<(Option<String>, String, 
         let (h, after) = inner.split_once(']').ok_or_else(|| format!("'{spec}': unclosed '['"))?;
         match after {
             "" => (h, None),
-            p => (h, Some(port_of(p.strip_prefix(':').ok_or_else(|| format!("'{spec}': expected ':PORT' after ']'"))?)?)),
+            p => {
+                (h, Some(port_of(p.strip_prefix(':').ok_or_else(|| format!("'{spec}': expected ':PORT' after ']'"))?)?))
+            }
         }
     } else {
         match rest.split_once(':') {

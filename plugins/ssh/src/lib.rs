@@ -17,8 +17,16 @@ impl Participant for Ssh {
                 .optional("port", Kind::Integer, "SSH port (default 22)")
                 .optional("key", Kind::String, "name of the secret holding the private key (default ssh_key)")
                 .optional("stdin", Kind::String, "text sent to the command's standard input")
-                .optional("timeout", Kind::Any, "seconds or a duration such as '90s' or '5m' (default: the step's deadline)")
-                .optional("host_key", Kind::String, "the host key's fingerprint, SHA256:... (default: trusted on first use)")
+                .optional(
+                    "timeout",
+                    Kind::Any,
+                    "seconds or a duration such as '90s' or '5m' (default: the step's deadline)",
+                )
+                .optional(
+                    "host_key",
+                    Kind::String,
+                    "the host key's fingerprint, SHA256:... (default: trusted on first use)",
+                )
                 .optional("allow_failure", Kind::Boolean, "succeed even when the command exits non-zero"),
         )
     }
@@ -53,7 +61,9 @@ impl Participant for Ssh {
         if let Some(fp) = &host_key
             && !ssh::is_fingerprint(fp)
         {
-            problems.push(format!("host_key '{fp}' must look like SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints"));
+            problems.push(format!(
+                "host_key '{fp}' must look like SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints"
+            ));
         }
         let timeout = call.duration("timeout").unwrap_or_else(|e| {
             problems.push(e.message);
@@ -80,7 +90,11 @@ impl Participant for Ssh {
 
         if out.exit_status != Some(0) && !allow_failure {
             let stderr = ssh::tail(&out.stderr, 5, 400);
-            let detail = if stderr.is_empty() { format!("stdout: {}", ssh::tail(&out.stdout, 5, 400)) } else { format!("stderr: {stderr}") };
+            let detail = if stderr.is_empty() {
+                format!("stdout: {}", ssh::tail(&out.stdout, 5, 400))
+            } else {
+                format!("stderr: {stderr}")
+            };
             return Err(Error::fatal(format!(
                 "ssh: {label}: the command {}; {detail} (set allow_failure: true to continue anyway)",
                 status_text(&out)

@@ -19,14 +19,22 @@ impl Participant for SshMulti {
     fn describe() -> Description {
         Description::new("ssh_multi", "Runs a command on many hosts over SSH").action(
             Action::new("run", "Runs `command` on every host; sets results and failed_hosts")
-                .required("hosts", Kind::Array, "'user@host:port' strings (user and port optional) or {host, port, user} objects")
+                .required(
+                    "hosts",
+                    Kind::Array,
+                    "'user@host:port' strings (user and port optional) or {host, port, user} objects",
+                )
                 .required("command", Kind::String, "the command line, run by each user's login shell")
                 .optional("user", Kind::String, "the user for hosts that name none")
                 .optional("port", Kind::Integer, "the port for hosts that name none (default 22)")
                 .optional("key", Kind::String, "name of the secret holding the private key (default ssh_key)")
                 .optional("stdin", Kind::String, "text sent to each command's standard input")
                 .optional("concurrency", Kind::Integer, "how many hosts run at once (default 10, 0: all)")
-                .optional("timeout", Kind::Any, "per host: seconds or a duration such as '90s' (default: the step's deadline)")
+                .optional(
+                    "timeout",
+                    Kind::Any,
+                    "per host: seconds or a duration such as '90s' (default: the step's deadline)",
+                )
                 .optional("host_keys", Kind::Object, "pinned fingerprints: {'host' or 'host:port' => 'SHA256:...'}")
                 .optional("allow_failures", Kind::Boolean, "succeed even when some hosts fail"),
         )
@@ -71,7 +79,9 @@ impl Participant for SshMulti {
         for (host, fp) in &host_keys {
             match fp.as_str() {
                 Some(fp) if ssh::is_fingerprint(fp) => {}
-                _ => problems.push(format!("host_keys['{host}'] must be a fingerprint like SHA256:<43 base64 characters>, got {fp}")),
+                _ => problems.push(format!(
+                    "host_keys['{host}'] must be a fingerprint like SHA256:<43 base64 characters>, got {fp}"
+                )),
             }
         }
         let timeout = call.duration("timeout").unwrap_or_else(|e| {
@@ -95,7 +105,11 @@ impl Participant for SshMulti {
         if let Some(t) = timeout {
             exec = exec.timeout(t);
         }
-        log::info(&format!("running on {} hosts, {} at a time", hosts.len(), if concurrency == 0 { hosts.len() } else { concurrency as usize }));
+        log::info(&format!(
+            "running on {} hosts, {} at a time",
+            hosts.len(),
+            if concurrency == 0 { hosts.len() } else { concurrency as usize }
+        ));
         let outcomes = exec.run()?;
 
         let (mut results, mut failed_hosts, mut failures) = (Vec::new(), Vec::new(), Vec::new());
@@ -110,7 +124,9 @@ impl Participant for SshMulti {
                     };
                     if out.exit_status != Some(0) {
                         all_retryable = false;
-                        let status = error.clone().unwrap_or_else(|| format!("exit status {}", out.exit_status.unwrap_or_default()));
+                        let status = error
+                            .clone()
+                            .unwrap_or_else(|| format!("exit status {}", out.exit_status.unwrap_or_default()));
                         failures.push(format!("{label}: {status}: {}", ssh::tail(&out.stderr, 3, 200)));
                     }
                     (out.stdout, out.stderr, out.exit_status, error)
@@ -156,7 +172,12 @@ fn parse_host(entry: &Value, default_user: Option<&str>, default_port: u16) -> s
             ssh::check_host(host)?;
             let port = match map.get("port") {
                 None | Some(Value::Null) => None,
-                Some(p) => Some(p.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).ok_or_else(|| format!("port {p} is not a TCP port"))?),
+                Some(p) => Some(
+                    p.as_u64()
+                        .and_then(|p| u16::try_from(p).ok())
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| format!("port {p} is not a TCP port"))?,
+                ),
             };
             let user = match map.get("user") {
                 None | Some(Value::Null) => None,
@@ -167,7 +188,9 @@ fn parse_host(entry: &Value, default_user: Option<&str>, default_port: u16) -> s
         }
         other => return Err(format!("expected 'user@host:port' or {{host, port, user}}, got {other}")),
     };
-    let user = user.or_else(|| default_user.map(str::to_owned)).ok_or_else(|| format!("{host} names no user and no `user` param is given"))?;
+    let user = user
+        .or_else(|| default_user.map(str::to_owned))
+        .ok_or_else(|| format!("{host} names no user and no `user` param is given"))?;
     if user.trim().is_empty() || user.contains(char::is_whitespace) {
         return Err(format!("user '{user}' must be a plain user name"));
     }

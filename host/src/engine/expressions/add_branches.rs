@@ -43,7 +43,9 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
             match cursor.and_then(|c| flow.get(&c)) {
                 Some(e) if e.kind == "concurrent_iterator" => break e.fei.clone(),
                 Some(e) => cursor = e.parent.clone(),
-                None => return flow.fail(fei, bad("not inside a concurrent_iterator (name one with ref: 'tag')".into())),
+                None => {
+                    return flow.fail(fei, bad("not inside a concurrent_iterator (name one with ref: 'tag')".into()));
+                }
             }
         }
     };
@@ -66,8 +68,9 @@ fn value_of_ref(node: &Node) -> String {
 }
 
 fn items(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem) -> Result<Option<Vec<Value>>, StepError> {
-    let missing =
-        |what: &str, name: &str| StepError::new("bad-input", format!("{}: {what} '{name}' is not set", node.name)).at_line(node.span.line);
+    let missing = |what: &str, name: &str| {
+        StepError::new("bad-input", format!("{}: {what} '{name}' is not set", node.name)).at_line(node.span.line)
+    };
     let value = if let Some(f) = attr(node, &["on_field", "on_f", "on_fld"]) {
         let name = super::value_text(&expand(flow, fei, node, workitem, f)?);
         flow.lookup(fei, workitem).field(&name).ok_or_else(|| missing("field", &name))?

@@ -34,7 +34,13 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
 }
 
 /// Reads the merge settings once, at apply time.
-pub(crate) fn settings(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem, branches: usize) -> Result<Value, StepError> {
+pub(crate) fn settings(
+    flow: &Flow,
+    fei: &Fei,
+    node: &Node,
+    workitem: &Workitem,
+    branches: usize,
+) -> Result<Value, StepError> {
     let text = |names: &[&str], default: &str| -> Result<String, StepError> {
         match attr(node, names) {
             Some(v) => expand(flow, fei, node, workitem, v).map(|v| value_text(&v)),
@@ -45,7 +51,8 @@ pub(crate) fn settings(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem,
     let merge_type = text(&["merge_type", "mt"], "override")?;
     let remaining = text(&["remaining", "rem", "r"], "cancel")?;
     let bad = |what: &str, v: &str, allowed: &str| {
-        StepError::new("bad-input", format!("{}: {what} '{v}' is not one of {allowed}", node.name)).at_line(node.span.line)
+        StepError::new("bad-input", format!("{}: {what} '{v}' is not one of {allowed}", node.name))
+            .at_line(node.span.line)
     };
     if !["first", "last", "highest", "lowest"].contains(&merge.as_str()) {
         return Err(bad("merge", &merge, "first, last, highest, lowest"));
@@ -167,7 +174,11 @@ pub(crate) fn merge_fields(index: usize, target: Option<Fields>, source: Fields,
                         }
                     }
                     (Some(Value::Object(tv)), Value::Object(sv)) => {
-                        if merge_type == "deep" { deep_merge(tv, sv) } else { tv.extend(sv) }
+                        if merge_type == "deep" {
+                            deep_merge(tv, sv)
+                        } else {
+                            tv.extend(sv)
+                        }
                     }
                     (_, sv) => {
                         target.insert(k, sv);

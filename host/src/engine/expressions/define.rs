@@ -27,11 +27,8 @@ pub(crate) fn bind(flow: &mut Flow, scope: &Fei, position: usize) {
 }
 
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    let parent_is_call = flow
-        .get(fei)
-        .and_then(|e| e.parent.as_ref())
-        .and_then(|p| flow.get(p))
-        .is_some_and(|p| p.kind == "subprocess");
+    let parent_is_call =
+        flow.get(fei).and_then(|e| e.parent.as_ref()).and_then(|p| flow.get(p)).is_some_and(|p| p.kind == "subprocess");
     if parent_is_call {
         return super::sequence::start(flow, fei, workitem);
     }

@@ -48,7 +48,9 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Worki
             _ => {
                 return flow.fail(
                     fei,
-                    bad(format!("unknown attribute '{key}' (value:, field_value:, variable_value:, and the same with other_)")),
+                    bad(format!(
+                        "unknown attribute '{key}' (value:, field_value:, variable_value:, and the same with other_)"
+                    )),
                 );
             }
         };

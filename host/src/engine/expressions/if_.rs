@@ -16,7 +16,10 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
     let unless = node.name.trim_start_matches('_') == "unless";
     let Some(test) = node.args.first().or_else(|| super::attr(node, &["test", "t"])) else {
         if child_count(flow, fei) == 0 {
-            let e = StepError::new("bad-input", format!("{}: no condition (write {} '${{f:x}} == y' do ... end)", node.name, node.name));
+            let e = StepError::new(
+                "bad-input",
+                format!("{}: no condition (write {} '${{f:x}} == y' do ... end)", node.name, node.name),
+            );
             return flow.fail(fei, e.at_line(node.span.line));
         }
         // The first child computes `__result__`.
@@ -28,7 +31,10 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
     let holds = match test {
         Value::String(s) => match condition::evaluate(s, &flow.lookup(fei, &workitem)) {
             Ok(h) => h,
-            Err(e) => return flow.fail(fei, StepError::new("bad-input", format!("{}: {e}", node.name)).at_line(node.span.line)),
+            Err(e) => {
+                return flow
+                    .fail(fei, StepError::new("bad-input", format!("{}: {e}", node.name)).at_line(node.span.line));
+            }
         },
         other => super::truthy(other),
     };

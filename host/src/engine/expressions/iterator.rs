@@ -104,16 +104,25 @@ fn bind_item(flow: &mut Flow, fei: &Fei, target: &Value, value: Value, workitem:
 }
 
 /// The list to iterate on and where each item goes: `{"name", "field"}`.
-pub(crate) fn list_and_target(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem) -> Result<(Vec<Value>, Value), StepError> {
+pub(crate) fn list_and_target(
+    flow: &Flow,
+    fei: &Fei,
+    node: &Node,
+    workitem: &Workitem,
+) -> Result<(Vec<Value>, Value), StepError> {
     let bad = |m: String| StepError::new("bad-input", format!("{}: {m}", node.name)).at_line(node.span.line);
     let list = if let Some(n) = attr(node, &["times", "branches"]) {
         let n = expand(flow, fei, node, workitem, n)?;
-        let n = n.as_u64().or_else(|| value_text(&n).trim().parse().ok()).ok_or_else(|| bad("times must be a count".into()))?;
+        let n = n
+            .as_u64()
+            .or_else(|| value_text(&n).trim().parse().ok())
+            .ok_or_else(|| bad("times must be a count".into()))?;
         (0..n).map(Value::from).collect()
     } else if let Some(f) = attr(node, &["on_field", "on_f", "on_fld"]) {
         let name = value_text(&expand(flow, fei, node, workitem, f)?);
         let v = flow.lookup(fei, workitem);
-        let value = crate::language::dollar::Lookup::field(&v, &name).ok_or_else(|| bad(format!("field '{name}' is not set")))?;
+        let value = crate::language::dollar::Lookup::field(&v, &name)
+            .ok_or_else(|| bad(format!("field '{name}' is not set")))?;
         split(node, value)
     } else if let Some(f) = attr(node, &["on_var", "on_v", "on_variable"]) {
         let name = value_text(&expand(flow, fei, node, workitem, f)?);

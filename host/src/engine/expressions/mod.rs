@@ -42,11 +42,60 @@ use serde_json::Value;
 
 /// Names of the built-in expressions (and their Ruote aliases).
 pub const BUILTIN: &[&str] = &[
-    "sequence", "concurrence", "cursor", "loop", "repeat", "iterator", "concurrent_iterator", "if", "_if", "unless",
-    "_unless", "wait", "sleep", "set", "unset", "define", "process_definition", "workflow_definition", "subprocess",
-    "error", "echo", "cancel_process", "terminate", "noop", "participant", "rewind", "continue", "reset", "jump",
-    "break", "_break", "stop", "over", "skip", "back", "let", "inc", "dec", "equals", "given", "that", "of", "undo",
-    "cancel", "kill", "redo", "_redo", "lose", "save", "restore", "set_fields", "filter", "add_branches", "add_branch",
+    "sequence",
+    "concurrence",
+    "cursor",
+    "loop",
+    "repeat",
+    "iterator",
+    "concurrent_iterator",
+    "if",
+    "_if",
+    "unless",
+    "_unless",
+    "wait",
+    "sleep",
+    "set",
+    "unset",
+    "define",
+    "process_definition",
+    "workflow_definition",
+    "subprocess",
+    "error",
+    "echo",
+    "cancel_process",
+    "terminate",
+    "noop",
+    "participant",
+    "rewind",
+    "continue",
+    "reset",
+    "jump",
+    "break",
+    "_break",
+    "stop",
+    "over",
+    "skip",
+    "back",
+    "let",
+    "inc",
+    "dec",
+    "equals",
+    "given",
+    "that",
+    "of",
+    "undo",
+    "cancel",
+    "kill",
+    "redo",
+    "_redo",
+    "lose",
+    "save",
+    "restore",
+    "set_fields",
+    "filter",
+    "add_branches",
+    "add_branch",
 ];
 
 /// Attributes every expression understands; a participant step passes all
@@ -142,7 +191,9 @@ pub(crate) fn apply(
         match holds {
             Ok(h) if h == wanted => {}
             Ok(_) => return flow.reply_to_parent(&fei, workitem),
-            Err(e) => return flow.fail(&fei, StepError::new("bad-input", format!("{attr}: {e}")).at_line(node.span.line)),
+            Err(e) => {
+                return flow.fail(&fei, StepError::new("bad-input", format!("{attr}: {e}")).at_line(node.span.line));
+            }
         }
     }
     if let Some(tag) = node.attr_str("tag") {
@@ -155,7 +206,9 @@ pub(crate) fn apply(
     if let Some(timeout) = node.attr("timeout") {
         match attributes::parse_duration(&value_text(timeout)) {
             Ok(d) => arm_timer(flow, &fei, TimerKind::Timeout, d.as_millis() as i64),
-            Err(e) => return flow.fail(&fei, StepError::new("bad-input", format!("timeout: {e}")).at_line(node.span.line)),
+            Err(e) => {
+                return flow.fail(&fei, StepError::new("bad-input", format!("timeout: {e}")).at_line(node.span.line));
+            }
         }
     }
     if node.attr("forget").is_some_and(truthy) {
@@ -170,7 +223,9 @@ pub(crate) fn apply(
     }
 
     match resolved {
-        Resolved::Participant { participant, action } => participant::apply(flow, &fei, &node, participant, action, workitem),
+        Resolved::Participant { participant, action } => {
+            participant::apply(flow, &fei, &node, participant, action, workitem)
+        }
         Resolved::Subprocess(tree) => subprocess::apply(flow, &fei, &node, tree, workitem),
         Resolved::Builtin(name) => match canonical(name) {
             "sequence" | "let" => sequence::apply(flow, &fei, &node, workitem),
@@ -328,7 +383,13 @@ pub(crate) fn child_count(flow: &Flow, fei: &Fei) -> usize {
 /// An attribute value with dollar notation resolved against the
 /// expression's workitem and scope; a missing field is an error naming it
 /// and the step's line.
-pub(crate) fn expand(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem, value: &Value) -> Result<Value, StepError> {
+pub(crate) fn expand(
+    flow: &Flow,
+    fei: &Fei,
+    node: &Node,
+    workitem: &Workitem,
+    value: &Value,
+) -> Result<Value, StepError> {
     crate::language::dollar::substitute_value(value, &flow.lookup(fei, workitem))
         .map_err(|e| StepError::new("bad-input", e.to_string()).at_line(node.span.line))
 }

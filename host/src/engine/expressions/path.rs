@@ -112,7 +112,10 @@ mod tests {
         set(&mut f, "a.1", json!(20)).unwrap();
         set(&mut f, "a.2", json!(30)).unwrap();
         set(&mut f, "new.one", json!(true)).unwrap();
-        assert_eq!(Value::Object(f.clone()), json!({ "h": { "deep": { "x": 1 } }, "a": [1, 20, 30], "s": "x", "new": { "one": true } }));
+        assert_eq!(
+            Value::Object(f.clone()),
+            json!({ "h": { "deep": { "x": 1 } }, "a": [1, 20, 30], "s": "x", "new": { "one": true } })
+        );
         assert_eq!(get(&f, "h.deep.x"), Some(json!(1)));
         assert_eq!(get(&f, "a.0"), Some(json!(1)));
         assert!(set(&mut f, "s.x", json!(1)).unwrap_err().contains("'s' is"));

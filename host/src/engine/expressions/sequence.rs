@@ -32,7 +32,9 @@ pub(crate) fn start(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
     let definitions: Vec<usize> = flow
         .get(fei)
         .and_then(|e| flow.node(&e.tree).ok())
-        .map(|n| n.children.iter().enumerate().filter(|(_, c)| super::define::is_definition(c)).map(|(i, _)| i).collect())
+        .map(|n| {
+            n.children.iter().enumerate().filter(|(_, c)| super::define::is_definition(c)).map(|(i, _)| i).collect()
+        })
         .unwrap_or_default();
     for position in definitions {
         super::define::bind(flow, fei, position);

@@ -48,7 +48,10 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Worki
         assignments.push((target(&value_text(arg)), if unset { None } else { Some(Value::Null) }));
     }
     if assignments.is_empty() {
-        let e = StepError::new("bad-input", format!("{}: nothing to {} (write {} 'f:name' => value)", node.name, node.name, node.name));
+        let e = StepError::new(
+            "bad-input",
+            format!("{}: nothing to {} (write {} 'f:name' => value)", node.name, node.name, node.name),
+        );
         return flow.fail(fei, e.at_line(node.span.line));
     }
     for (t, value) in assignments {

@@ -22,7 +22,10 @@ pub(crate) fn apply_named(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Wor
         Some(tree) => apply(flow, fei, node, tree, workitem),
         None => {
             let what = name.unwrap_or_default();
-            flow.fail(fei, StepError::new("bad-input", format!("subprocess '{what}' is not defined")).at_line(node.span.line))
+            flow.fail(
+                fei,
+                StepError::new("bad-input", format!("subprocess '{what}' is not defined")).at_line(node.span.line),
+            )
         }
     }
 }

@@ -50,6 +50,8 @@ pub(crate) fn tagged(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem) -
     match flow.variable(fei, &tag) {
         None => Err(bad(format!("no expression tagged '{tag}' has been applied in this scope"))),
         Some(Value::String(id)) if id.contains('!') => Ok(flow.get(&Fei(id.clone())).map(|e| e.fei.clone())),
-        Some(other) => Err(bad(format!("variable '{tag}' holds {}, not a tag", crate::language::tree::describe_value(&other)))),
+        Some(other) => {
+            Err(bad(format!("variable '{tag}' holds {}, not a tag", crate::language::tree::describe_value(&other))))
+        }
     }
 }

@@ -18,13 +18,18 @@ impl Participant for Hostile {
             .action(Action::new("log_flood", "Logs without end"))
             .action(Action::new("panic", "Panics"))
             .action(url(Action::new("http_get", "GETs `url`")))
-            .action(
-                url(Action::new("http_with_secret", "GETs `url` with secret `secret` as a bearer token"))
-                    .required("secret", Kind::String, "secret name"),
-            )
+            .action(url(Action::new("http_with_secret", "GETs `url` with secret `secret` as a bearer token")).required(
+                "secret",
+                Kind::String,
+                "secret name",
+            ))
             .action(Action::new("read_file", "Reads `path` through WASI").required("path", Kind::String, "file"))
             .action(Action::new("environment", "Returns the WASI environment and args"))
-            .action(Action::new("tcp_connect", "Opens a TCP socket to `addr`").required("addr", Kind::String, "host:port"))
+            .action(Action::new("tcp_connect", "Opens a TCP socket to `addr`").required(
+                "addr",
+                Kind::String,
+                "host:port",
+            ))
     }
 
     fn invoke(call: Call) -> Result<Fields> {

@@ -10,14 +10,16 @@ impl Participant for Noop {
     fn describe() -> Description {
         Description::new("noop", "Does nothing, for tests and benchmarks")
             .action(Action::new("noop", "Returns no field updates"))
-            .action(
-                Action::new("fib", "Computes fib(n) recursively into the field `fib`")
-                    .required("n", Kind::Integer, "which Fibonacci number"),
-            )
-            .action(
-                Action::new("sleep", "Sleeps in the host, then sets `slept_ms`")
-                    .required("ms", Kind::Integer, "how long"),
-            )
+            .action(Action::new("fib", "Computes fib(n) recursively into the field `fib`").required(
+                "n",
+                Kind::Integer,
+                "which Fibonacci number",
+            ))
+            .action(Action::new("sleep", "Sleeps in the host, then sets `slept_ms`").required(
+                "ms",
+                Kind::Integer,
+                "how long",
+            ))
     }
 
     fn invoke(call: Call) -> Result<Fields> {

@@ -39,7 +39,9 @@ impl Participant for Tester {
                 }
                 mark(&call)
             }
-            "fail" => Err(Error::fatal(call.optional::<String>("message")?.unwrap_or_else(|| "failed on purpose".into()))),
+            "fail" => {
+                Err(Error::fatal(call.optional::<String>("message")?.unwrap_or_else(|| "failed on purpose".into())))
+            }
             "set" => Ok(call.params),
             other => Err(Error::bad_input(format!("unknown action {other}"))),
         }

@@ -126,7 +126,8 @@ fn describe_deviations(deviations: &[Value]) -> String {
 
 /// The rules, from wherever the step gives them.
 fn rules(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem) -> Result<Vec<Value>, Problem> {
-    let own: Vec<&(String, Value)> = node.attrs.iter().filter(|(k, _)| !COMMON_ATTRIBUTES.contains(&k.as_str())).collect();
+    let own: Vec<&(String, Value)> =
+        node.attrs.iter().filter(|(k, _)| !COMMON_ATTRIBUTES.contains(&k.as_str())).collect();
     let first = node.args.first().map(|a| expand(flow, fei, node, workitem, a)).transpose()?;
     // `filter 'v:rules'` / `filter 'f:rules'`: rules stored elsewhere.
     if let Some(Value::String(text)) = &first
@@ -189,7 +190,10 @@ fn as_rules(value: Value, what: &str) -> Result<Vec<Value>, Problem> {
     match value {
         Value::Array(rules) => Ok(rules),
         Value::Object(rule) => Ok(vec![Value::Object(rule)]),
-        other => Err(Problem::Bad(format!("{what} is {}, not a list of rules", crate::language::tree::describe_value(&other)))),
+        other => Err(Problem::Bad(format!(
+            "{what} is {}, not a list of rules",
+            crate::language::tree::describe_value(&other)
+        ))),
     }
 }
 

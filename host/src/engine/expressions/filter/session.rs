@@ -42,7 +42,8 @@ impl<'h> Session<'h> {
                     .filter(|k| tilde_too || !k.starts_with('~'))
                     .filter_map(|k| {
                         let caps = re.captures(&k)?;
-                        let groups = caps.iter().skip(1).map(|m| m.map(|m| m.as_str().to_owned()).unwrap_or_default()).collect();
+                        let groups =
+                            caps.iter().skip(1).map(|m| m.map(|m| m.as_str().to_owned()).unwrap_or_default()).collect();
                         let value = lookup(hash, &k);
                         Some((k, value, groups))
                     })
@@ -52,14 +53,21 @@ impl<'h> Session<'h> {
                 let present: Vec<_> = s
                     .split('|')
                     .map(str::trim)
-                    .filter_map(|f| lookup(hash, f).filter(|v| !v.is_null()).map(|v| (f.to_owned(), Some(v), Vec::new())))
+                    .filter_map(|f| {
+                        lookup(hash, f).filter(|v| !v.is_null()).map(|v| (f.to_owned(), Some(v), Vec::new()))
+                    })
                     .collect();
                 if present.is_empty() { vec![(s.clone(), None, Vec::new())] } else { present }
             }
-            Value::String(s) => {
-                s.split(',').map(str::trim).filter(|f| !f.is_empty()).map(|f| (f.to_owned(), lookup(hash, f), Vec::new())).collect()
+            Value::String(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(|f| (f.to_owned(), lookup(hash, f), Vec::new()))
+                .collect(),
+            Value::Array(items) => {
+                items.iter().map(|f| (value_text(f), lookup(hash, &value_text(f)), Vec::new())).collect()
             }
-            Value::Array(items) => items.iter().map(|f| (value_text(f), lookup(hash, &value_text(f)), Vec::new())).collect(),
             other => return Err(Problem::Bad(format!("field {other} is not a field name"))),
         };
         Ok(Session { hash, rule, targets })
@@ -185,7 +193,9 @@ impl<'h> Session<'h> {
                 None
             }
             "take" | "discard" => {
-                return Err(Problem::Bad(format!("'{key}' belongs to Ruote's :filter attribute, not to the filter expression")));
+                return Err(Problem::Bad(format!(
+                    "'{key}' belongs to Ruote's :filter attribute, not to the filter expression"
+                )));
             }
             // Validations.
             "size" | "sz" => {
@@ -223,7 +233,9 @@ impl<'h> Session<'h> {
             }),
             "type" | "t" => Some(of_type(v, arg)?),
             "match" | "m" => Some(!v.is_null() && regex(&value_text(arg))?.is_match(&to_display_string(v))),
-            "smatch" | "sm" => Some(v.as_str().is_some() && regex(&value_text(arg))?.is_match(v.as_str().unwrap_or_default())),
+            "smatch" | "sm" => {
+                Some(v.as_str().is_some() && regex(&value_text(arg))?.is_match(v.as_str().unwrap_or_default()))
+            }
             "is" => Some(v == arg),
             "valid" | "v" => Some(value_text(arg) == "true"),
             other => return Err(Problem::Bad(format!("unknown rule '{other}'"))),

@@ -84,8 +84,14 @@ fn transformations() {
         f(json!([{ "field": "x", "merge_to": "." }]), json!({ "x": { "a": 1, "b": 2 } })),
         json!({ "x": { "a": 1, "b": 2 }, "a": 1, "b": 2 })
     );
-    assert_eq!(f(json!([{ "field": "x", "push_to": "l" }]), json!({ "x": 3, "l": [1] })), json!({ "x": 3, "l": [1, 3] }));
-    assert_eq!(f(json!([{ "field": "x", "set": "X" }, { "field": "x", "copy_from": "~.x" }]), json!({ "x": 1 })), json!({ "x": 1 }));
+    assert_eq!(
+        f(json!([{ "field": "x", "push_to": "l" }]), json!({ "x": 3, "l": [1] })),
+        json!({ "x": 3, "l": [1, 3] })
+    );
+    assert_eq!(
+        f(json!([{ "field": "x", "set": "X" }, { "field": "x", "copy_from": "~.x" }]), json!({ "x": 1 })),
+        json!({ "x": 1 })
+    );
     assert_eq!(
         f(
             json!([{ "field": "x", "set": "X" }, { "field": "y", "set": "Y" }, { "field": "/^.$/", "restore": true }]),
