@@ -263,7 +263,8 @@ async fn unknown_steps_are_refused_at_launch_with_what_is_known() {
     let err = h.engine.launch("test", &definition, Default::default(), None).await.unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("unknown step 'deploy_rocket'") && text.contains("tester (mark, flaky, fail, set)"),
+        text.contains("unknown participant or subprocess 'deploy_rocket'")
+            && text.contains("tester (mark, flaky, fail, set)"),
         "{text}"
     );
     assert!(text.contains("no action 'fly'"), "{text}");

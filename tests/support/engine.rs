@@ -119,6 +119,31 @@ impl Harness {
         self.wait(&job).await
     }
 
+    /// Launches, waits, and returns the job with the lines its `echo`s
+    /// printed, in order (Ruote's tests read their tracer so).
+    pub async fn trace(&self, source: &str, fields: Value) -> (JobRecord, Vec<String>) {
+        use mastermind::engine::{Event, FlowEvent};
+        let mut events = self.engine.subscribe();
+        let job = self.run(source, fields).await;
+        let mut echoes = Vec::new();
+        // Events of the last batch may be published just after the job's
+        // end is visible: read until its end event, or briefly for a job
+        // that failed.
+        let patience = if job.state.is_final() { Duration::from_secs(5) } else { Duration::from_millis(200) };
+        let deadline = tokio::time::Instant::now() + patience;
+        while let Ok(Ok(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+            if event.job_id != job.id {
+                continue;
+            }
+            match event.event {
+                Event::Flow(FlowEvent::Echo { text }) => echoes.push(text),
+                Event::Flow(FlowEvent::Finished { .. }) => break,
+                _ => {}
+            }
+        }
+        (job, echoes)
+    }
+
     pub async fn finish(mut self) {
         self.stop.cancel();
         if let Some(w) = self.worker.take() {

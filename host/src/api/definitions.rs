@@ -148,7 +148,7 @@ async fn parse(
         }
     };
     let runtime = state.engine.runtime(tenant).await?;
-    let problems = crate::engine::validate(&definition, &runtime.registry);
+    let problems = crate::engine::validate(&definition, &*runtime.registry);
     if !problems.is_empty() {
         let mut errors = ParseErrors::new(file, if format == "mastermind" { text.clone() } else { String::new() });
         errors.diagnostics = problems;

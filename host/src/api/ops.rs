@@ -111,7 +111,7 @@ impl Metrics {
                 Ok(JobEvent { event: Event::StepFinished { elapsed_ms, error, .. }, .. }) => {
                     self.steps.observe(elapsed_ms as f64 / 1000.0);
                     if let Some(e) = error {
-                        self.errors.get_or_create(&KindLabel { kind: e.kind }).inc();
+                        self.errors.get_or_create(&KindLabel { kind: e.kind.to_string() }).inc();
                     }
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}

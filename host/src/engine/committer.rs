@@ -339,7 +339,7 @@ impl Engine {
             Some(e) => e,
             None => tx.expressions(job_id).await?.into_iter().map(|e| (e.fei.clone(), e)).collect(),
         };
-        let mut flow = Flow::new(job_id, state, &context.definition, &context.runtime.registry, expressions);
+        let mut flow = Flow::new(job_id, state, &context.definition, &*context.runtime.registry, expressions);
         let mut consumed = Vec::with_capacity(messages.len());
         for m in messages {
             consumed.push(m.id);

@@ -9,7 +9,7 @@
 
 use super::expressions;
 use super::model::*;
-use super::registry::Registry;
+use super::registry::Resolver;
 use crate::language::dollar::{self, Lookup};
 use crate::language::{Definition, Node};
 use crate::store::{BatchChanges, NewMessage, now_ms};
@@ -29,7 +29,7 @@ pub enum FlowEvent {
 pub(crate) struct Flow<'a> {
     pub job_id: &'a str,
     pub definition: &'a Definition,
-    pub registry: &'a Registry,
+    pub resolver: &'a dyn Resolver,
     pub exprs: HashMap<Fei, Expression>,
     dirty: HashSet<Fei>,
     removed: HashSet<Fei>,
@@ -63,13 +63,13 @@ impl<'a> Flow<'a> {
         job_id: &'a str,
         state: JobState,
         definition: &'a Definition,
-        registry: &'a Registry,
+        resolver: &'a dyn Resolver,
         expressions: HashMap<Fei, Expression>,
     ) -> Self {
         Flow {
             job_id,
             definition,
-            registry,
+            resolver,
             exprs: expressions,
             dirty: HashSet::new(),
             removed: HashSet::new(),
@@ -170,13 +170,13 @@ impl<'a> Flow<'a> {
                     node = node
                         .children
                         .get(i as usize)
-                        .ok_or_else(|| StepError::new("internal", format!("no node at path {path:?}")))?;
+                        .ok_or_else(|| StepError::new(StepErrorKind::Internal, format!("no node at path {path:?}")))?;
                 }
                 Ok(Cow::Borrowed(node))
             }
             TreeRef::Inline(json) => crate::language::json::node_from_json(&json.0)
                 .map(Cow::Owned)
-                .map_err(|e| StepError::new("internal", format!("stored tree: {e}"))),
+                .map_err(|e| StepError::new(StepErrorKind::Internal, format!("stored tree: {e}"))),
         }
     }
 
@@ -190,7 +190,8 @@ impl<'a> Flow<'a> {
             }
             TreeRef::Inline(_) => {
                 let node = self.node(tree)?;
-                let child = node.children.get(index).ok_or_else(|| StepError::new("internal", "no such child"))?;
+                let child =
+                    node.children.get(index).ok_or_else(|| StepError::new(StepErrorKind::Internal, "no such child"))?;
                 TreeRef::Inline(Box::new(NodeJson::from_node(child)))
             }
         })
@@ -254,7 +255,7 @@ impl<'a> Flow<'a> {
 
     /// Withdraws a not-yet-made participant call and aborts one in flight.
     pub fn withdraw_dispatch(&mut self, fei: &Fei) {
-        if self.exprs.get(fei).is_some_and(|e| e.kind == "participant") {
+        if self.exprs.get(fei).is_some_and(|e| e.kind == expressions::PARTICIPANT) {
             self.withdrawn.push(fei.clone());
             self.cancelled_calls.push(fei.clone());
         }
@@ -325,9 +326,12 @@ impl<'a> Flow<'a> {
         }
     }
 
-    /// Dollar-notation context for expression `fei` with `workitem`.
+    /// Dollar-notation context for expression `fei` with `workitem`, in
+    /// which a missing field or variable is an error (conditions read it
+    /// so, to tell `is set` from empty; participant params, to fail the
+    /// step rather than send an empty value).
     pub fn lookup<'f>(&'f self, fei: &'f Fei, workitem: &'f Workitem) -> FlowLookup<'f, 'a> {
-        FlowLookup { flow: self, fei, workitem }
+        FlowLookup { flow: self, fei, workitem, lenient: false }
     }
 
     /// What the batch changed, to write in one transaction, and the live
@@ -365,6 +369,15 @@ pub(crate) struct FlowLookup<'f, 'a> {
     flow: &'f Flow<'a>,
     fei: &'f Fei,
     workitem: &'f Workitem,
+    lenient: bool,
+}
+
+impl FlowLookup<'_, '_> {
+    /// As Ruote reads expressions' attributes: a missing value is nothing.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
+    }
 }
 
 impl Lookup for FlowLookup<'_, '_> {
@@ -379,5 +392,9 @@ impl Lookup for FlowLookup<'_, '_> {
 
     fn variable(&self, path: &str) -> Option<Value> {
         self.flow.variable(self.fei, path)
+    }
+
+    fn missing_reads_empty(&self) -> bool {
+        self.lenient
     }
 }

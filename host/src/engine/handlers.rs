@@ -27,12 +27,38 @@ pub(crate) fn on_error(flow: &mut Flow, fei: &Fei, error: StepError) {
         let Some(e) = flow.get(&current) else { break };
         let parent = e.parent.clone();
         let retries = e.retries;
-        let spec = flow.node(&e.tree).ok().and_then(|n| n.attr("on_error").cloned());
-        if let Some(spec) = spec {
-            match handler_for(&spec, retries) {
-                Ok(Some(handler)) => return take(flow, &current, handler, error, failing),
-                Ok(None) => {}
-                Err(bad) => return unhandled(flow, fei, StepError::new("bad-input", format!("on_error: {bad}"))),
+        // Handlers its `on_error` children registered, then its attribute.
+        let mut specs: Vec<HandlerTarget> = e
+            .error_handlers
+            .iter()
+            .filter(|h| h.pattern.as_deref().is_none_or(|p| matches_message(p, &error.message)))
+            .map(|h| h.handler.clone())
+            .collect();
+        if let Some(attribute) = flow.node(&e.tree).ok().and_then(|n| n.attr("on_error").cloned()) {
+            specs.push(HandlerTarget::Spec(spec_text(&attribute)));
+        }
+        for target in specs {
+            match target {
+                HandlerTarget::Tree(tree) => {
+                    let after = AfterCancel::HandlerTree { tree, error, workitem: Some(failing) };
+                    return handle_by_cancelling(flow, &current, after);
+                }
+                HandlerTarget::Spec(spec) if spec.trim().is_empty() => {
+                    // An empty on_error stops the search: the error is not
+                    // handled here nor above (Ruote's "nullify").
+                    return unhandled(flow, fei, error);
+                }
+                HandlerTarget::Spec(spec) => match handler_for(&spec, retries, error.kind) {
+                    Ok(Some(handler)) => return take(flow, &current, handler, error, failing),
+                    Ok(None) => {}
+                    Err(bad) => {
+                        return unhandled(
+                            flow,
+                            fei,
+                            StepError::new(StepErrorKind::BadInput, format!("on_error: {bad}")),
+                        );
+                    }
+                },
             }
         }
         cursor = parent;
@@ -40,23 +66,35 @@ pub(crate) fn on_error(flow: &mut Flow, fei: &Fei, error: StepError) {
     unhandled(flow, fei, error);
 }
 
-/// The handler for the next attempt, once `retries` retries were made.
-fn handler_for(spec: &Value, retries: u32) -> Result<Option<Handler>, String> {
-    let text = match spec {
+/// An `on_error` attribute as handler text (a list becomes `a, b`).
+fn spec_text(spec: &Value) -> String {
+    match spec {
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(expressions::value_text).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
-    };
-    if text.trim().is_empty() {
-        // An empty on_error stops the search: the error is not handled here
-        // nor above (Ruote's "nullify").
-        return Ok(None);
     }
-    let handlers = parse_on_error(&text).map_err(|e| e.to_string())?;
+}
+
+/// Whether a registered handler's pattern (a regular expression, with or
+/// without slashes) is found in an error message.
+fn matches_message(pattern: &str, message: &str) -> bool {
+    let pattern = pattern.trim();
+    let pattern = pattern.strip_prefix('/').and_then(|p| p.strip_suffix('/')).unwrap_or(pattern);
+    regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().is_ok_and(|re| re.is_match(message))
+}
+
+/// The handler for the next attempt at an error of `kind`, once `retries`
+/// retries were made. A plain `retry` passes over an error that would only
+/// fail again (fatal, denied, bad input...): the next item takes it.
+fn handler_for(text: &str, retries: u32, kind: StepErrorKind) -> Result<Option<Handler>, String> {
+    let handlers = parse_on_error(text).map_err(|e| e.to_string())?;
     let mut budget = retries;
     for h in handlers {
-        if h.action == HandlerAction::Retry {
+        if h.action.is_retry() {
             let times = h.times.unwrap_or(1);
+            if h.action == HandlerAction::Retry && !kind.retried_by_default() {
+                continue;
+            }
             if budget < times {
                 return Ok(Some(h));
             }
@@ -71,7 +109,15 @@ fn handler_for(spec: &Value, retries: u32) -> Result<Option<Handler>, String> {
 fn take(flow: &mut Flow, handler_fei: &Fei, handler: Handler, error: StepError, failing: Workitem) {
     let delay_ms = handler.delay.map(|d| d.as_millis() as u64).unwrap_or(0);
     let after = match handler.action {
-        HandlerAction::Retry | HandlerAction::Redo => AfterCancel::Retry { delay_ms },
+        HandlerAction::Retry | HandlerAction::RetryAny => {
+            // As in Ruote, a retry starts again from the fields as they
+            // were when the error happened.
+            if let Some(e) = flow.get_mut(handler_fei) {
+                e.applied = failing;
+            }
+            AfterCancel::Retry { delay_ms }
+        }
+        HandlerAction::Redo => AfterCancel::Retry { delay_ms },
         HandlerAction::Pass => AfterCancel::ReplyWith { workitem: failing },
         HandlerAction::Cancel | HandlerAction::Undo => {
             let applied = flow.get(handler_fei).map(|e| e.applied.clone()).unwrap_or_default();
@@ -80,6 +126,11 @@ fn take(flow: &mut Flow, handler_fei: &Fei, handler: Handler, error: StepError, 
         HandlerAction::Raise => return unhandled(flow, handler_fei, error),
         HandlerAction::Handler(name) => AfterCancel::Handler { name, error, workitem: Some(failing) },
     };
+    handle_by_cancelling(flow, handler_fei, after);
+}
+
+/// Cancels the handling expression's children, then does `after`.
+fn handle_by_cancelling(flow: &mut Flow, handler_fei: &Fei, after: AfterCancel) {
     if let Some(e) = flow.get_mut(handler_fei) {
         e.after_cancel = Some(after);
     }
@@ -94,19 +145,27 @@ pub(crate) fn on_timeout(flow: &mut Flow, fei: &Fei) {
     let mut timed_out = e.applied.clone();
     timed_out.fields.insert("__timed_out__".into(), json!({ "fei": fei.0, "at": flow.now() }));
     let spec = node.as_ref().and_then(|n| n.attr("on_timeout")).map(expressions::value_text);
-    let error = StepError::new("timeout", "the step timed out").at_line(line);
+    let error = StepError::new(StepErrorKind::Timeout, "the step timed out").at_line(line);
     let handler = match spec.as_deref() {
         None | Some("") | Some("cancel") => AfterCancel::ReplyWith { workitem: timed_out },
         Some("error") => return on_error(flow, fei, error),
         Some(spec) => match parse_on_timeout(spec) {
             Ok(mut hs) if !hs.is_empty() => match hs.remove(0).action {
-                HandlerAction::Retry | HandlerAction::Redo => AfterCancel::Retry { delay_ms: 0 },
+                HandlerAction::Retry | HandlerAction::RetryAny | HandlerAction::Redo => {
+                    AfterCancel::Retry { delay_ms: 0 }
+                }
                 HandlerAction::Pass => AfterCancel::Pass,
                 HandlerAction::Raise => return on_error(flow, fei, error),
                 HandlerAction::Cancel | HandlerAction::Undo => AfterCancel::ReplyWith { workitem: timed_out },
                 HandlerAction::Handler(name) => AfterCancel::Handler { name, error, workitem: None },
             },
-            _ => return on_error(flow, fei, StepError::new("bad-input", format!("on_timeout: cannot read '{spec}'"))),
+            _ => {
+                return on_error(
+                    flow,
+                    fei,
+                    StepError::new(StepErrorKind::BadInput, format!("on_timeout: cannot read '{spec}'")),
+                );
+            }
         },
     };
     if let Some(e) = flow.get_mut(fei) {
@@ -122,7 +181,7 @@ pub(crate) fn cancelled(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
     let applied = e.applied.clone();
     match e.after_cancel.clone() {
         None => {
-            let w = if e.kind == "participant" { applied } else { workitem };
+            let w = if e.kind == expressions::PARTICIPANT { applied } else { workitem };
             flow.reply_to_parent(fei, w)
         }
         Some(AfterCancel::Pass) => flow.reply_to_parent(fei, applied),
@@ -140,22 +199,40 @@ pub(crate) fn cancelled(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
         }
         Some(AfterCancel::Redo) => redo(flow, fei),
         Some(AfterCancel::Handler { name, error, workitem }) => {
-            let Some(e) = flow.get(fei).cloned() else { return };
-            let mut workitem = workitem.unwrap_or_else(|| e.applied.clone());
-            workitem.fields.insert("__error__".into(), serde_json::to_value(&error).unwrap_or(Value::Null));
-            let line = flow.node(&e.tree).map(|n| n.span.line).unwrap_or(0);
-            let node = Node::new(name, Span { line, ..Span::default() });
-            flow.remove_for_reapply(fei);
-            flow.queue(Message::Apply {
-                fei: e.fei.clone(),
-                parent: e.parent.clone(),
-                tree: TreeRef::Inline(Box::new(NodeJson::from_node(&node))),
-                workitem,
-                variables: e.variables.clone(),
-                retries: 0,
-            });
+            let line = flow.get(fei).and_then(|e| flow.node(&e.tree).ok()).map(|n| n.span.line).unwrap_or(0);
+            replace_with(flow, fei, Node::new(name, Span { line, ..Span::default() }), Some(error), workitem)
+        }
+        Some(AfterCancel::HandlerTree { tree, error, workitem }) => {
+            match crate::language::json::node_from_json(&tree.0) {
+                Ok(node) => replace_with(flow, fei, node, Some(error), workitem),
+                Err(e) => unhandled(flow, fei, StepError::new(StepErrorKind::Internal, format!("handler tree: {e}"))),
+            }
+        }
+        Some(AfterCancel::OnCancel { name }) => {
+            let line = flow.get(fei).and_then(|e| flow.node(&e.tree).ok()).map(|n| n.span.line).unwrap_or(0);
+            replace_with(flow, fei, Node::new(name, Span { line, ..Span::default() }), None, None)
         }
     }
+}
+
+/// Applies `handler` in place of the cancelled expression `fei`, with the
+/// failing step's fields (the applied ones when `None`) and the error, if
+/// any, in the field `__error__`.
+fn replace_with(flow: &mut Flow, fei: &Fei, handler: Node, error: Option<StepError>, workitem: Option<Workitem>) {
+    let Some(e) = flow.get(fei).cloned() else { return };
+    let mut workitem = workitem.unwrap_or_else(|| e.applied.clone());
+    if let Some(error) = error {
+        workitem.fields.insert("__error__".into(), serde_json::to_value(&error).unwrap_or(Value::Null));
+    }
+    flow.remove_for_reapply(fei);
+    flow.queue(Message::Apply {
+        fei: e.fei.clone(),
+        parent: e.parent.clone(),
+        tree: TreeRef::Inline(Box::new(NodeJson::from_node(&handler))),
+        workitem,
+        variables: e.variables.clone(),
+        retries: 0,
+    });
 }
 
 /// Applies an expression again, in place, with the workitem it started
@@ -199,11 +276,7 @@ fn redo(flow: &mut Flow, fei: &Fei) {
 /// Variables an expression was applied with (scopes it opened itself are
 /// rebuilt by applying it again).
 fn scope_variables(e: &Expression) -> Option<Fields> {
-    if matches!(e.kind.as_str(), "subprocess" | "iterator" | "concurrent_iterator") {
-        e.variables.clone()
-    } else {
-        None
-    }
+    if expressions::properties(&e.kind).keeps_variables { e.variables.clone() } else { None }
 }
 
 /// No handler: the step fails, and with it the job (other branches go on).

@@ -30,13 +30,15 @@ mod flow;
 mod handlers;
 mod model;
 mod registry;
+#[cfg(test)]
+pub(crate) mod scripted;
 mod tenancy;
 mod validate;
 mod worker;
 
 pub use flow::FlowEvent;
-pub use model::{Expression, Fei, Fields, JobState, Message, StepError, Workitem};
-pub use registry::{Registered, Registry};
+pub use model::{Expression, Fei, Fields, JobState, Message, StepError, StepErrorKind, Workitem};
+pub use registry::{Registered, Registry, Resolver};
 pub use tenancy::{RuntimeFuture, SingleTenant, Tenancy, TenantRuntime};
 pub use validate::validate;
 
@@ -258,7 +260,7 @@ impl Engine {
     pub async fn create(&self, job: NewJob<'_>) -> Result<String, EngineError> {
         let definition = job.definition;
         let runtime = self.runtime(&job.tenant).await?;
-        let problems = validate(definition, &runtime.registry);
+        let problems = validate(definition, &*runtime.registry);
         if !problems.is_empty() {
             let mut errors = ParseErrors::new(definition.name.clone().unwrap_or_else(|| "definition".into()), "");
             errors.diagnostics = problems;

@@ -3,7 +3,7 @@
 //! serialized into the store; field names are part of the storage format.
 
 use crate::language::Node;
-use crate::sandbox::CallError;
+use crate::sandbox::{CallError, ErrorKind, Limit};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -114,6 +114,29 @@ pub struct Expression {
     /// handler has brought the children down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_cancel: Option<AfterCancel>,
+    /// Error handlers its `on_error` children registered on it, tried in
+    /// order before its own `on_error:` attribute.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_handlers: Vec<RegisteredHandler>,
+}
+
+/// An error handler registered by an `on_error` expression: for errors
+/// whose message matches `pattern` (all errors without one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisteredHandler {
+    /// A regular expression searched in the error's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    pub handler: HandlerTarget,
+}
+
+/// What handles an error: what an `on_error:` attribute may say (`retry`,
+/// `pass`, a name...), or a tree to run in the failed expression's place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandlerTarget {
+    Spec(String),
+    Tree(NodeJson),
 }
 
 /// The second half of an on_error / on_timeout handler, run after the
@@ -133,6 +156,16 @@ pub enum AfterCancel {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         workitem: Option<Workitem>,
     },
+    /// The same with a tree (an `on_error` expression's block).
+    HandlerTree {
+        tree: NodeJson,
+        error: StepError,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workitem: Option<Workitem>,
+    },
+    /// It was cancelled (not killed): apply its `on_cancel:` handler in its
+    /// place, with the fields it was applied with.
+    OnCancel { name: String },
     /// Reply to the parent with this workitem (a timeout: `__timed_out__`).
     ReplyWith { workitem: Workitem },
     /// Apply the expression again, as a new application, with the
@@ -151,10 +184,126 @@ pub enum Status {
     Failed { error: StepError },
 }
 
+/// Why a step failed. A participant call's error keeps its kind — the
+/// contract's four, or the sandbox's limit or crash — so a handler can tell
+/// what it may do next; the others are the engine's own.
+///
+/// Stored and shown as text (`retryable`, `limit:memory`, `bad-input`...),
+/// as earlier versions stored it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum StepErrorKind {
+    /// The participant says trying again may work.
+    Retryable,
+    /// The participant says trying again will not help.
+    Fatal,
+    /// A capability refused (not granted, or the address policy).
+    Denied,
+    /// The step's params, attributes or definition are wrong.
+    BadInput,
+    /// The sandbox stopped the call at one of its limits.
+    Limit(Limit),
+    /// The component trapped.
+    Crashed,
+    /// The step's `timeout:` expired.
+    Timeout,
+    /// An `error` expression raised it on purpose.
+    Raised,
+    /// A `filter` found fields that break its rules.
+    Validation,
+    /// The engine could not go on (a stored tree that does not read).
+    Internal,
+}
+
+impl StepErrorKind {
+    /// Whether a plain `retry` handler applies: the failure may go away
+    /// on its own (a retryable error, a timeout, a deadline or a full pool).
+    /// Other kinds fail the same way again unless a definition asks for
+    /// `retry(any)`.
+    pub fn retried_by_default(self) -> bool {
+        matches!(
+            self,
+            StepErrorKind::Retryable
+                | StepErrorKind::Timeout
+                | StepErrorKind::Limit(Limit::Deadline | Limit::Concurrency)
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepErrorKind::Retryable => "retryable",
+            StepErrorKind::Fatal => "fatal",
+            StepErrorKind::Denied => "denied",
+            StepErrorKind::BadInput => "bad-input",
+            StepErrorKind::Limit(Limit::Memory) => "limit:memory",
+            StepErrorKind::Limit(Limit::Deadline) => "limit:deadline",
+            StepErrorKind::Limit(Limit::Stack) => "limit:stack",
+            StepErrorKind::Limit(Limit::Output) => "limit:output",
+            StepErrorKind::Limit(Limit::Log) => "limit:log",
+            StepErrorKind::Limit(Limit::Concurrency) => "limit:concurrency",
+            StepErrorKind::Crashed => "crashed",
+            StepErrorKind::Timeout => "timeout",
+            StepErrorKind::Raised => "error",
+            StepErrorKind::Validation => "validation",
+            StepErrorKind::Internal => "internal",
+        }
+    }
+
+    /// A participant call's error kind.
+    pub fn of_call(e: &CallError) -> Self {
+        match (e.kind, e.limit) {
+            (ErrorKind::Retryable, _) => StepErrorKind::Retryable,
+            (ErrorKind::Fatal, _) => StepErrorKind::Fatal,
+            (ErrorKind::Denied, _) => StepErrorKind::Denied,
+            (ErrorKind::BadInput, _) => StepErrorKind::BadInput,
+            (ErrorKind::Limit, Some(limit)) => StepErrorKind::Limit(limit),
+            (ErrorKind::Limit, None) => StepErrorKind::Fatal,
+            (ErrorKind::Crashed, _) => StepErrorKind::Crashed,
+        }
+    }
+}
+
+impl From<StepErrorKind> for String {
+    fn from(kind: StepErrorKind) -> String {
+        kind.as_str().to_owned()
+    }
+}
+
+impl From<String> for StepErrorKind {
+    /// Every kind this engine ever stored reads back; anything else (a row
+    /// edited by hand) reads as fatal, which no handler retries by default.
+    fn from(text: String) -> Self {
+        const ALL: &[StepErrorKind] = &[
+            StepErrorKind::Retryable,
+            StepErrorKind::Fatal,
+            StepErrorKind::Denied,
+            StepErrorKind::BadInput,
+            StepErrorKind::Limit(Limit::Memory),
+            StepErrorKind::Limit(Limit::Deadline),
+            StepErrorKind::Limit(Limit::Stack),
+            StepErrorKind::Limit(Limit::Output),
+            StepErrorKind::Limit(Limit::Log),
+            StepErrorKind::Limit(Limit::Concurrency),
+            StepErrorKind::Crashed,
+            StepErrorKind::Timeout,
+            StepErrorKind::Raised,
+            StepErrorKind::Validation,
+            StepErrorKind::Internal,
+        ];
+        ALL.iter().copied().find(|k| k.as_str() == text).unwrap_or(StepErrorKind::Fatal)
+    }
+}
+
+impl std::fmt::Display for StepErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error as recorded on a failed step and in history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepError {
-    pub kind: String,
+    pub kind: StepErrorKind,
     pub message: String,
     /// The definition line of the step, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,16 +311,12 @@ pub struct StepError {
 }
 
 impl StepError {
-    pub fn new(kind: &str, message: impl Into<String>) -> Self {
-        StepError { kind: kind.to_owned(), message: message.into(), line: None }
+    pub fn new(kind: StepErrorKind, message: impl Into<String>) -> Self {
+        StepError { kind, message: message.into(), line: None }
     }
 
     pub fn from_call(e: &CallError) -> Self {
-        let kind = match e.limit {
-            Some(limit) => format!("limit:{}", limit.as_str()),
-            None => e.kind.as_str().to_owned(),
-        };
-        StepError { kind, message: e.message.clone(), line: None }
+        StepError { kind: StepErrorKind::of_call(e), message: e.message.clone(), line: None }
     }
 
     pub fn at_line(mut self, line: u32) -> Self {

@@ -7,7 +7,7 @@
 
 use crate::capabilities::Grants;
 use crate::language::Node;
-use crate::sandbox::{Description, Participant};
+use crate::sandbox::{ActionSpec, Description, Participant};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -17,6 +17,27 @@ pub struct Registered {
     pub participant: Participant,
     pub grants: Arc<Grants>,
     pub settings: Vec<(String, String)>,
+}
+
+/// How a job's steps find the participant actions they call: the tenant's
+/// registry of components when the engine runs; a script in the
+/// expressions' unit tests, so they run without Wasm or a database.
+pub trait Resolver: Send + Sync {
+    /// The (participant, action) a step node calls, or why it calls none.
+    fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String>;
+
+    /// The description of one action, to check a step's params against.
+    fn action(&self, participant: &str, action: &str) -> Option<ActionSpec>;
+}
+
+impl Resolver for Registry {
+    fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String> {
+        Registry::resolve_step(self, name, node)
+    }
+
+    fn action(&self, participant: &str, action: &str) -> Option<ActionSpec> {
+        self.get(participant)?.participant.description().action(action).cloned()
+    }
 }
 
 #[derive(Default)]
@@ -63,7 +84,8 @@ impl Registry {
             }
         }
         Err(format!(
-            "unknown step '{name}': not an expression, a defined subprocess or a participant action ({})",
+            "unknown participant or subprocess '{name}': not an expression, a defined subprocess or a participant \
+             action ({})",
             self.known()
         ))
     }

@@ -58,7 +58,12 @@ fn explain(error: &humantime::DurationError, text: &str) -> String {
 /// What to do when a step fails or times out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandlerAction {
+    /// Apply the step again, when its error may go away on its own (a
+    /// retryable error, a timeout, a deadline); other errors go on to the
+    /// next handler.
     Retry,
+    /// `retry(any)`: apply the step again whatever its error.
+    RetryAny,
     Pass,
     Cancel,
     Undo,
@@ -73,6 +78,7 @@ impl fmt::Display for HandlerAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HandlerAction::Retry => f.write_str("retry"),
+            HandlerAction::RetryAny => f.write_str("retry(any)"),
             HandlerAction::Pass => f.write_str("pass"),
             HandlerAction::Cancel => f.write_str("cancel"),
             HandlerAction::Undo => f.write_str("undo"),
@@ -80,6 +86,13 @@ impl fmt::Display for HandlerAction {
             HandlerAction::Raise => f.write_str("error"),
             HandlerAction::Handler(name) => f.write_str(name),
         }
+    }
+}
+
+impl HandlerAction {
+    /// `retry` or `retry(any)`: the items that may be followed by others.
+    pub fn is_retry(&self) -> bool {
+        matches!(self, HandlerAction::Retry | HandlerAction::RetryAny)
     }
 }
 
@@ -102,8 +115,8 @@ pub struct HandlerError {
     pub reason: String,
 }
 
-/// Parses an `on_error` value: a handler name, `retry`, `pass`, `cancel`, `undo`,
-/// `redo`, or Ruote's composed list such as `'10s: retry * 3, pass'`.
+/// Parses an `on_error` value: a handler name, `retry`, `retry(any)`, `pass`, `cancel`,
+/// `undo`, `redo`, or Ruote's composed list such as `'10s: retry * 3, pass'`.
 pub fn parse_on_error(input: &str) -> Result<Vec<Handler>, HandlerError> {
     parse_handlers(input, "on_error")
 }
@@ -125,7 +138,7 @@ fn parse_handlers(input: &str, attribute: &'static str) -> Result<Vec<Handler>, 
             return Err(error(format!("item {} is empty", index + 1)));
         }
         if let Some(last) = handlers.last()
-            && last.action != HandlerAction::Retry
+            && !last.action.is_retry()
         {
             return Err(error(format!("`{item}` can never run: `{}` before it ends the handling", last.action)));
         }
@@ -157,6 +170,7 @@ fn parse_item(item: &str, attribute: &str) -> Result<Handler, String> {
     };
     let action = match action {
         "retry" => HandlerAction::Retry,
+        "retry(any)" => HandlerAction::RetryAny,
         "pass" => HandlerAction::Pass,
         "cancel" => HandlerAction::Cancel,
         "undo" => HandlerAction::Undo,
@@ -173,7 +187,7 @@ fn parse_item(item: &str, attribute: &str) -> Result<Handler, String> {
             ));
         }
     };
-    if times.is_some() && action != HandlerAction::Retry {
+    if times.is_some() && !action.is_retry() {
         return Err(format!("`* N` only applies to `retry`, not `{action}`"));
     }
     Ok(Handler { delay, action, times })
@@ -227,6 +241,7 @@ mod tests {
     fn single_actions_and_handler_names() {
         let expect = [
             ("retry", HandlerAction::Retry),
+            ("retry(any)", HandlerAction::RetryAny),
             ("pass", HandlerAction::Pass),
             ("cancel", HandlerAction::Cancel),
             ("undo", HandlerAction::Undo),

@@ -400,11 +400,11 @@ fn eval(expr: &Expr, lookup: &dyn Lookup) -> Result<bool, ConditionError> {
             true
         }
         Expr::Not(inner) => !eval(inner, lookup)?,
-        Expr::Bare(operand) => truthy(&value_of(operand, lookup)?),
+        Expr::Bare(operand) => truthy(&value_of(operand, lookup)?.value),
         Expr::Is { operand, test, negated } => {
             let value = match value_of(operand, lookup) {
-                Ok(value) => Some(value),
-                Err(ConditionError::Dollar(DollarError::Missing { .. })) if *test != Test::Null => None,
+                Ok(operand) if operand.missing => None,
+                Ok(operand) => Some(operand.value),
                 Err(error) => return Err(error),
             };
             let result = match (test, value) {
@@ -417,30 +417,55 @@ fn eval(expr: &Expr, lookup: &dyn Lookup) -> Result<bool, ConditionError> {
         }
         Expr::Compare(left, op, right) => {
             let left = value_of(left, lookup)?;
+            // As in Ruote, a comparison whose left side is empty is false.
+            if !left.quoted && dollar::to_display_string(&left.value).trim().is_empty() && left.value != Value::Null {
+                return Ok(false);
+            }
             if *op == Op::Match {
-                return matches_regex(&left, right, lookup);
+                return matches_regex(&left.value, right, lookup);
             }
             compare(&left, *op, &value_of(right, lookup)?)
         }
     })
 }
 
-/// A lone `${...}` (or `$f:x`) keeps its value's type so `is empty` sees arrays and
-/// hashes; anything else is interpolated text.
-fn value_of(operand: &Operand, lookup: &dyn Lookup) -> Result<Value, ConditionError> {
-    Ok(match operand {
-        Operand::Quoted(text) => Value::String(dollar::interpolate(text, lookup)?),
-        Operand::Bare(text) if text == "nil" || text == "null" => Value::Null,
-        Operand::Bare(text) => match dollar::whole_reference(text) {
-            Some(inner) => dollar::resolve_reference(inner, lookup)?,
-            None => dollar::substitute_str(text, lookup)?,
-        },
-        Operand::Regex { pattern, .. } => Value::String(pattern.clone()),
-    })
+/// An operand's value, and how it was written: a quoted string is text
+/// (`'3'` is not the number 3); a bare word or a reference is read as
+/// Ruote reads substituted text, so `${port} > 1000` compares numbers.
+struct Evaluated {
+    value: Value,
+    quoted: bool,
+    /// A reference to a missing field or variable: it reads as empty text,
+    /// as in Ruote, except to `is set` / `is empty`.
+    missing: bool,
 }
 
-/// Ruote's truth: everything is true except false, nil/null and empty values.
-fn truthy(value: &Value) -> bool {
+/// A lone `${...}` (or `$f:x`) keeps its value's type so `is empty` sees arrays and
+/// hashes; anything else is interpolated text.
+fn value_of(operand: &Operand, lookup: &dyn Lookup) -> Result<Evaluated, ConditionError> {
+    let resolved = match operand {
+        Operand::Quoted(text) => dollar::interpolate(text, lookup).map(Value::String),
+        Operand::Bare(text) if text == "nil" || text == "null" => Ok(Value::Null),
+        Operand::Bare(text) => match dollar::whole_reference(text) {
+            Some(inner) => dollar::resolve_reference(inner, lookup),
+            None => dollar::substitute_str(text, lookup),
+        },
+        Operand::Regex { pattern, .. } => Ok(Value::String(pattern.clone())),
+    };
+    let quoted = matches!(operand, Operand::Quoted(_));
+    match resolved {
+        Ok(value) => Ok(Evaluated { value, quoted, missing: false }),
+        Err(DollarError::Missing { .. }) => {
+            Ok(Evaluated { value: Value::String(String::new()), quoted, missing: true })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Ruote's truth, the one rule for every condition and flag attribute:
+/// everything is true except false, nil/null, empty text, arrays and hashes,
+/// and the words `false`, `nil` and `null`.
+pub fn truthy(value: &Value) -> bool {
     match value {
         Value::Bool(b) => *b,
         Value::String(s) => !matches!(s.trim(), "" | "false" | "nil" | "null"),
@@ -473,11 +498,24 @@ fn as_number(value: &Value) -> Option<f64> {
     }
 }
 
-fn compare(left: &Value, op: Op, right: &Value) -> bool {
+/// The number an operand stands for: a JSON number, or unquoted text that
+/// is one (a bare word or a reference's value).
+fn number_of(operand: &Evaluated) -> Option<f64> {
+    match &operand.value {
+        Value::Number(n) => n.as_f64(),
+        _ if operand.quoted => None,
+        other => as_number(other),
+    }
+}
+
+fn compare(left: &Evaluated, op: Op, right: &Evaluated) -> bool {
     use std::cmp::Ordering;
-    let ordering = match (as_number(left), as_number(right)) {
+    let ordering = match (number_of(left), number_of(right)) {
         (Some(a), Some(b)) => a.partial_cmp(&b),
-        _ => Some(dollar::to_display_string(left).cmp(&dollar::to_display_string(right))),
+        // A number and quoted text are different things (Ruby: 3 != '3').
+        (Some(_), None) if right.quoted => None,
+        (None, Some(_)) if left.quoted => None,
+        _ => Some(dollar::to_display_string(&left.value).cmp(&dollar::to_display_string(&right.value))),
     };
     match (op, ordering) {
         (Op::Eq, ordering) => ordering == Some(Ordering::Equal),
@@ -497,7 +535,7 @@ fn matches_regex(left: &Value, right: &Operand, lookup: &dyn Lookup) -> Result<b
     let (pattern, flags) = match right {
         Operand::Regex { pattern, flags } => (dollar::interpolate(pattern, lookup)?, flags.clone()),
         other => {
-            let text = dollar::to_display_string(&value_of(other, lookup)?);
+            let text = dollar::to_display_string(&value_of(other, lookup)?.value);
             match text.strip_prefix('/').and_then(|rest| rest.rsplit_once('/')) {
                 Some((pattern, flags)) if flags.bytes().all(|b| b.is_ascii_alphabetic()) => {
                     (pattern.to_string(), flags.to_string())

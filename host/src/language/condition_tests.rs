@@ -49,8 +49,15 @@ fn equality() {
     yes("${count} == ${v:threshold} || ${count} == 5");
     yes("${yes} == true");
     yes("${nothing} == nil");
-    // The left side is evaluated first, so its missing variable is reported.
-    assert!(check("${f:${v:nope}} == x || true").is_err());
+    // Ruote: a quoted string is text, a number is a number.
+    no("${count} == '5'");
+    yes("${count} != '5'");
+    no("3 == '3'");
+    yes("'3' == '3'");
+    yes("${small} == 9");
+    // A missing value reads as empty: the comparison is false.
+    no("${f:${v:nope}} == x");
+    yes("${f:${v:nope}} == x || true");
 }
 
 #[test]
@@ -108,7 +115,7 @@ fn is_empty_and_null() {
     yes("${nothing} is null");
     no("${blank} is null");
     yes("${env} is not null");
-    assert!(matches!(check("${missing} is null"), Err(ConditionError::Dollar(DollarError::Missing { .. }))));
+    no("${missing} is null");
 }
 
 #[test]
@@ -144,13 +151,17 @@ fn bare_values_follow_ruote_truth() {
 }
 
 #[test]
-fn missing_fields_are_errors_outside_is_tests() {
-    assert_eq!(
-        check("${missing} == 1"),
-        Err(ConditionError::Dollar(DollarError::Missing { kind: "field", name: "missing".into() }))
-    );
-    assert!(matches!(check("${v:nope}"), Err(ConditionError::Dollar(_))));
-    assert_eq!(check("${missing} == 1").unwrap_err().to_string(), "field `missing` is not set");
+fn missing_values_read_as_empty_as_in_ruote() {
+    // An empty left side makes a comparison false, whatever the operator.
+    no("${missing} == 1");
+    no("${missing} != 1");
+    no("${missing} < 1");
+    no("${blank} == x");
+    no("${missing}");
+    no("${v:nope}");
+    yes("!${missing}");
+    // Other errors in dollar notation still are errors.
+    assert!(matches!(check("${x:y} == 1"), Err(ConditionError::Dollar(DollarError::UnknownPrefix { .. }))));
 }
 
 #[test]

@@ -15,15 +15,23 @@ pub struct Diagnostic {
     pub message: String,
     pub span: Span,
     pub help: Option<String>,
+    /// Other places that explain the error (where an unclosed bracket was
+    /// opened), each with its label, shown after the main one as rustc does.
+    pub notes: Vec<(Span, String)>,
 }
 
 impl Diagnostic {
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), span, help: None }
+        Diagnostic { message: message.into(), span, help: None, notes: Vec::new() }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_note(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.notes.push((span, label.into()));
         self
     }
 
@@ -63,6 +71,19 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str) -> String 
                 origin = origin.line(diagnostic.span.line as usize).char_column(diagnostic.span.column as usize);
             }
             group = group.element(origin);
+        }
+    }
+    for (span, label) in &diagnostic.notes {
+        match locate(source, span) {
+            Some(located) => {
+                group = group.element(
+                    Snippet::source(&source[located.line_start..located.line_end])
+                        .line_start(located.line)
+                        .path(file_name)
+                        .annotation(AnnotationKind::Context.span(located.start..located.end).label(label.as_str())),
+                );
+            }
+            None => group = group.element(Level::NOTE.message(label.as_str())),
         }
     }
     if let Some(help) = &diagnostic.help {

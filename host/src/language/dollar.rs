@@ -1,9 +1,10 @@
 //! Dollar notation: `${field}`, `${f:field}`, `${v:variable}` inside strings, and the
 //! typed whole-string forms `$f:field` / `$v:variable`.
 //!
-//! Unlike Ruote, a reference to a missing field or variable is an error rather than an
-//! empty string: a step that silently receives `""` for a server id does real damage
-//! in infrastructure work, and the error names exactly what was missing.
+//! A reference to a missing field or variable reads as empty text (null as a whole
+//! `$f:x`), as in Ruote, when the [`Lookup`] says so; otherwise it is an error naming
+//! what was missing. The engine reads a participant step's params strictly: a step that
+//! silently receives `""` for a server id does real damage in infrastructure work.
 
 use serde_json::{Map, Value};
 
@@ -12,6 +13,14 @@ use serde_json::{Map, Value};
 pub trait Lookup {
     fn field(&self, path: &str) -> Option<Value>;
     fn variable(&self, path: &str) -> Option<Value>;
+
+    /// Whether a missing field or variable reads as nothing (empty text
+    /// inside a string, null as a whole `$f:x`), as in Ruote, rather than
+    /// being an error. Expressions read leniently; a participant's params
+    /// strictly, since a silent empty server id in a command does damage.
+    fn missing_reads_empty(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Lookup`] over two JSON documents, for callers that hold fields and variables as values.
@@ -92,6 +101,24 @@ pub fn interpolate(text: &str, lookup: &dyn Lookup) -> Result<String, DollarErro
     scanner.expand(lookup, 0)
 }
 
+/// Checks the dollar notation in `text` without resolving anything, so a
+/// definition check can report an unterminated `${`, an empty `${}` or an
+/// unknown prefix before the job runs.
+pub fn check_syntax(text: &str) -> Result<(), DollarError> {
+    /// Every reference resolves (to a plain word, so a nested reference
+    /// still forms a valid outer one).
+    struct Anything;
+    impl Lookup for Anything {
+        fn field(&self, _: &str) -> Option<Value> {
+            Some(Value::String("x".into()))
+        }
+        fn variable(&self, _: &str) -> Option<Value> {
+            Some(Value::String("x".into()))
+        }
+    }
+    substitute_str(text, &Anything).map(drop)
+}
+
 /// Substitutes one string. `$f:path` / `$v:path` as the whole string yield the value
 /// with its own type (an array stays an array); anything else is interpolated.
 pub fn substitute_str(text: &str, lookup: &dyn Lookup) -> Result<Value, DollarError> {
@@ -156,16 +183,20 @@ pub(crate) fn resolve_reference(inner: &str, lookup: &dyn Lookup) -> Result<Valu
     resolve(&reference, &format!("${{{inner}}}"), lookup)
 }
 
-/// `$f:` / `$v:` followed by a path with no whitespace.
+/// Ruote's whole-string references: `$f:path` (also `$fld:`, `$field:`)
+/// and `$v:path` (also `$var:`, `$variable:`), whose path has no whitespace
+/// (and may hold references itself: `$f:${v:which}`); and `$path`, a field,
+/// whose path has no whitespace, `$`, `{`, `}` or `:`. Anything else
+/// (`'$x '`, `'$$'`, `'$5 off'`) is plain text.
 fn typed_reference(text: &str) -> Option<(&'static str, &str)> {
-    let (kind, rest) = if let Some(rest) = text.strip_prefix("$f:") {
-        ("field", rest)
-    } else if let Some(rest) = text.strip_prefix("$v:") {
-        ("variable", rest)
-    } else {
-        return None;
+    let rest = text.strip_prefix('$')?;
+    let (kind, path, plain): (_, _, fn(char) -> bool) = match rest.split_once(':') {
+        Some(("f" | "fld" | "field", path)) => ("field", path, |c| !c.is_whitespace()),
+        Some(("v" | "var" | "variable", path)) => ("variable", path, |c| !c.is_whitespace()),
+        Some(_) => return None,
+        None => ("field", rest, |c| !c.is_whitespace() && !matches!(c, '$' | '{' | '}')),
     };
-    (!rest.is_empty() && !rest.chars().any(char::is_whitespace)).then_some((kind, rest))
+    (!path.is_empty() && path.chars().all(plain)).then_some((kind, path))
 }
 
 /// Resolves an already-expanded reference such as `f:groups` or `server.name`.
@@ -192,7 +223,11 @@ fn resolve(reference: &str, whole: &str, lookup: &dyn Lookup) -> Result<Value, D
 
 fn resolve_kind(kind: &'static str, path: &str, lookup: &dyn Lookup) -> Result<Value, DollarError> {
     let found = if kind == "field" { lookup.field(path) } else { lookup.variable(path) };
-    found.ok_or_else(|| DollarError::Missing { kind, name: path.to_string() })
+    match found {
+        Some(value) => Ok(value),
+        None if lookup.missing_reads_empty() => Ok(Value::Null),
+        None => Err(DollarError::Missing { kind, name: path.to_string() }),
+    }
 }
 
 /// Keeps error messages readable when the offending text is long.

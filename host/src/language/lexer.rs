@@ -88,6 +88,11 @@ struct Lexer<'a> {
     tokens: Vec<Token>,
 }
 
+/// The brackets a `%w` list may open with.
+fn is_word_list_open(c: char) -> bool {
+    matches!(c, '[' | '(' | '{' | '<')
+}
+
 fn is_ident_start(c: char) -> bool {
     c == '_' || c.is_alphabetic()
 }
@@ -171,6 +176,9 @@ impl Lexer<'_> {
                     self.bump();
                     self.push(TokenKind::Arrow, start);
                 }
+                '%' if matches!(self.peek_at(1), Some('w' | 'W')) && self.peek_at(2).is_some_and(is_word_list_open) => {
+                    self.word_list();
+                }
                 '\'' | '"' => {
                     let kind = match self.string(c) {
                         Ok(text) => self.maybe_label(text, TokenKind::StrLabel, TokenKind::Str),
@@ -215,6 +223,60 @@ impl Lexer<'_> {
         }
         let start = self.start();
         self.push(TokenKind::Eof, start);
+    }
+
+    /// Ruby's `%w[ a b c ]` (also with `()`, `{}`, `<>`): the array
+    /// `['a', 'b', 'c']`, as the tokens of one, so the parser needs no
+    /// rule of its own. Each word's span is the word's place in the text.
+    fn word_list(&mut self) {
+        let start = self.start();
+        self.bump(); // %
+        self.bump(); // w
+        let close = match self.peek() {
+            Some('(') => ')',
+            Some('{') => '}',
+            Some('<') => '>',
+            _ => ']',
+        };
+        self.bump();
+        self.push(TokenKind::LBracket, start);
+        let mut first = true;
+        loop {
+            while self.peek().is_some_and(|c| c.is_whitespace() && c != '\n') {
+                self.bump();
+            }
+            match self.peek() {
+                Some(c) if c == close => {
+                    let at = self.start();
+                    self.bump();
+                    self.push(TokenKind::RBracket, at);
+                    return;
+                }
+                None | Some('\n') => {
+                    let at = self.start();
+                    self.push(TokenKind::Invalid(format!("`%w` list without its closing `{close}`")), at);
+                    return;
+                }
+                Some(_) => {
+                    let at = self.start();
+                    if !first {
+                        self.tokens.push(Token { kind: TokenKind::Comma, span: self.span_at(at) });
+                    }
+                    let mut word = String::new();
+                    while let Some(c) = self.peek().filter(|c| !c.is_whitespace() && *c != close) {
+                        word.push(c);
+                        self.bump();
+                    }
+                    self.push(TokenKind::Str(word), at);
+                    first = false;
+                }
+            }
+        }
+    }
+
+    fn span_at(&self, start: (usize, u32, u32)) -> Span {
+        let (offset, line, column) = start;
+        Span { line, column, offset: u32::try_from(offset).unwrap_or(u32::MAX), len: 0 }
     }
 
     fn single(&mut self, kind: TokenKind) {

@@ -24,7 +24,15 @@ pub fn parse(file_name: &str, source: &str) -> Result<Definition, ParseErrors> {
         let message = "definition is too large (over 4 GiB)";
         return Err(ParseErrors::single(file_name, "", Diagnostic::new(Span::default(), message)));
     }
-    let mut parser = Parser { tokens: tokenize(source), pos: 0, depth: 0, open: 0, errors: Vec::new(), gave_up: false };
+    let mut parser = Parser {
+        tokens: tokenize(source),
+        pos: 0,
+        depth: 0,
+        open: 0,
+        brackets: Vec::new(),
+        errors: Vec::new(),
+        gave_up: false,
+    };
     let statements = parser.statements(None);
     let definition = if parser.errors.is_empty() { parser.finish(statements) } else { None };
     match definition {
@@ -95,6 +103,9 @@ struct Parser {
     /// Brackets opened and not yet closed in the current statement, so recovery can
     /// skip to the end of a multi-line hash instead of stopping inside it.
     open: usize,
+    /// Where each `[` and `{` still open in the current statement was
+    /// opened, so an error inside one can point back at it.
+    brackets: Vec<(Span, char)>,
     errors: Vec<Diagnostic>,
     gave_up: bool,
 }
@@ -196,6 +207,14 @@ impl Parser {
             }
             other => Diagnostic::new(span, format!("expected {want}, found {}", other.describe())),
         };
+        // An error inside a bracket opened on an earlier line is most likely
+        // that bracket left unclosed: say where it was opened.
+        let diagnostic = match self.brackets.last() {
+            Some(&(opened, bracket)) if opened.line < span.line => {
+                diagnostic.with_note(opened, format!("this `{bracket}` (line {}) is never closed", opened.line))
+            }
+            _ => diagnostic,
+        };
         self.report(diagnostic);
         Err(Stop)
     }
@@ -224,6 +243,7 @@ impl Parser {
             }
             let depth = self.depth;
             self.open = 0;
+            self.brackets.clear();
             match self.statement() {
                 Ok(statement) => out.push(statement),
                 Err(Stop) => {

@@ -405,3 +405,22 @@ fn random_input_never_panics() {
         let _ = parse("fuzz.mm", &text).map_err(|e| e.to_string());
     }
 }
+
+#[test]
+fn ruby_word_lists_are_arrays_of_text() {
+    let d = ok("set 'f:l' => %w[ a b  c ]\nset 'f:m' => %w(x), n: %w<>");
+    assert_eq!(d.root.children[0].attrs[0].1, json!(["a", "b", "c"]));
+    assert_eq!(d.root.children[1].attrs[0].1, json!(["x"]));
+    assert_eq!(d.root.children[1].attrs[1].1, json!([]));
+    let e = err("set 'f:l' => %w[ a b\nnoop");
+    assert!(e.to_string().contains("`%w` list without its closing `]`"), "{e}");
+}
+
+#[test]
+fn an_unclosed_bracket_is_shown_where_it_was_opened() {
+    let source = "echo_echo message: 'x', list: ['a', 'b',\n  'c'\nmark_tester name: 'next'\n";
+    let e = err(source);
+    let text = e.to_string();
+    assert!(text.contains("this `[` (line 1) is never closed"), "{text}");
+    assert!(text.contains("test.mm:3:"), "{text}");
+}

@@ -59,8 +59,10 @@ impl Parser {
     }
 
     fn open_bracket(&mut self) -> PResult<()> {
+        let bracket = if matches!(self.peek(), TokenKind::LBrace) { '{' } else { '[' };
         let span = self.bump();
         self.open += 1;
+        self.brackets.push((span, bracket));
         self.enter(span)?;
         self.skip_newlines();
         Ok(())
@@ -69,6 +71,7 @@ impl Parser {
     fn close_bracket(&mut self) {
         self.bump();
         self.open = self.open.saturating_sub(1);
+        self.brackets.pop();
         self.leave();
     }
 

@@ -14,7 +14,7 @@ impl Participant for Echo {
                     .required("message", Kind::String, "the text to echo")
                     .optional("times", Kind::Integer, "how many times to repeat it (default 1)"),
             )
-            .action(Action::new("merge", "Copies every param into the fields"))
+            .action(Action::new("merge", "Copies every param into the fields").any_params("each becomes a field"))
     }
 
     fn invoke(call: Call) -> Result<Fields> {

@@ -82,6 +82,12 @@ impl Action {
         self.param(name, kind, false, doc)
     }
 
+    /// The action also takes params it does not list (the host's
+    /// definition check otherwise refuses an unknown param as a typo).
+    pub fn any_params(self, doc: &str) -> Self {
+        self.param("*", Kind::Any, false, doc)
+    }
+
     fn param(mut self, name: &str, kind: Kind, required: bool, doc: &str) -> Self {
         self.params.push(Param { name: name.into(), kind, required, doc: doc.into() });
         self

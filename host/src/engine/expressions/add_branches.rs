@@ -24,8 +24,20 @@ use crate::language::Node;
 use crate::language::dollar::Lookup;
 use serde_json::Value;
 
+pub(crate) struct AddBranches;
+
+impl super::Kind for AddBranches {
+    const NAMES: &'static [&'static str] = &["add_branches", "add_branch"];
+    const PROPERTIES: super::Properties = super::Properties { references_tag: true, ..super::Properties::PLAIN };
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    let bad = |m: String| StepError::new("bad-input", format!("{}: {m}", node.name)).at_line(node.span.line);
+    let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("{}: {m}", node.name)).at_line(node.span.line);
     let list = match items(flow, fei, node, &workitem) {
         Ok(Some(list)) => list,
         Ok(None) => return flow.fail(fei, bad("which items? (add_branches 'c, d' or on: [...])".into())),
@@ -69,7 +81,7 @@ fn value_of_ref(node: &Node) -> String {
 
 fn items(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem) -> Result<Option<Vec<Value>>, StepError> {
     let missing = |what: &str, name: &str| {
-        StepError::new("bad-input", format!("{}: {what} '{name}' is not set", node.name)).at_line(node.span.line)
+        StepError::new(StepErrorKind::BadInput, format!("{}: {what} '{name}' is not set", node.name)).at_line(node.span.line)
     };
     let value = if let Some(f) = attr(node, &["on_field", "on_f", "on_fld"]) {
         let name = super::value_text(&expand(flow, fei, node, workitem, f)?);

@@ -9,8 +9,21 @@ use super::{expand, value_text};
 use crate::language::Node;
 use serde_json::{Value, json};
 
-/// Expressions that obey commands.
-pub(crate) const COMMANDED: &[&str] = &["cursor", "loop", "repeat", "iterator"];
+pub(crate) struct Command;
+
+impl super::Kind for Command {
+    const NAMES: &'static [&'static str] = &["rewind", "continue", "reset", "jump", "break", "_break", "stop", "over", "skip", "back"];
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
+/// Whether the live expression `fei` obeys commands (a cursor, a loop, an iterator).
+fn obeys_commands(flow: &Flow, fei: &Fei) -> bool {
+    flow.get(fei).is_some_and(|e| super::properties(&e.kind).obeys_commands)
+}
 
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
     let name = if node.name == "_break" { "break" } else { node.name.as_str() };
@@ -31,7 +44,7 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
         Some(tag) => flow.variable(fei, tag).and_then(|v| v.as_str().map(|s| Fei(s.to_owned()))),
         None => commanded_ancestor(flow, parent.as_ref()),
     };
-    let Some(target) = target.filter(|t| flow.get(t).is_some_and(|e| COMMANDED.contains(&e.kind.as_str()))) else {
+    let Some(target) = target.filter(|t| obeys_commands(flow, t)) else {
         return flow.reply_to_parent(fei, workitem);
     };
     let mut command = workitem.clone();
@@ -49,11 +62,10 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
 fn commanded_ancestor(flow: &Flow, from: Option<&Fei>) -> Option<Fei> {
     let mut cursor = from.cloned();
     while let Some(f) = cursor {
-        let e = flow.get(&f)?;
-        if COMMANDED.contains(&e.kind.as_str()) {
+        if obeys_commands(flow, &f) {
             return Some(f);
         }
-        cursor = e.parent.clone();
+        cursor = flow.get(&f)?.parent.clone();
     }
     None
 }

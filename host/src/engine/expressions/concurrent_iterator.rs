@@ -5,35 +5,72 @@
 
 use super::super::flow::Flow;
 use super::super::model::*;
-use super::{attr, child_count, concurrence, iterator};
+use super::iterator::ItemTarget;
+use super::{Kind, Properties, attr, child_count, concurrence, iterator, set_state, state, update_state};
 use crate::language::{Node, Span};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    let children = child_count(flow, fei);
-    let (list, target) = match iterator::list_and_target(flow, fei, node, &workitem) {
-        Ok(x) => x,
-        Err(e) => return flow.fail(fei, e),
-    };
-    if children == 0 || list.is_empty() {
-        return flow.reply_to_parent(fei, workitem);
+pub(crate) struct ConcurrentIterator;
+
+impl Kind for ConcurrentIterator {
+    const NAMES: &'static [&'static str] = &["concurrent_iterator"];
+    const PROPERTIES: Properties = Properties { keeps_variables: true, ..Properties::PLAIN };
+    type State = State;
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        let children = child_count(flow, fei);
+        let (list, target) = match iterator::list_and_target(flow, fei, node, &workitem) {
+            Ok(x) => x,
+            Err(e) => return flow.fail(fei, e),
+        };
+        if children == 0 || list.is_empty() {
+            return flow.reply_to_parent(fei, workitem);
+        }
+        let settings = match concurrence::settings(flow, fei, node, &workitem, list.len()) {
+            Ok(s) => s,
+            Err(e) => return flow.fail(fei, e),
+        };
+        // Without a positive count, branches added later are waited for too.
+        let fixed = attr(node, &["count", "c", "wait_for", "wf"]).is_some_and(|c| c.as_i64().is_none_or(|n| n >= 0));
+        let state = State {
+            concurrence: concurrence::State { settings, ..Default::default() },
+            target,
+            size: 0,
+            grows: !fixed,
+            times: attr(node, &["times", "branches"]).is_some(),
+        };
+        set_state::<ConcurrentIterator>(flow, fei, &state);
+        if let Err(e) = add(flow, fei, list, &workitem) {
+            flow.fail(fei, e);
+        }
     }
-    let mut settings = match concurrence::settings(flow, fei, node, &workitem, list.len()) {
-        Ok(s) => s,
-        Err(e) => return flow.fail(fei, e),
-    };
-    // Without a positive count, branches added later are waited for too.
-    let fixed = attr(node, &["count", "c", "wait_for", "wf"]).is_some_and(|c| c.as_i64().is_none_or(|n| n >= 0));
-    settings["target"] = target;
-    settings["size"] = json!(0);
-    settings["grows"] = json!(!fixed);
-    settings["times"] = json!(attr(node, &["times", "branches"]).is_some());
-    if let Some(e) = flow.get_mut(fei) {
-        e.state = settings;
+
+    fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+        concurrence::reply(flow, fei, from, workitem);
     }
-    if let Err(e) = add(flow, fei, list, &workitem) {
-        flow.fail(fei, e);
-    }
+}
+
+/// A concurrence's state, plus what the iteration needs to add branches.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    #[serde(flatten)]
+    pub concurrence: concurrence::State,
+    #[serde(default)]
+    pub target: ItemTarget,
+    /// Branches applied so far.
+    #[serde(default)]
+    pub size: usize,
+    /// Branches added later are waited for too.
+    #[serde(default = "yes")]
+    pub grows: bool,
+    /// Iterating on `times:`: a number adds that many indexes.
+    #[serde(default)]
+    pub times: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Applies one branch per item, numbered after the existing ones.
@@ -48,10 +85,7 @@ fn add(flow: &mut Flow, fei: &Fei, items: Vec<Value>, workitem: &Workitem) -> Re
         seq.children = node.children.clone();
         TreeRef::Inline(Box::new(NodeJson::from_node(&seq)))
     };
-    let target = e.state.get("target").cloned().unwrap_or(Value::Null);
-    let name = target.get("name").and_then(Value::as_str).unwrap_or("i").to_owned();
-    let to_field = target.get("field").and_then(Value::as_bool) == Some(true);
-    let first = e.state.get("size").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let State { target: ItemTarget { name, field: to_field }, size: first, .. } = state::<ConcurrentIterator>(flow, fei);
     for (offset, value) in items.into_iter().enumerate() {
         let i = first + offset;
         let mut w = workitem.clone();
@@ -65,8 +99,8 @@ fn add(flow: &mut Flow, fei: &Fei, items: Vec<Value>, workitem: &Workitem) -> Re
         let child = fei.child(i);
         if let Some(e) = flow.get_mut(fei) {
             e.children.push(child.clone());
-            e.state["size"] = json!(i + 1);
         }
+        update_state::<ConcurrentIterator>(flow, fei, |s| s.size = i + 1);
         flow.queue(Message::Apply {
             fei: child,
             parent: Some(fei.clone()),
@@ -83,8 +117,9 @@ fn add(flow: &mut Flow, fei: &Fei, items: Vec<Value>, workitem: &Workitem) -> Re
 /// `times:` iterator a single number `n` adds the next `n` indexes.
 pub(crate) fn add_branches(flow: &mut Flow, fei: &Fei, items: Vec<Value>) -> Result<(), StepError> {
     let Some(e) = flow.get(fei) else { return Ok(()) };
-    let size = e.state.get("size").and_then(Value::as_u64).unwrap_or(0);
-    let times = e.state.get("times").and_then(Value::as_bool) == Some(true);
+    let applied = e.applied.clone();
+    let State { size, times, grows, .. } = state::<ConcurrentIterator>(flow, fei);
+    let size = size as u64;
     let items = match items.as_slice() {
         [n] if times => match n.as_u64().or_else(|| n.as_str().and_then(|s| s.trim().parse().ok())) {
             Some(n) => (size..size + n).map(Value::from).collect(),
@@ -92,18 +127,9 @@ pub(crate) fn add_branches(flow: &mut Flow, fei: &Fei, items: Vec<Value>) -> Res
         },
         _ => items,
     };
-    let added = items.len() as u64;
-    let grows = e.state.get("grows").and_then(Value::as_bool) != Some(false);
-    let applied = e.applied.clone();
-    if let Some(e) = flow.get_mut(fei)
-        && grows
-    {
-        let expected = e.state.get("expected").and_then(Value::as_u64).unwrap_or(0);
-        e.state["expected"] = json!(expected + added);
+    if grows {
+        let added = items.len();
+        update_state::<ConcurrentIterator>(flow, fei, |s| s.concurrence.settings.expected += added);
     }
     add(flow, fei, items, &applied)
-}
-
-pub(crate) fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
-    concurrence::reply(flow, fei, from, workitem);
 }

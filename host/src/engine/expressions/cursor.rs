@@ -6,34 +6,64 @@
 use super::super::flow::Flow;
 use super::super::model::*;
 use super::command::{self, is_direct_child};
-use super::{child_count, value_text};
+use super::{Kind, Properties, child_count, set_state, state, value_text};
 use crate::language::Node;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, _node: &Node, workitem: Workitem) {
-    move_on(flow, fei, None, workitem);
+pub(crate) struct Cursor;
+
+impl Kind for Cursor {
+    const NAMES: &'static [&'static str] = &["cursor"];
+    const PROPERTIES: Properties = Properties { obeys_commands: true, ..Properties::PLAIN };
+    type State = Pending;
+
+    fn apply(flow: &mut Flow, fei: &Fei, _node: &Node, workitem: Workitem) {
+        move_on(flow, fei, None, workitem);
+    }
+
+    fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+        reply(flow, fei, from, workitem);
+    }
 }
 
-pub(crate) fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+/// A cursor that starts over after its last child.
+pub(crate) struct Loop;
+
+impl Kind for Loop {
+    const NAMES: &'static [&'static str] = &["loop", "repeat"];
+    const PROPERTIES: Properties = Cursor::PROPERTIES;
+    type State = Pending;
+
+    fn apply(flow: &mut Flow, fei: &Fei, _node: &Node, workitem: Workitem) {
+        move_on(flow, fei, None, workitem);
+    }
+
+    fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+        reply(flow, fei, from, workitem);
+    }
+}
+
+/// A command that arrived from deeper down, waiting for the current
+/// child's cancellation.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_workitem: Option<Workitem>,
+}
+
+fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
     let Some(e) = flow.get(fei) else { return };
     if is_direct_child(fei, from) {
         // A command that arrived from deeper down waits for this child's
         // cancellation, then applies.
-        let stored = e.state.get("command_workitem").cloned();
-        let workitem = match stored {
-            Some(w) => serde_json::from_value(w).unwrap_or(workitem),
-            None => workitem,
-        };
-        if let Some(e) = flow.get_mut(fei) {
-            e.state = Value::Null;
-        }
+        let workitem = state::<Cursor>(flow, fei).command_workitem.unwrap_or(workitem);
+        set_state::<Cursor>(flow, fei, &Pending::default());
         return move_on(flow, fei, Some(from), workitem);
     }
     // A command from a descendant: cancel the current child first.
     let children = e.children.clone();
-    if let Some(e) = flow.get_mut(fei) {
-        e.state = json!({ "command_workitem": workitem });
-    }
+    set_state::<Cursor>(flow, fei, &Pending { command_workitem: Some(workitem) });
     for child in children {
         flow.queue(Message::Cancel { fei: child, kill: false });
     }
@@ -43,7 +73,7 @@ fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workite
     let Some(e) = flow.get(fei) else { return };
     let Ok(node) = flow.node(&e.tree) else { return };
     let applied = e.applied.clone();
-    let is_loop = matches!(e.kind.as_str(), "loop" | "repeat");
+    let is_loop = Loop::NAMES.contains(&e.kind.as_str());
     let count = child_count(flow, fei) as i64;
     let mut position = from.map(|f| f.child_index() as i64 + 1).unwrap_or(0);
     if let Some((com, arg)) = command::take(flow, fei, &node, &mut workitem) {

@@ -23,10 +23,21 @@ use crate::language::Node;
 use crate::language::dollar::Lookup;
 use serde_json::Value;
 
+pub(crate) struct Equals;
+
+impl super::Kind for Equals {
+    const NAMES: &'static [&'static str] = &["equals"];
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
 pub(crate) const RESULT_FIELD: &str = "__result__";
 
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Workitem) {
-    let bad = |m: String| StepError::new("bad-input", format!("equals: {m}")).at_line(node.span.line);
+    let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("equals: {m}")).at_line(node.span.line);
     let mut values = Vec::new();
     for (key, raw) in &node.attrs {
         if COMMON_ATTRIBUTES.contains(&key.as_str()) {

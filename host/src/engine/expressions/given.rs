@@ -20,40 +20,54 @@
 use super::super::flow::Flow;
 use super::super::model::*;
 use super::equals::{RESULT_FIELD, result_is_true};
-use super::{child_count, expand};
+use super::{Kind, child_count, expand, set_state, state, update_state};
 use crate::language::Node;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub(crate) struct Given;
+
+impl Kind for Given {
+    const NAMES: &'static [&'static str] = &["given"];
+    type State = Subject;
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        let subject = match node.args.first().or_else(|| super::attr(node, &["test", "t"])) {
+            Some(raw) => match expand(flow, fei, node, &workitem, raw) {
+                Ok(v) => v,
+                Err(e) => return flow.fail(fei, e),
+            },
+            None => Value::Null,
+        };
+        set_state::<Given>(flow, fei, &Subject { position: 0, subject });
+        next(flow, fei, 0, workitem);
+    }
+
+    fn reply(flow: &mut Flow, fei: &Fei, _from: &Fei, workitem: Workitem) {
+        if result_is_true(&workitem) {
+            return end(flow, fei, workitem);
+        }
+        let position = state::<Given>(flow, fei).position;
+        next(flow, fei, position + 1, workitem);
+    }
+}
+
+/// What is compared, and which child runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Subject {
+    #[serde(default)]
+    pub position: usize,
+    #[serde(default)]
+    pub subject: Value,
+}
 
 pub(crate) const GIVEN_FIELD: &str = "__given__";
-
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    let subject = match node.args.first().or_else(|| super::attr(node, &["test", "t"])) {
-        Some(raw) => match expand(flow, fei, node, &workitem, raw) {
-            Ok(v) => v,
-            Err(e) => return flow.fail(fei, e),
-        },
-        None => Value::Null,
-    };
-    if let Some(e) = flow.get_mut(fei) {
-        e.state = json!({ "position": 0, "subject": subject });
-    }
-    next(flow, fei, 0, workitem);
-}
-
-pub(crate) fn reply(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
-    let Some(e) = flow.get(fei) else { return };
-    let position = e.state.get("position").and_then(Value::as_u64).unwrap_or(0) as usize;
-    if result_is_true(&workitem) {
-        return end(flow, fei, workitem);
-    }
-    next(flow, fei, position + 1, workitem);
-}
 
 fn next(flow: &mut Flow, fei: &Fei, position: usize, mut workitem: Workitem) {
     if position >= child_count(flow, fei) {
         return end(flow, fei, workitem);
     }
-    let subject = flow.get(fei).and_then(|e| e.state.get("subject").cloned()).unwrap_or(Value::Null);
+    let subject = state::<Given>(flow, fei).subject;
     // Each child starts with the given's subject and no result.
     workitem.fields.remove(RESULT_FIELD);
     if subject.is_null() {
@@ -61,9 +75,7 @@ fn next(flow: &mut Flow, fei: &Fei, position: usize, mut workitem: Workitem) {
     } else {
         workitem.fields.insert(GIVEN_FIELD.into(), subject);
     }
-    if let Some(e) = flow.get_mut(fei) {
-        e.state["position"] = json!(position);
-    }
+    update_state::<Given>(flow, fei, |s| s.position = position);
     flow.apply_child(fei, position, workitem);
 }
 

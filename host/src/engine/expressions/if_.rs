@@ -7,51 +7,68 @@
 
 use super::super::flow::Flow;
 use super::super::model::*;
-use super::child_count;
 use super::equals::result_is_true;
+use super::{Kind, child_count, set_state, state};
 use crate::language::{Node, condition};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    let unless = node.name.trim_start_matches('_') == "unless";
+pub(crate) struct If;
+
+impl Kind for If {
+    const NAMES: &'static [&'static str] = &["if", "_if", "unless", "_unless"];
+    type State = ConditionChild;
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+
+    fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+        reply(flow, fei, from, workitem)
+    }
+}
+
+/// Set while the first child, which decides, runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct ConditionChild {
+    #[serde(default)]
+    pub condition_child: bool,
+}
+
+fn is_unless(name: &str) -> bool {
+    name.trim_start_matches('_') == "unless"
+}
+
+fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+    let unless = is_unless(&node.name);
     let Some(test) = node.args.first().or_else(|| super::attr(node, &["test", "t"])) else {
         if child_count(flow, fei) == 0 {
-            let e = StepError::new(
-                "bad-input",
+            let e = StepError::new(StepErrorKind::BadInput,
                 format!("{}: no condition (write {} '${{f:x}} == y' do ... end)", node.name, node.name),
             );
             return flow.fail(fei, e.at_line(node.span.line));
         }
         // The first child computes `__result__`.
-        if let Some(e) = flow.get_mut(fei) {
-            e.state = json!({ "condition_child": true });
-        }
+        set_state::<If>(flow, fei, &ConditionChild { condition_child: true });
         return flow.apply_child(fei, 0, workitem);
     };
-    let holds = match test {
-        Value::String(s) => match condition::evaluate(s, &flow.lookup(fei, &workitem)) {
-            Ok(h) => h,
-            Err(e) => {
-                return flow
-                    .fail(fei, StepError::new("bad-input", format!("{}: {e}", node.name)).at_line(node.span.line));
-            }
-        },
-        other => super::truthy(other),
+    let holds = match condition::evaluate_value(test, &flow.lookup(fei, &workitem)) {
+        Ok(h) => h,
+        Err(e) => {
+            return flow.fail(fei, StepError::new(StepErrorKind::BadInput, format!("{}: {e}", node.name)).at_line(node.span.line));
+        }
     };
     let branch = if holds != unless { 0 } else { 1 };
     apply_branch(flow, fei, branch, workitem);
 }
 
-pub(crate) fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
     let Some(e) = flow.get(fei) else { return };
-    let condition_child = e.state.get("condition_child").and_then(Value::as_bool) == Some(true);
-    if !condition_child || from.child_index() != 0 {
+    if !state::<If>(flow, fei).condition_child || from.child_index() != 0 {
         return flow.reply_to_parent(fei, workitem);
     }
-    let unless = e.kind == "unless";
-    if let Some(e) = flow.get_mut(fei) {
-        e.state = Value::Null;
-    }
+    // Rows stored before the kind was always `if` say `unless` there.
+    let unless = e.kind == "unless" || flow.node(&e.tree).is_ok_and(|n| is_unless(&n.name));
+    set_state::<If>(flow, fei, &ConditionChild::default());
     let branch = if result_is_true(&workitem) != unless { 1 } else { 2 };
     apply_branch(flow, fei, branch, workitem);
 }

@@ -10,58 +10,87 @@
 use super::super::flow::Flow;
 use super::super::model::*;
 use super::command::{self, is_direct_child};
-use super::{attr, child_count, expand, value_text};
+use super::{Kind, Properties, attr, child_count, expand, state, update_state, value_text};
 use crate::language::Node;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    if child_count(flow, fei) == 0 {
-        return flow.reply_to_parent(fei, workitem);
-    }
-    let (list, target) = match list_and_target(flow, fei, node, &workitem) {
-        Ok(x) => x,
-        Err(e) => return flow.fail(fei, e),
-    };
-    if let Some(e) = flow.get_mut(fei) {
-        if node.attr("scope").is_some_and(super::truthy) {
+pub(crate) struct Iterator;
+
+impl Kind for Iterator {
+    const NAMES: &'static [&'static str] = &["iterator"];
+    const PROPERTIES: Properties = Properties { obeys_commands: true, keeps_variables: true, ..Properties::PLAIN };
+    type State = State;
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        if child_count(flow, fei) == 0 {
+            return flow.reply_to_parent(fei, workitem);
+        }
+        let (list, target) = match list_and_target(flow, fei, node, &workitem) {
+            Ok(x) => x,
+            Err(e) => return flow.fail(fei, e),
+        };
+        if node.attr("scope").is_some_and(super::truthy)
+            && let Some(e) = flow.get_mut(fei)
+        {
             e.variables = Some(Fields::new());
         }
-        e.state = json!({ "list": list, "position": -1, "target": target });
+        super::set_state::<Iterator>(flow, fei, &State { list, position: -1, target, command_workitem: None });
+        move_on(flow, fei, None, workitem);
     }
-    move_on(flow, fei, None, workitem);
+
+    fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+        let Some(e) = flow.get(fei) else { return };
+        if is_direct_child(fei, from) {
+            let mut pending = None;
+            update_state::<Iterator>(flow, fei, |s| pending = s.command_workitem.take());
+            return move_on(flow, fei, Some(from), pending.unwrap_or(workitem));
+        }
+        // A command from a descendant: cancel the current child first.
+        let children = e.children.clone();
+        update_state::<Iterator>(flow, fei, |s| s.command_workitem = Some(workitem));
+        for child in children {
+            flow.queue(Message::Cancel { fei: child, kill: false });
+        }
+    }
 }
 
-pub(crate) fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
-    let Some(e) = flow.get(fei) else { return };
-    if is_direct_child(fei, from) {
-        let workitem = match e.state.get("command_workitem") {
-            Some(w) => serde_json::from_value(w.clone()).unwrap_or(workitem),
-            None => workitem,
-        };
-        if let Some(e) = flow.get_mut(fei)
-            && let Some(s) = e.state.as_object_mut()
-        {
-            s.remove("command_workitem");
-        }
-        return move_on(flow, fei, Some(from), workitem);
+/// Where each item goes: a variable (the default, `i`) or a field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ItemTarget {
+    pub name: String,
+    #[serde(default)]
+    pub field: bool,
+}
+
+impl Default for ItemTarget {
+    fn default() -> Self {
+        ItemTarget { name: "i".into(), field: false }
     }
-    let children = e.children.clone();
-    if let Some(e) = flow.get_mut(fei)
-        && let Some(s) = e.state.as_object_mut()
-    {
-        s.insert("command_workitem".into(), json!(workitem));
-    }
-    for child in children {
-        flow.queue(Message::Cancel { fei: child, kill: false });
-    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    #[serde(default)]
+    pub list: Vec<Value>,
+    /// The current item's index; -1 before the first.
+    #[serde(default = "before_first")]
+    pub position: i64,
+    #[serde(default)]
+    pub target: ItemTarget,
+    /// A command from deeper down, waiting for the current child's cancellation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_workitem: Option<Workitem>,
+}
+
+fn before_first() -> i64 {
+    -1
 }
 
 fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workitem) {
     let Some(e) = flow.get(fei) else { return };
     let Ok(node) = flow.node(&e.tree) else { return };
-    let list = e.state.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
-    let target = e.state.get("target").cloned().unwrap_or(Value::Null);
-    let current = e.state.get("position").and_then(Value::as_i64).unwrap_or(-1);
+    let State { list, target, position: current, .. } = state::<Iterator>(flow, fei);
     let mut position = current.max(0);
     let children = child_count(flow, fei);
     let child_id = from.map(|f| f.child_index() + 1).unwrap_or(0);
@@ -79,9 +108,7 @@ fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workite
     if position < 0 {
         position += list.len() as i64;
     }
-    if let Some(e) = flow.get_mut(fei) {
-        e.state["position"] = json!(position);
-    }
+    update_state::<Iterator>(flow, fei, |s| s.position = position);
     if position == current && child_id < children {
         return flow.apply_child(fei, child_id, workitem);
     }
@@ -94,23 +121,22 @@ fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workite
 }
 
 /// Puts the current item where `to_*` says.
-fn bind_item(flow: &mut Flow, fei: &Fei, target: &Value, value: Value, workitem: &mut Workitem) {
-    let name = target.get("name").and_then(Value::as_str).unwrap_or("i").to_owned();
-    if target.get("field").and_then(Value::as_bool) == Some(true) {
-        workitem.fields.insert(name, value);
+fn bind_item(flow: &mut Flow, fei: &Fei, target: &ItemTarget, value: Value, workitem: &mut Workitem) {
+    if target.field {
+        workitem.fields.insert(target.name.clone(), value);
     } else {
-        flow.set_variable(fei, &name, Some(value));
+        flow.set_variable(fei, &target.name, Some(value));
     }
 }
 
-/// The list to iterate on and where each item goes: `{"name", "field"}`.
+/// The list to iterate on and where each item goes.
 pub(crate) fn list_and_target(
     flow: &Flow,
     fei: &Fei,
     node: &Node,
     workitem: &Workitem,
-) -> Result<(Vec<Value>, Value), StepError> {
-    let bad = |m: String| StepError::new("bad-input", format!("{}: {m}", node.name)).at_line(node.span.line);
+) -> Result<(Vec<Value>, ItemTarget), StepError> {
+    let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("{}: {m}", node.name)).at_line(node.span.line);
     let list = if let Some(n) = attr(node, &["times", "branches"]) {
         let n = expand(flow, fei, node, workitem, n)?;
         let n = n
@@ -133,18 +159,19 @@ pub(crate) fn list_and_target(
     } else {
         return Err(bad("nothing to iterate on: give on_field:, on_var:, on: or times:".into()));
     };
+    let to = |name: &str, field: bool| ItemTarget { name: name.to_owned(), field };
     let target = if let Some(v) = attr(node, &["to_field", "to_f", "to_fld"]) {
-        json!({ "name": value_text(v), "field": true })
+        to(&value_text(v), true)
     } else if let Some(v) = attr(node, &["to_var", "to_v", "to_variable"]) {
-        json!({ "name": value_text(v), "field": false })
+        to(&value_text(v), false)
     } else if let Some(v) = node.attr_str("to") {
         match v.split_once(':') {
-            Some(("f", name)) => json!({ "name": name, "field": true }),
-            Some(("v", name)) => json!({ "name": name, "field": false }),
-            _ => json!({ "name": v, "field": true }),
+            Some(("f", name)) => to(name, true),
+            Some(("v", name)) => to(name, false),
+            _ => to(v, true),
         }
     } else {
-        json!({ "name": "i", "field": false })
+        ItemTarget::default()
     };
     Ok((list, target))
 }

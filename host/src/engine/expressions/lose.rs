@@ -18,9 +18,20 @@
 use super::super::flow::Flow;
 use super::super::model::*;
 use super::child_count;
+use crate::language::Node;
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
-    for i in 0..child_count(flow, fei) {
-        flow.apply_child(fei, i, workitem.clone());
+pub(crate) struct Lose;
+
+impl super::Kind for Lose {
+    const NAMES: &'static [&'static str] = &["lose"];
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, _node: &Node, workitem: Workitem) {
+        for i in 0..child_count(flow, fei) {
+            flow.apply_child(fei, i, workitem.clone());
+        }
     }
+
+    /// Its children's replies go nowhere.
+    fn reply(_flow: &mut Flow, _fei: &Fei, _from: &Fei, _workitem: Workitem) {}
 }

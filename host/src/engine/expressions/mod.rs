@@ -6,137 +6,191 @@
 //! step), the `if:`/`unless:`, `tag:` and `timeout:` attributes, and the
 //! default reply and cancel behaviour.
 
-mod add_branches;
-mod cancel_process;
-mod command;
-mod concurrence;
-mod concurrent_iterator;
-mod cursor;
-pub(crate) mod define;
-mod echo;
-mod equals;
-mod error;
-mod filter;
-mod given;
-mod if_;
-mod inc;
-mod iterator;
-mod lose;
-mod noop;
-pub(crate) mod participant;
-mod path;
-mod redo;
-mod restore;
-mod save;
-mod sequence;
-mod set;
-mod subprocess;
-mod that;
-mod undo;
-mod wait;
-
 use super::flow::Flow;
 use super::model::*;
 use crate::language::{Node, attributes, condition};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
 
-/// Names of the built-in expressions (and their Ruote aliases).
-pub const BUILTIN: &[&str] = &[
-    "sequence",
-    "concurrence",
-    "cursor",
-    "loop",
-    "repeat",
-    "iterator",
-    "concurrent_iterator",
-    "if",
-    "_if",
-    "unless",
-    "_unless",
-    "wait",
-    "sleep",
-    "set",
-    "unset",
-    "define",
-    "process_definition",
-    "workflow_definition",
-    "subprocess",
-    "error",
-    "echo",
-    "cancel_process",
-    "terminate",
-    "noop",
-    "participant",
-    "rewind",
-    "continue",
-    "reset",
-    "jump",
-    "break",
-    "_break",
-    "stop",
-    "over",
-    "skip",
-    "back",
-    "let",
-    "inc",
-    "dec",
-    "equals",
-    "given",
-    "that",
-    "of",
-    "undo",
-    "cancel",
-    "kill",
-    "redo",
-    "_redo",
-    "lose",
-    "save",
-    "restore",
-    "set_fields",
-    "filter",
-    "add_branches",
-    "add_branch",
-];
+/// What one kind of expression is and does, declared once in its own file:
+/// its names, its properties, its typed state and its verbs. Name
+/// resolution, dispatch and the definition checks all read these
+/// declarations, so adding an expression is adding one file (and one line
+/// to [`vocabulary!`]).
+pub(crate) trait Kind {
+    /// Its name first, then the aliases it answers to (Ruote's `names`).
+    const NAMES: &'static [&'static str];
+    /// What the rest of the engine needs to know about it.
+    const PROPERTIES: Properties = Properties::PLAIN;
+    /// What it keeps between messages, stored as JSON in its row: every
+    /// field has a default, so a row written by an older version loads.
+    type State: Serialize + DeserializeOwned + Default;
+
+    /// Starts it: `node` is its definition node, `workitem` what it got.
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem);
+
+    /// Child `from` finished with `workitem`. Ruote's default: reply to the
+    /// parent with it.
+    fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+        let _ = from;
+        flow.reply_to_parent(fei, workitem)
+    }
+
+    /// It is being cancelled (before its children are): let go of what it
+    /// holds outside the job.
+    fn on_cancel(flow: &mut Flow, fei: &Fei) {
+        let _ = (flow, fei);
+    }
+}
+
+/// Properties of an expression kind that other parts of the engine ask about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Properties {
+    /// Obeys cursor commands (`rewind`, `break`, `skip`, `jump`...) that
+    /// travel up from its children.
+    pub obeys_commands: bool,
+    /// A subprocess definition (`define`): bound in its enclosing body, run
+    /// only when called.
+    pub is_definition: bool,
+    /// Names another expression by its tag (`undo 'x'`), which the
+    /// definition check resolves.
+    pub references_tag: bool,
+    /// Its children are data (a `filter`'s rules), not steps.
+    pub children_are_data: bool,
+    /// Applied again (a retry), it keeps the variables it was applied with:
+    /// it was given them, it did not compute them itself.
+    pub keeps_variables: bool,
+}
+
+impl Properties {
+    pub const PLAIN: Properties = Properties {
+        obeys_commands: false,
+        is_definition: false,
+        references_tag: false,
+        children_are_data: false,
+        keeps_variables: false,
+    };
+}
+
+/// One entry of the vocabulary: a [`Kind`] as data.
+pub(crate) struct Spec {
+    pub names: &'static [&'static str],
+    pub properties: Properties,
+    apply: fn(&mut Flow, &Fei, &Node, Workitem),
+    reply: fn(&mut Flow, &Fei, &Fei, Workitem),
+    on_cancel: fn(&mut Flow, &Fei),
+}
+
+impl Spec {
+    const fn of<K: Kind>() -> Spec {
+        Spec { names: K::NAMES, properties: K::PROPERTIES, apply: K::apply, reply: K::reply, on_cancel: K::on_cancel }
+    }
+
+    /// The name stored as the expression's kind.
+    pub fn name(&self) -> &'static str {
+        self.names[0]
+    }
+}
+
+/// Declares the expression modules and the vocabulary in one list.
+macro_rules! vocabulary {
+    ($($module:ident => [$($kind:ident),+]),* $(,)?) => {
+        $(pub(crate) mod $module;)*
+        /// Every expression kind, each declared in its own module.
+        pub(crate) static VOCABULARY: &[Spec] = &[$($(Spec::of::<$module::$kind>()),+),*];
+    };
+}
+
+vocabulary! {
+    add_branches => [AddBranches],
+    apply => [Apply],
+    cancel_process => [CancelProcess],
+    command => [Command],
+    concurrence => [Concurrence],
+    concurrent_iterator => [ConcurrentIterator],
+    cursor => [Cursor, Loop],
+    define => [Define],
+    echo => [Echo],
+    equals => [Equals],
+    error => [Error],
+    filter => [Filter],
+    given => [Given],
+    if_ => [If],
+    inc => [Inc],
+    iterator => [Iterator],
+    lose => [Lose],
+    noop => [Noop],
+    on_error => [OnError],
+    participant => [Participant],
+    redo => [Redo],
+    restore => [Restore],
+    save => [Save],
+    sequence => [Sequence, Let],
+    set => [Set],
+    subprocess => [Subprocess],
+    that => [That],
+    undo => [Undo],
+    wait => [Wait],
+}
+mod path;
+
+/// The kind of a participant step, as stored.
+pub(crate) const PARTICIPANT: &str = "participant";
 
 /// Attributes every expression understands; a participant step passes all
 /// the others on as params.
-pub const COMMON_ATTRIBUTES: &[&str] = &["if", "unless", "timeout", "on_error", "on_timeout", "tag", "forget"];
+pub const COMMON_ATTRIBUTES: &[&str] =
+    &["if", "unless", "timeout", "on_error", "on_timeout", "on_cancel", "tag", "forget"];
 
-/// What a node turned out to be.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Resolved {
-    Builtin(&'static str),
-    Subprocess(TreeRef),
-    Participant { participant: String, action: String },
+/// The expression kind answering to `name` (an expression name or alias as
+/// written, or a kind as stored).
+pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
+    VOCABULARY.iter().find(|spec| spec.names.contains(&name))
 }
 
-/// Resolves a node: a built-in, a subprocess defined in scope, or a
+/// Whether `name` is an expression of the language (and so not a
+/// participant or subprocess name).
+pub fn is_expression(name: &str) -> bool {
+    lookup(name).is_some_and(|spec| spec.name() != PARTICIPANT)
+}
+
+/// The properties of the expression kind `name`; plain for a name that is
+/// not one (a participant step).
+pub(crate) fn properties(name: &str) -> Properties {
+    lookup(name).map(|spec| spec.properties).unwrap_or(Properties::PLAIN)
+}
+
+/// What a node is: a named expression, a call of a subprocess defined in
+/// scope (seen from the expression `fei` itself, so a handler applied in
+/// the root's place still sees the root's subprocesses), or else a
 /// participant step.
-pub(crate) fn resolve(flow: &Flow, scope: Option<&Fei>, node: &Node) -> Result<Resolved, StepError> {
-    let name = canonical(&node.name);
-    if let Some(b) = BUILTIN.iter().find(|b| **b == name && **b != "participant") {
-        return Ok(Resolved::Builtin(b));
+fn kind_of(flow: &Flow, fei: &Fei, node: &Node) -> &'static Spec {
+    if let Some(spec) = lookup(&node.name) {
+        return spec;
     }
-    if let Some(scope) = scope
-        && let Some(tree) = subprocess::lookup(flow, scope, &node.name)
-    {
-        return Ok(Resolved::Subprocess(tree));
-    }
-    flow.registry
-        .resolve_step(&node.name, node)
-        .map(|(participant, action)| Resolved::Participant { participant, action })
-        .map_err(|m| StepError::new("bad-input", m).at_line(node.span.line))
+    let calls_subprocess = subprocess::lookup(flow, fei, &node.name).is_some();
+    let kind = if calls_subprocess { subprocess::Subprocess::NAMES[0] } else { PARTICIPANT };
+    lookup(kind).expect("subprocess and participant are in the vocabulary")
 }
 
-/// Ruote spells Ruby keywords with a leading underscore.
-fn canonical(name: &str) -> &str {
-    match name {
-        "_if" => "if",
-        "_unless" => "unless",
-        "_break" => "break",
-        "_redo" => "redo",
-        other => other,
+/// An expression's typed state (its kind's default when it has none yet).
+pub(crate) fn state<K: Kind>(flow: &Flow, fei: &Fei) -> K::State {
+    flow.get(fei).and_then(|e| K::State::deserialize(&e.state).ok()).unwrap_or_default()
+}
+
+/// Replaces an expression's state.
+pub(crate) fn set_state<K: Kind>(flow: &mut Flow, fei: &Fei, state: &K::State) {
+    if let Some(e) = flow.get_mut(fei) {
+        e.state = serde_json::to_value(state).unwrap_or(Value::Null);
     }
+}
+
+/// Changes an expression's state in place.
+pub(crate) fn update_state<K: Kind>(flow: &mut Flow, fei: &Fei, change: impl FnOnce(&mut K::State)) {
+    let mut current = state::<K>(flow, fei);
+    change(&mut current);
+    set_state::<K>(flow, fei, &current);
 }
 
 pub(crate) fn apply(
@@ -152,22 +206,13 @@ pub(crate) fn apply(
         Ok(n) => n,
         Err(e) => return fail_unapplied(flow, fei, parent, e),
     };
-    let resolved = match resolve(flow, parent.as_ref(), &node) {
-        Ok(r) => r,
-        Err(e) => return fail_unapplied(flow, fei, parent, e),
-    };
-    let kind = match &resolved {
-        Resolved::Builtin(b) => canonical(b).to_owned(),
-        Resolved::Subprocess(_) => "subprocess".to_owned(),
-        Resolved::Participant { .. } => "participant".to_owned(),
-    };
     // The root opens the process scope.
     let variables = if parent.is_none() { Some(variables.unwrap_or_default()) } else { variables };
     flow.insert(Expression {
         fei: fei.clone(),
         parent,
         tree,
-        kind,
+        kind: String::new(),
         applied: workitem.clone(),
         variables,
         children: Vec::new(),
@@ -178,21 +223,24 @@ pub(crate) fn apply(
         tag: None,
         forgotten: false,
         after_cancel: None,
+        error_handlers: Vec::new(),
     });
+    let spec = kind_of(flow, &fei, &node);
+    if let Some(e) = flow.get_mut(&fei) {
+        e.kind = spec.name().to_owned();
+    }
 
     // `if:` / `unless:` skip the expression altogether.
     for (attr, wanted) in [("if", true), ("unless", false)] {
         let Some(cond) = node.attr(attr) else { continue };
-        let holds = match cond {
-            Value::Bool(b) => Ok(*b),
-            Value::String(s) => condition::evaluate(s, &flow.lookup(&fei, &workitem)).map_err(|e| e.to_string()),
-            other => Ok(!other.is_null()),
-        };
-        match holds {
+        match condition::evaluate_value(cond, &flow.lookup(&fei, &workitem)) {
             Ok(h) if h == wanted => {}
             Ok(_) => return flow.reply_to_parent(&fei, workitem),
             Err(e) => {
-                return flow.fail(&fei, StepError::new("bad-input", format!("{attr}: {e}")).at_line(node.span.line));
+                return flow.fail(
+                    &fei,
+                    StepError::new(StepErrorKind::BadInput, format!("{attr}: {e}")).at_line(node.span.line),
+                );
             }
         }
     }
@@ -207,7 +255,10 @@ pub(crate) fn apply(
         match attributes::parse_duration(&value_text(timeout)) {
             Ok(d) => arm_timer(flow, &fei, TimerKind::Timeout, d.as_millis() as i64),
             Err(e) => {
-                return flow.fail(&fei, StepError::new("bad-input", format!("timeout: {e}")).at_line(node.span.line));
+                return flow.fail(
+                    &fei,
+                    StepError::new(StepErrorKind::BadInput, format!("timeout: {e}")).at_line(node.span.line),
+                );
             }
         }
     }
@@ -221,43 +272,7 @@ pub(crate) fn apply(
             flow.queue(Message::Reply { to: parent, from: fei.clone(), workitem: workitem.clone() });
         }
     }
-
-    match resolved {
-        Resolved::Participant { participant, action } => {
-            participant::apply(flow, &fei, &node, participant, action, workitem)
-        }
-        Resolved::Subprocess(tree) => subprocess::apply(flow, &fei, &node, tree, workitem),
-        Resolved::Builtin(name) => match canonical(name) {
-            "sequence" | "let" => sequence::apply(flow, &fei, &node, workitem),
-            "concurrence" => concurrence::apply(flow, &fei, &node, workitem),
-            "cursor" | "loop" | "repeat" => cursor::apply(flow, &fei, &node, workitem),
-            "iterator" => iterator::apply(flow, &fei, &node, workitem),
-            "concurrent_iterator" => concurrent_iterator::apply(flow, &fei, &node, workitem),
-            "if" | "unless" => if_::apply(flow, &fei, &node, workitem),
-            "wait" | "sleep" => wait::apply(flow, &fei, &node, workitem),
-            "set" | "unset" => set::apply(flow, &fei, &node, workitem),
-            "inc" | "dec" => inc::apply(flow, &fei, &node, workitem),
-            "define" | "process_definition" | "workflow_definition" => define::apply(flow, &fei, &node, workitem),
-            "subprocess" => subprocess::apply_named(flow, &fei, &node, workitem),
-            "error" => error::apply(flow, &fei, &node, workitem),
-            "echo" => echo::apply(flow, &fei, &node, workitem),
-            "cancel_process" | "terminate" => cancel_process::apply(flow, &fei, &node, workitem),
-            "equals" => equals::apply(flow, &fei, &node, workitem),
-            "given" => given::apply(flow, &fei, &node, workitem),
-            "that" | "of" => that::apply(flow, &fei, &node, workitem),
-            "undo" | "cancel" | "kill" => undo::apply(flow, &fei, &node, workitem),
-            "redo" => redo::apply(flow, &fei, &node, workitem),
-            "lose" => lose::apply(flow, &fei, workitem),
-            "save" => save::apply(flow, &fei, &node, workitem),
-            "restore" | "set_fields" => restore::apply(flow, &fei, &node, workitem),
-            "filter" => filter::apply(flow, &fei, &node, workitem),
-            "add_branches" | "add_branch" => add_branches::apply(flow, &fei, &node, workitem),
-            "rewind" | "continue" | "reset" | "jump" | "break" | "stop" | "over" | "skip" | "back" => {
-                command::apply(flow, &fei, &node, workitem)
-            }
-            _ => noop::apply(flow, &fei, workitem),
-        },
-    }
+    (spec.apply)(flow, &fei, &node, workitem)
 }
 
 /// An expression that could not even be applied fails in its parent's
@@ -278,6 +293,7 @@ fn fail_unapplied(flow: &mut Flow, fei: Fei, parent: Option<Fei>, error: StepErr
         tag: None,
         forgotten: false,
         after_cancel: None,
+        error_handlers: Vec::new(),
     });
     flow.fail(&fei, error);
 }
@@ -291,18 +307,9 @@ pub(crate) fn reply(flow: &mut Flow, to: &Fei, from: &Fei, workitem: Workitem) {
         }
         return;
     }
-    match e.kind.as_str() {
-        "sequence" | "let" | "define" => sequence::reply(flow, to, workitem),
-        "concurrence" => concurrence::reply(flow, to, from, workitem),
-        "cursor" | "loop" | "repeat" => cursor::reply(flow, to, from, workitem),
-        "iterator" => iterator::reply(flow, to, from, workitem),
-        "concurrent_iterator" => concurrent_iterator::reply(flow, to, from, workitem),
-        "if" | "unless" => if_::reply(flow, to, from, workitem),
-        "given" => given::reply(flow, to, workitem),
-        "that" | "of" => that::reply(flow, to, workitem),
-        // Its children's replies go nowhere.
-        "lose" => {}
-        _ => flow.reply_to_parent(to, workitem),
+    match lookup(&e.kind) {
+        Some(spec) => (spec.reply)(flow, to, from, workitem),
+        None => flow.reply_to_parent(to, workitem),
     }
 }
 
@@ -313,14 +320,21 @@ pub(crate) fn reply(flow: &mut Flow, to: &Fei, from: &Fei, workitem: Workitem) {
 pub(crate) fn cancel(flow: &mut Flow, fei: &Fei, kill: bool) {
     let Some(e) = flow.get(fei) else { return };
     let children = e.children.clone();
-    if e.kind == "participant" {
-        flow.withdraw_dispatch(fei);
+    // A cancel (not a kill) nobody else is handling runs `on_cancel:`.
+    let on_cancel = match (&e.after_cancel, kill) {
+        (None, false) => flow.node(&e.tree).ok().and_then(|n| n.attr_str("on_cancel").map(str::to_owned)),
+        _ => None,
+    };
+    if let Some(spec) = lookup(&e.kind) {
+        (spec.on_cancel)(flow, fei);
     }
     if let Some(e) = flow.get_mut(fei) {
         e.status = Status::Cancelling;
         e.timer_token += 1;
         if kill {
             e.after_cancel = None;
+        } else if let Some(name) = on_cancel.filter(|n| !n.trim().is_empty()) {
+            e.after_cancel = Some(AfterCancel::OnCancel { name });
         }
     }
     if children.is_empty() {
@@ -361,14 +375,7 @@ pub(crate) fn value_text(v: &Value) -> String {
     }
 }
 
-pub(crate) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::Null => false,
-        Value::String(s) => !matches!(s.as_str(), "" | "false" | "nil" | "null" | "no"),
-        _ => true,
-    }
-}
+pub(crate) use condition::truthy;
 
 /// The first of several attribute spellings present (`count` / `c`).
 pub(crate) fn attr<'n>(node: &'n Node, names: &[&str]) -> Option<&'n Value> {
@@ -381,8 +388,9 @@ pub(crate) fn child_count(flow: &Flow, fei: &Fei) -> usize {
 }
 
 /// An attribute value with dollar notation resolved against the
-/// expression's workitem and scope; a missing field is an error naming it
-/// and the step's line.
+/// expression's workitem and scope. A missing field or variable reads as
+/// empty text (null as a whole `'$f:x'`), as in Ruote; malformed notation
+/// is an error at the step's line.
 pub(crate) fn expand(
     flow: &Flow,
     fei: &Fei,
@@ -390,8 +398,22 @@ pub(crate) fn expand(
     workitem: &Workitem,
     value: &Value,
 ) -> Result<Value, StepError> {
-    crate::language::dollar::substitute_value(value, &flow.lookup(fei, workitem))
-        .map_err(|e| StepError::new("bad-input", e.to_string()).at_line(node.span.line))
+    substitute(flow.lookup(fei, workitem).lenient(), node, value)
 }
 
-pub(crate) use define::is_definition;
+/// As [`expand`], but a missing field or variable is an error naming it and
+/// the step's line: a participant's params must be what the author meant.
+pub(crate) fn expand_strictly(
+    flow: &Flow,
+    fei: &Fei,
+    node: &Node,
+    workitem: &Workitem,
+    value: &Value,
+) -> Result<Value, StepError> {
+    substitute(flow.lookup(fei, workitem), node, value)
+}
+
+fn substitute(lookup: super::flow::FlowLookup, node: &Node, value: &Value) -> Result<Value, StepError> {
+    crate::language::dollar::substitute_value(value, &lookup)
+        .map_err(|e| StepError::new(StepErrorKind::BadInput, e.to_string()).at_line(node.span.line))
+}

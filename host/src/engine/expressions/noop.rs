@@ -2,7 +2,15 @@
 
 use super::super::flow::Flow;
 use super::super::model::*;
+use crate::language::Node;
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
-    flow.reply_to_parent(fei, workitem);
+pub(crate) struct Noop;
+
+impl super::Kind for Noop {
+    const NAMES: &'static [&'static str] = &["noop"];
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, _node: &Node, workitem: Workitem) {
+        flow.reply_to_parent(fei, workitem);
+    }
 }

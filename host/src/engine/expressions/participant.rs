@@ -9,23 +9,102 @@
 use super::super::flow::Flow;
 use super::super::model::*;
 use crate::language::Node;
+use super::{Kind, set_state, state};
 use crate::sandbox::CallError;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub(crate) struct Participant;
+
+impl Kind for Participant {
+    const NAMES: &'static [&'static str] = &[super::PARTICIPANT];
+    type State = Target;
+
+    /// Resolves the step to a participant action and journals the call.
+    /// `participant 'name'` may also name a subprocess in scope, which is
+    /// then called instead, and the name may be computed at run time
+    /// (`participant '${v:step}'`).
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        let target = match named_target(flow, fei, node, &workitem) {
+            Ok(t) => t,
+            Err(e) => return flow.fail(fei, e),
+        };
+        let node = match target {
+            Some((name, computed)) => {
+                if let Some(tree) = super::subprocess::lookup(flow, fei, &name) {
+                    return super::subprocess::call(flow, fei, node, tree, workitem);
+                }
+                if computed {
+                    let mut resolved = node.clone();
+                    resolved.args = vec![serde_json::Value::String(name)];
+                    resolved.attrs.retain(|(k, _)| k != "ref");
+                    std::borrow::Cow::Owned(resolved)
+                } else {
+                    std::borrow::Cow::Borrowed(node)
+                }
+            }
+            None => std::borrow::Cow::Borrowed(node),
+        };
+        match flow.resolver.resolve_step(&node.name, &node) {
+            Ok((participant, action)) => dispatch(flow, fei, &node, Target { participant, action }, workitem),
+            Err(message) => flow.fail(fei, StepError::new(StepErrorKind::BadInput, message).at_line(node.span.line)),
+        }
+    }
+
+    /// A call not yet made is withdrawn; one in flight is aborted.
+    fn on_cancel(flow: &mut Flow, fei: &Fei) {
+        flow.withdraw_dispatch(fei);
+    }
+}
+
+/// The participant action a step calls.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Target {
+    #[serde(default)]
+    pub participant: String,
+    #[serde(default)]
+    pub action: String,
+}
 
 /// Attributes of `participant` that name the target rather than being params.
 const TARGET_ATTRIBUTES: &[&str] = &["ref", "action"];
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, participant: String, action: String, workitem: Workitem) {
-    let explicit = node.name == "participant";
-    let mut params = Fields::new();
-    for (key, value) in &node.attrs {
-        if super::COMMON_ATTRIBUTES.contains(&key.as_str()) || (explicit && TARGET_ATTRIBUTES.contains(&key.as_str())) {
-            continue;
+/// What `participant 'name'` (or `ref:`) names, and whether the name was
+/// computed from fields or variables (resolved now, strictly).
+fn named_target(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem) -> Result<Option<(String, bool)>, StepError> {
+    if node.name != super::PARTICIPANT {
+        return Ok(None);
+    }
+    match node.args.first().or_else(|| node.attr("ref")) {
+        Some(raw @ serde_json::Value::String(text)) if text.contains('$') => {
+            let value = super::expand_strictly(flow, fei, node, workitem, raw)?;
+            Ok(Some((super::value_text(&value), true)))
         }
-        match super::expand(flow, fei, node, &workitem, value) {
+        Some(serde_json::Value::String(text)) => Ok(Some((text.clone(), false))),
+        _ => Ok(None),
+    }
+}
+
+/// The params a participant step gives: its attributes, less those every
+/// expression understands and, in `participant 'name', action: 'x'`, the
+/// ones naming the target.
+pub(crate) fn param_names(node: &Node) -> impl Iterator<Item = &str> {
+    params(node).map(|(k, _)| k.as_str())
+}
+
+fn params(node: &Node) -> impl Iterator<Item = &(String, serde_json::Value)> {
+    let explicit = node.name == super::PARTICIPANT;
+    node.attrs.iter().filter(move |(k, _)| {
+        !super::COMMON_ATTRIBUTES.contains(&k.as_str()) && !(explicit && TARGET_ATTRIBUTES.contains(&k.as_str()))
+    })
+}
+
+fn dispatch(flow: &mut Flow, fei: &Fei, node: &Node, target: Target, workitem: Workitem) {
+    let mut resolved = Fields::new();
+    for (key, value) in params(node) {
+        match super::expand_strictly(flow, fei, node, &workitem, value) {
             Ok(v) => {
-                params.insert(key.clone(), v);
+                resolved.insert(key.clone(), v);
             }
             Err(e) => return flow.fail(fei, e),
         }
@@ -39,20 +118,18 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, participant: String
             .map(|d| d.as_millis() as u64);
         (attempt, deadline)
     };
-    if let Some(e) = flow.get_mut(fei) {
-        e.state = json!({ "participant": participant, "action": action });
-    }
     let dispatch = Dispatch {
         fei: fei.clone(),
-        participant,
-        action,
-        params,
+        participant: target.participant.clone(),
+        action: target.action.clone(),
+        params: resolved,
         workitem,
         attempt,
         idempotency_key: idempotency_key(flow.job_id, fei),
         line: node.span.line,
         deadline_ms,
     };
+    set_state::<Participant>(flow, fei, &target);
     let now = flow.now();
     flow.persist(Message::Dispatch(dispatch), now);
 }
@@ -65,7 +142,7 @@ fn idempotency_key(job_id: &str, fei: &Fei) -> String {
 
 pub(crate) fn result(flow: &mut Flow, fei: &Fei, outcome: Result<Fields, CallError>, _attempt: u32) {
     let Some(e) = flow.get(fei) else { return };
-    if e.status != Status::Active || e.kind != "participant" {
+    if e.status != Status::Active || e.kind != super::PARTICIPANT {
         return;
     }
     let line = flow.node(&e.tree).map(|n| n.span.line).unwrap_or(0);
@@ -82,10 +159,9 @@ pub(crate) fn result(flow: &mut Flow, fei: &Fei, outcome: Result<Fields, CallErr
             flow.reply_to_parent(fei, workitem);
         }
         Err(error) => {
-            let step = e.state.get("participant").and_then(Value::as_str).unwrap_or("participant").to_owned();
-            let action = e.state.get("action").and_then(Value::as_str).unwrap_or("").to_owned();
+            let target = state::<Participant>(flow, fei);
             let mut err = StepError::from_call(&error).at_line(line);
-            err.message = format!("{step}.{action}: {}", err.message);
+            err.message = format!("{}.{}: {}", target.participant, target.action, err.message);
             flow.fail(fei, err);
         }
     }

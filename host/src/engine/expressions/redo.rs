@@ -21,6 +21,18 @@ use super::super::model::*;
 use super::command::is_ancestor;
 use crate::language::Node;
 
+pub(crate) struct Redo;
+
+impl super::Kind for Redo {
+    const NAMES: &'static [&'static str] = &["redo", "_redo"];
+    const PROPERTIES: super::Properties = super::Properties { references_tag: true, ..super::Properties::PLAIN };
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
     let target = match super::undo::tagged(flow, fei, node, &workitem) {
         Ok(t) => t,

@@ -18,6 +18,17 @@ use super::{attr, expand, path, value_text};
 use crate::language::Node;
 use serde_json::Value;
 
+pub(crate) struct Restore;
+
+impl super::Kind for Restore {
+    const NAMES: &'static [&'static str] = &["restore", "set_fields"];
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
 pub(crate) const MERGE_TYPES: &[&str] = &["override", "mix", "union", "concat", "deep"];
 
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
@@ -28,7 +39,7 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
 }
 
 fn restore(flow: &Flow, fei: &Fei, node: &Node, mut workitem: Workitem) -> Result<Workitem, StepError> {
-    let bad = |m: String| StepError::new("bad-input", format!("{}: {m}", node.name)).at_line(node.span.line);
+    let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("{}: {m}", node.name)).at_line(node.span.line);
     let text = |v: &Value, w: &Workitem| expand(flow, fei, node, w, v).map(|v| value_text(&v));
     let copy = if let Some(v) = attr(node, &["from_variable", "from_var", "from_v"]) {
         let name = text(v, &workitem)?;
@@ -71,6 +82,7 @@ fn restore(flow: &Flow, fei: &Fei, node: &Node, mut workitem: Workitem) -> Resul
 }
 
 fn merge(current: Fields, copy: Fields, merge_type: &str) -> Fields {
+    let merge_type = serde_json::from_value(Value::String(merge_type.to_owned())).unwrap_or_default();
     super::concurrence::merge_fields(0, Some(current), copy, merge_type)
 }
 

@@ -10,6 +10,17 @@ use super::{attr, expand, path, value_text};
 use crate::language::Node;
 use serde_json::Value;
 
+pub(crate) struct Save;
+
+impl super::Kind for Save {
+    const NAMES: &'static [&'static str] = &["save"];
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
 /// Where `to_*:` points.
 pub(crate) enum To {
     Field(String),
@@ -36,7 +47,7 @@ pub(crate) fn destination(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workit
 }
 
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Workitem) {
-    let bad = |m: String| StepError::new("bad-input", format!("save: {m}")).at_line(node.span.line);
+    let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("save: {m}")).at_line(node.span.line);
     let to = match destination(flow, fei, node, &workitem) {
         Ok(Some(to)) => to,
         Ok(None) => return flow.fail(fei, bad("where to? (save to_field: 'name' or save to_var: 'name')".into())),

@@ -4,12 +4,32 @@
 
 use super::super::flow::Flow;
 use super::super::model::*;
-use super::child_count;
+use super::{Kind, child_count, state};
 use crate::language::Node;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    if node.name == "let" {
+pub(crate) struct Sequence;
+
+impl Kind for Sequence {
+    const NAMES: &'static [&'static str] = &["sequence"];
+    type State = Position;
+
+    fn apply(flow: &mut Flow, fei: &Fei, _node: &Node, workitem: Workitem) {
+        start(flow, fei, workitem);
+    }
+
+    fn reply(flow: &mut Flow, fei: &Fei, _from: &Fei, workitem: Workitem) {
+        reply(flow, fei, workitem);
+    }
+}
+
+pub(crate) struct Let;
+
+impl Kind for Let {
+    const NAMES: &'static [&'static str] = &["let"];
+    type State = Position;
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
         let mut vars = Fields::new();
         for (k, v) in &node.attrs {
             if !super::COMMON_ATTRIBUTES.contains(&k.as_str()) {
@@ -22,8 +42,19 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
         if let Some(e) = flow.get_mut(fei) {
             e.variables = Some(vars);
         }
+        start(flow, fei, workitem);
     }
-    start(flow, fei, workitem);
+
+    fn reply(flow: &mut Flow, fei: &Fei, _from: &Fei, workitem: Workitem) {
+        reply(flow, fei, workitem);
+    }
+}
+
+/// Which child runs now.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Position {
+    #[serde(default)]
+    pub position: usize,
 }
 
 /// Binds the subprocess definitions among the children (so they may be
@@ -42,8 +73,9 @@ pub(crate) fn start(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
     next(flow, fei, 0, workitem)
 }
 
+/// A child finished: the next one, or the end.
 pub(crate) fn reply(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
-    let position = flow.get(fei).and_then(|e| e.state.get("position").and_then(|p| p.as_u64())).unwrap_or(0) as usize;
+    let position = state::<Sequence>(flow, fei).position;
     next(flow, fei, position + 1, workitem)
 }
 
@@ -62,8 +94,27 @@ fn next(flow: &mut Flow, fei: &Fei, position: usize, workitem: Workitem) {
     if position >= count {
         return flow.reply_to_parent(fei, workitem);
     }
-    if let Some(e) = flow.get_mut(fei) {
-        e.state = json!({ "position": position });
-    }
+    super::set_state::<Sequence>(flow, fei, &Position { position });
     flow.apply_child(fei, position, workitem);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::model::JobState;
+    use crate::engine::scripted::run;
+    use serde_json::json;
+
+    #[test]
+    fn children_run_in_order_each_with_the_previous_fields() {
+        let job = run("sequence do\n  alpha a: 1\n  bravo b: '${a}'\nend", json!({}));
+        assert_eq!(job.calls, ["alpha", "bravo"]);
+        assert_eq!(job.state, JobState::Completed);
+        assert_eq!(job.fields, json!({"a": 1, "b": "1"}));
+    }
+
+    #[test]
+    fn let_opens_a_scope_for_its_attributes() {
+        let job = run("let who: 'world' do\n  echo 'hello ${v:who}'\nend\nset 'f:seen' => '$v:who'", json!({}));
+        assert_eq!(job.echoes, ["hello world"]);
+    }
 }

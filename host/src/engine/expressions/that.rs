@@ -12,13 +12,38 @@ use super::super::flow::Flow;
 use super::super::model::*;
 use super::equals::RESULT_FIELD;
 use super::given::GIVEN_FIELD;
-use super::{child_count, expand};
+use super::{Kind, child_count, expand, set_state, state};
 use crate::language::dollar::to_display_string;
 use crate::language::{Node, condition};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    let bad = |m: String| StepError::new("bad-input", format!("{}: {m}", node.name)).at_line(node.span.line);
+pub(crate) struct That;
+
+impl Kind for That {
+    const NAMES: &'static [&'static str] = &["that", "of"];
+    type State = Held;
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+
+    fn reply(flow: &mut Flow, fei: &Fei, _from: &Fei, workitem: Workitem) {
+        reply(flow, fei, workitem)
+    }
+}
+
+/// Whether the test held, and which child runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Held {
+    #[serde(default)]
+    pub result: bool,
+    #[serde(default)]
+    pub position: usize,
+}
+
+fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+    let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("{}: {m}", node.name)).at_line(node.span.line);
     let Some(test) = node.args.first().or_else(|| super::attr(node, &["test", "t"])) else {
         let example = if node.name == "of" { "of 'ready' do ... end" } else { "that '${f:x} == y' do ... end" };
         return flow.fail(fei, bad(format!("nothing to test (write {example})")));
@@ -36,17 +61,12 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
             Err(m) => return flow.fail(fei, bad(m)),
         }
     } else {
-        match test {
-            Value::String(s) => match condition::evaluate(s, &flow.lookup(fei, &workitem)) {
-                Ok(h) => h,
-                Err(e) => return flow.fail(fei, bad(e.to_string())),
-            },
-            other => super::truthy(other),
+        match condition::evaluate_value(test, &flow.lookup(fei, &workitem)) {
+            Ok(h) => h,
+            Err(e) => return flow.fail(fei, bad(e.to_string())),
         }
     };
-    if let Some(e) = flow.get_mut(fei) {
-        e.state = json!({ "result": holds, "position": 0 });
-    }
+    set_state::<That>(flow, fei, &Held { result: holds, position: 0 });
     if holds && child_count(flow, fei) > 0 {
         flow.apply_child(fei, 0, workitem);
     } else {
@@ -54,14 +74,11 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
     }
 }
 
-pub(crate) fn reply(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
-    let Some(e) = flow.get(fei) else { return };
-    let position = e.state.get("position").and_then(Value::as_u64).unwrap_or(0) as usize + 1;
-    let holds = e.state.get("result").and_then(Value::as_bool).unwrap_or(false);
+fn reply(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
+    let Held { result: holds, position } = state::<That>(flow, fei);
+    let position = position + 1;
     if position < child_count(flow, fei) {
-        if let Some(e) = flow.get_mut(fei) {
-            e.state["position"] = json!(position);
-        }
+        set_state::<That>(flow, fei, &Held { result: holds, position });
         return flow.apply_child(fei, position, workitem);
     }
     end(flow, fei, holds, workitem);
@@ -94,6 +111,7 @@ fn matches(subject: &Value, value: &Value) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn of_compares_text_numbers_and_regexes() {

@@ -20,6 +20,18 @@ use super::{expand, value_text};
 use crate::language::Node;
 use serde_json::Value;
 
+pub(crate) struct Undo;
+
+impl super::Kind for Undo {
+    const NAMES: &'static [&'static str] = &["undo", "cancel", "kill"];
+    const PROPERTIES: super::Properties = super::Properties { references_tag: true, ..super::Properties::PLAIN };
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
     let target = match tagged(flow, fei, node, &workitem) {
         Ok(t) => t,
@@ -39,7 +51,7 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem)
 /// The live expression a `ref:` (or first argument) names by its tag:
 /// `None` when that expression has ended.
 pub(crate) fn tagged(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem) -> Result<Option<Fei>, StepError> {
-    let bad = |m: String| StepError::new("bad-input", format!("{}: {m}", node.name)).at_line(node.span.line);
+    let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("{}: {m}", node.name)).at_line(node.span.line);
     let Some(raw) = node.attr("ref").or(node.args.first()) else {
         return Err(bad(format!("which expression? Name its tag: {} ref: 'tag' (or {} 'tag')", node.name, node.name)));
     };

@@ -7,8 +7,19 @@ use super::super::model::*;
 use super::{arm_timer, expand, value_text};
 use crate::language::{Node, attributes};
 
+pub(crate) struct Wait;
+
+impl super::Kind for Wait {
+    const NAMES: &'static [&'static str] = &["wait", "sleep"];
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
 pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-    let fail = |m: String| StepError::new("bad-input", format!("{}: {m}", node.name)).at_line(node.span.line);
+    let fail = |m: String| StepError::new(StepErrorKind::BadInput, format!("{}: {m}", node.name)).at_line(node.span.line);
     let after_ms = if let Some(until) = node.attr("until") {
         let text = match expand(flow, fei, node, &workitem, until) {
             Ok(v) => value_text(&v),

@@ -20,7 +20,7 @@ impl Participant for Tester {
                     .required("succeed_on", Kind::Integer, "the first attempt that succeeds"),
             )
             .action(Action::new("fail", "Always fails (fatal)").optional("message", Kind::String, "the error"))
-            .action(Action::new("set", "Returns its params as field updates"))
+            .action(Action::new("set", "Returns its params as field updates").any_params("each becomes a field"))
             .default_action("mark")
     }
 

@@ -41,6 +41,18 @@ use crate::language::dollar::to_display_string;
 use serde_json::{Value, json};
 use session::Session;
 
+pub(crate) struct Filter;
+
+impl super::Kind for Filter {
+    const NAMES: &'static [&'static str] = &["filter"];
+    const PROPERTIES: super::Properties = super::Properties { children_are_data: true, ..super::Properties::PLAIN };
+    type State = ();
+
+    fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
+        apply(flow, fei, node, workitem)
+    }
+}
+
 mod session;
 #[cfg(test)]
 mod tests;
@@ -98,9 +110,9 @@ impl Problem {
     /// `ValidationError`) for fields that fail them.
     fn into_error(self, line: u32) -> StepError {
         match self {
-            Problem::Bad(m) => StepError::new("bad-input", format!("filter: {m}")).at_line(line),
+            Problem::Bad(m) => StepError::new(StepErrorKind::BadInput, format!("filter: {m}")).at_line(line),
             Problem::Step(e) => e,
-            Problem::Deviations(d) => StepError::new("validation", describe_deviations(&d)).at_line(line),
+            Problem::Deviations(d) => StepError::new(StepErrorKind::Validation, describe_deviations(&d)).at_line(line),
         }
     }
 }
