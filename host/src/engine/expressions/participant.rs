@@ -95,7 +95,8 @@ pub(crate) fn param_names(node: &Node) -> impl Iterator<Item = &str> {
 fn params(node: &Node) -> impl Iterator<Item = &(String, serde_json::Value)> {
     let explicit = node.name == super::PARTICIPANT;
     node.attrs.iter().filter(move |(k, _)| {
-        !super::COMMON_ATTRIBUTES.contains(&k.as_str()) && !(explicit && TARGET_ATTRIBUTES.contains(&k.as_str()))
+        let names_target = explicit && TARGET_ATTRIBUTES.contains(&k.as_str());
+        !super::COMMON_ATTRIBUTES.contains(&k.as_str()) && !names_target
     })
 }
 
