@@ -251,7 +251,7 @@ on_both!(eft_38_on_error, |h| {
     completed(&job);
     assert_eq!(trail(&job), json!(["caught"]));
     // test_on_error_regex
-    let source = "on_error '/unknown participant/' => 'bravo'
+    let source = "on_error /unknown participant/ => 'bravo'
 on_error 'alpha'
 nada
 define 'alpha' do\n  mark_tester name: 'alpha'\nend
@@ -261,7 +261,7 @@ define 'bravo' do\n  mark_tester name: 'bravo'\nend";
     // test_on_error_block
     assert_trace(h, "on_error do\n  echo 'caught'\nend\nnada", &["caught"]).await;
     // test_on_error_block_and_regex
-    let source = "on_error '/unknown participant/' do
+    let source = "on_error /unknown participant/ do
   echo 'unknown participant'
 end
 on_error do

@@ -79,8 +79,16 @@ fn spec_text(spec: &Value) -> String {
 /// without slashes) is found in an error message.
 fn matches_message(pattern: &str, message: &str) -> bool {
     let pattern = pattern.trim();
-    let pattern = pattern.strip_prefix('/').and_then(|p| p.strip_suffix('/')).unwrap_or(pattern);
-    regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().is_ok_and(|re| re.is_match(message))
+    // `/pattern/flags`, as a Ruby literal; else the whole text.
+    let (pattern, flags) = match pattern.strip_prefix('/').and_then(|p| p.rsplit_once('/')) {
+        Some((inner, flags)) if flags.chars().all(|c| c.is_ascii_alphabetic()) => (inner, flags),
+        _ => (pattern, ""),
+    };
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(flags.contains('i'))
+        .size_limit(1 << 20)
+        .build()
+        .is_ok_and(|re| re.is_match(message))
 }
 
 /// The handler for the next attempt at an error of `kind`, once `retries`

@@ -169,7 +169,12 @@ impl Lexer<'_> {
                 ']' => self.single(TokenKind::RBracket),
                 '{' => self.single(TokenKind::LBrace),
                 '}' => self.single(TokenKind::RBrace),
+                '(' if self.range_literal() => {}
                 '(' => self.single(TokenKind::LParen),
+                '/' => {
+                    let kind = self.regex_literal();
+                    self.push(kind, start);
+                }
                 ')' => self.single(TokenKind::RParen),
                 '=' if self.peek_at(1) == Some('>') => {
                     self.bump();
@@ -223,6 +228,73 @@ impl Lexer<'_> {
         }
         let start = self.start();
         self.push(TokenKind::Eof, start);
+    }
+
+    /// Ruby's `(2..5).to_a` (`...` leaves the end out): the array of those
+    /// integers, as the tokens of one. Not a range: nothing is consumed.
+    fn range_literal(&mut self) -> bool {
+        /// Bounds the array a short literal can expand to.
+        const MAX_RANGE: i64 = 10_000;
+        let rest = &self.src[self.pos..];
+        let Some(inner_end) = rest.find(')') else { return false };
+        let Some(after) = rest[inner_end + 1..].strip_prefix(".to_a") else { return false };
+        if after.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+            return false;
+        }
+        let inner = &rest[1..inner_end];
+        let (from, to, exclusive) = match inner.split_once("...") {
+            Some((a, b)) => (a, b, true),
+            None => match inner.split_once("..") {
+                Some((a, b)) => (a, b, false),
+                None => return false,
+            },
+        };
+        let (Ok(from), Ok(to)) = (from.trim().parse::<i64>(), to.trim().parse::<i64>()) else { return false };
+        let to = if exclusive { to - 1 } else { to };
+        let start = self.start();
+        for _ in 0..inner_end + 1 + ".to_a".len() {
+            self.bump();
+        }
+        if to.saturating_sub(from) >= MAX_RANGE {
+            self.push(TokenKind::Invalid(format!("a range of more than {MAX_RANGE} numbers")), start);
+            return true;
+        }
+        self.tokens.push(Token { kind: TokenKind::LBracket, span: self.span_at(start) });
+        for (i, n) in (from..=to).enumerate() {
+            if i > 0 {
+                self.tokens.push(Token { kind: TokenKind::Comma, span: self.span_at(start) });
+            }
+            self.tokens.push(Token { kind: TokenKind::Number(n.into()), span: self.span_at(start) });
+        }
+        self.tokens.push(Token { kind: TokenKind::RBracket, span: self.span_at(start) });
+        true
+    }
+
+    /// A Ruby regular expression literal, `/^web-\d+$/i`: kept as the text
+    /// `/^web-\d+$/i`, which the places that take a pattern (`on_error`,
+    /// `=~`, `of`, `filter`) read as one.
+    fn regex_literal(&mut self) -> TokenKind {
+        let mut text = String::from("/");
+        self.bump();
+        loop {
+            match self.bump() {
+                None | Some('\n') => return TokenKind::Invalid("a regular expression without its closing `/`".into()),
+                Some('\\') => {
+                    text.push('\\');
+                    if let Some(c) = self.bump() {
+                        text.push(c);
+                    }
+                }
+                Some('/') => break,
+                Some(c) => text.push(c),
+            }
+        }
+        text.push('/');
+        while let Some(flag) = self.peek().filter(|c| c.is_ascii_alphabetic()) {
+            text.push(flag);
+            self.bump();
+        }
+        TokenKind::Str(text)
     }
 
     /// Ruby's `%w[ a b c ]` (also with `()`, `{}`, `<>`): the array

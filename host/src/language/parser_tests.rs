@@ -424,3 +424,24 @@ fn an_unclosed_bracket_is_shown_where_it_was_opened() {
     assert!(text.contains("this `[` (line 1) is never closed"), "{text}");
     assert!(text.contains("test.mm:3:"), "{text}");
 }
+
+#[test]
+fn ruby_ranges_and_regular_expressions() {
+    let d =
+        ok("iterator on: (2..5).to_a do\n  noop\nend\nset 'f:l' => (0...3).to_a\non_error /unknown\\/x/i => 'pass'");
+    assert_eq!(d.root.children[0].attrs[0].1, json!([2, 3, 4, 5]));
+    assert_eq!(d.root.children[1].attrs[0].1, json!([0, 1, 2]));
+    assert_eq!(attr_keys(&d.root.children[2]), ["/unknown\\/x/i"]);
+    // Parentheses that are not a range are still call parentheses.
+    let d = ok("echo('hello')");
+    assert_eq!(d.root.children[0].args, [json!("hello")]);
+    assert!(err("set 'f:l' => (1..100000).to_a").to_string().contains("a range of more than 10000 numbers"));
+    assert!(err("on_error /open").to_string().contains("without its closing `/`"));
+}
+
+#[test]
+fn one_line_blocks() {
+    let d = ok("sequence do; alpha; bravo; end\ncharly");
+    assert_eq!(d.root.children.len(), 2);
+    assert_eq!(d.root.children[0].children.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["alpha", "bravo"]);
+}
