@@ -141,3 +141,40 @@ on_both!(a_launch_refuses_params_the_participant_does_not_take, |h| {
     let err = h.engine.launch("test", &definition, Default::default(), None).await.unwrap_err();
     assert!(err.to_string().contains("did you mean `name`?"), "{err}");
 });
+
+on_both!(a_failed_call_keeps_the_fields_it_kept_for_its_handler, |h| {
+    let source = "sequence on_error: 'cleanup' do
+  fail_tester message: 'never came up', keep: { 'instance_id' => 'i-123' }
+end
+define 'cleanup' do
+  mark_tester name: 'destroy ${instance_id} after: ${__error__.message}'
+end";
+    let job = h.run(source, json!({})).await;
+    completed(&job);
+    assert_eq!(trail(&job), json!(["destroy i-123 after: tester.fail: never came up"]));
+    // Unhandled, the job's fields still say what was created.
+    let job = h.run("fail_tester keep: { 'instance_id' => 'i-456' }", json!({})).await;
+    assert_eq!(job.state, JobState::Failed);
+    let history = h.engine.store().history(&job.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+});
+
+/// A component built against the contract as it was before `outcome` was
+/// added (the test participant, built then) still loads and runs.
+#[tokio::test]
+async fn components_built_against_the_first_contract_keep_working() {
+    use mastermind::sandbox::{CallEnv, CallRequest};
+    let bytes =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tester-contract-0.1.0.wasm")).unwrap();
+    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let tester = sandbox.load(&bytes).await.unwrap();
+    assert_eq!(tester.description().name, "tester");
+    let call = |action: &str, params: Value| CallRequest {
+        fields: json!({"trail": ["a"]}),
+        ..CallRequest::new(action, params)
+    };
+    let outcome = sandbox.invoke(&tester, call("mark", json!({"name": "b"})), &CallEnv::default()).await.unwrap();
+    assert_eq!(outcome.updates["trail"], json!(["a", "b"]));
+    let error = sandbox.invoke(&tester, call("fail", json!({})), &CallEnv::default()).await.unwrap_err();
+    assert_eq!((error.kind.as_str(), error.fields), ("fatal", None));
+}

@@ -16,6 +16,7 @@ mod http;
 pub mod known_hosts;
 mod log;
 pub mod net;
+mod outcome;
 pub mod secrets;
 mod ssh;
 pub mod vault;
@@ -90,6 +91,10 @@ pub struct CallCaps {
     pub(crate) used_secrets: Vec<Secret>,
     /// Refused capability calls, reported with the call's outcome.
     pub(crate) denials: Vec<String>,
+    /// Field updates the participant keeps even if it fails (`outcome.keep`).
+    pub(crate) kept: outcome::Kept,
+    /// The call's output limit, which also bounds what it keeps.
+    pub(crate) output_limit: usize,
 }
 
 impl CallCaps {

@@ -70,15 +70,19 @@ pub struct CallError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
+    /// Field updates the participant kept before failing (`outcome.keep`):
+    /// they travel with the error into the workitem its handler gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl CallError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        CallError { kind, message: message.into(), limit: None }
+        CallError { kind, message: message.into(), limit: None, fields: None }
     }
 
     pub fn limit(limit: Limit, message: impl Into<String>) -> Self {
-        CallError { kind: ErrorKind::Limit, message: message.into(), limit: Some(limit) }
+        CallError { kind: ErrorKind::Limit, message: message.into(), limit: Some(limit), fields: None }
     }
 }
 

@@ -290,6 +290,7 @@ impl Sandbox {
         })
         .await;
         let caps = &store.data().caps;
+        let kept = caps.kept.updates.clone();
         match result? {
             Ok(text) => {
                 if text.len() > env.limits.output_bytes {
@@ -303,7 +304,12 @@ impl Sandbox {
                     ));
                 }
                 let updates = match serde_json::from_str(&caps.redact(&text)) {
-                    Ok(Value::Object(map)) => map,
+                    Ok(Value::Object(map)) => {
+                        // The result's own updates win over what was kept.
+                        let mut updates = kept;
+                        updates.extend(map);
+                        updates
+                    }
                     Ok(_) => {
                         return Err(CallError::new(
                             ErrorKind::Crashed,
@@ -326,7 +332,9 @@ impl Sandbox {
                     WitKind::Denied => ErrorKind::Denied,
                     WitKind::BadInput => ErrorKind::BadInput,
                 };
-                Err(CallError::new(kind, caps.redact(&e.message)))
+                let mut error = CallError::new(kind, caps.redact(&e.message));
+                error.fields = (!kept.is_empty()).then_some(kept);
+                Err(error)
             }
         }
     }
@@ -349,6 +357,8 @@ impl Sandbox {
                 log_budget: env.limits.log_bytes,
                 used_secrets: Vec::new(),
                 denials: Vec::new(),
+                kept: Default::default(),
+                output_limit: env.limits.output_bytes,
             },
             stderr,
         };

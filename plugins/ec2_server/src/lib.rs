@@ -134,8 +134,12 @@ fn create(call: &Call, credentials: &str, region: &str, wait: bool, timeout: Dur
     let first = launched.into_iter().next().ok_or_else(|| Error::fatal("create: EC2 launched no instance"))?;
     log::info(&format!("launched {} ({})", first.instance_id, first.state));
     let target = Target { credentials, region, id: first.instance_id.clone(), wait, timeout, state: "running" };
-    let instance = if wait { target.wait_for()? } else { first };
-    Ok(fields_of(&instance))
+    if !wait {
+        return Ok(fields_of(&first));
+    }
+    // The instance exists even if it never comes up: the error keeps its
+    // fields, so the definition's handler can destroy it.
+    target.wait_for().map(|i| fields_of(&i)).map_err(|e| e.with_fields(fields_of(&first)))
 }
 
 struct Target<'a> {

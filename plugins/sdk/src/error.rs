@@ -14,18 +14,28 @@ pub enum ErrorKind {
     BadInput,
 }
 
-/// A failed call: a kind and one line for the operator.
+/// A failed call: a kind, one line for the operator, and the field updates
+/// to keep in the job's workitem despite the failure (what the step already
+/// created, so an error handler can clean it up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), fields: None }
+    }
+
+    /// Keeps `fields` in the job's workitem although the call fails:
+    /// `Error::retryable("not running yet").with_fields(fields! { "instance_id" => id })`.
+    pub fn with_fields(mut self, fields: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.fields.get_or_insert_with(Default::default).extend(fields);
+        self
     }
     pub fn fatal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Fatal, message)
@@ -63,7 +73,7 @@ impl From<CallError> for Error {
             WitKind::Denied => ErrorKind::Denied,
             WitKind::BadInput => ErrorKind::BadInput,
         };
-        Error { kind, message: e.message }
+        Error { kind, message: e.message, fields: None }
     }
 }
 

@@ -15,7 +15,13 @@ pub fn invoke<P: Participant>(
     fields: String,
     context: wit::Context,
 ) -> Result<String, wit::CallError> {
-    run::<P>(action, params, fields, context).map_err(Into::into)
+    run::<P>(action, params, fields, context).map_err(|mut e| {
+        // Kept fields travel beside the error (the contract's `outcome.keep`).
+        if let Some(kept) = e.fields.take() {
+            let _ = crate::bindings::mastermind::participant::outcome::keep(&Value::Object(kept).to_string());
+        }
+        e.into()
+    })
 }
 
 fn run<P: Participant>(action: String, params: String, fields: String, context: wit::Context) -> crate::Result<String> {

@@ -150,20 +150,33 @@ pub(crate) fn result(flow: &mut Flow, fei: &Fei, outcome: Result<Fields, CallErr
     let mut workitem = e.applied.clone();
     match outcome {
         Ok(updates) => {
-            for (k, v) in updates {
-                if v.is_null() {
-                    workitem.fields.remove(&k);
-                } else {
-                    workitem.fields.insert(k, v);
-                }
-            }
+            merge(&mut workitem, updates);
             flow.reply_to_parent(fei, workitem);
         }
-        Err(error) => {
+        Err(mut error) => {
+            // What the call kept before failing travels with the error: the
+            // handler (and a retry) start from the fields as they are now.
+            if let Some(kept) = error.fields.take() {
+                merge(&mut workitem, kept);
+                if let Some(e) = flow.get_mut(fei) {
+                    e.applied = workitem;
+                }
+            }
             let target = state::<Participant>(flow, fei);
             let mut err = StepError::from_call(&error).at_line(line);
             err.message = format!("{}.{}: {}", target.participant, target.action, err.message);
             flow.fail(fei, err);
+        }
+    }
+}
+
+/// Field updates into a workitem: each key replaces its field; null removes it.
+fn merge(workitem: &mut Workitem, updates: Fields) {
+    for (k, v) in updates {
+        if v.is_null() {
+            workitem.fields.remove(&k);
+        } else {
+            workitem.fields.insert(k, v);
         }
     }
 }

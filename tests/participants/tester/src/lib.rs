@@ -19,7 +19,13 @@ impl Participant for Tester {
                     .required("name", Kind::Any, "what to append")
                     .required("succeed_on", Kind::Integer, "the first attempt that succeeds"),
             )
-            .action(Action::new("fail", "Always fails (fatal)").optional("message", Kind::String, "the error"))
+            .action(
+                Action::new("fail", "Always fails (fatal)").optional("message", Kind::String, "the error").optional(
+                    "keep",
+                    Kind::Object,
+                    "field updates kept despite the failure",
+                ),
+            )
             .action(Action::new("set", "Returns its params as field updates").any_params("each becomes a field"))
             .default_action("mark")
     }
@@ -40,7 +46,12 @@ impl Participant for Tester {
                 mark(&call)
             }
             "fail" => {
-                Err(Error::fatal(call.optional::<String>("message")?.unwrap_or_else(|| "failed on purpose".into())))
+                let error =
+                    Error::fatal(call.optional::<String>("message")?.unwrap_or_else(|| "failed on purpose".into()));
+                Err(match call.optional::<Fields>("keep")? {
+                    Some(kept) => error.with_fields(kept),
+                    None => error,
+                })
             }
             "set" => Ok(call.params),
             other => Err(Error::bad_input(format!("unknown action {other}"))),
