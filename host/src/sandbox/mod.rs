@@ -35,12 +35,14 @@ pub(crate) mod limits;
 mod state;
 mod validate;
 
-pub use cache::digest;
+pub use cache::{CacheBounds, digest};
 pub use engine::EngineConfig;
 pub use error::{CallError, ErrorKind, Limit, LoadError};
 pub use limits::Limits;
 
-use crate::capabilities::{CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, SecretStore};
+use crate::capabilities::{
+    CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, Redactor, SecretStore, clip,
+};
 use bindings::mastermind::participant::types as wit;
 use bindings::{Participant as Bindings, ParticipantPre, WitKind};
 use cache::ArtifactCache;
@@ -61,6 +63,8 @@ pub struct SandboxConfig {
     pub engine: EngineConfig,
     /// Where compiled components are cached; `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
+    /// How much the cache keeps (size and age).
+    pub cache_bounds: CacheBounds,
     /// The largest component accepted, in bytes.
     pub max_component_bytes: usize,
     pub host: HostConfig,
@@ -71,6 +75,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             engine: EngineConfig::default(),
             cache_dir: None,
+            cache_bounds: CacheBounds::default(),
             max_component_bytes: 32 << 20,
             host: HostConfig::default(),
         }
@@ -209,7 +214,7 @@ impl Sandbox {
         Bindings::add_to_linker::<_, wasmtime::component::HasSelf<CallCaps>>(&mut linker, |s| &mut s.caps)
             .map_err(|e| anyhow::anyhow!("linking the participant world: {e}"))?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(Arc::new(ArtifactCache::open(dir, &engine)?)),
+            Some(dir) => Some(Arc::new(ArtifactCache::open(dir, &engine, config.cache_bounds)?)),
             None => None,
         };
         let services = Arc::new(HostServices::new(&config.host)?);
@@ -222,33 +227,40 @@ impl Sandbox {
     pub async fn load(&self, bytes: &[u8]) -> Result<Participant, LoadError> {
         validate::check_bytes(bytes, self.config.max_component_bytes)?;
         let digest = cache::digest(bytes);
-        let component = self.compile(bytes, &digest).await?;
+        let (component, cached) = self.compile(bytes, &digest).await?;
         validate::check_imports(&self.engine, &component)?;
         let instance_pre =
-            self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(format!("{e:#}")))?;
-        let pre = ParticipantPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+            self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(clip_load(&e)))?;
+        let pre = ParticipantPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(clip_load(&e)))?;
         let description = self.describe(&pre).await.map_err(LoadError::Describe)?;
+        // Only a component that loaded is kept: a refused upload must leave
+        // nothing behind (its compiled code is many times its size).
+        if !cached && let Some(cache) = &self.cache {
+            let (cache, key) = (cache.clone(), digest.clone());
+            let put = tokio::task::spawn_blocking(move || cache.put(&key, &component));
+            match put.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not cache compiled component"),
+                Err(e) => tracing::warn!(error = %e, "caching task failed"),
+            }
+        }
         Ok(Participant { digest, pre, description: Arc::new(description) })
     }
 
-    async fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
+    /// The compiled component, and whether it came from the cache.
+    async fn compile(&self, bytes: &[u8], digest: &str) -> Result<(Component, bool), LoadError> {
         if let Some(cache) = &self.cache
             && let Some(component) = cache.get(&self.engine, digest)
         {
-            return Ok(component);
+            return Ok((component, true));
         }
         let engine = self.engine.clone();
         let owned = bytes.to_vec();
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
             .await
             .map_err(|e| LoadError::Invalid(format!("compiler task failed: {e}")))?
-            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        if let Some(cache) = &self.cache
-            && let Err(e) = cache.put(digest, &component)
-        {
-            tracing::warn!(error = %e, "could not cache compiled component");
-        }
-        Ok(component)
+            .map_err(|e| LoadError::Invalid(clip_load(&e)))?;
+        Ok((component, false))
     }
 
     async fn describe(&self, pre: &ParticipantPre<CallState>) -> Result<Description, CallError> {
@@ -266,6 +278,23 @@ impl Sandbox {
     /// Runs one call. Denied capabilities, limits and crashes all come back
     /// as a [`CallError`]; the sandbox stays usable.
     pub async fn invoke(
+        &self,
+        participant: &Participant,
+        request: CallRequest,
+        env: &CallEnv,
+    ) -> Result<Outcome, CallError> {
+        // An error is stored (the job's error, its history) and shown like
+        // output, so it is bounded like output: an 8 MiB message, or an 8
+        // MiB URL echoed into one, is cut to the output limit.
+        self.invoke_unbounded(participant, request, env).await.map_err(|mut e| {
+            if e.message.len() > env.limits.output_bytes {
+                e.message = clip(&e.message, env.limits.output_bytes.saturating_sub(64)).into_owned();
+            }
+            e
+        })
+    }
+
+    async fn invoke_unbounded(
         &self,
         participant: &Participant,
         request: CallRequest,
@@ -302,7 +331,17 @@ impl Sandbox {
                         ),
                     ));
                 }
-                let updates = match serde_json::from_str(&caps.redact(&text)) {
+                // Redacting and parsing up to 16 MiB is CPU work: off the
+                // async workers when it is more than a little.
+                let parsed = if text.len() <= 64 << 10 {
+                    serde_json::from_str(&caps.redact(&text))
+                } else {
+                    let redactor = caps.redactor.clone();
+                    tokio::task::spawn_blocking(move || serde_json::from_str(&redactor.redact(&text)))
+                        .await
+                        .map_err(|e| CallError::new(ErrorKind::Crashed, format!("reading the output failed: {e}")))?
+                };
+                let updates = match parsed {
                     Ok(Value::Object(map)) => map,
                     Ok(_) => {
                         return Err(CallError::new(
@@ -334,11 +373,12 @@ impl Sandbox {
     /// A fresh store for one call, with its limits armed.
     fn store(&self, env: &CallEnv, tenant: &str) -> Store<CallState> {
         let deadline = Instant::now() + env.limits.deadline;
+        let memory_bytes = env.limits.memory_bytes.min(self.config.engine.max_memory_bytes);
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let state = CallState {
             wasi: state::wasi_context(&stderr),
             table: ResourceTable::new(),
-            limiter: CallLimiter { memory_bytes: env.limits.memory_bytes.min(self.config.engine.max_memory_bytes) },
+            limiter: CallLimiter::new(memory_bytes),
             caps: CallCaps {
                 grants: env.grants.clone(),
                 secrets: env.secrets.clone(),
@@ -347,7 +387,9 @@ impl Sandbox {
                 tenant: tenant.to_owned(),
                 deadline,
                 log_budget: env.limits.log_bytes,
-                used_secrets: Vec::new(),
+                response_budget: crate::capabilities::MAX_CALL_RESPONSE_BYTES,
+                memory_bytes,
+                redactor: Redactor::default(),
                 denials: Vec::new(),
             },
             stderr,
@@ -422,6 +464,11 @@ fn classify_trap(error: wasmtime::Error, store: &Store<CallState>, limits: &Limi
     CallError::new(ErrorKind::Crashed, store.data().caps.redact(&message))
 }
 
+/// A load error's text, bounded: it names parts of the upload.
+fn clip_load(e: &wasmtime::Error) -> String {
+    clip(&format!("{e:#}"), 4096).into_owned()
+}
+
 fn to_object_text(what: &str, value: &Value) -> Result<String, CallError> {
     match value {
         Value::Object(_) => Ok(value.to_string()),
@@ -430,18 +477,43 @@ fn to_object_text(what: &str, value: &Value) -> Result<String, CallError> {
     }
 }
 
+/// The most text a description may hold (names, docs, every action and
+/// param): it is stored with each upload and returned on every participant
+/// list, so a 19.5 MB `describe` would be sent to every client each time.
+pub const MAX_DESCRIPTION_BYTES: usize = 64 << 10;
+
+fn description_size(d: &wit::Description) -> usize {
+    let params = |a: &wit::ActionSpec| a.params.iter().map(|p| p.name.len() + p.doc.len() + 16).sum::<usize>();
+    d.name.len()
+        + d.version.len()
+        + d.doc.len()
+        + d.default_action.as_ref().map_or(0, String::len)
+        + d.actions.iter().map(|a| a.name.len() + a.doc.len() + 16 + params(a)).sum::<usize>()
+}
+
 fn description_from_wit(d: wit::Description) -> Result<Description, CallError> {
     let bad = |m: String| CallError::new(ErrorKind::Crashed, format!("invalid description: {m}"));
+    let size = description_size(&d);
+    if size > MAX_DESCRIPTION_BYTES {
+        return Err(bad(format!(
+            "it is {} KiB, the limit is {} KiB (names, docs, actions and params together)",
+            size.div_ceil(1024),
+            MAX_DESCRIPTION_BYTES >> 10
+        )));
+    }
     let is_name = |s: &str| {
         !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     if !is_name(&d.name) {
-        return Err(bad(format!("participant name '{}' must be lower-case letters, digits and '_'", d.name)));
+        return Err(bad(format!(
+            "participant name '{}' must be lower-case letters, digits and '_'",
+            clip(&d.name, 64)
+        )));
     }
     let mut seen = std::collections::HashSet::new();
     for a in &d.actions {
         if !is_name(&a.name) {
-            return Err(bad(format!("action name '{}' must be lower-case letters, digits and '_'", a.name)));
+            return Err(bad(format!("action name '{}' must be lower-case letters, digits and '_'", clip(&a.name, 64))));
         }
         if !seen.insert(a.name.as_str()) {
             return Err(bad(format!("action '{}' is declared twice", a.name)));
@@ -450,7 +522,7 @@ fn description_from_wit(d: wit::Description) -> Result<Description, CallError> {
     if let Some(default) = &d.default_action
         && !seen.contains(default.as_str())
     {
-        return Err(bad(format!("default action '{default}' is not declared")));
+        return Err(bad(format!("default action '{}' is not declared", clip(default, 64))));
     }
     Ok(Description {
         name: d.name,
@@ -487,5 +559,31 @@ fn param_kind(kind: wit::ParamKind) -> &'static str {
         wit::ParamKind::Array => "array",
         wit::ParamKind::Object => "object",
         wit::ParamKind::Any => "any",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn description(doc: String, actions: usize) -> wit::Description {
+        wit::Description {
+            name: "big".into(),
+            version: "1".into(),
+            doc,
+            default_action: None,
+            actions: (0..actions)
+                .map(|i| wit::ActionSpec { name: format!("a{i}"), doc: "x".repeat(100), params: Vec::new() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn descriptions_are_bounded() {
+        assert!(description_from_wit(description("fine".into(), 10)).is_ok());
+        for too_big in [description("d".repeat(MAX_DESCRIPTION_BYTES + 1), 0), description(String::new(), 1000)] {
+            let e = description_from_wit(too_big).unwrap_err();
+            assert!(e.message.contains("the limit is 64 KiB"), "{}", e.message);
+        }
     }
 }
