@@ -24,7 +24,7 @@ pub async fn non_public_grant(host: &str) -> Option<String> {
         return (!is_public(ip)).then(|| format!("{ip} is a loopback, private or otherwise non-public address"));
     }
     if host == "localhost" || host.ends_with(".localhost") {
-        return Some(format!("{host} is a loopback name"));
+        return Some(format!("{host} names the loopback, a non-public address"));
     }
     let lookup = tokio::net::lookup_host((host, 0));
     match tokio::time::timeout(GRANT_RESOLVE_TIMEOUT, lookup).await {

@@ -27,6 +27,14 @@ pub struct ServeArgs {
     /// (http://LISTEN when absent).
     #[arg(long, env = "MASTERMIND_PUBLIC_URL")]
     public_url: Option<String>,
+    /// A token a Prometheus scraper presents (Bearer) for /metrics; without
+    /// it, /metrics takes the admin token. The metrics cover every tenant.
+    #[arg(long, env = "MASTERMIND_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serve /metrics on this address instead (unauthenticated: bind it to
+    /// a network only the scraper reaches); the API's /metrics is then 404.
+    #[arg(long, env = "MASTERMIND_METRICS_LISTEN", conflicts_with = "metrics_token")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     common: ServerArgs,
 }
@@ -182,9 +190,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics = match (&metrics_listener, &args.metrics_token) {
+        (Some(_), _) => api::MetricsAccess::Elsewhere,
+        (None, Some(token)) if !token.trim().is_empty() => api::MetricsAccess::Token(api::hash_token(token.trim())),
+        (None, _) => api::MetricsAccess::AdminOrToken,
+    };
     let config = ApiConfig {
         public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{address}")),
         allow_private_grants: args.common.allow_private_grants,
+        metrics,
     };
     let state = AppState::new(
         server.store.clone(),
@@ -201,6 +221,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let stop = stop.clone();
         tokio::spawn(async move { engine.run(stop).await })
     };
+    if let Some(listener) = metrics_listener {
+        let (router, shutdown) = (api::metrics_router(state.clone()), stop.clone());
+        eprintln!("mastermind serve: metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(async move {
+            let served =
+                axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let scheduler = api::spawn_scheduler(state, stop.clone());
     eprintln!("mastermind serve: listening on http://{address} (database {db})");
     let shutdown = stop.clone();
