@@ -15,7 +15,8 @@
 //! peak RSS (VmHWM). Every peer is on 127.0.0.1.
 //!
 //! `cargo bench --bench fairness` (MASTERMIND_BENCH_RATE=20 victim jobs/s and
-//! MASTERMIND_BENCH_SECONDS=10 per phase by default).
+//! MASTERMIND_BENCH_SECONDS=10 per phase by default;
+//! MASTERMIND_BENCH_ATTACKS=sleepy,spin,big,fanout picks the attacks).
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -91,9 +92,13 @@ async fn main() -> anyhow::Result<()> {
             format!("ssh_fanout_hostile host: '127.0.0.1', port: {silent}, count: 256, key: 'key', timeout_ms: 1500\n"),
         ),
     ];
+    let chosen = std::env::var("MASTERMIND_BENCH_ATTACKS").unwrap_or_else(|_| "sleepy,spin,big,fanout".into());
+    let attacks: Vec<_> =
+        attacks.into_iter().filter(|(name, _)| chosen.split(',').any(|c| c.trim() == *name)).collect();
     for (name, source) in &attacks {
         post(&attacker, "/v1/definitions", json!({ "name": name, "source": source })).await?;
     }
+    println!("bench: fairness_attacks = {} ({chosen})", attacks.len());
 
     // Warm up: compile caches, connections, the SQLite file.
     for _ in 0..20 {

@@ -379,3 +379,45 @@ async fn the_compiled_code_cache_keeps_to_its_size() {
         assert!(entries[0].starts_with(&mastermind::sandbox::digest(&participant_bytes(name))), "{entries:?}");
     }
 }
+
+/// CPU time of this process so far (user + system, from /proc, at the
+/// kernel's usual 100 ticks per second).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Calls spinning at once used every core, whatever the other tenants
+/// needed. Under a share, a tenant's guest code together gets that many
+/// cores' worth of time, and its calls wait (without a thread) beyond it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_guest_code_keeps_to_its_cpu_share() {
+    let config = SandboxConfig { cpu_cores_per_tenant: Some(0.25), ..SandboxConfig::default() };
+    let sandbox = Sandbox::new(config).unwrap();
+    let hostile = load(&sandbox, "hostile").await;
+    let env = env_with(&[], &[], Limits { deadline: Duration::from_secs(2), ..Limits::default() });
+    let before = cpu_time();
+    let calls = (0..4).map(|_| {
+        let mut request = mastermind::sandbox::CallRequest::new("spin", json!({}));
+        request.context.tenant = "greedy".into();
+        sandbox.invoke(&hostile, request, &env)
+    });
+    for result in futures::future::join_all(calls).await {
+        let e = result.expect_err("spinning ends at the deadline");
+        assert_eq!(e.limit, Some(mastermind::sandbox::Limit::Deadline), "{e}");
+    }
+    let used = cpu_time() - before;
+    eprintln!("4 calls spinning for 2 s under a quarter-core share used {used:?} of CPU");
+    // Unbounded, that is 2 s on each of the 2 workers; at a quarter of a
+    // core, 0.5 s and a burst.
+    assert!(used < Duration::from_millis(1200), "{used:?} of CPU");
+    // Another tenant is not held back by the first one's share.
+    let mut request = mastermind::sandbox::CallRequest::new("echo", json!({"message": "hi"}));
+    request.context.tenant = "other".into();
+    let echo = load(&sandbox, "echo").await;
+    sandbox.invoke(&echo, request, &CallEnv::default()).await.unwrap();
+}

@@ -67,6 +67,10 @@ pub struct ServerArgs {
     /// the same database), as for `mastermind run`.
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     secrets: Vec<String>,
+    /// The CPU one tenant's participant code may use, in cores, all its
+    /// calls together; half the machine's cores (at least 1) when absent.
+    #[arg(long, env = "MASTERMIND_CPU_CORES_PER_TENANT")]
+    cpu_cores_per_tenant: Option<f64>,
 }
 
 struct Server {
@@ -106,7 +110,11 @@ enum KeyUse {
 }
 
 async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyhow::Result<Server> {
-    let sandbox = runtime::sandbox()?;
+    let cores = args.cpu_cores_per_tenant.unwrap_or_else(crate::sandbox::default_cores_per_tenant);
+    if !(cores.is_finite() && cores > 0.0) {
+        bail!("--cpu-cores-per-tenant must be a positive number of cores, got {cores}");
+    }
+    let sandbox = runtime::sandbox(Some(cores))?;
     let builtins = runtime::builtins(&sandbox, &args.grants).await?;
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;
     let vault = match vault(db, store.backend(), args.secret_key_file.as_deref()) {

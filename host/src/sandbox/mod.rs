@@ -29,6 +29,7 @@
 
 pub mod bindings;
 mod cache;
+mod cpu;
 mod engine;
 mod error;
 pub(crate) mod limits;
@@ -36,6 +37,7 @@ mod state;
 mod validate;
 
 pub use cache::{CacheBounds, digest};
+pub use cpu::default_cores_per_tenant;
 pub use engine::EngineConfig;
 pub use error::{CallError, ErrorKind, Limit, LoadError};
 pub use limits::Limits;
@@ -65,6 +67,9 @@ pub struct SandboxConfig {
     pub cache_dir: Option<PathBuf>,
     /// How much the cache keeps (size and age).
     pub cache_bounds: CacheBounds,
+    /// The CPU each tenant's guest code may use, in cores, all its calls
+    /// together (see `cpu`); `None` leaves it to the runtime's scheduler.
+    pub cpu_cores_per_tenant: Option<f64>,
     /// The largest component accepted, in bytes.
     pub max_component_bytes: usize,
     pub host: HostConfig,
@@ -76,6 +81,7 @@ impl Default for SandboxConfig {
             engine: EngineConfig::default(),
             cache_dir: None,
             cache_bounds: CacheBounds::default(),
+            cpu_cores_per_tenant: None,
             max_component_bytes: 32 << 20,
             host: HostConfig::default(),
         }
@@ -200,6 +206,7 @@ pub struct Sandbox {
     linker: Linker<CallState>,
     cache: Option<Arc<ArtifactCache>>,
     services: Arc<HostServices>,
+    cpu: Option<cpu::CpuShares>,
     config: SandboxConfig,
     _ticker: engine::EpochTicker,
 }
@@ -219,7 +226,8 @@ impl Sandbox {
         };
         let services = Arc::new(HostServices::new(&config.host)?);
         let ticker = engine::EpochTicker::start(&engine)?;
-        Ok(Sandbox { engine, linker, cache, services, config, _ticker: ticker })
+        let cpu = config.cpu_cores_per_tenant.and_then(cpu::CpuShares::new);
+        Ok(Sandbox { engine, linker, cache, services, cpu, config, _ticker: ticker })
     }
 
     /// Validates, compiles (or fetches from the cache), links and describes
@@ -397,12 +405,26 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
+        let share = self.cpu.as_ref().map(|c| c.tenant(tenant));
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(LimitExceeded::new(Limit::Deadline, "deadline").into())
-            } else {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(LimitExceeded::new(Limit::Deadline, "deadline").into());
+            }
+            match &share {
+                // Past the tenant's CPU share: wait for it (no longer than
+                // the deadline), then the tick just run is charged.
+                Some(share) if share.check().is_err() => {
+                    let (share, left) = (share.clone(), deadline - now);
+                    Ok(UpdateDeadline::YieldCustom(
+                        1,
+                        Box::pin(async move {
+                            let _ = tokio::time::timeout(left, share.until_ready()).await;
+                        }),
+                    ))
+                }
                 // Yield to other calls on this thread at every tick.
-                Ok(UpdateDeadline::Yield(1))
+                _ => Ok(UpdateDeadline::Yield(1)),
             }
         });
         store
