@@ -29,6 +29,7 @@
 
 pub mod bindings;
 mod cache;
+mod call;
 mod cpu;
 mod engine;
 mod error;
@@ -42,22 +43,18 @@ pub use engine::EngineConfig;
 pub use error::{CallError, ErrorKind, Limit, LoadError};
 pub use limits::Limits;
 
-use crate::capabilities::{
-    CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, Redactor, SecretStore, clip,
-};
+use crate::capabilities::{CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, SecretStore, clip};
 use bindings::mastermind::participant::types as wit;
-use bindings::{Participant as Bindings, ParticipantPre, WitKind};
+use bindings::{Participant as Bindings, ParticipantPre};
 use cache::ArtifactCache;
-use limits::{CallLimiter, LimitExceeded, human_duration};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use state::CallState;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use std::time::Duration;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
 
 /// How the sandbox is sized and where it keeps compiled code.
 #[derive(Debug, Clone)]
@@ -205,8 +202,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<CallState>,
     cache: Option<Arc<ArtifactCache>>,
-    services: Arc<HostServices>,
-    cpu: Option<cpu::CpuShares>,
+    calls: call::Calls,
     config: SandboxConfig,
     _ticker: engine::EpochTicker,
 }
@@ -224,10 +220,14 @@ impl Sandbox {
             Some(dir) => Some(Arc::new(ArtifactCache::open(dir, &engine, config.cache_bounds)?)),
             None => None,
         };
-        let services = Arc::new(HostServices::new(&config.host)?);
+        let calls = call::Calls {
+            engine: engine.clone(),
+            services: Arc::new(HostServices::new(&config.host)?),
+            cpu: config.cpu_cores_per_tenant.and_then(cpu::CpuShares::new),
+            max_memory_bytes: config.engine.max_memory_bytes,
+        };
         let ticker = engine::EpochTicker::start(&engine)?;
-        let cpu = config.cpu_cores_per_tenant.and_then(cpu::CpuShares::new);
-        Ok(Sandbox { engine, linker, cache, services, cpu, config, _ticker: ticker })
+        Ok(Sandbox { engine, linker, cache, calls, config, _ticker: ticker })
     }
 
     /// Validates, compiles (or fetches from the cache), links and describes
@@ -274,8 +274,8 @@ impl Sandbox {
     async fn describe(&self, pre: &ParticipantPre<CallState>) -> Result<Description, CallError> {
         let env =
             CallEnv { limits: Limits { deadline: Duration::from_secs(10), ..Limits::default() }, ..CallEnv::default() };
-        let mut store = self.store(&env, "");
-        let raw = run_bounded(&mut store, &env.limits, async |store| {
+        let mut store = self.calls.store(&env, "");
+        let raw = call::run_bounded(&mut store, &env.limits, async |store| {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance.call_describe(&mut *store).await
         })
@@ -294,209 +294,20 @@ impl Sandbox {
         // An error is stored (the job's error, its history) and shown like
         // output, so it is bounded like output: an 8 MiB message, or an 8
         // MiB URL echoed into one, is cut to the output limit.
-        self.invoke_unbounded(participant, request, env).await.map_err(|mut e| {
-            if e.message.len() > env.limits.output_bytes {
-                e.message = clip(&e.message, env.limits.output_bytes.saturating_sub(64)).into_owned();
+        let output_bytes = env.limits.output_bytes;
+        let result = self.calls.invoke_unbounded(participant, request, env).await;
+        result.map_err(|mut e| {
+            if e.message.len() > output_bytes {
+                e.message = clip(&e.message, output_bytes.saturating_sub(64)).into_owned();
             }
             e
         })
     }
-
-    async fn invoke_unbounded(
-        &self,
-        participant: &Participant,
-        request: CallRequest,
-        env: &CallEnv,
-    ) -> Result<Outcome, CallError> {
-        let started = Instant::now();
-        let params = to_object_text("params", &request.params)?;
-        let fields = to_object_text("fields", &request.fields)?;
-        let c = request.context;
-        let mut store = self.store(env, &c.tenant);
-        let context = wit::Context {
-            job_id: c.job_id,
-            step_id: c.step_id,
-            attempt: c.attempt,
-            idempotency_key: c.idempotency_key,
-            tenant: c.tenant,
-            settings: c.settings,
-        };
-        let result = run_bounded(&mut store, &env.limits, async |store| {
-            let instance = participant.pre.instantiate_async(&mut *store).await?;
-            instance.call_invoke(&mut *store, &request.action, &params, &fields, &context).await
-        })
-        .await;
-        let caps = &store.data().caps;
-        match result? {
-            Ok(text) => {
-                if text.len() > env.limits.output_bytes {
-                    return Err(CallError::limit(
-                        Limit::Output,
-                        format!(
-                            "output limit exceeded: {} KiB of field updates, the limit is {} KiB",
-                            text.len() / 1024,
-                            env.limits.output_bytes / 1024
-                        ),
-                    ));
-                }
-                // Redacting and parsing up to 16 MiB is CPU work: off the
-                // async workers when it is more than a little.
-                let parsed = if text.len() <= 64 << 10 {
-                    serde_json::from_str(&caps.redact(&text))
-                } else {
-                    let redactor = caps.redactor.clone();
-                    tokio::task::spawn_blocking(move || serde_json::from_str(&redactor.redact(&text)))
-                        .await
-                        .map_err(|e| CallError::new(ErrorKind::Crashed, format!("reading the output failed: {e}")))?
-                };
-                let updates = match parsed {
-                    Ok(Value::Object(map)) => map,
-                    Ok(_) => {
-                        return Err(CallError::new(
-                            ErrorKind::Crashed,
-                            "the participant returned field updates that are not a JSON object",
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(CallError::new(
-                            ErrorKind::Crashed,
-                            format!("the participant returned invalid JSON: {e}"),
-                        ));
-                    }
-                };
-                Ok(Outcome { updates, denials: caps.denials.clone(), elapsed: started.elapsed() })
-            }
-            Err(e) => {
-                let kind = match e.kind {
-                    WitKind::Retryable => ErrorKind::Retryable,
-                    WitKind::Fatal => ErrorKind::Fatal,
-                    WitKind::Denied => ErrorKind::Denied,
-                    WitKind::BadInput => ErrorKind::BadInput,
-                };
-                Err(CallError::new(kind, caps.redact(&e.message)))
-            }
-        }
-    }
-
-    /// A fresh store for one call, with its limits armed.
-    fn store(&self, env: &CallEnv, tenant: &str) -> Store<CallState> {
-        let deadline = Instant::now() + env.limits.deadline;
-        let memory_bytes = env.limits.memory_bytes.min(self.config.engine.max_memory_bytes);
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let state = CallState {
-            wasi: state::wasi_context(&stderr),
-            table: ResourceTable::new(),
-            limiter: CallLimiter::new(memory_bytes),
-            caps: CallCaps {
-                grants: env.grants.clone(),
-                secrets: env.secrets.clone(),
-                services: self.services.clone(),
-                events: env.events.clone(),
-                tenant: tenant.to_owned(),
-                deadline,
-                log_budget: env.limits.log_bytes,
-                response_budget: crate::capabilities::MAX_CALL_RESPONSE_BYTES,
-                memory_bytes,
-                redactor: Redactor::default(),
-                denials: Vec::new(),
-            },
-            stderr,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(1);
-        let share = self.cpu.as_ref().map(|c| c.tenant(tenant));
-        store.epoch_deadline_callback(move |_| {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(LimitExceeded::new(Limit::Deadline, "deadline").into());
-            }
-            match &share {
-                // Past the tenant's CPU share: wait for it (no longer than
-                // the deadline), then the tick just run is charged.
-                Some(share) if share.check().is_err() => {
-                    let (share, left) = (share.clone(), deadline - now);
-                    Ok(UpdateDeadline::YieldCustom(
-                        1,
-                        Box::pin(async move {
-                            let _ = tokio::time::timeout(left, share.until_ready()).await;
-                        }),
-                    ))
-                }
-                // Yield to other calls on this thread at every tick.
-                _ => Ok(UpdateDeadline::Yield(1)),
-            }
-        });
-        store
-    }
-}
-
-/// Runs `f` against the store under the call's deadline and turns traps
-/// into errors that name their cause.
-async fn run_bounded<T>(
-    store: &mut Store<CallState>,
-    limits: &Limits,
-    f: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
-) -> Result<T, CallError> {
-    // Host calls are cut at the deadline by the timer; guest code by the
-    // epoch callback. The grace lets the epoch path report first.
-    let budget = limits.deadline + engine::EPOCH_TICK * 4;
-    let outcome = tokio::time::timeout(budget, f(store)).await;
-    match outcome {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(classify_trap(e, store, limits)),
-        Err(_) => Err(deadline_error(limits)),
-    }
-}
-
-fn deadline_error(limits: &Limits) -> CallError {
-    CallError::limit(
-        Limit::Deadline,
-        format!("deadline exceeded: the call ran longer than its {} limit", human_duration(limits.deadline)),
-    )
-}
-
-fn classify_trap(error: wasmtime::Error, store: &Store<CallState>, limits: &Limits) -> CallError {
-    if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
-        return match limit.limit {
-            Limit::Deadline => deadline_error(limits),
-            _ => limit.clone().into_call_error(),
-        };
-    }
-    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-        return CallError::limit(Limit::Concurrency, format!("too many participant calls at once: {error}"));
-    }
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => {
-            return CallError::limit(
-                Limit::Stack,
-                "stack limit exceeded: the participant recursed past its wasm stack",
-            );
-        }
-        Some(Trap::Interrupt) => return deadline_error(limits),
-        _ => {}
-    }
-    let stderr = store.data().stderr.contents();
-    let stderr = String::from_utf8_lossy(&stderr);
-    let tail: Vec<&str> = stderr.lines().rev().filter(|l| !l.trim().is_empty()).take(3).collect();
-    let mut message = format!("the participant crashed: {}", error.root_cause());
-    if !tail.is_empty() {
-        message = format!("{message}; stderr: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | "));
-    }
-    CallError::new(ErrorKind::Crashed, store.data().caps.redact(&message))
 }
 
 /// A load error's text, bounded: it names parts of the upload.
 fn clip_load(e: &wasmtime::Error) -> String {
     clip(&format!("{e:#}"), 4096).into_owned()
-}
-
-fn to_object_text(what: &str, value: &Value) -> Result<String, CallError> {
-    match value {
-        Value::Object(_) => Ok(value.to_string()),
-        Value::Null => Ok("{}".to_owned()),
-        _ => Err(CallError::new(ErrorKind::BadInput, format!("{what} must be a JSON object"))),
-    }
 }
 
 /// The most text a description may hold (names, docs, every action and
