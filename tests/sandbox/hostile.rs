@@ -354,6 +354,10 @@ async fn a_refused_component_leaves_no_compiled_code() {
     ] {
         assert!(sandbox.load(&refused).await.is_err());
     }
+    // Refused by the caller after it loaded (an upload under a built-in's
+    // name, say): not cached either.
+    let refused = sandbox.load_checked(&participant_bytes("noop"), |_| Err("taken")).await.unwrap();
+    assert_eq!(refused.err(), Some("taken"));
     assert_eq!(cache_entries(dir.path()), Vec::<String>::new());
     sandbox.load(&participant_bytes("echo")).await.unwrap();
     assert_eq!(cache_entries(dir.path()).len(), 1);

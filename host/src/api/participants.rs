@@ -135,16 +135,23 @@ async fn upload_participant(
         )));
     }
     check_grants(&state, &input.grants).await?;
-    let participant =
-        state.sandbox.load(&wasm).await.map_err(|e| ApiError::BadRequest(format!("component refused: {e}")))?;
+    // The name is checked before the compiled code is cached: a refused
+    // upload leaves nothing behind.
+    let participant = state
+        .sandbox
+        .load_checked(&wasm, |description| {
+            super::definitions::check_name("participant", &description.name)?;
+            if state.tenancy.is_builtin(&description.name) {
+                return Err(ApiError::Conflict(format!(
+                    "'{}' is a built-in participant: give your component another name",
+                    description.name
+                )));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("component refused: {e}")))??;
     let description = participant.description().clone();
-    super::definitions::check_name("participant", &description.name)?;
-    if state.tenancy.is_builtin(&description.name) {
-        return Err(ApiError::Conflict(format!(
-            "'{}' is a built-in participant: give your component another name",
-            description.name
-        )));
-    }
     let mut record = ParticipantRecord {
         tenant: tenant.to_owned(),
         name: description.name.clone(),

@@ -233,6 +233,19 @@ impl Sandbox {
     /// Validates, compiles (or fetches from the cache), links and describes
     /// a component.
     pub async fn load(&self, bytes: &[u8]) -> Result<Participant, LoadError> {
+        self.load_checked(bytes, |_| Ok::<(), std::convert::Infallible>(())).await.map(|loaded| match loaded {
+            Ok(participant) => participant,
+        })
+    }
+
+    /// [`Sandbox::load`], with the caller's own check of the description
+    /// (an upload's name) run before the compiled code is cached, so that a
+    /// component the caller refuses leaves nothing behind either.
+    pub async fn load_checked<E>(
+        &self,
+        bytes: &[u8],
+        check: impl FnOnce(&Description) -> Result<(), E>,
+    ) -> Result<Result<Participant, E>, LoadError> {
         validate::check_bytes(bytes, self.config.max_component_bytes)?;
         let digest = cache::digest(bytes);
         let (component, cached) = self.compile(bytes, &digest).await?;
@@ -241,6 +254,9 @@ impl Sandbox {
             self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(clip_load(&e)))?;
         let pre = ParticipantPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(clip_load(&e)))?;
         let description = self.describe(&pre).await.map_err(LoadError::Describe)?;
+        if let Err(refused) = check(&description) {
+            return Ok(Err(refused));
+        }
         // Only a component that loaded is kept: a refused upload must leave
         // nothing behind (its compiled code is many times its size).
         if !cached && let Some(cache) = &self.cache {
@@ -252,7 +268,7 @@ impl Sandbox {
                 Err(e) => tracing::warn!(error = %e, "caching task failed"),
             }
         }
-        Ok(Participant { digest, pre, description: Arc::new(description) })
+        Ok(Ok(Participant { digest, pre, description: Arc::new(description) }))
     }
 
     /// The compiled component, and whether it came from the cache.
