@@ -29,6 +29,10 @@ impl HttpClients {
                 .no_proxy()
                 .user_agent(concat!("mastermind/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(10))
+                // Idle connections are descriptors too: a few per host, not
+                // kept long, whatever hosts participants visit.
+                .pool_max_idle_per_host(4)
+                .pool_idle_timeout(Duration::from_secs(30))
                 .dns_resolver(Arc::new(PolicyResolver { allow_private }))
                 .build()
         };
