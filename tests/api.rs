@@ -27,7 +27,11 @@ async fn operations_endpoints_answer() {
     let anonymous = Api::new(&server.url, "");
     assert_eq!(anonymous.ok(Method::GET, "/healthz", None).await, json!("ok"));
     assert_eq!(anonymous.ok(Method::GET, "/readyz", None).await, json!("ready"));
-    let metrics = anonymous.ok(Method::GET, "/metrics", None).await;
+    // The metrics cover every tenant: the admin token's, not the public's
+    // nor a tenant's.
+    anonymous.fails(Method::GET, "/metrics", None, StatusCode::UNAUTHORIZED).await;
+    server.tenant("acme").await.fails(Method::GET, "/metrics", None, StatusCode::FORBIDDEN).await;
+    let metrics = server.admin().ok(Method::GET, "/metrics", None).await;
     let metrics = metrics.as_str().unwrap();
     assert!(metrics.contains("mastermind_jobs{state=\"running\"}"), "{metrics}");
     assert!(metrics.contains("mastermind_step_duration_seconds"), "{metrics}");
@@ -424,6 +428,79 @@ async fn uploads_are_validated_and_run_within_their_grants() {
         .fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "inside" })), StatusCode::UNPROCESSABLE_ENTITY)
         .await;
     assert!(error["details"]["rendered"].as_str().unwrap().contains("hostile"), "{error}");
+}
+
+/// A server's default policy: no upload may be granted a connection to a
+/// loopback, private or link-local host, whatever the grant kind and however
+/// the address is spelled; the metrics take their own token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_may_not_be_granted_private_hosts_by_any_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
+    let server =
+        Server::start_with(dir.path(), &db, &[support::server::PUBLIC_ONLY, "--metrics-token", "scrape-me"]).await;
+    let api = server.tenant("acme").await;
+    let hostile = support::participant_bytes("hostile");
+    for grant in [
+        "chef=http://127.0.0.1:8889/organizations/x",
+        "chef=http://localhost:4000",
+        "chef=http://169.254.169.254/",
+        "chef=https://[fd00::1]/organizations/x",
+        "http=0x7f000001:8080",
+        "http=2130706433",
+        "http=127.1",
+        "http=localhost",
+        "http=[::1]:80",
+        "http=10.0.0.1",
+        "ssh=deploy@[::ffff:192.168.1.1]",
+        "ssh=*@169.254.169.254:22",
+    ] {
+        let (status, body) = api.upload(&hostile, &[grant]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{grant}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("non-public"), "{grant}: {body}");
+    }
+    for grant in ["ec2=evil.example.com#", "ec2=us-west-2/x"] {
+        let (status, body) = api.upload(&hostile, &[grant]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{grant}: {body}");
+    }
+    let (status, body) =
+        api.upload(&hostile, &["http=93.184.216.34", "chef=https://93.184.216.34/x", "ec2=us-west-2"]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let names = api.ok(Method::GET, "/v1/participants", None).await;
+    assert!(names.as_array().unwrap().iter().any(|p| p["name"] == "hostile"));
+
+    // Names of dots only are refused for secrets, definitions and tokens.
+    // A client normalises `.` and `%2E` path segments away, so the secret's
+    // name goes in a request written by hand.
+    for name in ["%2E", "%2e%2E"] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        let request = format!(
+            "PUT /v1/secrets/{name} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 13\r\nconnection: close\r\n\r\n{{\"value\":\"x\"}}",
+            api.token
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 400"), "PUT /v1/secrets/{name}: {reply}");
+    }
+    assert_eq!(api.ok(Method::GET, "/v1/secrets", None).await, json!([]));
+    for name in [".", ".."] {
+        let definition = json!({ "name": name, "source": "noop_tester\n" });
+        api.fails(Method::POST, "/v1/definitions", Some(definition), StatusCode::BAD_REQUEST).await;
+        api.fails(
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({ "name": name, "scopes": ["read"] })),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+
+    let scraper = Api::new(&server.url, "scrape-me");
+    let metrics = scraper.ok(Method::GET, "/metrics", None).await;
+    assert!(metrics.as_str().unwrap().contains("mastermind_jobs"), "{metrics}");
+    Api::new(&server.url, "").fails(Method::GET, "/metrics", None, StatusCode::UNAUTHORIZED).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

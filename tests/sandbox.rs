@@ -4,6 +4,10 @@
 
 mod support;
 
+/// Issue 12's hostile probes (address policy, bounds), beside the limits here.
+#[path = "sandbox/hostile.rs"]
+mod hostile;
+
 use mastermind::capabilities::{Grants, MemorySecrets};
 use mastermind::sandbox::{
     CallEnv, CallError, CallRequest, EngineConfig, ErrorKind, Limit, Limits, LoadError, Participant, Sandbox,

@@ -23,7 +23,14 @@ pub struct Server {
     extra_args: Vec<String>,
     /// Start without MASTERMIND_ADMIN_TOKEN: the server makes its own.
     pub generated_admin: bool,
+    /// Started without `--allow-private-grants` (a server's default).
+    pub public_only: bool,
 }
+
+/// Pass to [`Server::start_with`] for a server with its default address
+/// policy: uploads reach public addresses only (the other tests' servers
+/// allow private grants, to reach their loopback peers).
+pub const PUBLIC_ONLY: &str = "--public-only-for-tests";
 
 impl Server {
     /// Starts a server with a fresh SQLite database in `dir`.
@@ -43,8 +50,9 @@ impl Server {
             output: Arc::new(Mutex::new(Vec::new())),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             generated_admin: extra_args.contains(&"--generated-admin-token-for-tests"),
+            public_only: extra_args.contains(&PUBLIC_ONLY),
         };
-        server.extra_args.retain(|a| a != "--generated-admin-token-for-tests");
+        server.extra_args.retain(|a| a != "--generated-admin-token-for-tests" && a != PUBLIC_ONLY);
         server.spawn().await;
         server
     }
@@ -52,7 +60,8 @@ impl Server {
     async fn spawn(&mut self) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mastermind"));
         cmd.arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db, "--allow-private-grants"])
+            .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db])
+            .args((!self.public_only).then_some("--allow-private-grants"))
             .args(&self.extra_args)
             .env("MASTERMIND_ADMIN_TOKEN", if self.generated_admin { "" } else { ADMIN_TOKEN })
             .env("MASTERMIND_SECRET_KEY", "c2VjcmV0LWtleS1mb3ItdGhlLWFwaS10ZXN0cy0zMmI=")

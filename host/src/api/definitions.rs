@@ -88,12 +88,18 @@ pub struct Validation {
     pub rendered: String,
 }
 
+/// Names are path segments (`/v1/secrets/{name}`) and file-like: `.` and
+/// `..` (any name of dots only) would be resolved away by a client or a
+/// proxy before it reaches the server, so they are refused.
 pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
-    let ok =
-        !name.is_empty() && name.len() <= 100 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && !name.chars().all(|c| c == '.');
     if !ok {
         return Err(ApiError::BadRequest(format!(
-            "{kind} name '{name}': use 1 to 100 letters, digits, '_', '-' or '.'"
+            "{kind} name '{}': use 1 to 100 letters, digits, '_', '-' or '.' (not only dots)",
+            crate::capabilities::clip(name, 100)
         )));
     }
     Ok(())
@@ -283,4 +289,17 @@ pub async fn load(state: &AppState, tenant: &str, name: &str, version: Option<i6
     let definition = crate::language::json::definition_from_json(&record.tree)
         .map_err(|e| ApiError::Internal(format!("stored definition {name}: {e}")))?;
     Ok((definition, format!("{}@{}", record.name, record.version)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_of_dots_only_are_refused() {
+        for bad in [".", "..", "...", "", "a/b", "a b"] {
+            assert!(super::check_name("secret", bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "a.b", ".hidden", "v1..2", "deploy-web_1"] {
+            assert!(super::check_name("secret", good).is_ok(), "{good:?}");
+        }
+    }
 }

@@ -35,7 +35,7 @@ mod tenants;
 mod triggers;
 
 pub use auth::{hash_token, new_token};
-pub use ops::Metrics;
+pub use ops::{Metrics, MetricsAccess, metrics_router};
 pub use tenancy::{Builtin, ServerTenancy, TenantLimits};
 
 use crate::capabilities::Vault;
@@ -62,6 +62,8 @@ pub struct ApiConfig {
     pub public_url: String,
     /// Whether tenants may grant their uploads loopback and private hosts.
     pub allow_private_grants: bool,
+    /// Who may read `/metrics` here.
+    pub metrics: MetricsAccess,
 }
 
 /// What every handler shares.

@@ -5,7 +5,7 @@
 use super::auth::{Principal, Scope};
 use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use super::{AppState, time};
-use crate::capabilities::Grants;
+use crate::capabilities::{Grants, clip};
 use crate::store::{ParticipantRecord, now_ms};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -87,25 +87,32 @@ fn builtin_views(state: &AppState) -> impl Iterator<Item = ParticipantView> + '_
     })
 }
 
-/// Refuses grants a tenant may not give on this server: hosts on loopback,
-/// private or link-local addresses, unless the server allows them.
-fn check_grants(state: &AppState, specs: &[String]) -> ApiResult<()> {
-    let grants = Grants::parse(specs).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+/// Refuses grants a tenant may not give on this server: any grant that
+/// opens a connection (HTTP, SSH, Chef) to a loopback, private or
+/// link-local host, however the address is spelled or a name resolves,
+/// unless the server allows them. The same policy holds again on the
+/// addresses each connection actually reaches (`Grants::public_only`).
+async fn check_grants(state: &AppState, specs: &[String]) -> ApiResult<()> {
+    if specs.len() > MAX_GRANTS {
+        return Err(ApiError::BadRequest(format!("at most {MAX_GRANTS} grants per upload")));
+    }
+    let grants = Grants::parse(specs).map_err(|e| ApiError::BadRequest(clip(&e.to_string(), 512).into_owned()))?;
     if state.config.allow_private_grants {
         return Ok(());
     }
-    let hosts = grants.http.iter().chain(grants.ssh.iter().map(|g| g.host())).filter_map(|g| g.exact_host());
-    for host in hosts {
-        let private = host.eq_ignore_ascii_case("localhost")
-            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| !crate::capabilities::net::is_public(ip));
-        if private {
+    for host in grants.exact_hosts() {
+        if let Some(why) = crate::capabilities::net::non_public_grant(&host).await {
             return Err(ApiError::BadRequest(format!(
-                "grant for '{host}': uploads may not be granted loopback or private addresses on this server"
+                "grant for '{}': {why}; uploads may not be granted loopback or private addresses on this server",
+                clip(&host, 256)
             )));
         }
     }
     Ok(())
 }
+
+/// Grants per upload: each is checked (and a name resolved) at upload.
+const MAX_GRANTS: usize = 64;
 
 /// Uploads a participant (a new version when its name exists).
 #[utoipa::path(post, path = "/v1/participants", tag = "participants", request_body = UploadInput,
@@ -127,17 +134,24 @@ async fn upload_participant(
             wasm.len()
         )));
     }
-    check_grants(&state, &input.grants)?;
-    let participant =
-        state.sandbox.load(&wasm).await.map_err(|e| ApiError::BadRequest(format!("component refused: {e}")))?;
+    check_grants(&state, &input.grants).await?;
+    // The name is checked before the compiled code is cached: a refused
+    // upload leaves nothing behind.
+    let participant = state
+        .sandbox
+        .load_checked(&wasm, |description| {
+            super::definitions::check_name("participant", &description.name)?;
+            if state.tenancy.is_builtin(&description.name) {
+                return Err(ApiError::Conflict(format!(
+                    "'{}' is a built-in participant: give your component another name",
+                    description.name
+                )));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("component refused: {e}")))??;
     let description = participant.description().clone();
-    super::definitions::check_name("participant", &description.name)?;
-    if state.tenancy.is_builtin(&description.name) {
-        return Err(ApiError::Conflict(format!(
-            "'{}' is a built-in participant: give your component another name",
-            description.name
-        )));
-    }
     let mut record = ParticipantRecord {
         tenant: tenant.to_owned(),
         name: description.name.clone(),

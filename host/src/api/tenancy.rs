@@ -24,7 +24,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantLimits {
-    /// Linear memory per participant instance, bytes.
+    /// Linear memory per participant call (all its instances together), bytes.
     pub memory_bytes: u64,
     /// Wall-clock deadline per participant call, milliseconds.
     pub deadline_ms: u64,

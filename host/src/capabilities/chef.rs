@@ -12,10 +12,12 @@
 //! under a `chef=URL` grant; the params must be well formed; only then is the
 //! key secret looked up (its own `secret=NAME` grant) and the request signed.
 //! A Chef server is granted by its exact URL, so it may be on a private or
-//! loopback address.
+//! loopback address — unless the server holds uploads to public addresses
+//! (`Grants::public_only`): then Chef is under the same address policy as
+//! HTTP, checked before signing and again on the address connected.
 
-use super::http::{MAX_RESPONSE_BYTES, read_body};
-use super::{CallCaps, secrets};
+use super::grants::normalize_host;
+use super::{CallCaps, MAX_ECHO_CHARS, clip};
 use crate::sandbox::bindings::WitError;
 use crate::sandbox::bindings::mastermind::participant::chef as wit;
 use base64::Engine as _;
@@ -45,9 +47,9 @@ impl wit::Host for CallCaps {
 impl CallCaps {
     async fn chef_send(&mut self, request: wit::Request) -> Result<wit::Response, WitError> {
         let base = server_url(&request.server_url)?;
-        if !self.grants.allows_chef(&base) {
+        let Some(access) = self.grants.chef_access(&base) else {
             return Err(self.deny("chef", &format!("server {base}"), &format!("grant it with chef={base}")));
-        }
+        };
         let url = request_url(&base, &request.path)?;
         let mut bare = url.clone();
         bare.set_query(None);
@@ -63,7 +65,7 @@ impl CallCaps {
             _ => {
                 return Err(WitError::bad_input(format!(
                     "chef: bad method '{}' (GET, POST, PUT or DELETE)",
-                    request.method
+                    clip(&request.method, 32)
                 )));
             }
         };
@@ -72,6 +74,9 @@ impl CallCaps {
         if !body.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(&body).is_err() {
             return Err(WitError::bad_input("chef: the request body is not valid JSON"));
         }
+        // The same address policy as HTTP, before the key is even read.
+        let host = normalize_host(url.host_str().unwrap_or_default());
+        let public_only = self.address_policy("chef", &host, &base, access).await?;
 
         let secret = self.secret("chef", &request.key_secret)?;
         let key = parse_private_key(secret.expose()).map_err(|()| {
@@ -98,10 +103,8 @@ impl CallCaps {
         }
         let method =
             reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| WitError::bad_input("chef: bad method"))?;
-        let mut builder = self
-            .services
-            .http
-            .exact
+        let client = if public_only { &self.services.http.public_only } else { &self.services.http.exact };
+        let mut builder = client
             .request(method, url)
             .timeout(timeout)
             .header("accept", "application/json")
@@ -114,11 +117,7 @@ impl CallCaps {
         }
         let response = builder.send().await.map_err(|e| self.transport_error("chef", &base, &e))?;
         let status = response.status().as_u16();
-        let body = read_body(response).await.map_err(|e| self.transport_error("chef", &base, &e))?;
-        let body = body.map_err(|()| {
-            WitError::fatal(format!("chef: response from {base} is larger than {} MiB", MAX_RESPONSE_BYTES >> 20))
-        })?;
-        let body = secrets::redact_bytes(body, &self.used_secrets);
+        let body = self.read_response("chef", &base, response).await?;
         Ok(wit::Response { status, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }
@@ -127,7 +126,7 @@ impl CallCaps {
 /// slash), so it compares with grants the way a person wrote them.
 fn server_url(raw: &str) -> Result<String, WitError> {
     let url = url::Url::parse(raw.trim())
-        .map_err(|e| WitError::bad_input(format!("chef: invalid server URL '{raw}': {e}")))?;
+        .map_err(|e| WitError::bad_input(format!("chef: invalid server URL '{}': {e}", clip(raw, MAX_ECHO_CHARS))))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(WitError::bad_input(format!("chef: the server URL must be http or https, not '{}'", url.scheme())));
     }
@@ -150,17 +149,23 @@ fn server_url(raw: &str) -> Result<String, WitError> {
 /// refused: servers decode them differently, and no Chef API path needs them.
 fn request_url(base: &str, path: &str) -> Result<url::Url, WitError> {
     if !path.starts_with('/') {
-        return Err(WitError::bad_input(format!("chef: the path must start with '/', got '{path}'")));
+        return Err(WitError::bad_input(format!(
+            "chef: the path must start with '/', got '{}'",
+            clip(path, MAX_ECHO_CHARS)
+        )));
     }
     let lower = path.to_ascii_lowercase();
     if path.contains('\\') || path.contains('#') || ["%2f", "%5c", "%2e"].iter().any(|s| lower.contains(s)) {
-        return Err(WitError::bad_input(format!("chef: the path '{path}' has an encoded slash, dot or a backslash")));
+        return Err(WitError::bad_input(format!(
+            "chef: the path '{}' has an encoded slash, dot or a backslash",
+            clip(path, MAX_ECHO_CHARS)
+        )));
     }
     if path.chars().any(char::is_control) {
         return Err(WitError::bad_input("chef: the path has control characters"));
     }
     url::Url::parse(&format!("{base}{path}"))
-        .map_err(|e| WitError::bad_input(format!("chef: invalid path '{path}': {e}")))
+        .map_err(|e| WitError::bad_input(format!("chef: invalid path '{}': {e}", clip(path, MAX_ECHO_CHARS))))
 }
 
 fn check_client_name(name: &str) -> Result<(), WitError> {

@@ -6,7 +6,8 @@
 //! the participant chose). Every call is checked against the granted
 //! regions.
 
-use super::{CallCaps, Secret};
+use super::grants::is_region;
+use super::{CallCaps, Secret, clip};
 use crate::sandbox::bindings::WitError;
 use crate::sandbox::bindings::mastermind::participant::ec2 as wit;
 use aws_sdk_ec2::Client;
@@ -17,24 +18,51 @@ use base64::Engine as _;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// SDK clients kept at most; each holds an HTTPS client and its
+/// connection pool (hundreds of KiB), and keys come from tenants (region,
+/// access key), so the cache is bounded and the least recently used client
+/// goes first.
+pub const MAX_EC2_CLIENTS: usize = 32;
+
 /// SDK clients, one per (region, access key), built on first use: building
-/// one sets up an HTTPS client, too slow to do per call.
+/// one sets up an HTTPS client, too slow to do per call. At most
+/// [`MAX_EC2_CLIENTS`]; a hand-rolled LRU since a linear scan of 32 entries
+/// on a miss costs nothing next to building a client.
 #[derive(Default)]
 pub struct Ec2Clients {
     endpoint: Option<String>,
-    clients: Mutex<HashMap<(String, String), Client>>,
+    clients: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<(String, String), (Client, u64)>,
+    clock: u64,
 }
 
 impl Ec2Clients {
     pub fn new(endpoint: Option<String>) -> Self {
-        Ec2Clients { endpoint, clients: Mutex::new(HashMap::new()) }
+        Ec2Clients { endpoint, clients: Mutex::new(Cache::default()) }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).entries.len()
     }
 
     fn client(&self, region: &str, creds: &AwsCredentials) -> Client {
         let key = (region.to_owned(), format!("{}:{}", creds.access_key_id, digest(&creds.secret_access_key)));
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(&key) {
+        let mut cache = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        cache.clock += 1;
+        let now = cache.clock;
+        if let Some((c, used)) = cache.entries.get_mut(&key) {
+            *used = now;
             return c.clone();
+        }
+        if cache.entries.len() >= MAX_EC2_CLIENTS
+            && let Some(oldest) = cache.entries.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone())
+        {
+            cache.entries.remove(&oldest);
         }
         let credentials = Credentials::new(
             &creds.access_key_id,
@@ -51,7 +79,7 @@ impl Ec2Clients {
             config = config.endpoint_url(endpoint);
         }
         let client = Client::from_conf(config.build());
-        clients.insert(key, client.clone());
+        cache.entries.insert(key, (client.clone(), now));
         client
     }
 }
@@ -103,6 +131,14 @@ impl CallCaps {
         if region.is_empty() {
             return Err(WitError::bad_input("ec2: no region"));
         }
+        // Before the grant (`ec2=*` allows any string): the region names the
+        // endpoint's host and keys the client cache.
+        if !is_region(region) {
+            return Err(WitError::bad_input(format!(
+                "ec2: '{}' is not an AWS region (like us-west-2)",
+                clip(region, 64)
+            )));
+        }
         if !self.grants.allows_region(region) {
             return Err(self.deny("ec2", &format!("region '{region}'"), &format!("grant it with ec2={region}")));
         }
@@ -136,7 +172,8 @@ impl CallCaps {
             }
             other => WitError::retryable(format!("ec2 {what}: {other}")),
         };
-        WitError { message: self.redact(&err.message), ..err }
+        let message = self.redact(&err.message);
+        WitError { message: clip(&message, 4 * super::MAX_ECHO_CHARS).into_owned(), ..err }
     }
 }
 
@@ -302,5 +339,27 @@ fn change(c: &aws_sdk_ec2::types::InstanceStateChange) -> wit::StateChange {
         instance_id: c.instance_id().unwrap_or_default().to_owned(),
         previous_state: state_name(c.previous_state()),
         current_state: state_name(c.current_state()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 20,000 region strings once grew the server by a gigabyte: the cache
+    /// keeps at most [`MAX_EC2_CLIENTS`], the most recently used.
+    #[test]
+    fn the_client_cache_is_bounded_and_keeps_the_recently_used() {
+        let clients = Ec2Clients::new(Some("http://127.0.0.1:9".into()));
+        let creds =
+            AwsCredentials { access_key_id: "AKID".into(), secret_access_key: "key".into(), session_token: None };
+        clients.client("us-west-2", &creds);
+        for i in 0..(MAX_EC2_CLIENTS * 3) {
+            clients.client(&format!("xx-test-{i}"), &creds);
+            clients.client("us-west-2", &creds);
+            assert!(clients.len() <= MAX_EC2_CLIENTS, "{} clients after {i}", clients.len());
+        }
+        let cache = clients.clients.lock().unwrap();
+        assert!(cache.entries.contains_key(&("us-west-2".to_owned(), format!("AKID:{}", digest("key")))));
     }
 }

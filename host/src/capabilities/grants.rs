@@ -71,13 +71,20 @@ impl Grants {
         match kind.trim() {
             "http" => self.http.push(value.parse().map_err(|r: String| invalid(spec, r))?),
             "ssh" => self.ssh.push(value.parse().map_err(|r: String| invalid(spec, r))?),
-            "ec2" => self.ec2.push(value.to_owned()),
+            "ec2" => {
+                if value != "*" && !is_region(value) {
+                    return Err(invalid(spec, "not an AWS region (like us-west-2) or *"));
+                }
+                self.ec2.push(value.to_owned())
+            }
             "chef" => {
                 let url = url::Url::parse(value).map_err(|e| invalid(spec, format!("not a URL: {e}")))?;
                 if !matches!(url.scheme(), "http" | "https") {
                     return Err(invalid(spec, "the Chef server URL must be http or https"));
                 }
-                self.chef.push(value.trim_end_matches('/').to_owned())
+                // Canonical (lower-case host, address spelled normally, no
+                // default port) so it compares with request URLs.
+                self.chef.push(url.as_str().trim_end_matches('/').to_owned())
             }
             "secret" => self.secrets.push(value.to_owned()),
             other => {
@@ -122,6 +129,25 @@ impl Grants {
     /// Whether `url` lies under a granted Chef server URL.
     pub fn allows_chef(&self, url: &str) -> bool {
         self.chef.iter().any(|base| url == base || url.starts_with(&format!("{base}/")))
+    }
+
+    /// How a Chef server URL is granted: by its exact URL, held to public
+    /// addresses under `public_only` like every other connection.
+    pub fn chef_access(&self, url: &str) -> Option<Access> {
+        self.policy(self.allows_chef(url).then_some(Access::Exact))
+    }
+
+    /// Every host a grant names exactly (HTTP, SSH, Chef), normalised: what
+    /// a server's upload policy checks.
+    pub fn exact_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .http
+            .iter()
+            .chain(self.ssh.iter().map(|g| g.host()))
+            .filter_map(|g| g.exact_host().map(str::to_owned))
+            .collect();
+        hosts.extend(self.chef.iter().filter_map(|u| url::Url::parse(u).ok()?.host_str().map(normalize_host)));
+        hosts
     }
 
     pub fn allows_secret(&self, name: &str) -> bool {
@@ -321,13 +347,35 @@ fn split_host_port(s: &str) -> Result<(&str, Option<&str>), String> {
 }
 
 /// Canonical spelling of a host name or address, so that grants and URLs
-/// compare equal however the address was written.
+/// compare equal however the address was written, and a policy check sees
+/// the address: the legacy IPv4 spellings resolvers and URL parsers accept
+/// (`2130706433`, `0x7f000001`, `0177.0.0.1`, `127.1`) become `127.0.0.1`
+/// (the URL standard's host parser, as in the `url` crate), names become
+/// lower-case ASCII (IDNA).
 pub fn normalize_host(host: &str) -> String {
-    let h = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.');
-    match h.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.to_string(),
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']').trim_end_matches('.');
+    if let Ok(ip) = h.parse::<std::net::IpAddr>() {
+        return ip.to_string();
+    }
+    match url::Host::parse(h) {
+        Ok(url::Host::Ipv4(ip)) => ip.to_string(),
+        Ok(url::Host::Ipv6(ip)) => ip.to_string(),
+        Ok(url::Host::Domain(d)) => d,
         Err(_) => h.to_ascii_lowercase(),
     }
+}
+
+/// Whether `s` looks like an AWS region (`us-west-2`, `ap-southeast-1`,
+/// `us-gov-east-1`): the region becomes part of the endpoint's host name
+/// and a key of the host's client cache, so anything else is refused.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let lower = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    s.len() <= 32
+        && parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(lower)
+        && parts.last().is_some_and(|n| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -370,6 +418,49 @@ mod tests {
             let err = Grants::parse(&[spec]).unwrap_err();
             assert!(err.to_string().contains(reason), "{spec}: {err}");
         }
+    }
+
+    #[test]
+    fn legacy_ipv4_spellings_normalise_to_the_address() {
+        for spelling in ["2130706433", "0x7f000001", "0x7F.0.0.1", "0177.0.0.1", "127.1", "127.0.0.1.", "[127.0.0.1]"] {
+            assert_eq!(normalize_host(spelling), "127.0.0.1", "{spelling}");
+        }
+        assert_eq!(normalize_host("[::1]"), "::1");
+        assert_eq!(normalize_host("0:0::1"), "::1");
+        assert_eq!(normalize_host("Web1.Example.COM."), "web1.example.com");
+        let g = Grants::parse(&["http=0x7f000001:8080", "ssh=*@2130706433"]).unwrap();
+        assert_eq!(g.http_access("127.0.0.1", 8080), Some(Access::Exact));
+        assert_eq!(g.ssh_access("x", "127.1", 22), Some(Access::Exact));
+        assert_eq!(g.exact_hosts(), ["127.0.0.1", "127.0.0.1"]);
+    }
+
+    #[test]
+    fn exact_hosts_cover_every_connecting_grant() {
+        let g = Grants::parse(&[
+            "http=*.example.com",
+            "http=10.0.0.1",
+            "ssh=deploy@[fd00::1]:2222",
+            "chef=http://169.254.169.254/organizations/x",
+            "chef=https://Chef.Example.com",
+            "ec2=us-west-2",
+        ])
+        .unwrap();
+        assert_eq!(g.exact_hosts(), ["10.0.0.1", "fd00::1", "169.254.169.254", "chef.example.com"]);
+    }
+
+    #[test]
+    fn regions_are_checked() {
+        for good in ["us-west-2", "eu-central-1", "ap-southeast-2", "us-gov-west-1", "cn-north-1"] {
+            assert!(is_region(good), "{good}");
+            assert!(Grants::parse(&[format!("ec2={good}")]).is_ok());
+        }
+        for bad in
+            ["", "us", "us-west", "US-WEST-2", "us-west-2.evil.com", "us-west-2/", "x-y-1", "us--1", "us-west-123"]
+        {
+            assert!(!is_region(bad), "{bad}");
+        }
+        assert!(Grants::parse(&["ec2=evil.com#"]).is_err());
+        assert!(Grants::parse(&["ec2=*"]).is_ok());
     }
 
     #[test]

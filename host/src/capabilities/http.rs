@@ -1,7 +1,7 @@
 //! The `http` capability: outbound HTTP(S) for participants.
 
 use super::grants::normalize_host;
-use super::{Access, CallCaps, net, secrets};
+use super::{Access, CallCaps, MAX_CALL_RESPONSE_BYTES, MAX_ECHO_CHARS, clip, net};
 use crate::sandbox::bindings::WitError;
 use crate::sandbox::bindings::mastermind::participant::http::{self as wit, CredentialPart, SecretUse};
 use base64::Engine as _;
@@ -9,14 +9,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest response body handed to a participant.
-pub(super) const MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// Largest response body handed to a participant (also bounded by the
+/// call's memory limit and its response budget).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// Two clients: one whose resolver yields only public addresses (hosts
 /// granted by wildcard), one that may connect anywhere (hosts granted by
 /// their exact name). Neither follows redirects or uses a proxy.
 pub struct HttpClients {
-    public_only: reqwest::Client,
+    pub(super) public_only: reqwest::Client,
     pub(super) exact: reqwest::Client,
 }
 
@@ -28,6 +29,10 @@ impl HttpClients {
                 .no_proxy()
                 .user_agent(concat!("mastermind/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(10))
+                // Idle connections are descriptors too: a few per host, not
+                // kept long, whatever hosts participants visit.
+                .pool_max_idle_per_host(4)
+                .pool_idle_timeout(Duration::from_secs(30))
                 .dns_resolver(Arc::new(PolicyResolver { allow_private }))
                 .build()
         };
@@ -67,6 +72,15 @@ impl wit::Host for CallCaps {
     }
 }
 
+/// The methods a participant may send: the ordinary ones. CONNECT (a
+/// tunnel through whatever is granted), TRACE and invented methods are
+/// refused.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Headers the host sets itself: from the URL (`host`) or from the body
+/// (framing). A participant may not set them, with a secret or without.
+const HOST_SET_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
+
 impl CallCaps {
     async fn http_send(&mut self, request: wit::Request) -> Result<wit::Response, WitError> {
         let url = parse_url(&request.url)?;
@@ -76,23 +90,28 @@ impl CallCaps {
         let Some(access) = self.grants.http_access(&host, port) else {
             return Err(self.deny("http", &target, &format!("grant it with http={target}")));
         };
-        if access == Access::Wildcard {
-            self.check_public(&host, &target).await?;
+        let public_only = self.address_policy("http", &host, &target, access).await?;
+        let method = request.method.to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            return Err(WitError::bad_input(format!(
+                "http: method '{}' is not allowed ({})",
+                clip(&request.method, 32),
+                METHODS.join(", ")
+            )));
         }
-        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| WitError::bad_input(format!("http: bad method '{}'", request.method)))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| WitError::bad_input(format!("http: bad method '{}'", clip(&request.method, 32))))?;
 
         let mut final_url = request.url.clone();
         let mut headers = reqwest::header::HeaderMap::new();
         for h in &request.headers {
-            if h.name.eq_ignore_ascii_case("host") {
-                return Err(WitError::bad_input("http: the Host header is set from the URL"));
-            }
+            refuse_host_set_header(&h.name)?;
             insert_header(&mut headers, &h.name, &h.value)?;
         }
         for use_ in &request.secrets {
             match use_ {
                 SecretUse::Header(h) => {
+                    refuse_host_set_header(&h.name)?;
                     let value = format!("{}{}", h.prefix, self.secret("http", &h.secret)?.expose());
                     insert_header(&mut headers, &h.name, &value)?;
                 }
@@ -100,15 +119,22 @@ impl CallCaps {
                     let user = self.credential_part(user)?;
                     let password = self.credential_part(password)?;
                     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                    // The token is an encoding of the secret the host made:
+                    // an echoing server must not hand it back readable.
+                    self.redactor.add(&token);
                     insert_header(&mut headers, "authorization", &format!("Basic {token}"))?;
                 }
                 SecretUse::UrlPlaceholder(name) => {
                     let placeholder = format!("{{secret:{name}}}");
                     if !final_url.contains(&placeholder) {
-                        return Err(WitError::bad_input(format!("http: the URL has no {placeholder} placeholder")));
+                        return Err(WitError::bad_input(format!(
+                            "http: the URL has no {} placeholder",
+                            clip(&placeholder, MAX_ECHO_CHARS)
+                        )));
                     }
                     let value = self.secret("http", name)?;
                     let encoded = url::form_urlencoded::byte_serialize(value.expose().as_bytes()).collect::<String>();
+                    self.redactor.add(&encoded);
                     final_url = final_url.replace(&placeholder, &encoded);
                 }
             }
@@ -123,7 +149,7 @@ impl CallCaps {
         if timeout.is_zero() {
             return Err(WitError::retryable("http: no time left before the call's deadline"));
         }
-        let client = if access == Access::Exact { &self.services.http.exact } else { &self.services.http.public_only };
+        let client = if public_only { &self.services.http.public_only } else { &self.services.http.exact };
         let mut builder = client.request(method, final_parsed).headers(headers).timeout(timeout);
         if let Some(body) = request.body {
             builder = builder.body(body);
@@ -138,28 +164,63 @@ impl CallCaps {
                 value: self.redact(&String::from_utf8_lossy(v.as_bytes())),
             })
             .collect();
-        let body = read_body(response).await.map_err(|e| self.transport_error("http", &target, &e))?;
-        let body = body.map_err(|()| {
-            WitError::fatal(format!("http: response from {target} is larger than {} MiB", MAX_RESPONSE_BYTES >> 20))
-        })?;
-        Ok(wit::Response { status, headers, body: secrets::redact_bytes(body, &self.used_secrets) })
+        let body = self.read_response("http", &target, response).await?;
+        Ok(wit::Response { status, headers, body })
     }
 
-    /// A host granted only by wildcard must resolve to public addresses.
-    async fn check_public(&mut self, host: &str, target: &str) -> Result<(), WitError> {
+    /// Reads a response body within the call's bounds, charges it to the
+    /// call's response budget and redacts it.
+    pub(super) async fn read_response(
+        &mut self,
+        capability: &str,
+        target: &str,
+        response: reqwest::Response,
+    ) -> Result<Vec<u8>, WitError> {
+        let cap = self.response_cap();
+        let body = read_body(response, cap).await.map_err(|e| self.transport_error(capability, target, &e))?;
+        let body = body.map_err(|()| {
+            let why = if cap == self.response_budget {
+                format!("the call has received {} MiB of responses, its limit", MAX_CALL_RESPONSE_BYTES >> 20)
+            } else {
+                format!("the limit is {} KiB per response", cap >> 10)
+            };
+            WitError::fatal(format!("{capability}: response from {} is too large: {why}", clip(target, MAX_ECHO_CHARS)))
+        })?;
+        self.response_budget -= body.len();
+        self.redact_body(capability, body).await
+    }
+
+    /// Applies the address policy before anything is sent. Returns whether
+    /// the connection must use the public-only client: a host granted by
+    /// wildcard, or any host under a server's public-only policy. Such a
+    /// host given as an address literal is checked here (no resolver runs
+    /// for it); a name is checked here for a clear refusal and again by the
+    /// client's resolver on the addresses actually connected.
+    pub(super) async fn address_policy(
+        &mut self,
+        capability: &str,
+        host: &str,
+        target: &str,
+        access: Access,
+    ) -> Result<bool, WitError> {
+        if access == Access::Exact {
+            return Ok(false);
+        }
         let hint = "private, loopback and link-local addresses need the exact host in a grant";
         if let Ok(ip) = host.parse::<IpAddr>() {
             if !net::is_public(ip) {
-                return Err(self.deny("http", &format!("{target} (non-public address)"), hint));
+                return Err(self.deny(capability, &format!("{target} (non-public address)"), hint));
             }
-            return Ok(());
+            return Ok(true);
         }
         match resolve(host).await {
-            Ok(addrs) if addrs.iter().any(|a| net::is_public(a.ip())) => Ok(()),
+            Ok(addrs) if addrs.iter().any(|a| net::is_public(a.ip())) => Ok(true),
             Ok(addrs) if !addrs.is_empty() => {
-                Err(self.deny("http", &format!("{target} (resolves to non-public {})", addrs[0].ip()), hint))
+                Err(self.deny(capability, &format!("{target} (resolves to non-public {})", addrs[0].ip()), hint))
             }
-            Ok(_) | Err(_) => Err(WitError::retryable(format!("http: cannot resolve {host}"))),
+            Ok(_) | Err(_) => {
+                Err(WitError::retryable(format!("{capability}: cannot resolve {}", clip(host, MAX_ECHO_CHARS))))
+            }
         }
     }
 
@@ -180,6 +241,9 @@ impl CallCaps {
             source = s.source();
         }
         let detail = self.redact(&detail);
+        let detail = clip(&detail, 4 * MAX_ECHO_CHARS);
+        let target = self.redact(target);
+        let target = clip(&target, MAX_ECHO_CHARS);
         if detail.contains("non-public addresses") {
             WitError::denied(format!("{capability}: {target}: {detail}"))
         } else if e.is_timeout() {
@@ -206,18 +270,35 @@ fn parse_url(raw: &str) -> Result<url::Url, WitError> {
 
 fn insert_header(headers: &mut reqwest::header::HeaderMap, name: &str, value: &str) -> Result<(), WitError> {
     let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| WitError::bad_input(format!("http: invalid header name '{name}'")))?;
+        .map_err(|_| WitError::bad_input(format!("http: invalid header name '{}'", clip(name, 64))))?;
     let value = reqwest::header::HeaderValue::from_str(value)
         .map_err(|_| WitError::bad_input(format!("http: invalid value for header '{name}'")))?;
     headers.insert(name, value);
     Ok(())
 }
 
-/// Reads the body, or `Err(())` inside if it exceeds the size cap.
-pub(super) async fn read_body(mut response: reqwest::Response) -> Result<Result<Vec<u8>, ()>, reqwest::Error> {
+fn refuse_host_set_header(name: &str) -> Result<(), WitError> {
+    if HOST_SET_HEADERS.iter().any(|h| name.trim().eq_ignore_ascii_case(h)) {
+        return Err(WitError::bad_input(format!(
+            "http: the {} header is set by the host (from the URL or the body)",
+            clip(name, 64)
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the body, or `Err(())` inside if it exceeds `cap` bytes. A
+/// declared length over the cap is refused before reading anything.
+pub(super) async fn read_body(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Result<Vec<u8>, ()>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(Err(()));
+    }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+        if body.len() + chunk.len() > cap {
             return Ok(Err(()));
         }
         body.extend_from_slice(&chunk);

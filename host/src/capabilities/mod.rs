@@ -19,18 +19,23 @@ pub mod net;
 mod outcome;
 pub mod secrets;
 mod ssh;
+mod ssh_slots;
 pub mod vault;
 
 pub use grants::{Access, GrantError, Grants};
 pub use http::HttpClients;
 pub use known_hosts::{FileKnownHosts, KnownHosts, MemoryKnownHosts};
-pub use secrets::{MemorySecrets, Secret, SecretStore};
+pub use secrets::{MemorySecrets, Redactor, Secret, SecretStore};
 pub use vault::{Vault, VaultError};
 
 use crate::sandbox::bindings::WitError;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub use ssh_slots::{
+    MAX_CONNECTIONS_PER_CALL, MAX_CONNECTIONS_PER_PROCESS, MAX_CONNECTIONS_PER_TENANT, MAX_TARGETS_PER_CALL,
+};
 
 /// Something a participant reported while it ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,11 +51,12 @@ pub trait EventSink: Send + Sync {
 }
 
 /// Host-wide services shared by every call (HTTP clients, the EC2 endpoint,
-/// the SSH host keys recorded on first use).
+/// the SSH host keys recorded on first use, the SSH connection slots).
 pub struct HostServices {
     pub(crate) http: HttpClients,
     pub(crate) ec2: ec2::Ec2Clients,
     pub(crate) known_hosts: Arc<dyn KnownHosts>,
+    pub(crate) ssh_slots: ssh_slots::ConnectionSlots,
 }
 
 /// Host-wide settings for the capabilities.
@@ -73,6 +79,7 @@ impl HostServices {
             http: HttpClients::new()?,
             ec2: ec2::Ec2Clients::new(config.aws_endpoint_url.clone()),
             known_hosts,
+            ssh_slots: ssh_slots::ConnectionSlots::default(),
         })
     }
 }
@@ -87,9 +94,17 @@ pub struct CallCaps {
     pub(crate) tenant: String,
     pub(crate) deadline: Instant,
     pub(crate) log_budget: usize,
-    /// Secret values this call used, to redact from what flows back.
-    pub(crate) used_secrets: Vec<Secret>,
-    /// Refused capability calls, reported with the call's outcome.
+    /// Response bytes this call may still receive from capabilities (HTTP,
+    /// Chef), all responses together; see [`MAX_CALL_RESPONSE_BYTES`].
+    pub(crate) response_budget: usize,
+    /// The call's memory limit: no single response may be larger, since
+    /// the participant could not hold it anyway.
+    pub(crate) memory_bytes: usize,
+    /// The secret values this call used (and the encodings the host gave
+    /// them), to redact from what flows back.
+    pub(crate) redactor: Redactor,
+    /// Refused capability calls, reported with the call's outcome (at most
+    /// [`MAX_DENIALS`], each at most [`MAX_ECHO_CHARS`]-ish long).
     pub(crate) denials: Vec<String>,
     /// Field updates the participant keeps even if it fails (`outcome.keep`).
     pub(crate) kept: outcome::Kept,
@@ -97,12 +112,44 @@ pub struct CallCaps {
     pub(crate) output_limit: usize,
 }
 
+/// Response bytes one call may receive from capabilities in total. Each
+/// response is also bounded (16 MiB, and the call's memory limit), but a
+/// participant looping over requests must not make the host buffer and
+/// redact without end.
+pub const MAX_CALL_RESPONSE_BYTES: usize = 64 << 20;
+
+/// Refusals kept per call; one participant retrying a denied request in a
+/// loop must not grow the outcome without end.
+pub const MAX_DENIALS: usize = 32;
+
+/// The most of a participant-supplied value (a URL, a host, a name) echoed
+/// into an error message: an 8 MiB URL must not come back in its error.
+pub const MAX_ECHO_CHARS: usize = 256;
+
+/// `text`, cut to at most `max` bytes at a character boundary, with a note
+/// of how much was dropped.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…[{} more bytes]", &text[..end], text.len() - end))
+}
+
 impl CallCaps {
     /// Records and returns a denial.
     pub(crate) fn deny(&mut self, capability: &str, target: &str, hint: &str) -> WitError {
+        // Redacted before it is cut, so no cut can leave part of a secret.
+        let (target, hint) = (self.redact(target), self.redact(hint));
+        let (target, hint) = (clip(&target, MAX_ECHO_CHARS), clip(&hint, MAX_ECHO_CHARS));
         let message = format!("{capability}: {target} is not granted to this participant ({hint})");
         tracing::warn!(%message, "capability denied");
-        self.denials.push(message.clone());
+        if self.denials.len() < MAX_DENIALS {
+            self.denials.push(message.clone());
+        }
         WitError::denied(message)
     }
 
@@ -115,9 +162,7 @@ impl CallCaps {
             .secrets
             .get(name)
             .ok_or_else(|| WitError::fatal(format!("{capability}: secret '{name}' is granted but not set")))?;
-        if !self.used_secrets.contains(&secret) {
-            self.used_secrets.push(secret.clone());
-        }
+        self.redactor.add_secret(&secret);
         Ok(secret)
     }
 
@@ -131,7 +176,30 @@ impl CallCaps {
     }
 
     pub(crate) fn redact(&self, text: &str) -> String {
-        secrets::redact(text, &self.used_secrets)
+        self.redactor.redact(text)
+    }
+
+    /// Redacts a response body off the async workers (it is CPU work in
+    /// proportion to the body) and within what remains of the deadline.
+    pub(crate) async fn redact_body(&self, capability: &str, body: Vec<u8>) -> Result<Vec<u8>, WitError> {
+        /// Below this, a pass costs less than handing it to another thread.
+        const INLINE: usize = 64 << 10;
+        if self.redactor.is_empty() || body.len() <= INLINE {
+            return Ok(self.redactor.redact_bytes(body));
+        }
+        let redactor = self.redactor.clone();
+        let work = tokio::task::spawn_blocking(move || redactor.redact_bytes(body));
+        match tokio::time::timeout(self.time_left(None), work).await {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(e)) => Err(WitError::fatal(format!("{capability}: redacting the response failed: {e}"))),
+            Err(_) => Err(WitError::retryable(format!("{capability}: no time left to redact the response"))),
+        }
+    }
+
+    /// The most the next response may hold: 16 MiB, the call's memory, and
+    /// what is left of the call's response budget.
+    pub(crate) fn response_cap(&self) -> usize {
+        http::MAX_RESPONSE_BYTES.min(self.memory_bytes).min(self.response_budget)
     }
 }
 

@@ -8,6 +8,33 @@
 //! address past a name check.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+/// How long an upload's check waits for a granted name to resolve. A name
+/// that does not resolve in time is accepted: the check that matters runs
+/// on the addresses actually connected to.
+const GRANT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a host (normalised, see `grants::normalize_host`) may not be granted
+/// to an upload on a server that keeps uploads to public addresses, or
+/// `None`. Refused: non-public address literals, `localhost` and its
+/// subdomains, and names that resolve to any non-public address.
+pub async fn non_public_grant(host: &str) -> Option<String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return (!is_public(ip)).then(|| format!("{ip} is a loopback, private or otherwise non-public address"));
+    }
+    if host == "localhost" || host.ends_with(".localhost") {
+        return Some(format!("{host} names the loopback, a non-public address"));
+    }
+    let lookup = tokio::net::lookup_host((host, 0));
+    match tokio::time::timeout(GRANT_RESOLVE_TIMEOUT, lookup).await {
+        Ok(Ok(addrs)) => {
+            let private = addrs.map(|a| a.ip()).find(|ip| !is_public(*ip));
+            private.map(|ip| format!("{host} resolves to the non-public address {ip}"))
+        }
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
 
 /// Whether `ip` is an ordinary, globally routed unicast address.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -83,5 +110,31 @@ mod tests {
         for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
             assert!(is_public(public.parse().unwrap()), "{public} must be public");
         }
+    }
+
+    /// The upload check refuses every spelling of a non-public host, names
+    /// that resolve to one included; nothing here connects anywhere.
+    #[tokio::test]
+    async fn upload_policy_refuses_non_public_hosts_however_spelled() {
+        use crate::capabilities::grants::normalize_host;
+        for host in [
+            "127.0.0.1",
+            "0x7f000001",
+            "2130706433",
+            "127.1",
+            "0177.0.0.1",
+            "[::1]",
+            "fd00::1",
+            "169.254.169.254",
+            "10.0.0.1",
+            "localhost",
+            "LOCALHOST.",
+            "db.localhost",
+            "[::ffff:10.0.0.1]",
+        ] {
+            let why = non_public_grant(&normalize_host(host)).await;
+            assert!(why.is_some(), "{host} was accepted");
+        }
+        assert_eq!(non_public_grant("93.184.216.34").await, None);
     }
 }

@@ -15,7 +15,10 @@
 
 use super::grants::normalize_host;
 use super::known_hosts::{HostKeyCheck, KnownHosts};
-use super::{Access, CallCaps, net, secrets};
+use super::ssh_slots::{
+    MAX_CONNECTIONS_PER_CALL, MAX_CONNECTIONS_PER_PROCESS, MAX_CONNECTIONS_PER_TENANT, MAX_TARGETS_PER_CALL,
+};
+use super::{Access, CallCaps, MAX_ECHO_CHARS, Redactor, Secret, clip, net};
 use crate::sandbox::bindings::WitError;
 use crate::sandbox::bindings::mastermind::participant::ssh as wit;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
@@ -23,6 +26,7 @@ use russh::{ChannelMsg, client};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 type ExecResults = Vec<Result<wit::ExecOutput, WitError>>;
 
@@ -62,12 +66,24 @@ struct Shared {
     deadline: Instant,
     per_target: Option<Duration>,
     config: Arc<client::Config>,
+    tenant_slots: Arc<Semaphore>,
+    process_slots: Arc<Semaphore>,
+    /// Bytes kept of each stream of each host: the call's response
+    /// allowance shared over every stream (never more than 1 MiB), since
+    /// the participant must hold all of it at once.
+    stream_cap: usize,
 }
 
 impl CallCaps {
     async fn ssh_exec(&mut self, request: wit::ExecRequest) -> Result<ExecResults, WitError> {
         if request.targets.is_empty() {
             return Err(WitError::bad_input("ssh: no targets"));
+        }
+        if request.targets.len() > MAX_TARGETS_PER_CALL {
+            return Err(WitError::bad_input(format!(
+                "ssh: {} targets in one request, at most {MAX_TARGETS_PER_CALL}: split them over several steps",
+                request.targets.len()
+            )));
         }
         if request.command.trim().is_empty() {
             return Err(WitError::bad_input("ssh: the command is empty"));
@@ -77,7 +93,7 @@ impl CallCaps {
         let mut checked = Vec::with_capacity(request.targets.len());
         for t in &request.targets {
             let host = normalize_host(t.host.trim());
-            let label = format!("{}@{}", t.user, host_port(&host, t.port));
+            let label = format!("{}@{}", clip(&t.user, 64), clip(&host_port(&host, t.port), MAX_ECHO_CHARS));
             if host.is_empty() || t.user.is_empty() || t.port == 0 || t.host.chars().any(char::is_whitespace) {
                 return Err(WitError::bad_input(format!(
                     "ssh: target '{label}' is malformed (need a user, a host without spaces and a port 1-65535)"
@@ -134,11 +150,15 @@ impl CallCaps {
                 keepalive_max: 3,
                 ..client::Config::default()
             }),
+            stream_cap: MAX_STREAM_BYTES.min(self.response_cap() / (2 * targets.len())).max(4 << 10),
+            tenant_slots: self.services.ssh_slots.tenant(&self.tenant),
+            process_slots: self.services.ssh_slots.process.clone(),
         });
         let width = match request.concurrency as usize {
             0 => targets.len(),
             n => n.min(targets.len()),
-        };
+        }
+        .min(MAX_CONNECTIONS_PER_CALL);
         let permits = Arc::new(tokio::sync::Semaphore::new(width));
         let mut tasks = tokio::task::JoinSet::new();
         let mut results: Vec<Option<Result<wit::ExecOutput, WitError>>> = Vec::new();
@@ -161,8 +181,10 @@ impl CallCaps {
             }
         }
 
-        let redact_values = self.key_redactions(&secret);
-        let redact = |text: &str| secrets::redact(text, &redact_values);
+        let received: usize = results.iter().flatten().flatten().map(|out| out.stdout.len() + out.stderr.len()).sum();
+        self.response_budget = self.response_budget.saturating_sub(received);
+        let redactor = self.key_redactions(&secret);
+        let redact = |text: &str| redactor.redact(text);
         Ok(results
             .into_iter()
             .map(|r| match r {
@@ -199,17 +221,12 @@ impl CallCaps {
 
     /// The key secret, whole and line by line: a command that prints part
     /// of a key file (`head -3 id_ed25519`) must not leak it either.
-    fn key_redactions(&self, secret: &secrets::Secret) -> Vec<secrets::Secret> {
-        let mut values = self.used_secrets.clone();
-        values.extend(
-            secret
-                .expose()
-                .lines()
-                .map(str::trim)
-                .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
-                .map(secrets::Secret::new),
-        );
-        values
+    fn key_redactions(&self, secret: &Secret) -> Redactor {
+        let mut redactor = self.redactor.clone();
+        for line in secret.expose().lines().map(str::trim).filter(|l| l.len() >= 16 && !l.starts_with("-----")) {
+            redactor.add(line);
+        }
+        redactor
     }
 }
 
@@ -320,6 +337,22 @@ impl Phase {
 }
 
 async fn run_target(shared: &Shared, target: &Target) -> Result<wit::ExecOutput, WitError> {
+    // A connection slot of the tenant's and of the process's, waited for
+    // within the call's deadline (not the target's own timeout).
+    let slots = async {
+        let tenant = shared.tenant_slots.clone().acquire_owned().await;
+        let process = shared.process_slots.clone().acquire_owned().await;
+        (tenant, process)
+    };
+    let _slots = match tokio::time::timeout_at(shared.deadline.into(), slots).await {
+        Ok((Ok(t), Ok(p))) => (t, p),
+        _ => {
+            return Err(WitError::retryable(format!(
+                "ssh: {}: no SSH connection slot free before the call's deadline ({MAX_CONNECTIONS_PER_TENANT} per tenant, {MAX_CONNECTIONS_PER_PROCESS} per process)",
+                target.label
+            )));
+        }
+    };
     let started = Instant::now();
     let left = shared.deadline.saturating_duration_since(started);
     let budget = shared.per_target.map_or(left, |t| t.min(left));
@@ -410,7 +443,7 @@ async fn run_command(
         let _ = write.eof().await;
     };
     let reader = async {
-        let (mut stdout, mut stderr) = (Capped::default(), Capped::default());
+        let (mut stdout, mut stderr) = (Capped::new(shared.stream_cap), Capped::new(shared.stream_cap));
         let (mut status, mut signal, mut refused) = (None, None, false);
         while let Some(msg) = read.wait().await {
             match msg {
@@ -448,16 +481,20 @@ fn signal_text(sig: russh::Sig) -> String {
     }
 }
 
-/// One output stream, kept up to [`MAX_STREAM_BYTES`].
-#[derive(Default)]
+/// One output stream, kept up to its cap (at most [`MAX_STREAM_BYTES`]).
 struct Capped {
     bytes: Vec<u8>,
     dropped: u64,
+    cap: usize,
 }
 
 impl Capped {
+    fn new(cap: usize) -> Self {
+        Capped { bytes: Vec::new(), dropped: 0, cap }
+    }
+
     fn push(&mut self, data: &[u8]) {
-        let room = MAX_STREAM_BYTES.saturating_sub(self.bytes.len());
+        let room = self.cap.saturating_sub(self.bytes.len());
         let kept = data.len().min(room);
         self.bytes.extend_from_slice(&data[..kept]);
         self.dropped += (data.len() - kept) as u64;
@@ -467,9 +504,9 @@ impl Capped {
         let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
         if self.dropped > 0 {
             text.push_str(&format!(
-                "\n[mastermind: {stream} truncated: {} more bytes were dropped; at most {} MiB is kept]\n",
+                "\n[mastermind: {stream} truncated: {} more bytes were dropped; at most {} KiB is kept]\n",
                 self.dropped,
-                MAX_STREAM_BYTES >> 20
+                self.cap >> 10
             ));
         }
         text
@@ -589,7 +626,7 @@ mod tests {
 
     #[test]
     fn caps_each_stream_with_a_note() {
-        let mut c = Capped::default();
+        let mut c = Capped::new(MAX_STREAM_BYTES);
         c.push(&vec![b'a'; MAX_STREAM_BYTES - 1]);
         c.push(b"bcd");
         let text = c.finish("stdout");

@@ -55,7 +55,7 @@ pub struct InvokeArgs {
 pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::List => {
-            let sandbox = super::runtime::sandbox()?;
+            let sandbox = super::runtime::sandbox(None)?;
             let mut out = Vec::new();
             for (name, bytes) in builtin::BUILTINS {
                 let p = sandbox.load(bytes).await.with_context(|| format!("loading built-in {name}"))?;
@@ -65,7 +65,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Describe { participant } => {
-            let sandbox = super::runtime::sandbox()?;
+            let sandbox = super::runtime::sandbox(None)?;
             let p = load(&sandbox, &participant).await?;
             super::print_json(p.description())?;
             Ok(ExitCode::SUCCESS)
@@ -90,7 +90,7 @@ async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => super::read_json_object(path)?,
         None => Map::new(),
     };
-    let sandbox = super::runtime::sandbox()?;
+    let sandbox = super::runtime::sandbox(None)?;
     let participant = load(&sandbox, &args.participant).await?;
     let mut request = CallRequest::new(&args.action, Value::Object(params));
     request.fields = Value::Object(fields);

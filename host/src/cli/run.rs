@@ -69,7 +69,7 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let sandbox = runtime::sandbox()?;
+    let sandbox = runtime::sandbox(None)?;
     let registry = runtime::builtin_registry(&sandbox, &[]).await?;
     let problems = crate::engine::validate(&definition, &registry);
     if problems.is_empty() {

@@ -27,13 +27,20 @@ pub fn default_db_url() -> String {
     format!("sqlite:{}", data_dir().join("mastermind.db").display())
 }
 
-pub fn sandbox() -> anyhow::Result<Arc<Sandbox>> {
+/// The sandbox; `cpu_cores_per_tenant` bounds each tenant's guest code
+/// (a server's; `None` for the CLI's own jobs).
+pub fn sandbox(cpu_cores_per_tenant: Option<f64>) -> anyhow::Result<Arc<Sandbox>> {
     let host = HostConfig {
         aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
         // SSH host keys trusted on first use must outlive one CLI run.
         known_hosts_file: Some(data_dir().join("known_hosts.json")),
     };
-    Ok(Arc::new(Sandbox::new(SandboxConfig { cache_dir: super::cache_dir(), host, ..SandboxConfig::default() })?))
+    Ok(Arc::new(Sandbox::new(SandboxConfig {
+        cache_dir: super::cache_dir(),
+        host,
+        cpu_cores_per_tenant,
+        ..SandboxConfig::default()
+    })?))
 }
 
 /// The built-in participants, each with its default grants (see
@@ -135,7 +142,7 @@ pub struct Runtime {
 }
 
 pub async fn start(db: &str, secret_specs: &[String], grants: &[String]) -> anyhow::Result<Runtime> {
-    let sandbox = sandbox()?;
+    let sandbox = sandbox(None)?;
     let registry = Arc::new(builtin_registry(&sandbox, grants).await?);
     let secrets = Arc::new(secrets(secret_specs)?);
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;

@@ -27,6 +27,14 @@ pub struct ServeArgs {
     /// (http://LISTEN when absent).
     #[arg(long, env = "MASTERMIND_PUBLIC_URL")]
     public_url: Option<String>,
+    /// A token a Prometheus scraper presents (Bearer) for /metrics; without
+    /// it, /metrics takes the admin token. The metrics cover every tenant.
+    #[arg(long, env = "MASTERMIND_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serve /metrics on this address instead (unauthenticated: bind it to
+    /// a network only the scraper reaches); the API's /metrics is then 404.
+    #[arg(long, env = "MASTERMIND_METRICS_LISTEN", conflicts_with = "metrics_token")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     common: ServerArgs,
 }
@@ -59,6 +67,10 @@ pub struct ServerArgs {
     /// the same database), as for `mastermind run`.
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     secrets: Vec<String>,
+    /// The CPU one tenant's participant code may use, in cores, all its
+    /// calls together; half the machine's cores (at least 1) when absent.
+    #[arg(long, env = "MASTERMIND_CPU_CORES_PER_TENANT")]
+    cpu_cores_per_tenant: Option<f64>,
 }
 
 struct Server {
@@ -98,7 +110,11 @@ enum KeyUse {
 }
 
 async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyhow::Result<Server> {
-    let sandbox = runtime::sandbox()?;
+    let cores = args.cpu_cores_per_tenant.unwrap_or_else(crate::sandbox::default_cores_per_tenant);
+    if !(cores.is_finite() && cores > 0.0) {
+        bail!("--cpu-cores-per-tenant must be a positive number of cores, got {cores}");
+    }
+    let sandbox = runtime::sandbox(Some(cores))?;
     let builtins = runtime::builtins(&sandbox, &args.grants).await?;
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;
     let vault = match vault(db, store.backend(), args.secret_key_file.as_deref()) {
@@ -182,9 +198,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics = match (&metrics_listener, &args.metrics_token) {
+        (Some(_), _) => api::MetricsAccess::Elsewhere,
+        (None, Some(token)) if !token.trim().is_empty() => api::MetricsAccess::Token(api::hash_token(token.trim())),
+        (None, _) => api::MetricsAccess::AdminOrToken,
+    };
     let config = ApiConfig {
         public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{address}")),
         allow_private_grants: args.common.allow_private_grants,
+        metrics,
     };
     let state = AppState::new(
         server.store.clone(),
@@ -201,6 +229,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let stop = stop.clone();
         tokio::spawn(async move { engine.run(stop).await })
     };
+    if let Some(listener) = metrics_listener {
+        let (router, shutdown) = (api::metrics_router(state.clone()), stop.clone());
+        eprintln!("mastermind serve: metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(async move {
+            let served =
+                axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let scheduler = api::spawn_scheduler(state, stop.clone());
     eprintln!("mastermind serve: listening on http://{address} (database {db})");
     let shutdown = stop.clone();

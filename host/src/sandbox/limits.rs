@@ -9,7 +9,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
-    /// Linear memory per instance, in bytes.
+    /// Linear memory per call, in bytes: every linear memory of the
+    /// component's instances together.
     pub memory_bytes: usize,
     /// Wall-clock time for the whole call, host calls included.
     #[serde(with = "millis")]
@@ -65,40 +66,96 @@ impl LimitExceeded {
 /// Stops memory and table growth past the call's limits with a trap that
 /// names the limit, rather than letting the guest see a failed `grow` and
 /// crash somewhere else.
+///
+/// The limits are the call's totals: a component may have many core
+/// instances, each with its own memories and tables, and wasmtime asks the
+/// limiter about each one separately. Counting per memory let a component
+/// of 8 core instances hold 8 × 63 MiB under a 64 MiB limit.
 pub(crate) struct CallLimiter {
     pub memory_bytes: usize,
+    /// Bytes of linear memory granted so far, all memories together.
+    memory_used: usize,
+    /// Table elements granted so far, all tables together.
+    table_used: usize,
 }
 
+impl CallLimiter {
+    pub fn new(memory_bytes: usize) -> Self {
+        CallLimiter { memory_bytes, memory_used: 0, table_used: 0 }
+    }
+}
+
+/// Table elements per call, all tables together.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl wasmtime::ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // A failed growth is not given back (wasmtime does not say by how
+        // much it failed): erring towards the limit is the safe side.
+        let total = self.memory_used.saturating_add(desired.saturating_sub(current));
+        if total > self.memory_bytes {
             return Err(LimitExceeded::new(
                 Limit::Memory,
                 format!(
-                    "memory limit exceeded: the participant asked for {} MiB, the limit is {} MiB",
-                    desired.div_ceil(1 << 20),
+                    "memory limit exceeded: the participant asked for {} MiB in all, the limit is {} MiB per call",
+                    total.div_ceil(1 << 20),
                     self.memory_bytes >> 20
                 ),
             )
             .into());
         }
+        self.memory_used = total;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.table_used.saturating_add(desired.saturating_sub(current));
+        if total > MAX_TABLE_ELEMENTS {
             return Err(LimitExceeded::new(
                 Limit::Memory,
-                format!("table limit exceeded: {desired} elements, the limit is {MAX_TABLE_ELEMENTS}"),
+                format!("table limit exceeded: {total} elements in all, the limit is {MAX_TABLE_ELEMENTS} per call"),
             )
             .into());
         }
+        self.table_used = total;
         Ok(true)
     }
 }
 
 pub(crate) fn human_duration(d: Duration) -> String {
     if d.as_secs() >= 1 { format!("{:.1}s", d.as_secs_f64()) } else { format!("{}ms", d.as_millis()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::component::{Component, Linker};
+    use wasmtime::{Engine, Store};
+
+    /// A component whose core instances each have a memory under the limit,
+    /// but together over it: the call's total is what counts.
+    #[test]
+    fn the_memory_limit_is_the_total_of_every_instance() {
+        let engine = Engine::default();
+        // 8 core instances of 10 MiB each (160 pages of 64 KiB).
+        let mut wat = String::from("(component (core module $m (memory 160))");
+        for _ in 0..8 {
+            wat.push_str(" (core instance (instantiate $m))");
+        }
+        wat.push(')');
+        let component = Component::new(&engine, wat::parse_str(&wat).unwrap()).unwrap();
+        let linker = Linker::<CallLimiter>::new(&engine);
+
+        let mut store = Store::new(&engine, CallLimiter::new(64 << 20));
+        store.limiter(|l| l);
+        let error = linker.instantiate(&mut store, &component).expect_err("80 MiB under a 64 MiB limit");
+        let limit = error.downcast_ref::<LimitExceeded>().expect("a limit error");
+        assert_eq!(limit.limit, Limit::Memory);
+        assert!(limit.message.contains("the limit is 64 MiB per call"), "{}", limit.message);
+
+        let mut store = Store::new(&engine, CallLimiter::new(96 << 20));
+        store.limiter(|l| l);
+        linker.instantiate(&mut store, &component).expect("80 MiB under a 96 MiB limit");
+        assert_eq!(store.data().memory_used, 80 << 20);
+    }
 }

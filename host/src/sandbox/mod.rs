@@ -29,31 +29,32 @@
 
 pub mod bindings;
 mod cache;
+mod call;
+mod cpu;
 mod engine;
 mod error;
 pub(crate) mod limits;
 mod state;
 mod validate;
 
-pub use cache::digest;
+pub use cache::{CacheBounds, digest};
+pub use cpu::default_cores_per_tenant;
 pub use engine::EngineConfig;
 pub use error::{CallError, ErrorKind, Limit, LoadError};
 pub use limits::Limits;
 
-use crate::capabilities::{CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, SecretStore};
+use crate::capabilities::{CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, SecretStore, clip};
 use bindings::mastermind::participant::types as wit;
-use bindings::{Participant as Bindings, ParticipantPre, WitKind};
+use bindings::{Participant as Bindings, ParticipantPre};
 use cache::ArtifactCache;
-use limits::{CallLimiter, LimitExceeded, human_duration};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use state::CallState;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use std::time::Duration;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
 
 /// How the sandbox is sized and where it keeps compiled code.
 #[derive(Debug, Clone)]
@@ -61,6 +62,11 @@ pub struct SandboxConfig {
     pub engine: EngineConfig,
     /// Where compiled components are cached; `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
+    /// How much the cache keeps (size and age).
+    pub cache_bounds: CacheBounds,
+    /// The CPU each tenant's guest code may use, in cores, all its calls
+    /// together (see `cpu`); `None` leaves it to the runtime's scheduler.
+    pub cpu_cores_per_tenant: Option<f64>,
     /// The largest component accepted, in bytes.
     pub max_component_bytes: usize,
     pub host: HostConfig,
@@ -71,6 +77,8 @@ impl Default for SandboxConfig {
         SandboxConfig {
             engine: EngineConfig::default(),
             cache_dir: None,
+            cache_bounds: CacheBounds::default(),
+            cpu_cores_per_tenant: None,
             max_component_bytes: 32 << 20,
             host: HostConfig::default(),
         }
@@ -194,7 +202,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<CallState>,
     cache: Option<Arc<ArtifactCache>>,
-    services: Arc<HostServices>,
+    calls: call::Calls,
     config: SandboxConfig,
     _ticker: engine::EpochTicker,
 }
@@ -209,53 +217,81 @@ impl Sandbox {
         Bindings::add_to_linker::<_, wasmtime::component::HasSelf<CallCaps>>(&mut linker, |s| &mut s.caps)
             .map_err(|e| anyhow::anyhow!("linking the participant world: {e}"))?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(Arc::new(ArtifactCache::open(dir, &engine)?)),
+            Some(dir) => Some(Arc::new(ArtifactCache::open(dir, &engine, config.cache_bounds)?)),
             None => None,
         };
-        let services = Arc::new(HostServices::new(&config.host)?);
+        let calls = call::Calls {
+            engine: engine.clone(),
+            services: Arc::new(HostServices::new(&config.host)?),
+            cpu: config.cpu_cores_per_tenant.and_then(cpu::CpuShares::new),
+            max_memory_bytes: config.engine.max_memory_bytes,
+        };
         let ticker = engine::EpochTicker::start(&engine)?;
-        Ok(Sandbox { engine, linker, cache, services, config, _ticker: ticker })
+        Ok(Sandbox { engine, linker, cache, calls, config, _ticker: ticker })
     }
 
     /// Validates, compiles (or fetches from the cache), links and describes
     /// a component.
     pub async fn load(&self, bytes: &[u8]) -> Result<Participant, LoadError> {
-        validate::check_bytes(bytes, self.config.max_component_bytes)?;
-        let digest = cache::digest(bytes);
-        let component = self.compile(bytes, &digest).await?;
-        validate::check_imports(&self.engine, &component)?;
-        let instance_pre =
-            self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(format!("{e:#}")))?;
-        let pre = ParticipantPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let description = self.describe(&pre).await.map_err(LoadError::Describe)?;
-        Ok(Participant { digest, pre, description: Arc::new(description) })
+        self.load_checked(bytes, |_| Ok::<(), std::convert::Infallible>(())).await.map(|loaded| match loaded {
+            Ok(participant) => participant,
+        })
     }
 
-    async fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
+    /// [`Sandbox::load`], with the caller's own check of the description
+    /// (an upload's name) run before the compiled code is cached, so that a
+    /// component the caller refuses leaves nothing behind either.
+    pub async fn load_checked<E>(
+        &self,
+        bytes: &[u8],
+        check: impl FnOnce(&Description) -> Result<(), E>,
+    ) -> Result<Result<Participant, E>, LoadError> {
+        validate::check_bytes(bytes, self.config.max_component_bytes)?;
+        let digest = cache::digest(bytes);
+        let (component, cached) = self.compile(bytes, &digest).await?;
+        validate::check_imports(&self.engine, &component)?;
+        let instance_pre =
+            self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(clip_load(&e)))?;
+        let pre = ParticipantPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(clip_load(&e)))?;
+        let description = self.describe(&pre).await.map_err(LoadError::Describe)?;
+        if let Err(refused) = check(&description) {
+            return Ok(Err(refused));
+        }
+        // Only a component that loaded is kept: a refused upload must leave
+        // nothing behind (its compiled code is many times its size).
+        if !cached && let Some(cache) = &self.cache {
+            let (cache, key) = (cache.clone(), digest.clone());
+            let put = tokio::task::spawn_blocking(move || cache.put(&key, &component));
+            match put.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not cache compiled component"),
+                Err(e) => tracing::warn!(error = %e, "caching task failed"),
+            }
+        }
+        Ok(Ok(Participant { digest, pre, description: Arc::new(description) }))
+    }
+
+    /// The compiled component, and whether it came from the cache.
+    async fn compile(&self, bytes: &[u8], digest: &str) -> Result<(Component, bool), LoadError> {
         if let Some(cache) = &self.cache
             && let Some(component) = cache.get(&self.engine, digest)
         {
-            return Ok(component);
+            return Ok((component, true));
         }
         let engine = self.engine.clone();
         let owned = bytes.to_vec();
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
             .await
             .map_err(|e| LoadError::Invalid(format!("compiler task failed: {e}")))?
-            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        if let Some(cache) = &self.cache
-            && let Err(e) = cache.put(digest, &component)
-        {
-            tracing::warn!(error = %e, "could not cache compiled component");
-        }
-        Ok(component)
+            .map_err(|e| LoadError::Invalid(clip_load(&e)))?;
+        Ok((component, false))
     }
 
     async fn describe(&self, pre: &ParticipantPre<CallState>) -> Result<Description, CallError> {
         let env =
             CallEnv { limits: Limits { deadline: Duration::from_secs(10), ..Limits::default() }, ..CallEnv::default() };
-        let mut store = self.store(&env, "");
-        let raw = run_bounded(&mut store, &env.limits, async |store| {
+        let mut store = self.calls.store(&env, "");
+        let raw = call::run_bounded(&mut store, &env.limits, async |store| {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance.call_describe(&mut *store).await
         })
@@ -271,187 +307,62 @@ impl Sandbox {
         request: CallRequest,
         env: &CallEnv,
     ) -> Result<Outcome, CallError> {
-        let started = Instant::now();
-        let params = to_object_text("params", &request.params)?;
-        let fields = to_object_text("fields", &request.fields)?;
-        let c = request.context;
-        let mut store = self.store(env, &c.tenant);
-        let context = wit::Context {
-            job_id: c.job_id,
-            step_id: c.step_id,
-            attempt: c.attempt,
-            idempotency_key: c.idempotency_key,
-            tenant: c.tenant,
-            settings: c.settings,
-        };
-        let result = run_bounded(&mut store, &env.limits, async |store| {
-            let instance = participant.pre.instantiate_async(&mut *store).await?;
-            instance.call_invoke(&mut *store, &request.action, &params, &fields, &context).await
+        // An error is stored (the job's error, its history) and shown like
+        // output, so it is bounded like output: an 8 MiB message, or an 8
+        // MiB URL echoed into one, is cut to the output limit.
+        let output_bytes = env.limits.output_bytes;
+        let result = self.calls.invoke_unbounded(participant, request, env).await;
+        result.map_err(|mut e| {
+            if e.message.len() > output_bytes {
+                e.message = clip(&e.message, output_bytes.saturating_sub(64)).into_owned();
+            }
+            e
         })
-        .await;
-        let caps = &store.data().caps;
-        let kept = caps.kept.updates.clone();
-        match result? {
-            Ok(text) => {
-                if text.len() > env.limits.output_bytes {
-                    return Err(CallError::limit(
-                        Limit::Output,
-                        format!(
-                            "output limit exceeded: {} KiB of field updates, the limit is {} KiB",
-                            text.len() / 1024,
-                            env.limits.output_bytes / 1024
-                        ),
-                    ));
-                }
-                let updates = match serde_json::from_str(&caps.redact(&text)) {
-                    Ok(Value::Object(map)) => {
-                        // The result's own updates win over what was kept.
-                        let mut updates = kept;
-                        updates.extend(map);
-                        updates
-                    }
-                    Ok(_) => {
-                        return Err(CallError::new(
-                            ErrorKind::Crashed,
-                            "the participant returned field updates that are not a JSON object",
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(CallError::new(
-                            ErrorKind::Crashed,
-                            format!("the participant returned invalid JSON: {e}"),
-                        ));
-                    }
-                };
-                Ok(Outcome { updates, denials: caps.denials.clone(), elapsed: started.elapsed() })
-            }
-            Err(e) => {
-                let kind = match e.kind {
-                    WitKind::Retryable => ErrorKind::Retryable,
-                    WitKind::Fatal => ErrorKind::Fatal,
-                    WitKind::Denied => ErrorKind::Denied,
-                    WitKind::BadInput => ErrorKind::BadInput,
-                };
-                let mut error = CallError::new(kind, caps.redact(&e.message));
-                error.fields = (!kept.is_empty()).then_some(kept);
-                Err(error)
-            }
-        }
-    }
-
-    /// A fresh store for one call, with its limits armed.
-    fn store(&self, env: &CallEnv, tenant: &str) -> Store<CallState> {
-        let deadline = Instant::now() + env.limits.deadline;
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let state = CallState {
-            wasi: state::wasi_context(&stderr),
-            table: ResourceTable::new(),
-            limiter: CallLimiter { memory_bytes: env.limits.memory_bytes.min(self.config.engine.max_memory_bytes) },
-            caps: CallCaps {
-                grants: env.grants.clone(),
-                secrets: env.secrets.clone(),
-                services: self.services.clone(),
-                events: env.events.clone(),
-                tenant: tenant.to_owned(),
-                deadline,
-                log_budget: env.limits.log_bytes,
-                used_secrets: Vec::new(),
-                denials: Vec::new(),
-                kept: Default::default(),
-                output_limit: env.limits.output_bytes,
-            },
-            stderr,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(LimitExceeded::new(Limit::Deadline, "deadline").into())
-            } else {
-                // Yield to other calls on this thread at every tick.
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store
     }
 }
 
-/// Runs `f` against the store under the call's deadline and turns traps
-/// into errors that name their cause.
-async fn run_bounded<T>(
-    store: &mut Store<CallState>,
-    limits: &Limits,
-    f: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
-) -> Result<T, CallError> {
-    // Host calls are cut at the deadline by the timer; guest code by the
-    // epoch callback. The grace lets the epoch path report first.
-    let budget = limits.deadline + engine::EPOCH_TICK * 4;
-    let outcome = tokio::time::timeout(budget, f(store)).await;
-    match outcome {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(classify_trap(e, store, limits)),
-        Err(_) => Err(deadline_error(limits)),
-    }
+/// A load error's text, bounded: it names parts of the upload.
+fn clip_load(e: &wasmtime::Error) -> String {
+    clip(&format!("{e:#}"), 4096).into_owned()
 }
 
-fn deadline_error(limits: &Limits) -> CallError {
-    CallError::limit(
-        Limit::Deadline,
-        format!("deadline exceeded: the call ran longer than its {} limit", human_duration(limits.deadline)),
-    )
-}
+/// The most text a description may hold (names, docs, every action and
+/// param): it is stored with each upload and returned on every participant
+/// list, so a 19.5 MB `describe` would be sent to every client each time.
+pub const MAX_DESCRIPTION_BYTES: usize = 64 << 10;
 
-fn classify_trap(error: wasmtime::Error, store: &Store<CallState>, limits: &Limits) -> CallError {
-    if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
-        return match limit.limit {
-            Limit::Deadline => deadline_error(limits),
-            _ => limit.clone().into_call_error(),
-        };
-    }
-    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-        return CallError::limit(Limit::Concurrency, format!("too many participant calls at once: {error}"));
-    }
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => {
-            return CallError::limit(
-                Limit::Stack,
-                "stack limit exceeded: the participant recursed past its wasm stack",
-            );
-        }
-        Some(Trap::Interrupt) => return deadline_error(limits),
-        _ => {}
-    }
-    let stderr = store.data().stderr.contents();
-    let stderr = String::from_utf8_lossy(&stderr);
-    let tail: Vec<&str> = stderr.lines().rev().filter(|l| !l.trim().is_empty()).take(3).collect();
-    let mut message = format!("the participant crashed: {}", error.root_cause());
-    if !tail.is_empty() {
-        message = format!("{message}; stderr: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | "));
-    }
-    CallError::new(ErrorKind::Crashed, store.data().caps.redact(&message))
-}
-
-fn to_object_text(what: &str, value: &Value) -> Result<String, CallError> {
-    match value {
-        Value::Object(_) => Ok(value.to_string()),
-        Value::Null => Ok("{}".to_owned()),
-        _ => Err(CallError::new(ErrorKind::BadInput, format!("{what} must be a JSON object"))),
-    }
+fn description_size(d: &wit::Description) -> usize {
+    let params = |a: &wit::ActionSpec| a.params.iter().map(|p| p.name.len() + p.doc.len() + 16).sum::<usize>();
+    d.name.len()
+        + d.version.len()
+        + d.doc.len()
+        + d.default_action.as_ref().map_or(0, String::len)
+        + d.actions.iter().map(|a| a.name.len() + a.doc.len() + 16 + params(a)).sum::<usize>()
 }
 
 fn description_from_wit(d: wit::Description) -> Result<Description, CallError> {
     let bad = |m: String| CallError::new(ErrorKind::Crashed, format!("invalid description: {m}"));
+    let size = description_size(&d);
+    if size > MAX_DESCRIPTION_BYTES {
+        return Err(bad(format!(
+            "it is {} KiB, the limit is {} KiB (names, docs, actions and params together)",
+            size.div_ceil(1024),
+            MAX_DESCRIPTION_BYTES >> 10
+        )));
+    }
     let is_name = |s: &str| {
         !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     if !is_name(&d.name) {
-        return Err(bad(format!("participant name '{}' must be lower-case letters, digits and '_'", d.name)));
+        return Err(bad(format!(
+            "participant name '{}' must be lower-case letters, digits and '_'",
+            clip(&d.name, 64)
+        )));
     }
     let mut seen = std::collections::HashSet::new();
     for a in &d.actions {
         if !is_name(&a.name) {
-            return Err(bad(format!("action name '{}' must be lower-case letters, digits and '_'", a.name)));
+            return Err(bad(format!("action name '{}' must be lower-case letters, digits and '_'", clip(&a.name, 64))));
         }
         if !seen.insert(a.name.as_str()) {
             return Err(bad(format!("action '{}' is declared twice", a.name)));
@@ -460,7 +371,7 @@ fn description_from_wit(d: wit::Description) -> Result<Description, CallError> {
     if let Some(default) = &d.default_action
         && !seen.contains(default.as_str())
     {
-        return Err(bad(format!("default action '{default}' is not declared")));
+        return Err(bad(format!("default action '{}' is not declared", clip(default, 64))));
     }
     Ok(Description {
         name: d.name,
@@ -497,5 +408,31 @@ fn param_kind(kind: wit::ParamKind) -> &'static str {
         wit::ParamKind::Array => "array",
         wit::ParamKind::Object => "object",
         wit::ParamKind::Any => "any",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn description(doc: String, actions: usize) -> wit::Description {
+        wit::Description {
+            name: "big".into(),
+            version: "1".into(),
+            doc,
+            default_action: None,
+            actions: (0..actions)
+                .map(|i| wit::ActionSpec { name: format!("a{i}"), doc: "x".repeat(100), params: Vec::new() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn descriptions_are_bounded() {
+        assert!(description_from_wit(description("fine".into(), 10)).is_ok());
+        for too_big in [description("d".repeat(MAX_DESCRIPTION_BYTES + 1), 0), description(String::new(), 1000)] {
+            let e = description_from_wit(too_big).unwrap_err();
+            assert!(e.message.contains("the limit is 64 KiB"), "{}", e.message);
+        }
     }
 }

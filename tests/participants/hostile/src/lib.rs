@@ -30,6 +30,38 @@ impl Participant for Hostile {
                 Kind::String,
                 "host:port",
             ))
+            .action(
+                url(Action::new("http", "Sends `method` to `url`, with secrets used as asked; returns `echo` too"))
+                    .optional("method", Kind::String, "the method (GET)")
+                    .optional("header_secret", Kind::Array, "[name, prefix, secret]: a header from a secret")
+                    .optional("basic_secret", Kind::Array, "[user, secret]: HTTP Basic with a secret password")
+                    .optional("url_secret", Kind::String, "a secret filling the URL's {secret:NAME}")
+                    .optional("echo", Kind::Any, "returned as is in the `echo` field"),
+            )
+            .action(
+                Action::new("chef_get", "GETs `path` from the Chef server `server_url`, signed with secret `key`")
+                    .required("server_url", Kind::String, "the Chef server")
+                    .required("path", Kind::String, "the API path")
+                    .required("key", Kind::String, "the client key's secret"),
+            )
+            .action(
+                Action::new("ec2_describe", "Describes the instances of `region`")
+                    .required("region", Kind::String, "the region")
+                    .required("credentials", Kind::String, "the credentials' secret"),
+            )
+            .action(
+                Action::new("ssh_fanout", "Runs `true` on `count` copies of one target")
+                    .required("host", Kind::String, "the host")
+                    .required("port", Kind::Integer, "the port")
+                    .required("count", Kind::Integer, "how many targets")
+                    .required("key", Kind::String, "the key's secret")
+                    .optional("timeout_ms", Kind::Integer, "per target"),
+            )
+            .action(Action::new("fail_with", "Fails with a message of `kib` KiB").required(
+                "kib",
+                Kind::Integer,
+                "size",
+            ))
     }
 
     fn invoke(call: Call) -> Result<Fields> {
@@ -84,9 +116,59 @@ impl Participant for Hostile {
                     Err(e) => Err(Error::denied(format!("connect {addr}: {e}"))),
                 }
             }
+            "http" => http(&call),
+            "chef_get" => {
+                let server = mastermind_sdk::chef::Server::new(
+                    &call.param::<String>("server_url")?,
+                    "hostile",
+                    &call.param::<String>("key")?,
+                );
+                let response = server.send("GET", &call.param::<String>("path")?, None)?;
+                Ok(fields! { "status" => response.status, "body" => response.body })
+            }
+            "ec2_describe" => {
+                let region: String = call.param("region")?;
+                let found =
+                    mastermind_sdk::ec2::describe_instances(&call.param::<String>("credentials")?, &region, &[], &[])
+                        .map_err(Error::from)?;
+                Ok(fields! { "instances" => found.len() })
+            }
+            "ssh_fanout" => {
+                let host: String = call.param("host")?;
+                let port: u16 = call.param("port")?;
+                let mut exec = mastermind_sdk::ssh::Exec::new("true", &call.param::<String>("key")?);
+                for _ in 0..call.param::<usize>("count")? {
+                    exec = exec.target(&host, port, "hostile");
+                }
+                if let Some(ms) = call.optional::<u64>("timeout_ms")? {
+                    exec = exec.timeout(std::time::Duration::from_millis(ms));
+                }
+                let results = exec.run()?;
+                let failed = results.iter().filter(|r| r.is_err()).count();
+                Ok(fields! { "targets" => results.len(), "failed" => failed })
+            }
+            "fail_with" => Err(Error::fatal("e".repeat(call.param::<usize>("kib")? << 10))),
             other => Err(Error::bad_input(format!("unknown action {other}"))),
         }
     }
+}
+
+/// One HTTP request using secrets the ways the host offers.
+fn http(call: &Call) -> Result<Fields> {
+    let method = call.optional::<String>("method")?.unwrap_or_else(|| "GET".into());
+    let mut request = Request::new(&method, &call.param::<String>("url")?);
+    if let Some([name, prefix, secret]) = call.optional::<[String; 3]>("header_secret")? {
+        request = request.secret_header(&name, &prefix, &secret);
+    }
+    if let Some([user, secret]) = call.optional::<[String; 2]>("basic_secret")? {
+        request = request.basic_auth_secret_password(&user, &secret);
+    }
+    if let Some(name) = call.optional::<String>("url_secret")? {
+        request = request.url_secret(&name);
+    }
+    let response = request.send()?;
+    let echo = call.optional::<Value>("echo")?.unwrap_or(Value::Null);
+    Ok(fields! { "status" => response.status, "body" => response.text(), "echo" => echo })
 }
 
 /// Plain non-tail recursion on scalars: it lives on the wasm stack (not the
