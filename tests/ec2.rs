@@ -180,7 +180,7 @@ async fn http_participant_sends_json_and_reads_the_response() {
 async fn the_seed_example_runs_unchanged() {
     let moto = Moto::start().await;
     let receiver = HttpReceiver::start().await;
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/examples");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let dir = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mastermind"))
         .arg("run")

@@ -49,7 +49,7 @@ echo 'out:${v:var}'";
     assert_trace(h, source, &["out:val", "in:val1", "out:val"]).await;
 });
 
-// eft_1_echo: test_echo (test_echo_escape needs Ruote's :escape).
+// eft_1_echo: test_echo (test_echo_text is the same with `text:`).
 on_both!(eft_1_echo, |h| {
     assert_trace(h, "echo 'a'", &["a"]).await;
 });
@@ -182,7 +182,7 @@ on_both!(eft_16_if, |h| {
     assert_trace(h, &source, &["then", "else", "else", "else"]).await;
 });
 
-// eft_22_noop: its one test.
+// eft_22_noop: test_no_operation.
 on_both!(eft_22_noop, |h| {
     assert_trace(h, "sequence do\n  echo 'a'\n  noop\n  echo 'b'\nend", &["a", "b"]).await;
 });
@@ -207,24 +207,25 @@ end";
     assert_eq!(job.fields["err"]["message"], json!("fail!"));
 });
 
-// eft_27_inc: 9 of 17 (the others use `inc` with a block, Ruby values, or
-// `${r:...}`).
+// eft_27_inc: 8 of 17 — test_inc, test_dec, test_inc_missing, test_inc_delta,
+// test_inc_v_val (with a float), test_inc_array, test_dec_array (pos: head),
+// test_dec_val. The others use `inc` with a block, a cursor or Ruby values.
 on_both!(eft_27_inc, |h| {
     // test_inc, test_dec
     assert_trace(h, "set 'v:x' => 1\ninc 'v:x'\necho '${v:x}'", &["2"]).await;
     assert_trace(h, "set 'v:x' => 1\ndec 'v:x'\necho '${v:x}'", &["0"]).await;
-    // test_inc_field, test_inc_no_value (a missing field starts at 0)
+    // test_inc on a field, test_inc_missing (a missing value starts at 0)
     assert_trace(h, "set 'f:x' => 1\ninc 'f:x'\necho '${f:x}'", &["2"]).await;
     assert_trace(h, "inc 'v:x'\necho '${v:x}'", &["1"]).await;
-    // test_inc_delta, test_inc_float
+    // test_inc_delta, test_inc_v_val (with a float)
     assert_trace(h, "set 'v:x' => 1\ninc 'v:x' => 3\necho '${v:x}'", &["4"]).await;
     assert_trace(h, "set 'v:x' => 1.5\ninc 'v:x', val: 0.25\necho '${v:x}'", &["1.75"]).await;
-    // test_push, test_pop with pos
+    // test_inc_array, test_dec_array (pos: head)
     assert_trace(h, "set 'v:l' => %w[ a b ]\ninc 'v:l', val: 'c'\necho '${v:l}'", &[r#"["a","b","c"]"#]).await;
     let job = h.run("set 'f:l' => %w[ a b c ]\ndec 'f:l', pos: 'head'", json!({})).await;
     assert_eq!(job.fields["l"], json!(["b", "c"]));
     assert_eq!(job.fields["__result__"], json!("a"));
-    // test_dec_value
+    // test_dec_val
     let job = h.run("set 'f:l' => %w[ a b c ]\ndec 'f:l', val: 'b'", json!({})).await;
     assert_eq!(job.fields["l"], json!(["a", "c"]));
 });
@@ -274,15 +275,18 @@ nada";
     completed(&job);
 });
 
-// eft_10_cancel_process: test_cancel_process (terminate is ours).
+// eft_10_cancel_process: test_cancel_process.
 on_both!(eft_10_cancel_process, |h| {
     let (job, echoes) = h.trace("sequence do\n  echo 'a'\n  cancel_process\n  echo 'b'\nend", json!({})).await;
     assert_eq!(job.state, JobState::Canceled);
     assert_eq!(echoes, ["a"]);
 });
 
-// eft_6_concurrence: 10 of 34 here (merge types are in the unit tests of
-// concurrence.rs; the others watch Ruote's internals or use Ruby).
+// eft_6_concurrence: 10 of 34 — test_basic, test_empty, test_count,
+// test_count_negative, test_wait_for_tags, test_wait_for_int, test_over_if,
+// test_count_remaining_forget, test_remaining_wait, test_merge_type_isolate.
+// The other merge types are in concurrence.rs's unit tests (Ruote's
+// ut_17_merge); the rest watch Ruote's internals.
 on_both!(eft_6_concurrence, |h| {
     // test_basic
     let job = h.run("concurrence do\n  mark_tester name: 'alpha'\n  mark_tester name: 'alpha'\nend", json!({})).await;
@@ -323,7 +327,7 @@ end";
     let job = h.run(source, json!({})).await;
     completed(&job);
     assert!(started.elapsed() < std::time::Duration::from_secs(4), "charly was not waited for");
-    // test_wait_for_integer
+    // test_wait_for_int
     let job = h
         .run(
             "concurrence wait_for: 1 do\n  mark_tester name: 'a'\n  mark_tester name: 'b', sleep_ms: 5000\nend",
@@ -339,7 +343,7 @@ end";
     let job = h.run(source, json!({})).await;
     completed(&job);
     assert_eq!(job.fields["who"], json!("a"));
-    // test_remaining_forget
+    // test_count_remaining_forget
     let source = "concurrence count: 1, remaining: 'forget' do
   mark_tester name: 'a'
   mark_tester name: 'b', sleep_ms: 300
@@ -369,16 +373,17 @@ end";
     assert_eq!(job.fields["1"]["x"], json!("b"));
 });
 
-// eft_23_apply: 4 of 10 (the others apply Ruby or XML trees, or a tree in
-// a field written by Ruby).
+// eft_23_apply: 4 of 10 — test_apply_default_tree_variable,
+// test_apply_tree_variable, test_apply_tree_field, test_apply_within_subprocess.
+// The others apply Ruby or XML trees.
 on_both!(eft_23_apply, |h| {
-    // test_apply (tree in a variable)
+    // test_apply_default_tree_variable
     assert_trace(h, "set 'v:tree' => ['echo', { 'nada' => nil }, []]\napply", &["nada"]).await;
-    // test_apply_tree_var
+    // test_apply_tree_variable
     assert_trace(h, "set 'v:t' => ['echo', { 'nada' => nil }, []]\napply tree_var: 't'", &["nada"]).await;
     // test_apply_tree_field
     assert_trace(h, "set 'f:t' => ['echo', { 'nada' => nil }, []]\napply tree_field: 't'", &["nada"]).await;
-    // test_apply_in_subprocess (Ruby's yield)
+    // test_apply_within_subprocess (Ruby's yield)
     let source = "handle do\n  echo 'alpha'\nend\nhandle do\n  echo 'bravo'\nend
 define 'handle' do\n  echo 'prepare'\n  apply\n  echo 'rearrange'\nend";
     assert_trace(h, source, &["prepare", "alpha", "rearrange", "prepare", "bravo", "rearrange"]).await;
