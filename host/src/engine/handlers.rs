@@ -126,6 +126,7 @@ fn take(flow: &mut Flow, handler_fei: &Fei, handler: Handler, error: StepError, 
             AfterCancel::Retry { delay_ms }
         }
         HandlerAction::Redo => AfterCancel::Retry { delay_ms },
+        HandlerAction::Cando => AfterCancel::Cando,
         HandlerAction::Pass => AfterCancel::ReplyWith { workitem: failing },
         HandlerAction::Cancel | HandlerAction::Undo => {
             let applied = flow.get(handler_fei).map(|e| e.applied.clone()).unwrap_or_default();
@@ -159,7 +160,7 @@ pub(crate) fn on_timeout(flow: &mut Flow, fei: &Fei) {
         Some("error") => return on_error(flow, fei, error),
         Some(spec) => match parse_on_timeout(spec) {
             Ok(mut hs) if !hs.is_empty() => match hs.remove(0).action {
-                HandlerAction::Retry | HandlerAction::RetryAny | HandlerAction::Redo => {
+                HandlerAction::Retry | HandlerAction::RetryAny | HandlerAction::Redo | HandlerAction::Cando => {
                     AfterCancel::Retry { delay_ms: 0 }
                 }
                 HandlerAction::Pass => AfterCancel::Pass,
@@ -216,11 +217,34 @@ pub(crate) fn cancelled(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
                 Err(e) => unhandled(flow, fei, StepError::new(StepErrorKind::Internal, format!("handler tree: {e}"))),
             }
         }
+        Some(AfterCancel::Cando) => cando(flow, fei),
         Some(AfterCancel::OnCancel { name }) => {
             let line = flow.get(fei).and_then(|e| flow.node(&e.tree).ok()).map(|n| n.span.line).unwrap_or(0);
             replace_with(flow, fei, Node::new(name, Span { line, ..Span::default() }), None, None)
         }
     }
+}
+
+/// `cando`: the cancelled expression's `on_cancel` handler runs, then the
+/// expression again from the fields it started with — both in its place,
+/// as a sequence. Without an `on_cancel` it is a retry.
+fn cando(flow: &mut Flow, fei: &Fei) {
+    let Some(e) = flow.get(fei) else { return };
+    let Ok(node) = flow.node(&e.tree) else { return };
+    let Some(on_cancel) = node.attr_str("on_cancel").filter(|n| !n.trim().is_empty()).map(str::to_owned) else {
+        if let Some(e) = flow.get_mut(fei) {
+            e.status = Status::Active;
+            e.after_cancel = None;
+        }
+        return retry_now(flow, fei);
+    };
+    let span = Span { line: node.span.line, ..Span::default() };
+    let mut again = node.into_owned();
+    // Applied again, it must not hand its error to `cando` for ever.
+    again.attrs.retain(|(k, _)| k != "on_error");
+    let mut sequence = Node::new("sequence", span);
+    sequence.children = vec![Node::new(on_cancel, span), again];
+    replace_with(flow, fei, sequence, None, None);
 }
 
 /// Applies `handler` in place of the cancelled expression `fei`, with the

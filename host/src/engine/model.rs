@@ -166,6 +166,8 @@ pub enum AfterCancel {
     /// It was cancelled (not killed): apply its `on_cancel:` handler in its
     /// place, with the fields it was applied with.
     OnCancel { name: String },
+    /// `cando`: its `on_cancel:` handler, then itself again.
+    Cando,
     /// Reply to the parent with this workitem (a timeout: `__timed_out__`).
     ReplyWith { workitem: Workitem },
     /// Apply the expression again, as a new application, with the

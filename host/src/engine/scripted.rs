@@ -50,7 +50,8 @@ pub struct Run {
 
 /// Runs `source` with `fields`. Participants answer with their params as
 /// field updates, except for these params: `fail: 'kind'` fails the call
-/// with that error kind (`fail_times: n`, only the first n attempts), and
+/// with that error kind (`fail_times: n`, only the first n attempts; an
+/// empty kind does not fail), and
 /// `delay_ms: n` answers n virtual milliseconds later.
 pub fn run(source: &str, fields: Value) -> Run {
     let definition = parse("test.mm", source).unwrap_or_else(|e| panic!("{e}"));
@@ -117,7 +118,7 @@ pub fn run(source: &str, fields: Value) -> Run {
 fn answer(d: &Dispatch) -> (i64, Result<Fields, CallError>) {
     let delay = d.params.get("delay_ms").and_then(Value::as_i64).unwrap_or(0);
     let times = d.params.get("fail_times").and_then(Value::as_u64).unwrap_or(u64::MAX);
-    if let Some(kind) = d.params.get("fail").and_then(Value::as_str)
+    if let Some(kind) = d.params.get("fail").and_then(Value::as_str).filter(|k| !k.is_empty())
         && u64::from(d.attempt) <= times
     {
         let kind: ErrorKind = serde_json::from_value(json!(kind)).unwrap_or(ErrorKind::Fatal);

@@ -68,6 +68,8 @@ pub enum HandlerAction {
     Cancel,
     Undo,
     Redo,
+    /// `cando`: cancel it (running its `on_cancel`), then apply it again.
+    Cando,
     /// `error`: turn a timeout into an error (only meaningful in `on_timeout`).
     Raise,
     /// Run the named subprocess or participant.
@@ -83,6 +85,7 @@ impl fmt::Display for HandlerAction {
             HandlerAction::Cancel => f.write_str("cancel"),
             HandlerAction::Undo => f.write_str("undo"),
             HandlerAction::Redo => f.write_str("redo"),
+            HandlerAction::Cando => f.write_str("cando"),
             HandlerAction::Raise => f.write_str("error"),
             HandlerAction::Handler(name) => f.write_str(name),
         }
@@ -175,13 +178,14 @@ fn parse_item(item: &str, attribute: &str) -> Result<Handler, String> {
         "cancel" => HandlerAction::Cancel,
         "undo" => HandlerAction::Undo,
         "redo" => HandlerAction::Redo,
+        "cando" => HandlerAction::Cando,
         "error" if attribute == "on_timeout" => HandlerAction::Raise,
         "error" => return Err("`error` is only meaningful in `on_timeout`".into()),
         "" => return Err("an action is missing".into()),
         name if is_handler_name(name) => HandlerAction::Handler(name.to_string()),
         name => {
             return Err(format!(
-                "`{name}` is neither an action (retry, pass, cancel, undo, redo{}) nor a \
+                "`{name}` is neither an action (retry, pass, cancel, undo, redo, cando{}) nor a \
                  subprocess or participant name",
                 if attribute == "on_timeout" { ", error" } else { "" }
             ));
@@ -246,6 +250,7 @@ mod tests {
             ("cancel", HandlerAction::Cancel),
             ("undo", HandlerAction::Undo),
             ("redo", HandlerAction::Redo),
+            ("cando", HandlerAction::Cando),
             ("alert_admin", HandlerAction::Handler("alert_admin".into())),
             ("notify-ops.v2", HandlerAction::Handler("notify-ops.v2".into())),
         ];

@@ -115,6 +115,7 @@ vocabulary! {
     equals => [Equals],
     error => [Error],
     filter => [Filter],
+    forget => [Forget],
     given => [Given],
     if_ => [If],
     inc => [Inc],

@@ -93,4 +93,20 @@ define 'decommission' do\n  bravo\nend";
         assert_eq!(job.calls, ["alpha", "alpha"], "{:?}", job.error);
         assert_eq!(job.state, JobState::Completed);
     }
+
+    #[test]
+    fn cando_runs_on_cancel_then_applies_again() {
+        let source = "set 'f:mode' => 'fatal'
+sequence on_error: 'cando', on_cancel: 'rollback' do
+  alpha
+  bravo fail: '${mode}'
+end
+define 'rollback' do
+  set 'f:mode' => ''
+  charly
+end";
+        let job = run(source, json!({}));
+        assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
+        assert_eq!(job.calls, ["alpha", "bravo", "charly", "alpha", "bravo"]);
+    }
 }
