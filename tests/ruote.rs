@@ -388,3 +388,86 @@ on_both!(eft_23_apply, |h| {
 define 'handle' do\n  echo 'prepare'\n  apply\n  echo 'rearrange'\nend";
     assert_trace(h, source, &["prepare", "alpha", "rearrange", "prepare", "bravo", "rearrange"]).await;
 });
+
+// eft_40_await: 3 of 9 — test_await_tag, test_await_participant,
+// test_tag_or_tag. The others use `await` with a block (the "multiple
+// times" mode), errors as events, or other process instances.
+on_both!(eft_40_await, |h| {
+    // test_await_tag
+    let source = "concurrence wait_for: 4 do
+  sequence do
+    await left_tag: 'alpha'
+    echo 'a0'
+  end
+  sequence do
+    await entered_tag: 'alpha'
+    echo 'a1'
+  end
+  sequence do
+    await entered_tag: /pha$/
+    echo 'a2'
+  end
+  sequence do
+    await tags: 'alpha'
+    echo 'a3'
+  end
+  sequence do
+    await entered_tag: /pha./
+    echo 'a9'
+  end
+  sequence do
+    noop
+    sequence tag: 'alpha' do
+      echo 'alpha'
+    end
+  end
+end";
+    let (job, echoes) = h.trace(source, json!({})).await;
+    completed(&job);
+    let mut sorted = echoes.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["a0", "a1", "a2", "a3", "alpha"]);
+    let at = |e: &str| echoes.iter().position(|x| x == e).unwrap();
+    assert!(at("a1") < at("a0"), "{echoes:?}");
+    // test_await_participant
+    let source = "concurrence do
+  sequence do
+    await reached_participant: 'tester'
+    echo 'b'
+  end
+  sequence do
+    await left_participant: 'tester'
+    echo 'c'
+  end
+  sequence do
+    noop
+    mark_tester name: 'a'
+  end
+end";
+    let (job, echoes) = h.trace(source, json!({})).await;
+    completed(&job);
+    assert_eq!(echoes, ["b", "c"]);
+    // test_tag_or_tag
+    let source = "concurrence do
+  sequence do
+    await left_tag: 'a, b'
+    echo 'ab'
+  end
+  sequence do
+    await left_tag: %w[ c d ]
+    echo 'cd'
+  end
+  sequence do
+    noop
+    concurrence do
+      echo 'a', tag: 'a'
+      echo 'c', tag: 'c'
+    end
+  end
+end";
+    let (job, echoes) = h.trace(source, json!({})).await;
+    completed(&job);
+    let mut sorted = echoes;
+    sorted.sort();
+    assert_eq!(sorted, ["a", "ab", "c", "cd"]);
+});

@@ -218,6 +218,9 @@ impl<'a> Flow<'a> {
     /// Ends expression `fei`: it leaves the job and its parent gets the workitem.
     pub fn reply_to_parent(&mut self, fei: &Fei, workitem: Workitem) {
         let Some(e) = self.remove(fei) else { return };
+        if let Some(tag) = &e.tag {
+            expressions::left_tag(self, tag);
+        }
         if e.forgotten {
             return;
         }

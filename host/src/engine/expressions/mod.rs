@@ -105,6 +105,7 @@ macro_rules! vocabulary {
 vocabulary! {
     add_branches => [AddBranches],
     apply => [Apply],
+    await_ => [Await],
     cancel_process => [CancelProcess],
     command => [Command],
     concurrence => [Concurrence],
@@ -135,6 +136,11 @@ vocabulary! {
     wait => [Wait],
 }
 mod path;
+
+/// A tagged expression ended: the `await`s for it reply.
+pub(crate) fn left_tag(flow: &mut Flow, tag: &str) {
+    await_::happened(flow, await_::Event::LeftTag, tag);
+}
 
 /// The kind of a participant step, as stored.
 pub(crate) const PARTICIPANT: &str = "participant";
@@ -249,8 +255,9 @@ pub(crate) fn apply(
         let tag = tag.to_owned();
         flow.set_variable(&fei, &tag, Some(Value::String(fei.0.clone())));
         if let Some(e) = flow.get_mut(&fei) {
-            e.tag = Some(tag);
+            e.tag = Some(tag.clone());
         }
+        await_::happened(flow, await_::Event::EnteredTag, &tag);
     }
     if let Some(timeout) = node.attr("timeout") {
         match attributes::parse_duration(&value_text(timeout)) {

@@ -130,6 +130,7 @@ fn dispatch(flow: &mut Flow, fei: &Fei, node: &Node, target: Target, workitem: W
         line: node.span.line,
         deadline_ms,
     };
+    super::await_::happened(flow, super::await_::Event::ReachedParticipant, &target.participant);
     set_state::<Participant>(flow, fei, &target);
     let now = flow.now();
     flow.persist(Message::Dispatch(dispatch), now);
@@ -151,7 +152,9 @@ pub(crate) fn result(flow: &mut Flow, fei: &Fei, outcome: Result<Fields, CallErr
     match outcome {
         Ok(updates) => {
             merge(&mut workitem, updates);
+            let participant = state::<Participant>(flow, fei).participant;
             flow.reply_to_parent(fei, workitem);
+            super::await_::happened(flow, super::await_::Event::LeftParticipant, &participant);
         }
         Err(mut error) => {
             // What the call kept before failing travels with the error: the
