@@ -88,7 +88,8 @@ struct Context {
 #[derive(Default)]
 struct After {
     events: Vec<(String, Event)>,
-    cancelled: Vec<Fei>,
+    /// Withdrawn dispatches: their calls are aborted.
+    withdrawn: Vec<i64>,
     dispatches: Vec<StoredMessage>,
     /// A lease was released: messages that arrived meanwhile are claimed
     /// by the claim loop.
@@ -270,7 +271,7 @@ impl Engine {
             Work::Claimed { job_id, tenant } => {
                 after.wake = true;
                 let Some(state) = tx.take_claimed(job_id, &self.worker_id).await? else { return Ok(()) };
-                if !matches!(state, super::JobState::Running | super::JobState::Failed) {
+                if !state.is_runnable() {
                     return Ok(());
                 }
                 let Some(context) = context else { return Ok(()) };
@@ -279,7 +280,7 @@ impl Engine {
             Work::Launched { job_id, tenant } => {
                 // Stored leased to this worker (`Engine::launch_lease`).
                 let state = tx.take_claimed(job_id, &self.worker_id).await?;
-                let runnable = state.filter(|s| matches!(s, super::JobState::Running | super::JobState::Failed));
+                let runnable = state.filter(|s| s.is_runnable());
                 match (runnable, context) {
                     (Some(state), Some(context)) => {
                         self.batch(tx, job_id, tenant, state, context, None, cache, after).await
@@ -352,7 +353,7 @@ impl Engine {
         // A timer (or a retry without delay) is the claim loop's: woken, it
         // claims what is due and sleeps until the next timer.
         after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, super::Message::Dispatch(_)));
-        let dispatches = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
+        let written = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
         if let Some(cache) = cache
             && !outcome.state.is_final()
         {
@@ -362,17 +363,15 @@ impl Engine {
             cache.0.insert(job_id.to_owned(), outcome.expressions);
         }
         after.events.extend(outcome.events.into_iter().map(|e| (job_id.to_owned(), Event::Flow(e))));
-        after.cancelled.extend(outcome.cancelled);
-        after.dispatches.extend(dispatches);
+        after.withdrawn.extend(written.withdrawn);
+        after.dispatches.extend(written.dispatches);
         Ok(())
     }
 
+    /// Aborts withdrawn calls first (their slots free up for the calls
+    /// started next), publishes, then starts the calls the batches stored.
     fn after_commit(self: &Arc<Self>, after: After) {
-        for fei in after.cancelled {
-            if let Some(handle) = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&fei.0) {
-                handle.abort();
-            }
-        }
+        self.dispatcher.abort(&after.withdrawn);
         for (job_id, event) in after.events {
             self.publish(&job_id, event);
         }

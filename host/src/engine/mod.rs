@@ -25,6 +25,7 @@
 //! ```
 
 mod committer;
+mod dispatcher;
 mod expressions;
 mod flow;
 mod handlers;
@@ -48,7 +49,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::sync::{Notify, broadcast};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -173,9 +174,7 @@ pub struct Engine {
     wake: Notify,
     events: broadcast::Sender<JobEvent>,
     definitions: Mutex<HashMap<String, Arc<Definition>>>,
-    in_flight: Mutex<HashMap<String, tokio::task::AbortHandle>>,
-    call_slots: Arc<Semaphore>,
-    tenant_calls: worker::TenantCalls,
+    dispatcher: Arc<dispatcher::Dispatcher>,
     job_ends: JobEnds,
     committers: committer::Committers,
 }
@@ -212,21 +211,24 @@ impl Engine {
             store,
             sandbox,
             tenancy,
-            tenant_calls: Default::default(),
             job_ends: Default::default(),
             committers: Default::default(),
-            call_slots: Arc::new(Semaphore::new(config.max_concurrent_calls.max(1))),
+            dispatcher: Arc::new(dispatcher::Dispatcher::new(config.max_concurrent_calls)),
             config,
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
             wake: Notify::new(),
             events,
             definitions: Mutex::new(HashMap::new()),
-            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Participant calls this process is making (or waiting to make) now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.dispatcher.in_flight()
     }
 
     /// What `tenant`'s jobs may use.

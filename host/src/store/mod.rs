@@ -467,7 +467,7 @@ impl Store {
 }
 
 mod work;
-pub use work::WorkTx;
+pub use work::{WorkTx, Written};
 
 /// The PostgreSQL channel workers listen on: a message was queued.
 pub const NOTIFY_CHANNEL: &str = "mastermind_work";

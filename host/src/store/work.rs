@@ -10,6 +10,16 @@
 //! row stays locked until the commit: no other process can work on the
 //! job in between, and one that tries waits for the commit and then sees
 //! its effects.
+//!
+//! A batch's participant calls: the dispatches it withdrew are deleted
+//! before the ones it journaled are inserted, and [`WorkTx::write`] returns
+//! both (their row ids), so the caller starts exactly the calls that are
+//! still wanted and aborts exactly the withdrawn ones. A call journaled and
+//! withdrawn within one batch never reaches the store: the flow drops it
+//! (`Flow::withdraw_dispatch`), so it is neither started nor listed.
+//!
+//! Which jobs are worked on is decided by [`JobState::RUNNABLE`], the one
+//! definition of the states in which a job's batches run.
 
 use super::sql::{SqlValue, Tx, args};
 use super::{
@@ -18,13 +28,39 @@ use super::{
 };
 use crate::engine::{Expression, JobState, Message};
 use serde_json::Value;
+use std::sync::LazyLock;
 use std::time::Duration;
+
+/// `'running', 'failed'`: [`JobState::RUNNABLE`] as SQL literals, spliced
+/// into the claim queries (constants, never input).
+pub(super) static RUNNABLE: LazyLock<String> =
+    LazyLock::new(|| JobState::RUNNABLE.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", "));
+
+static OPEN_JOB: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET updated_at = $1
+         WHERE id = $2 AND state IN ({})
+           AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
+                OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
+         RETURNING state",
+        *RUNNABLE
+    )
+});
+
+/// What [`WorkTx::write`] stored and withdrew.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// The participant calls the batch journaled, leased to its worker.
+    pub dispatches: Vec<StoredMessage>,
+    /// Row ids of the dispatches the batch withdrew (calls to abort).
+    pub withdrawn: Vec<i64>,
+}
 
 /// Rows one multi-row statement writes at most.
 const ROWS_PER_STATEMENT: usize = 32;
 
 /// `$first, $first+1, ...`: `n` bind markers.
-fn marks(first: usize, n: usize) -> String {
+pub(super) fn marks(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
@@ -71,7 +107,7 @@ impl Store {
                         SELECT c.id, c.updated_at, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.updated_at) AS turn
                         FROM jobs c
                         WHERE c.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
-                          AND c.state IN ('running', 'failed')
+                          AND c.state IN ({runnable})
                           AND (c.lease_owner IS NULL OR c.lease_until < $3
                                OR c.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
                     ) ranked ORDER BY ranked.turn, ranked.updated_at LIMIT $4)
@@ -79,7 +115,8 @@ impl Store {
                   AND (j.lease_owner IS NULL OR j.lease_until < $3
                        OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
                 {lock})
-             RETURNING id, tenant"
+             RETURNING id, tenant",
+            runnable = *RUNNABLE
         );
         let args = args![worker, now + lease.as_millis() as i64, now, limit, now - stale_after.as_millis() as i64];
         let rows = self.db.fetch_all(&sql, args).await?;
@@ -124,7 +161,7 @@ impl Store {
                     SELECT ranked.id FROM (
                         SELECT c.id, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.id) AS turn
                         FROM messages c JOIN jobs j ON j.id = c.job_id
-                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ('running', 'failed')
+                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ({runnable})
                           AND (c.lease_owner IS NULL OR c.lease_owner NOT IN
                                (SELECT id FROM workers WHERE heartbeat_at > $3))
                           {skip}
@@ -134,7 +171,8 @@ impl Store {
                   AND (m.lease_owner IS NULL OR m.lease_owner NOT IN
                        (SELECT id FROM workers WHERE heartbeat_at > $3))
                 {lock})
-             RETURNING id, body, job_id, tenant"
+             RETURNING id, body, job_id, tenant",
+            runnable = *RUNNABLE
         );
         let mut args = args![worker, now, now - stale_after.as_millis() as i64, limit];
         args.extend(skip_tenants.iter().map(SqlValue::from));
@@ -171,17 +209,8 @@ impl WorkTx {
     /// queued for that worker, see [`WorkTx::queue_message`]).
     pub async fn open_job(&mut self, job_id: &str, worker: &str, stale_after: Duration) -> Result<Option<JobState>> {
         let now = now_ms();
-        let row = self
-            .tx
-            .fetch_optional(
-                "UPDATE jobs SET updated_at = $1
-                 WHERE id = $2 AND state IN ('running', 'failed')
-                   AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
-                        OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
-                 RETURNING state",
-                args![now, job_id, worker, now - stale_after.as_millis() as i64],
-            )
-            .await?;
+        let row =
+            self.tx.fetch_optional(&OPEN_JOB, args![now, job_id, worker, now - stale_after.as_millis() as i64]).await?;
         row.map(|r| parse_state(r.text(0)?)).transpose()
     }
 
@@ -253,15 +282,11 @@ impl WorkTx {
         rows.iter().map(|r| from_json("expression", r.str(0)?)).collect()
     }
 
-    /// Writes a batch's effects. Returns the participant calls it stored,
-    /// leased to `worker`.
-    pub async fn write(
-        &mut self,
-        job_id: &str,
-        tenant: &str,
-        worker: &str,
-        changes: BatchChanges,
-    ) -> Result<Vec<StoredMessage>> {
+    /// Writes a batch's effects: withdrawn dispatches are deleted before
+    /// new messages are inserted (a step cancelled and applied again in
+    /// place keeps its new call). Returns the participant calls it stored,
+    /// leased to `worker`, and those it withdrew.
+    pub async fn write(&mut self, job_id: &str, tenant: &str, worker: &str, changes: BatchChanges) -> Result<Written> {
         let tx = &mut self.tx;
         // One statement per kind of change rather than per row: on
         // PostgreSQL each statement is a round trip.
@@ -275,9 +300,17 @@ impl WorkTx {
             args.extend(feis.iter().map(SqlValue::from));
             tx.execute(&sql, args).await?;
         }
-        for fei in &changes.withdrawn_dispatches {
-            tx.execute("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2", args![job_id, fei])
-                .await?;
+        let mut written = Written::default();
+        for feis in changes.withdrawn_dispatches.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei IN ({}) RETURNING id",
+                marks(2, feis.len())
+            );
+            let mut args = args![job_id];
+            args.extend(feis.iter().map(SqlValue::from));
+            for row in tx.fetch_all(&sql, args).await? {
+                written.withdrawn.push(row.int(0)?);
+            }
         }
         for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
             // $1 job, $2 tenant, then fei and body per row.
@@ -295,12 +328,11 @@ impl WorkTx {
             }
             tx.execute(&sql, args).await?;
         }
-        let mut dispatches = Vec::new();
         for m in changes.messages {
             let is_dispatch = matches!(m.message, Message::Dispatch(_));
             let id = insert_message(tx, job_id, tenant, &m, is_dispatch.then_some(worker)).await?;
             if is_dispatch {
-                dispatches.push(StoredMessage {
+                written.dispatches.push(StoredMessage {
                     id,
                     job_id: job_id.to_owned(),
                     tenant: tenant.to_owned(),
@@ -324,7 +356,7 @@ impl WorkTx {
             let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
             tx.execute("UPDATE jobs SET error = $1 WHERE id = $2", args![text, job_id]).await?;
         }
-        Ok(dispatches)
+        Ok(written)
     }
 
     pub async fn commit(self) -> Result<()> {
