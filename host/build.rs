@@ -18,7 +18,7 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    for watched in ["wit", "plugins", "tests/participants", "Cargo.lock", "Cargo.toml"] {
+    for watched in ["wit", "plugins", "tests/participants", "migrations", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     // Several checkouts may share one target directory, and cargo gives

@@ -95,12 +95,133 @@ on_both!(cancelling_one_job_never_aborts_another_jobs_call, |h| {
     }))
     .unwrap();
     let now = mastermind::store::now_ms();
-    store.enqueue(&b, "test", &NewMessage { message: dispatch, due_at: now }, None).await.unwrap();
+    store.enqueue(&b, "test", &NewMessage { message: dispatch, due_at: now }).await.unwrap();
     // Claimed by the worker loop (it polls at least twice a second).
     tokio::time::sleep(Duration::from_millis(900)).await;
-    h.engine.cancel(&a).await.unwrap();
+    h.engine.cancel("test", &a).await.unwrap();
     let record = h.wait(&a).await;
     assert_eq!(record.state, JobState::Canceled);
     let ended = eventually(Duration::from_secs(8), || async { calls_named(h, &b, "b").await == 1 }).await;
     assert!(ended, "job B's call ran to its end: {:?}", store.running_steps(&b).await.unwrap());
+});
+
+/// Stores a pending job of `source` (see `Engine::start`).
+async fn create_pending(h: &Harness, source: &str) -> String {
+    let definition = mastermind::language::parse("test.mm", source).unwrap();
+    let job = mastermind::engine::NewJob {
+        id: None,
+        tenant: "test".into(),
+        definition: &definition,
+        fields: Default::default(),
+        name: None,
+        definition_ref: None,
+        start: false,
+    };
+    h.engine.create(job).await.unwrap()
+}
+
+// Pauses racing the batches that complete their jobs. Before the fix a pause
+// that read `running` just before the job completed wrote `paused` over
+// `completed` (clearing finished_at); the resume that followed left the job
+// `running` with nothing to run, forever.
+on_both!(pause_racing_completion_never_reopens_a_job, |h| {
+    let source = "mark_tester name: 'a'\nmark_tester name: 'b'\nmark_tester name: 'c'";
+    let engine = &h.engine;
+    // Each job paused and resumed over and over while it runs.
+    let churn = (0..20).map(|_| async move {
+        let definition = mastermind::language::parse("test.mm", source).unwrap();
+        let job = engine.launch("test", &definition, Default::default(), None).await.unwrap();
+        let started = Instant::now();
+        let mut paused = 0;
+        while started.elapsed() < Duration::from_secs(4) {
+            if engine.pause("test", &job).await.is_ok() {
+                paused += 1;
+                engine.resume("test", &job).await.unwrap();
+            } else if engine.store().job(&job).await.unwrap().unwrap().state.is_final() {
+                break;
+            }
+        }
+        (job, paused)
+    });
+    let jobs = futures::future::join_all(churn).await;
+    for (job, paused) in &jobs {
+        let record = tokio::time::timeout(Duration::from_secs(10), h.engine.wait_for(job))
+            .await
+            .unwrap_or_else(|_| panic!("job {job} ends (paused {paused} times)"))
+            .unwrap();
+        assert_eq!(record.state, JobState::Completed, "{:?}", record.error);
+        assert!(record.finished_at.is_some());
+        assert_eq!(trail(&record), json!(["a", "b", "c"]));
+    }
+    // A finished job is neither paused nor resumed, and stays as it ended.
+    let job = &jobs[0].0;
+    let done = h.engine.store().job(job).await.unwrap().unwrap();
+    assert!(h.engine.pause("test", job).await.is_err());
+    assert!(h.engine.resume("test", job).await.is_err());
+    let after = h.engine.store().job(job).await.unwrap().unwrap();
+    assert_eq!((after.state, after.finished_at), (done.state, done.finished_at));
+});
+
+// A pending job started and cancelled at once. Before the fix a cancel that
+// read `pending` while the start committed wrote `canceled` over a running
+// job: its first call was left running, listed by a canceled job.
+on_both!(cancel_of_a_pending_job_racing_its_start, |h| {
+    let source = "mark_tester name: 'x', sleep_ms: 3000\nmark_tester name: 'y'";
+    let mut jobs = Vec::new();
+    for _ in 0..30 {
+        jobs.push(create_pending(h, source).await);
+    }
+    let engine = &h.engine;
+    let races = jobs.iter().map(|job| async move {
+        let (started, cancelled) = tokio::join!(engine.start("test", job, None), engine.cancel("test", job));
+        (started.is_ok(), cancelled.is_ok())
+    });
+    let outcomes = futures::future::join_all(races).await;
+    for (job, (started, cancelled)) in jobs.iter().zip(outcomes) {
+        assert!(cancelled, "a pending or running job can be cancelled");
+        let record =
+            tokio::time::timeout(Duration::from_secs(10), h.engine.wait_for(job)).await.expect("the job ends").unwrap();
+        assert_eq!(record.state, JobState::Canceled, "started: {started}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let running = h.engine.store().running_steps(job).await.unwrap();
+        assert!(running.is_empty(), "a canceled job lists no call (started: {started}): {running:?}");
+    }
+    assert!(eventually(Duration::from_secs(2), || async { h.engine.calls_in_flight() == 0 }).await);
+    assert_eq!(calls_named(h, &jobs[0], "y").await, 0);
+});
+
+// Job control answers not-found for another tenant's job, a conflict naming
+// the state for a control the state does not allow, and the database refuses
+// a state outside the lifecycle.
+on_both!(job_control_is_the_tenants_and_follows_the_lifecycle, |h| {
+    use mastermind::engine::EngineError;
+    let job = h.launch("wait '30s'", json!({})).await;
+    let store = h.engine.store().clone();
+    assert!(matches!(h.engine.pause("other", &job).await, Err(EngineError::NotFound(_))));
+    assert!(matches!(h.engine.cancel("other", &job).await, Err(EngineError::NotFound(_))));
+    assert!(matches!(h.engine.pause("test", "no-such-job").await, Err(EngineError::NotFound(_))));
+    assert_eq!(store.job(&job).await.unwrap().unwrap().state, JobState::Running);
+    let resumed = h.engine.resume("test", &job).await;
+    assert!(matches!(resumed, Err(EngineError::State { state: "running", action: "resume", .. })), "{resumed:?}");
+    let retried = h.engine.retry("test", &job, None).await;
+    assert!(matches!(retried, Err(EngineError::State { state: "running", action: "retry", .. })), "{retried:?}");
+    h.engine.pause("test", &job).await.unwrap();
+    h.engine.cancel("test", &job).await.unwrap();
+    assert_eq!(h.wait(&job).await.state, JobState::Canceled);
+    let again = h.engine.cancel("test", &job).await;
+    assert!(matches!(again, Err(EngineError::State { state: "canceled", action: "cancel", .. })), "{again:?}");
+    let pending = create_pending(h, "mark_tester name: 'p'").await;
+    h.engine.cancel("test", &pending).await.unwrap();
+    let record = h.wait(&pending).await;
+    assert_eq!(record.state, JobState::Canceled);
+    assert!(record.finished_at.is_some());
+    let started = h.engine.start("test", &pending, None).await;
+    assert!(matches!(started, Err(EngineError::State { state: "canceled", action: "launch", .. })), "{started:?}");
+
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&h.url).await.unwrap();
+    let bogus = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE jobs SET state = 'bogus' WHERE id = '{job}'")));
+    let refused = bogus.execute(&raw).await.expect_err("the CHECK constraint refuses an unknown state");
+    assert!(refused.to_string().to_lowercase().contains("check"), "{refused}");
+    raw.close().await;
 });

@@ -29,6 +29,7 @@ mod dispatcher;
 mod expressions;
 mod flow;
 mod handlers;
+mod lifecycle;
 mod model;
 mod registry;
 mod tenancy;
@@ -36,6 +37,7 @@ mod validate;
 mod worker;
 
 pub use flow::FlowEvent;
+pub use lifecycle::Control;
 pub use model::{Expression, Fei, Fields, JobState, Message, StepError, Workitem};
 pub use registry::{Registered, Registry};
 pub use tenancy::{RuntimeFuture, SingleTenant, Tenancy, TenantRuntime};
@@ -44,7 +46,7 @@ pub use validate::validate;
 use crate::capabilities::SecretStore;
 use crate::language::{Definition, ParseErrors};
 use crate::sandbox::{Limits, Sandbox};
-use crate::store::{JobRecord, NewMessage, Store, StoreError, now_ms};
+use crate::store::{Controlled, JobRecord, NewMessage, Store, StoreError, Transition, now_ms};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -59,6 +61,7 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("no job {0}")]
     NotFound(String),
+    /// The job's state does not allow the control (see `lifecycle.rs`).
     #[error("job {job} is {state}: {action} is not possible")]
     State { job: String, state: &'static str, action: &'static str },
 }
@@ -291,12 +294,12 @@ impl Engine {
         Ok(id)
     }
 
-    /// Starts a pending job, its fields deep-merged with `overrides`.
-    pub async fn start(&self, job_id: &str, overrides: Option<Fields>) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state != JobState::Pending {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "launch" });
-        }
+    /// Starts `tenant`'s pending job, its fields deep-merged with `overrides`.
+    pub async fn start(&self, tenant: &str, job_id: &str, overrides: Option<Fields>) -> Result<(), EngineError> {
+        let job = match self.store.job(job_id).await? {
+            Some(job) if job.tenant == tenant => job,
+            _ => return Err(EngineError::NotFound(job_id.to_owned())),
+        };
         let mut fields = Value::Object(job.fields);
         if let Some(overrides) = overrides {
             deep_merge(&mut fields, Value::Object(overrides));
@@ -305,15 +308,44 @@ impl Engine {
             Value::Object(fields) => fields,
             _ => Fields::new(), // merging two objects gives an object
         };
-        let now = now_ms();
+        let first = first_message(fields.clone(), now_ms());
         let lease = self.launch_lease();
-        if !self.store.start_job(job_id, &fields, &first_message(fields.clone(), now), lease.as_ref()).await? {
-            // Someone else launched (or cancelled) it in between.
-            let job = self.job(job_id).await?;
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "launch" });
-        }
+        self.control(tenant, job_id, Control::Start, Some(first), Some(&fields), lease).await?;
         self.launched(job_id.to_owned(), job.tenant, lease.is_some()).await;
         Ok(())
+    }
+
+    /// Makes the first of `control`'s rules (`lifecycle.rs`) that the job's
+    /// state allows, queueing `message` with it if the rule queues one.
+    /// Returns the state the job is in now.
+    async fn control(
+        &self,
+        tenant: &str,
+        job_id: &str,
+        control: Control,
+        message: Option<NewMessage>,
+        fields: Option<&Fields>,
+        lease: Option<crate::store::JobLease<'_>>,
+    ) -> Result<JobState, EngineError> {
+        let rules: Vec<&lifecycle::Rule> = lifecycle::rules(control).collect();
+        let transitions: Vec<Transition> = rules
+            .iter()
+            .map(|r| Transition {
+                from: r.from,
+                to: r.to,
+                message: if r.queues { message.clone() } else { None },
+                fields: if r.queues { fields } else { None },
+                clears_error: r.clears_error,
+                lease: if r.queues { lease } else { None },
+            })
+            .collect();
+        match self.store.control_job(job_id, tenant, &transitions).await? {
+            Controlled::Made(i) => Ok(rules[i].to),
+            Controlled::NotFound => Err(EngineError::NotFound(job_id.to_owned())),
+            Controlled::Conflict(state) => {
+                Err(EngineError::State { job: job_id.to_owned(), state: state.as_str(), action: control.as_str() })
+            }
+        }
     }
 
     /// The lease a job launched here is stored with when this engine is
@@ -357,63 +389,39 @@ impl Engine {
         }
     }
 
-    /// Cancels a job: in-flight calls are aborted, then it ends as canceled.
-    pub async fn cancel(&self, job_id: &str) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state.is_final() {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "cancel" });
+    /// Cancels `tenant`'s job: a pending job ends canceled at once; any
+    /// other (paused and failed ones too) gets a cancel, which withdraws its
+    /// calls (aborting those in flight here) and ends it canceled.
+    pub async fn cancel(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
+        let message = NewMessage { message: Message::Cancel { fei: Fei::root(), kill: false }, due_at: now_ms() };
+        match self.control(tenant, job_id, Control::Cancel, Some(message), None, None).await? {
+            JobState::Canceled => self.publish(job_id, Event::Flow(FlowEvent::Finished { state: JobState::Canceled })),
+            _ => self.wake.notify_one(),
         }
-        if job.state == JobState::Pending {
-            // Nothing ran: there is nothing to cancel but the job itself.
-            self.store.set_job_state(job_id, JobState::Canceled).await?;
-            self.publish(job_id, Event::Flow(FlowEvent::Finished { state: JobState::Canceled }));
-            return Ok(());
-        }
-        // A paused or failed job is cancelled all the same.
-        let state = (job.state != JobState::Running).then_some(JobState::Running);
-        let message = Message::Cancel { fei: Fei::root(), kill: false };
-        self.store.enqueue(job_id, &job.tenant, &NewMessage { message, due_at: now_ms() }, state).await?;
+        Ok(())
+    }
+
+    /// Pauses `tenant`'s running job: nothing new starts (calls in flight
+    /// finish; their results wait for the resume).
+    pub async fn pause(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
+        self.control(tenant, job_id, Control::Pause, None, None, None).await?;
+        Ok(())
+    }
+
+    /// Resumes `tenant`'s paused job.
+    pub async fn resume(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
+        self.control(tenant, job_id, Control::Resume, None, None, None).await?;
         self.wake.notify_one();
         Ok(())
     }
 
-    /// Pauses a job: nothing new starts (calls in flight finish).
-    pub async fn pause(&self, job_id: &str) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state != JobState::Running {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "pause" });
-        }
-        self.store.set_job_state(job_id, JobState::Paused).await?;
-        Ok(())
-    }
-
-    pub async fn resume(&self, job_id: &str) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state != JobState::Paused {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "resume" });
-        }
-        self.store.set_job_state(job_id, JobState::Running).await?;
+    /// Runs `tenant`'s failed job's failed steps again; `fields`, when
+    /// given, replace those of the steps' workitems (Ruote's replay at error).
+    pub async fn retry(&self, tenant: &str, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
+        let message = NewMessage { message: Message::Retry { fields }, due_at: now_ms() };
+        self.control(tenant, job_id, Control::Retry, Some(message), None, None).await?;
         self.wake.notify_one();
         Ok(())
-    }
-
-    /// Runs a failed job's failed steps again; `fields`, when given,
-    /// replace those of the steps' workitems (Ruote's replay at error).
-    pub async fn retry(&self, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state != JobState::Failed {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "retry" });
-        }
-        let message = Message::Retry { fields };
-        self.store
-            .enqueue(job_id, &job.tenant, &NewMessage { message, due_at: now_ms() }, Some(JobState::Running))
-            .await?;
-        self.wake.notify_one();
-        Ok(())
-    }
-
-    async fn job(&self, job_id: &str) -> Result<JobRecord, EngineError> {
-        self.store.job(job_id).await?.ok_or_else(|| EngineError::NotFound(job_id.to_owned()))
     }
 
     fn publish(&self, job_id: &str, event: Event) {

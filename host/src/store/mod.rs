@@ -45,7 +45,7 @@ pub use triggers::TriggerRecord;
 
 use crate::engine::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
-use sql::{Db, Row, Tx, args};
+use sql::{Db, Row, SqlValue, Tx, args};
 use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
@@ -140,6 +140,33 @@ pub struct RunningStep {
 pub struct JobLease<'a> {
     pub worker: &'a str,
     pub until: i64,
+}
+
+/// One change of a job's state made from outside its batches, as
+/// [`Store::control_job`] makes it: from one of `from` to `to`.
+#[derive(Debug, Clone)]
+pub struct Transition<'a> {
+    pub from: &'a [JobState],
+    pub to: JobState,
+    /// Queued in the same transaction (a cancel, a retry, a first apply).
+    pub message: Option<NewMessage>,
+    /// Replaces the job's fields (a started job's, with their overrides).
+    pub fields: Option<&'a Fields>,
+    /// Clears the job's error (it runs again).
+    pub clears_error: bool,
+    /// Leases the job to a worker of this process (see [`JobLease`]).
+    pub lease: Option<JobLease<'a>>,
+}
+
+/// What [`Store::control_job`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controlled {
+    /// The transition at this index was made.
+    Made(usize),
+    /// No job of this id for this tenant.
+    NotFound,
+    /// The job is in this state, which none of the transitions starts from.
+    Conflict(JobState),
 }
 
 /// Everything one batch of a job changed, written in one transaction.
@@ -284,37 +311,6 @@ impl Store {
         Ok(true)
     }
 
-    /// Starts a pending job with `fields` (leased as in [`Store::create_job`]):
-    /// false when it is no longer pending.
-    pub async fn start_job(
-        &self,
-        id: &str,
-        fields: &Fields,
-        first: &NewMessage,
-        lease: Option<&JobLease<'_>>,
-    ) -> Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let started = tx
-            .fetch_optional(
-                "UPDATE jobs SET state = 'running', fields = $1, updated_at = $2, lease_owner = $4, lease_until = $5
-                 WHERE id = $3 AND state = 'pending'
-                 RETURNING tenant",
-                args![
-                    Value::Object(fields.clone()).to_string(),
-                    now_ms(),
-                    id,
-                    lease.map(|l| l.worker),
-                    lease.map(|l| l.until)
-                ],
-            )
-            .await?;
-        let Some(row) = started else { return Ok(false) };
-        insert_message(&mut tx, id, &row.text(0)?, first, None).await?;
-        self.notify_workers(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
         let row = self
             .db
@@ -341,37 +337,61 @@ impl Store {
         rows.iter().map(|r| r.text(0)).collect()
     }
 
-    /// Sets a job's state (pause, resume, cancel bookkeeping); a final
-    /// state records when the job finished.
-    pub async fn set_job_state(&self, id: &str, state: JobState) -> Result<()> {
-        let now = now_ms();
-        self.db
-            .execute(
-                "UPDATE jobs SET state = $1, updated_at = $2, finished_at = $3 WHERE id = $4",
-                args![state.as_str(), now, state.is_final().then_some(now), id],
-            )
-            .await?;
-        Ok(())
+    /// Changes a job's state from outside its batches (start, pause,
+    /// resume, cancel, retry): the first of `transitions` whose `from`
+    /// holds the job's current state is made, with the message it queues,
+    /// in one transaction. The state is checked by the UPDATE that changes
+    /// it (`WHERE ... AND state IN (...)`), so a concurrent change — another
+    /// control call, or a batch that completed the job — makes this one
+    /// answer [`Controlled::Conflict`] instead of overwriting it.
+    pub async fn control_job(&self, id: &str, tenant: &str, transitions: &[Transition<'_>]) -> Result<Controlled> {
+        let mut tx = self.db.begin().await?;
+        for (index, t) in transitions.iter().enumerate() {
+            let now = now_ms();
+            let mut args = args![t.to.as_str(), now, t.to.is_final().then_some(now), id, tenant];
+            let mut set = String::from("state = $1, updated_at = $2, finished_at = $3");
+            if t.clears_error {
+                set.push_str(", error = NULL");
+            }
+            if let Some(fields) = t.fields {
+                args.push(SqlValue::from(Value::Object(fields.clone()).to_string()));
+                set.push_str(&format!(", fields = ${}", args.len()));
+            }
+            if let Some(lease) = t.lease {
+                args.push(SqlValue::from(lease.worker));
+                args.push(SqlValue::from(lease.until));
+                set.push_str(&format!(", lease_owner = ${}, lease_until = ${}", args.len() - 1, args.len()));
+            }
+            let first = args.len() + 1;
+            args.extend(t.from.iter().map(|s| SqlValue::from(s.as_str())));
+            let sql = format!(
+                "UPDATE jobs SET {set} WHERE id = $4 AND tenant = $5 AND state IN ({}) RETURNING state",
+                work::marks(first, t.from.len())
+            );
+            if tx.fetch_optional(&sql, args).await?.is_none() {
+                continue;
+            }
+            if let Some(message) = &t.message {
+                insert_message(&mut tx, id, tenant, message, None).await?;
+                self.notify_workers(&mut tx, id).await?;
+            }
+            tx.commit().await?;
+            return Ok(Controlled::Made(index));
+        }
+        let row = tx.fetch_optional("SELECT state FROM jobs WHERE id = $1 AND tenant = $2", args![id, tenant]).await?;
+        tx.commit().await?;
+        match row {
+            None => Ok(Controlled::NotFound),
+            Some(r) => {
+                let state = r.text(0)?;
+                Ok(Controlled::Conflict(JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?))
+            }
+        }
     }
 
-    /// Queues a message for a job outside any batch (API actions: cancel,
-    /// retry), setting the job's state in the same transaction if given
-    /// (a retried job is running again and has no error).
-    pub async fn enqueue(
-        &self,
-        job_id: &str,
-        tenant: &str,
-        message: &NewMessage,
-        state: Option<JobState>,
-    ) -> Result<()> {
+    /// Queues a message for a job outside any batch.
+    pub async fn enqueue(&self, job_id: &str, tenant: &str, message: &NewMessage) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        if let Some(state) = state {
-            tx.execute(
-                "UPDATE jobs SET state = $1, error = NULL, updated_at = $2 WHERE id = $3",
-                args![state.as_str(), now_ms(), job_id],
-            )
-            .await?;
-        }
         insert_message(&mut tx, job_id, tenant, message, None).await?;
         self.notify_workers(&mut tx, job_id).await?;
         tx.commit().await?;
