@@ -75,7 +75,10 @@ fn main() {
     }
 
     let built = target_dir.join(WASM_TARGET).join("participant");
-    let dest = out_dir.join("participants");
+    // Per checkout, like the guests' build: OUT_DIR is the same for every
+    // checkout sharing a target directory, so built there, one checkout's
+    // tests could load (and its binary embed) another checkout's guests.
+    let dest = target_dir.join("built");
     std::fs::create_dir_all(&dest).unwrap();
     let mut registry = String::from("&[\n");
     for (package, dir_name) in builtins.iter().chain(&test_participants) {

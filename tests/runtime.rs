@@ -225,3 +225,55 @@ on_both!(job_control_is_the_tenants_and_follows_the_lifecycle, |h| {
     assert!(refused.to_string().to_lowercase().contains("check"), "{refused}");
     raw.close().await;
 });
+
+/// The `http` participant, called as the engine calls it: with the step's
+/// idempotency key in the call's context.
+async fn http_call(receiver: &support::HttpReceiver, params: serde_json::Value, settings: &[(&str, &str)]) {
+    use mastermind::capabilities::{Grants, MemorySecrets};
+    use mastermind::sandbox::{CallEnv, CallRequest, Sandbox, SandboxConfig};
+    use std::sync::Arc;
+    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let http = sandbox.load(&support::participant_bytes("http")).await.unwrap();
+    let env = CallEnv {
+        grants: Arc::new(Grants::parse(&[&format!("http=127.0.0.1:{}", receiver.port)]).unwrap()),
+        secrets: Arc::new(MemorySecrets::new()),
+        ..CallEnv::default()
+    };
+    let mut request = CallRequest::new("post", params);
+    request.context.idempotency_key = "mm-0123456789abcdef0123456789abcdef".into();
+    request.context.settings = settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    sandbox.invoke(&http, request, &env).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+// A call made again (after a crash, or a retry) carries the same key, so
+// the receiving server can tell a replay from a new request. Before the fix
+// the key never left the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_carry_the_steps_idempotency_key() {
+    let receiver = support::HttpReceiver::start().await;
+    let url = receiver.url("/deploys");
+    // Twice, as a replay would.
+    for _ in 0..2 {
+        http_call(&receiver, json!({"url": url, "body": {"n": 1}}), &[]).await;
+    }
+    // Renamed by the operator, renamed by the step, or left out.
+    http_call(&receiver, json!({"url": url}), &[("HTTP_IDEMPOTENCY_HEADER", "X-Request-Id")]).await;
+    http_call(&receiver, json!({"url": url, "idempotency_header": "X-Dedup"}), &[]).await;
+    http_call(&receiver, json!({"url": url, "idempotency_key": false}), &[]).await;
+    // A header of that name given by the step wins.
+    http_call(&receiver, json!({"url": url, "headers": {"Idempotency-Key": "mine"}}), &[]).await;
+    let seen: Vec<String> = receiver.requests().iter().map(|r| r.to_ascii_lowercase()).collect();
+    let key = "mm-0123456789abcdef0123456789abcdef";
+    assert_eq!(seen.len(), 6);
+    for replay in &seen[..2] {
+        assert!(replay.contains(&format!("idempotency-key: {key}\r\n")), "{replay}");
+    }
+    assert!(
+        seen[2].contains(&format!("x-request-id: {key}\r\n")) && !seen[2].contains("idempotency-key"),
+        "{}",
+        seen[2]
+    );
+    assert!(seen[3].contains(&format!("x-dedup: {key}\r\n")), "{}", seen[3]);
+    assert!(!seen[4].contains(key), "{}", seen[4]);
+    assert!(seen[5].contains("idempotency-key: mine\r\n") && !seen[5].contains(key), "{}", seen[5]);
+}
