@@ -277,3 +277,167 @@ async fn http_requests_carry_the_steps_idempotency_key() {
     assert!(!seen[4].contains(key), "{}", seen[4]);
     assert!(seen[5].contains("idempotency-key: mine\r\n") && !seen[5].contains(key), "{}", seen[5]);
 }
+
+/// The definitions the randomized test runs: what each may end as, and
+/// the trail a completed one has.
+const MIX: &[(&str, &[&str])] = &[
+    // Concurrence reaching its count: the slow branch is cancelled.
+    (
+        "concurrence count: 1 do\n  mark_tester name: 'fast', sleep_ms: 20\n  mark_tester name: 'slow', sleep_ms: 5000\nend\nmark_tester name: 'after'",
+        &["fast", "after"],
+    ),
+    // The same reached within one batch: the slow call is never made.
+    (
+        "concurrence count: 1 do\n  echo 'first'\n  mark_tester name: 'never', sleep_ms: 5000\nend\nmark_tester name: 'after'",
+        &["after"],
+    ),
+    // A timer between two steps.
+    ("mark_tester name: 'a', sleep_ms: 30\nwait '100ms'\nmark_tester name: 'b'", &["a", "b"]),
+    // A timeout cancels the call and moves on.
+    ("mark_tester name: 'slow', sleep_ms: 5000, timeout: '150ms'\nmark_tester name: 'next'", &["next"]),
+    // Retries of a flaky step.
+    ("flaky_tester name: 'x', succeed_on: 2, on_error: 'retry * 3'\nmark_tester name: 'y'", &["x", "y"]),
+    // Fails on a missing field until retried with it.
+    ("mark_tester name: 'a'\nmark_tester name: '${who}'\nmark_tester name: 'c'", &["a", "b", "c"]),
+    // Cancels itself.
+    ("mark_tester name: 'a'\ncancel_process\nmark_tester name: 'b'", &[]),
+];
+
+// Many jobs of the definitions above, launched (or created pending and
+// started) while several tasks pause, resume, cancel and retry random jobs
+// at random. At the end every job is over as its operations allow, no call
+// runs for a finished job, no call slot is held, and no step that succeeded
+// ran twice.
+on_both!(randomized_job_control_under_concurrency, |h| {
+    use rand::{Rng, SeedableRng};
+    use std::sync::Arc;
+    let seed: u64 =
+        std::env::var("MASTERMIND_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    eprintln!("seed {seed} (MASTERMIND_TEST_SEED reruns it)");
+    const JOBS: usize = 400;
+    const TASKS: usize = 6;
+    let engine = h.engine.clone();
+    let definitions: Arc<Vec<mastermind::language::Definition>> =
+        Arc::new(MIX.iter().map(|(s, _)| mastermind::language::parse("mix.mm", s).unwrap()).collect());
+    let jobs: Arc<std::sync::Mutex<Vec<(String, usize)>>> = Default::default();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let (engine, definitions, jobs) = (engine.clone(), definitions.clone(), jobs.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(t as u64));
+            let mut ops = 0usize;
+            for i in 0..JOBS / TASKS {
+                let kind = rng.random_range(0..MIX.len());
+                let pending = rng.random_bool(0.2);
+                let job = mastermind::engine::NewJob {
+                    id: None,
+                    tenant: "test".into(),
+                    definition: &definitions[kind],
+                    fields: Default::default(),
+                    name: Some(format!("mix-{kind}")),
+                    definition_ref: None,
+                    start: !pending,
+                };
+                let id = engine.create(job).await.unwrap();
+                jobs.lock().unwrap().push((id.clone(), kind));
+                if pending {
+                    // Started, cancelled, or both at once.
+                    match rng.random_range(0..3) {
+                        0 => engine.start("test", &id, None).await.unwrap(),
+                        1 => {
+                            let (s, c) = tokio::join!(engine.start("test", &id, None), engine.cancel("test", &id));
+                            assert!(s.is_ok() || c.is_ok());
+                        }
+                        _ => engine.cancel("test", &id).await.unwrap(),
+                    }
+                }
+                // A few operations on random jobs so far.
+                for _ in 0..rng.random_range(0..4) {
+                    let target = {
+                        let all = jobs.lock().unwrap();
+                        all[rng.random_range(0..all.len())].0.clone()
+                    };
+                    let outcome = match rng.random_range(0..10) {
+                        0..=2 => engine.pause("test", &target).await,
+                        3..=5 => engine.resume("test", &target).await,
+                        6 => engine.cancel("test", &target).await,
+                        _ => {
+                            let fields = serde_json::Map::from_iter([("who".to_owned(), json!("b"))]);
+                            engine.retry("test", &target, Some(fields)).await
+                        }
+                    };
+                    // A conflict is a normal answer; nothing else is.
+                    match outcome {
+                        Ok(()) | Err(mastermind::engine::EngineError::State { .. }) => ops += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                if i % 4 == 0 {
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..40))).await;
+                }
+            }
+            ops
+        }));
+    }
+    let mut ops = 0;
+    for task in tasks {
+        ops += task.await.unwrap();
+    }
+    let jobs = jobs.lock().unwrap().clone();
+    // Settle: resume what is paused, retry what failed for want of `who`.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut open = 0;
+        for (id, kind) in &jobs {
+            let job = engine.store().job(id).await.unwrap().unwrap();
+            match job.state {
+                JobState::Paused => {
+                    let _ = engine.resume("test", id).await;
+                    open += 1;
+                }
+                JobState::Failed if *kind == 5 => {
+                    let fields = serde_json::Map::from_iter([("who".to_owned(), json!("b"))]);
+                    let _ = engine.retry("test", id, Some(fields)).await;
+                    open += 1;
+                }
+                JobState::Running | JobState::Pending => open += 1,
+                _ => {}
+            }
+        }
+        if open == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{open} jobs still open after 60 s (seed {seed})");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut ends = std::collections::BTreeMap::<&str, usize>::new();
+    for (id, kind) in &jobs {
+        let job = engine.store().job(id).await.unwrap().unwrap();
+        *ends.entry(job.state.as_str()).or_default() += 1;
+        assert!(job.finished_at.is_some() || job.state == JobState::Failed, "{id}: {:?}", job.state);
+        let running = engine.store().running_steps(id).await.unwrap();
+        assert!(running.is_empty(), "job {id} ({:?}) lists calls: {running:?} (seed {seed})", job.state);
+        let history = engine.store().history(id).await.unwrap();
+        let mut ok: Vec<&str> = history.iter().filter(|e| e.ok).map(|e| e.fei.as_str()).collect();
+        let all = ok.len();
+        ok.sort();
+        ok.dedup();
+        assert_eq!(ok.len(), all, "job {id}: a step that succeeded ran again (seed {seed})");
+        match job.state {
+            JobState::Completed => {
+                let expected: Vec<serde_json::Value> = MIX[*kind].1.iter().map(|s| json!(s)).collect();
+                assert_eq!(trail(&job), json!(expected), "job {id} of kind {kind} (seed {seed})");
+            }
+            JobState::Canceled => {}
+            JobState::Failed => assert!(*kind == 5, "job {id} of kind {kind} failed: {:?}", job.error),
+            other => panic!("job {id} ended {other:?}"),
+        }
+    }
+    assert!(
+        eventually(Duration::from_secs(3), || async { engine.calls_in_flight() == 0 }).await,
+        "{} calls still in flight (seed {seed})",
+        engine.calls_in_flight()
+    );
+    eprintln!("{} jobs, {ops} operations, ends {ends:?}, in {:?}", jobs.len(), started.elapsed());
+});
