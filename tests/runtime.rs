@@ -424,6 +424,16 @@ on_both!(randomized_job_control_under_concurrency, |h| {
         ok.sort();
         ok.dedup();
         assert_eq!(ok.len(), all, "job {id}: a step that succeeded ran again (seed {seed})");
+        // Its events: numbered without gaps, the end once and last.
+        let events = engine.store().events_after(id, 0, 100_000).await.unwrap();
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.seq, i as i64 + 1, "job {id}: a gap in its events (seed {seed})");
+        }
+        let ends: Vec<&mastermind::store::StoredEvent> = events.iter().filter(|e| e.kind == "finished").collect();
+        if job.state.is_final() {
+            assert_eq!(ends.len(), 1, "job {id} ended once (seed {seed})");
+            assert_eq!(events.last().map(|e| &e.data), Some(&json!({"state": job.state.as_str()})), "job {id}");
+        }
         match job.state {
             JobState::Completed => {
                 let expected: Vec<serde_json::Value> = MIX[*kind].1.iter().map(|s| json!(s)).collect();
@@ -440,4 +450,59 @@ on_both!(randomized_job_control_under_concurrency, |h| {
         engine.calls_in_flight()
     );
     eprintln!("{} jobs, {ops} operations, ends {ends:?}, in {:?}", jobs.len(), started.elapsed());
+});
+
+/// The job's stored events, checked gap-free from 1: (name, data) pairs.
+async fn stored_events(h: &Harness, job: &str) -> Vec<(String, serde_json::Value)> {
+    let events = h.engine.store().events_after(job, 0, 100_000).await.unwrap();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as i64 + 1, "job {job}: events numbered without gaps");
+    }
+    events.into_iter().map(|e| (e.kind, e.data)).collect()
+}
+
+// A 50-step job's events: stored with the batches that produced them,
+// numbered without gaps, each step started then finished once, in order,
+// the end last; published live in the same order. Before, events were only
+// broadcast (a watcher saw steps twice or out of order, or missed some).
+on_both!(a_jobs_events_are_stored_in_order_without_gaps, |h| {
+    let mut live = h.engine.subscribe();
+    let source = "iterator times: 50 do\n  mark_tester name: '$v:i'\n  echo 'done ${v:i}'\nend";
+    let record = h.run(source, json!({})).await;
+    assert_eq!(record.state, JobState::Completed, "{:?}", record.error);
+    let events = stored_events(h, &record.id).await;
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let mut expected = Vec::new();
+    for _ in 0..50 {
+        expected.extend(["step_started", "step_finished", "echo"]);
+    }
+    expected.push("finished");
+    assert_eq!(names, expected);
+    for (i, step) in events.chunks(3).take(50).enumerate() {
+        assert_eq!(step[0].1["fei"], step[1].1["fei"], "step {i} started and finished");
+        assert_eq!(step[2].1["text"], json!(format!("done {i}")));
+    }
+    assert_eq!(events.last().unwrap().1, json!({"state": "completed"}));
+    let mut seen = Vec::new();
+    while let Ok(e) = live.try_recv() {
+        if e.job_id == record.id {
+            seen.push(e.seq);
+        }
+    }
+    assert_eq!(seen, (1..=events.len() as i64).collect::<Vec<_>>(), "published once each, in order");
+
+    // A pending job cancelled: its end is stored too.
+    let pending = create_pending(h, "mark_tester name: 'p'").await;
+    h.engine.cancel("test", &pending).await.unwrap();
+    assert_eq!(stored_events(h, &pending).await, vec![("finished".to_owned(), json!({"state": "canceled"}))]);
+});
+
+// Retention: only the last `events_per_job` events of a job are kept.
+on_both!(a_jobs_events_are_bounded_by_the_retention, |h| {
+    h.restart_with(|c| c.events_per_job = 10).await;
+    let record = h.run("iterator times: 20 do\n  echo '${v:i}'\nend", json!({})).await;
+    let events = h.engine.store().events_after(&record.id, 0, 1000).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (12..=21).collect::<Vec<_>>());
+    assert_eq!(events.last().unwrap().kind, "finished");
 });

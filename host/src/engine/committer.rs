@@ -52,8 +52,10 @@ pub(crate) struct Finished {
     /// The `result` message for the participant expression.
     pub result: NewMessage,
     pub history: HistoryEntry,
-    /// Published once the result is journaled.
-    pub event: Event,
+    /// The call's log and progress lines, then its `step_finished`: stored
+    /// and published with the result (not at all if the call was
+    /// withdrawn meanwhile).
+    pub events: Vec<Event>,
 }
 
 impl Work {
@@ -87,7 +89,8 @@ struct Context {
 /// What to do once a transaction committed.
 #[derive(Default)]
 struct After {
-    events: Vec<(String, Event)>,
+    /// Job, number, event: stored, to publish.
+    events: Vec<(String, i64, Event)>,
     /// Withdrawn dispatches: their calls are aborted.
     withdrawn: Vec<i64>,
     dispatches: Vec<StoredMessage>,
@@ -297,11 +300,11 @@ impl Engine {
                 let state = tx.open_job(&f.job_id, &self.worker_id, super::worker::STALE_AFTER).await?;
                 let stored =
                     tx.finish_dispatch(f.dispatch_id, &self.worker_id, &f.job_id, &f.tenant, &f.history).await?;
-                after.events.push((f.job_id.clone(), f.event.clone()));
                 if !stored {
                     // Cancelled or taken over meanwhile: nothing to store.
                     return Ok(());
                 }
+                self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after).await?;
                 match (state, context) {
                     (Some(state), Some(context)) => {
                         let result = Some(f.result.message.clone());
@@ -362,9 +365,40 @@ impl Engine {
             }
             cache.0.insert(job_id.to_owned(), outcome.expressions);
         }
-        after.events.extend(outcome.events.into_iter().map(|e| (job_id.to_owned(), Event::Flow(e))));
+        // The batch's events, then a start for each call it journaled.
+        let mut events: Vec<Event> = outcome.events.into_iter().map(Event::Flow).collect();
+        for stored in &written.dispatches {
+            if let super::Message::Dispatch(d) = &stored.message {
+                events.push(Event::StepStarted {
+                    fei: d.fei.0.clone(),
+                    line: d.line,
+                    participant: d.participant.clone(),
+                    action: d.action.clone(),
+                    attempt: d.attempt,
+                });
+            }
+        }
+        self.store_events(tx, job_id, tenant, events, after).await?;
         after.withdrawn.extend(written.withdrawn);
         after.dispatches.extend(written.dispatches);
+        Ok(())
+    }
+
+    /// Stores `events` in the job's sequence, to publish after the commit.
+    async fn store_events(
+        &self,
+        tx: &mut WorkTx,
+        job_id: &str,
+        tenant: &str,
+        events: Vec<Event>,
+        after: &mut After,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = events.iter().map(Event::stored).collect();
+        let first = tx.append_events(job_id, tenant, &rows, self.config.events_per_job).await?;
+        after.events.extend(events.into_iter().enumerate().map(|(i, e)| (job_id.to_owned(), first + i as i64, e)));
         Ok(())
     }
 
@@ -372,8 +406,8 @@ impl Engine {
     /// started next), publishes, then starts the calls the batches stored.
     fn after_commit(self: &Arc<Self>, after: After) {
         self.dispatcher.abort(&after.withdrawn);
-        for (job_id, event) in after.events {
-            self.publish(&job_id, event);
+        for (job_id, seq, event) in after.events {
+            self.publish(&job_id, seq, event);
         }
         for dispatch in after.dispatches {
             self.spawn_call(dispatch);

@@ -111,10 +111,14 @@ pub fn deep_merge(base: &mut Value, overlay: Value) {
     }
 }
 
-/// Something that happened in a job, for live displays and event streams.
+/// Something that happened in a job, for live displays and event streams,
+/// published once the transaction that stored it committed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobEvent {
     pub job_id: String,
+    /// Its place in the job's events: 1, 2, ... without gaps, in the order
+    /// they happened (see `crate::store::WorkTx::append_events`).
+    pub seq: i64,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -150,6 +154,34 @@ pub enum Event {
     Flow(FlowEvent),
 }
 
+impl Event {
+    /// Its name in event streams.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::StepStarted { .. } => "step_started",
+            Event::StepFinished { .. } => "step_finished",
+            Event::Log { .. } => "log",
+            Event::Progress { .. } => "progress",
+            Event::Flow(FlowEvent::Echo { .. }) => "echo",
+            Event::Flow(FlowEvent::StepFailed { .. }) => "step_failed",
+            Event::Flow(FlowEvent::Finished { .. }) => "finished",
+        }
+    }
+
+    /// Its data in event streams.
+    pub fn data(&self) -> Value {
+        match self {
+            Event::Flow(FlowEvent::Finished { state }) => serde_json::json!({ "state": state.as_str() }),
+            _ => serde_json::to_value(self).unwrap_or(Value::Null),
+        }
+    }
+
+    /// As the store keeps it.
+    pub(crate) fn stored(&self) -> crate::store::NewEvent {
+        crate::store::NewEvent { kind: self.name(), data: self.data() }
+    }
+}
+
 /// How an engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -160,11 +192,14 @@ pub struct EngineConfig {
     /// This process owns the database alone (embedded SQLite): leases
     /// left by a previous process are cleared at start.
     pub exclusive: bool,
+    /// Events kept per job: older ones are dropped as new ones are stored
+    /// (a stream then starts at the oldest kept).
+    pub events_per_job: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_concurrent_calls: 256, limits: Limits::default(), exclusive: true }
+        EngineConfig { max_concurrent_calls: 256, limits: Limits::default(), exclusive: true, events_per_job: 10_000 }
     }
 }
 
@@ -310,11 +345,12 @@ impl Engine {
         };
         let first = first_message(fields.clone(), now_ms());
         let lease = self.launch_lease();
-        self.control(tenant, job_id, Control::Start, Some(first), Some(&fields), lease).await?;
+        self.control(tenant, job_id, Control::Start, Some(first), Some(&fields), lease, None).await?;
         self.launched(job_id.to_owned(), job.tenant, lease.is_some()).await;
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Makes the first of `control`'s rules (`lifecycle.rs`) that the job's
     /// state allows, queueing `message` with it if the rule queues one.
     /// Returns the state the job is in now.
@@ -326,6 +362,7 @@ impl Engine {
         message: Option<NewMessage>,
         fields: Option<&Fields>,
         lease: Option<crate::store::JobLease<'_>>,
+        ended: Option<Event>,
     ) -> Result<JobState, EngineError> {
         let rules: Vec<&lifecycle::Rule> = lifecycle::rules(control).collect();
         let transitions: Vec<Transition> = rules
@@ -337,10 +374,18 @@ impl Engine {
                 fields: if r.queues { fields } else { None },
                 clears_error: r.clears_error,
                 lease: if r.queues { lease } else { None },
+                // Stored with a change that ends the job.
+                event: ended.as_ref().filter(|_| r.to.is_final()).map(Event::stored),
+                keep_events: self.config.events_per_job,
             })
             .collect();
         match self.store.control_job(job_id, tenant, &transitions).await? {
-            Controlled::Made(i) => Ok(rules[i].to),
+            Controlled::Made(i, seq) => {
+                if let (Some(seq), Some(event)) = (seq, ended) {
+                    self.publish(job_id, seq, event);
+                }
+                Ok(rules[i].to)
+            }
             Controlled::NotFound => Err(EngineError::NotFound(job_id.to_owned())),
             Controlled::Conflict(state) => {
                 Err(EngineError::State { job: job_id.to_owned(), state: state.as_str(), action: control.as_str() })
@@ -394,9 +439,11 @@ impl Engine {
     /// calls (aborting those in flight here) and ends it canceled.
     pub async fn cancel(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
         let message = NewMessage { message: Message::Cancel { fei: Fei::root(), kill: false }, due_at: now_ms() };
-        match self.control(tenant, job_id, Control::Cancel, Some(message), None, None).await? {
-            JobState::Canceled => self.publish(job_id, Event::Flow(FlowEvent::Finished { state: JobState::Canceled })),
-            _ => self.wake.notify_one(),
+        let ended = Event::Flow(FlowEvent::Finished { state: JobState::Canceled });
+        if self.control(tenant, job_id, Control::Cancel, Some(message), None, None, Some(ended)).await?
+            != JobState::Canceled
+        {
+            self.wake.notify_one();
         }
         Ok(())
     }
@@ -404,13 +451,13 @@ impl Engine {
     /// Pauses `tenant`'s running job: nothing new starts (calls in flight
     /// finish; their results wait for the resume).
     pub async fn pause(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
-        self.control(tenant, job_id, Control::Pause, None, None, None).await?;
+        self.control(tenant, job_id, Control::Pause, None, None, None, None).await?;
         Ok(())
     }
 
     /// Resumes `tenant`'s paused job.
     pub async fn resume(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
-        self.control(tenant, job_id, Control::Resume, None, None, None).await?;
+        self.control(tenant, job_id, Control::Resume, None, None, None, None).await?;
         self.wake.notify_one();
         Ok(())
     }
@@ -419,16 +466,16 @@ impl Engine {
     /// given, replace those of the steps' workitems (Ruote's replay at error).
     pub async fn retry(&self, tenant: &str, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
         let message = NewMessage { message: Message::Retry { fields }, due_at: now_ms() };
-        self.control(tenant, job_id, Control::Retry, Some(message), None, None).await?;
+        self.control(tenant, job_id, Control::Retry, Some(message), None, None, None).await?;
         self.wake.notify_one();
         Ok(())
     }
 
-    fn publish(&self, job_id: &str, event: Event) {
+    fn publish(&self, job_id: &str, seq: i64, event: Event) {
         if matches!(event, Event::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. })) {
             self.job_ends.ended(job_id);
         }
-        let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), event });
+        let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), seq, event });
     }
 
     /// The job's definition, read and parsed once per process.

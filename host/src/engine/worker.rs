@@ -10,7 +10,7 @@ use crate::capabilities::{EventSink, ParticipantEvent};
 use crate::sandbox::{CallContext, CallEnv, CallError, CallRequest, ErrorKind};
 use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, now_ms};
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -116,17 +116,9 @@ impl Engine {
         let Message::Dispatch(d) = stored.message else { return Ok(()) };
         let job_id = stored.job_id;
         let started = now_ms();
-        self.publish(
-            &job_id,
-            Event::StepStarted {
-                fei: d.fei.0.clone(),
-                line: d.line,
-                participant: d.participant.clone(),
-                action: d.action.clone(),
-                attempt: d.attempt,
-            },
-        );
-        let outcome = self.invoke(&job_id, &stored.tenant, &d, runtime).await;
+        // Its `step_started` was stored with the batch that journaled it.
+        let lines = Arc::new(StepEvents { fei: d.fei.0.clone(), lines: Mutex::new(Vec::new()) });
+        let outcome = self.invoke(&job_id, &stored.tenant, &d, runtime, lines.clone()).await;
         let ended = now_ms();
         let error = outcome.as_ref().err().map(|e| StepError::from_call(e).at_line(d.line));
         let history = HistoryEntry {
@@ -146,15 +138,16 @@ impl Engine {
         };
         let result =
             NewMessage { message: Message::Result { fei: d.fei.clone(), outcome, attempt: d.attempt }, due_at: ended };
-        let event = Event::StepFinished {
+        let mut events = std::mem::take(&mut *lines.lines.lock().unwrap_or_else(|p| p.into_inner()));
+        events.push(Event::StepFinished {
             fei: d.fei.0,
             line: d.line,
             participant: d.participant,
             action: d.action,
             elapsed_ms: (ended - started).max(0) as u64,
             error,
-        };
-        let finished = Finished { dispatch_id: stored.id, job_id, tenant: stored.tenant, result, history, event };
+        });
+        let finished = Finished { dispatch_id: stored.id, job_id, tenant: stored.tenant, result, history, events };
         self.submit(Work::Finished(Box::new(finished))).await;
         Ok(())
     }
@@ -165,6 +158,7 @@ impl Engine {
         tenant: &str,
         d: &Dispatch,
         runtime: &TenantRuntime,
+        lines: Arc<StepEvents>,
     ) -> Result<super::Fields, CallError> {
         let Some(registered) = runtime.registry.get(&d.participant) else {
             return Err(CallError::new(
@@ -180,11 +174,7 @@ impl Engine {
             grants: registered.grants.clone(),
             secrets: runtime.secrets.clone(),
             limits,
-            events: Some(Arc::new(StepEvents {
-                engine_events: self.events.clone(),
-                job_id: job_id.to_owned(),
-                fei: d.fei.0.clone(),
-            })),
+            events: Some(lines),
         };
         let request = CallRequest {
             action: d.action.clone(),
@@ -203,11 +193,16 @@ impl Engine {
     }
 }
 
-/// Forwards a call's log lines and progress to the engine's event stream.
+/// Log and progress lines a call emits in one call at most (the sandbox
+/// bounds them too, by bytes: the log budget).
+const MAX_CALL_LINES: usize = 1_000;
+
+/// Collects a call's log and progress lines: they are stored, in the job's
+/// event sequence, with the call's result (a call made again after a crash
+/// emits them again; the lost attempt's are not kept).
 struct StepEvents {
-    engine_events: tokio::sync::broadcast::Sender<super::JobEvent>,
-    job_id: String,
     fei: String,
+    lines: Mutex<Vec<Event>>,
 }
 
 impl EventSink for StepEvents {
@@ -218,6 +213,9 @@ impl EventSink for StepEvents {
                 Event::Progress { fei: self.fei.clone(), message, percent }
             }
         };
-        let _ = self.engine_events.send(super::JobEvent { job_id: self.job_id.clone(), event });
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() < MAX_CALL_LINES {
+            lines.push(event);
+        }
     }
 }

@@ -156,13 +156,33 @@ pub struct Transition<'a> {
     pub clears_error: bool,
     /// Leases the job to a worker of this process (see [`JobLease`]).
     pub lease: Option<JobLease<'a>>,
+    /// Appended to the job's events (a pending job cancelled: its end).
+    pub event: Option<NewEvent>,
+    /// Events kept per job (see [`WorkTx::append_events`]).
+    pub keep_events: usize,
+}
+
+/// An event to store: its name and its data, as streamed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub data: Value,
+}
+
+/// An event as stored, with its place in the job's sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub data: Value,
 }
 
 /// What [`Store::control_job`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Controlled {
-    /// The transition at this index was made.
-    Made(usize),
+    /// The transition at this index was made (its event, if any, got
+    /// this number).
+    Made(usize, Option<i64>),
     /// No job of this id for this tenant.
     NotFound,
     /// The job is in this state, which none of the transitions starts from.
@@ -375,8 +395,14 @@ impl Store {
                 insert_message(&mut tx, id, tenant, message, None).await?;
                 self.notify_workers(&mut tx, id).await?;
             }
+            let seq = match &t.event {
+                Some(event) => {
+                    Some(work::append_events(&mut tx, id, tenant, std::slice::from_ref(event), t.keep_events).await?)
+                }
+                None => None,
+            };
             tx.commit().await?;
-            return Ok(Controlled::Made(index));
+            return Ok(Controlled::Made(index, seq));
         }
         let row = tx.fetch_optional("SELECT state FROM jobs WHERE id = $1 AND tenant = $2", args![id, tenant]).await?;
         tx.commit().await?;
@@ -456,6 +482,32 @@ impl Store {
             }
         }
         Ok(steps)
+    }
+
+    /// Up to `limit` of the job's stored events numbered after `after`, in
+    /// order.
+    pub async fn events_after(&self, job_id: &str, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT seq, kind, body FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                args![job_id, after, limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok(StoredEvent { seq: r.int(0)?, kind: r.text(1)?, data: from_json("event", r.str(2)?)? }))
+            .collect()
+    }
+
+    /// The job's state and the number of its last event, read together:
+    /// when the state is final, every event up to that number is stored.
+    pub async fn event_cursor(&self, job_id: &str) -> Result<Option<(JobState, i64)>> {
+        let row = self.db.fetch_optional("SELECT state, last_event FROM jobs WHERE id = $1", args![job_id]).await?;
+        row.map(|r| {
+            let state = r.text(0)?;
+            Ok((JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?, r.int(1)?))
+        })
+        .transpose()
     }
 
     pub async fn history(&self, job_id: &str) -> Result<Vec<HistoryEntry>> {

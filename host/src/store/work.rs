@@ -23,8 +23,8 @@
 
 use super::sql::{SqlValue, Tx, args};
 use super::{
-    Backend, BatchChanges, HistoryEntry, NewMessage, Result, Store, StoredMessage, corrupt, from_json, insert_message,
-    now_ms,
+    Backend, BatchChanges, HistoryEntry, NewEvent, NewMessage, Result, Store, StoredMessage, corrupt, from_json,
+    insert_message, now_ms,
 };
 use crate::engine::{Expression, JobState, Message};
 use serde_json::Value;
@@ -46,6 +46,47 @@ static OPEN_JOB: LazyLock<String> = LazyLock::new(|| {
         *RUNNABLE
     )
 });
+
+/// Numbers `events` after the job's last, stores them and drops all but
+/// the last `keep` of the job's events. Returns the first one's number.
+///
+/// The number comes from the job's row (`last_event`), which the
+/// transaction updates: two transactions of one job cannot both take it
+/// (PostgreSQL makes the second wait for the first's commit), so a job's
+/// numbers have no gaps and follow commit order.
+pub(super) async fn append_events(
+    tx: &mut Tx,
+    job_id: &str,
+    tenant: &str,
+    events: &[NewEvent],
+    keep: usize,
+) -> Result<i64> {
+    let n = events.len() as i64;
+    let row = tx
+        .fetch_one("UPDATE jobs SET last_event = last_event + $1 WHERE id = $2 RETURNING last_event", args![n, job_id])
+        .await?;
+    let last = row.int(0)?;
+    let first = last - n + 1;
+    let now = now_ms();
+    for (c, chunk) in events.chunks(ROWS_PER_STATEMENT).enumerate() {
+        // $1 job, $2 tenant, $3 time, then seq, kind and body per row.
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|i| format!("($1, ${}, $2, $3, ${}, ${})", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i)).collect();
+        let sql = format!("INSERT INTO events (job_id, seq, tenant, at, kind, body) VALUES {}", rows.join(", "));
+        let mut args = args![job_id, tenant, now];
+        for (i, e) in chunk.iter().enumerate() {
+            args.push(SqlValue::from(first + (c * ROWS_PER_STATEMENT + i) as i64));
+            args.push(SqlValue::from(e.kind));
+            args.push(SqlValue::from(e.data.to_string()));
+        }
+        tx.execute(&sql, args).await?;
+    }
+    let keep = keep.max(1) as i64;
+    if last > keep {
+        tx.execute("DELETE FROM events WHERE job_id = $1 AND seq <= $2", args![job_id, last - keep]).await?;
+    }
+    Ok(first)
+}
 
 /// What [`WorkTx::write`] stored and withdrew.
 #[derive(Debug, Default)]
@@ -357,6 +398,12 @@ impl WorkTx {
             tx.execute("UPDATE jobs SET error = $1 WHERE id = $2", args![text, job_id]).await?;
         }
         Ok(written)
+    }
+
+    /// Appends a batch's events to the job's (see [`append_events`]):
+    /// the first one's number.
+    pub async fn append_events(&mut self, job_id: &str, tenant: &str, events: &[NewEvent], keep: usize) -> Result<i64> {
+        append_events(&mut self.tx, job_id, tenant, events, keep).await
     }
 
     pub async fn commit(self) -> Result<()> {
