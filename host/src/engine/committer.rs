@@ -278,7 +278,7 @@ impl Engine {
                     return Ok(());
                 }
                 let Some(context) = context else { return Ok(()) };
-                self.batch(tx, job_id, tenant, state, context, None, cache, after).await
+                self.batch(tx, job_id, tenant, state, context, None, Vec::new(), cache, after).await
             }
             Work::Launched { job_id, tenant } => {
                 // Stored leased to this worker (`Engine::launch_lease`).
@@ -286,7 +286,7 @@ impl Engine {
                 let runnable = state.filter(|s| s.is_runnable());
                 match (runnable, context) {
                     (Some(state), Some(context)) => {
-                        self.batch(tx, job_id, tenant, state, context, None, cache, after).await
+                        self.batch(tx, job_id, tenant, state, context, None, Vec::new(), cache, after).await
                     }
                     // Paused meanwhile, held by another worker, or not
                     // loadable here: the claim loops take it when they can.
@@ -304,15 +304,16 @@ impl Engine {
                     // Cancelled or taken over meanwhile: nothing to store.
                     return Ok(());
                 }
-                self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after).await?;
                 match (state, context) {
                     (Some(state), Some(context)) => {
                         let result = Some(f.result.message.clone());
-                        self.batch(tx, &f.job_id, &f.tenant, state, context, result, cache, after).await
+                        let events = f.events.clone();
+                        self.batch(tx, &f.job_id, &f.tenant, state, context, result, events, cache, after).await
                     }
                     _ => {
                         // Paused, or leased to another worker: it is theirs.
                         after.wake = true;
+                        self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after).await?;
                         tx.queue_message(&f.job_id, &f.tenant, &f.result).await
                     }
                 }
@@ -321,6 +322,8 @@ impl Engine {
     }
 
     /// One batch of a job: its due messages, then `result` if any.
+    /// `earlier` are events that come before the batch's (the finished
+    /// call's), stored with them in one statement.
     #[allow(clippy::too_many_arguments)]
     async fn batch(
         &self,
@@ -330,12 +333,13 @@ impl Engine {
         state: super::JobState,
         context: &Context,
         result: Option<super::Message>,
+        earlier: Vec<Event>,
         mut cache: Option<&mut ExpressionCache>,
         after: &mut After,
     ) -> Result<(), StoreError> {
         let messages = tx.due_messages(job_id).await?;
         if messages.is_empty() && result.is_none() {
-            return Ok(());
+            return self.store_events(tx, job_id, tenant, earlier, after).await;
         }
         // Taken out of the cache: a failure below leaves no stale copy.
         let cached = cache.as_deref_mut().and_then(|c| c.0.remove(job_id));
@@ -366,7 +370,8 @@ impl Engine {
             cache.0.insert(job_id.to_owned(), outcome.expressions);
         }
         // The batch's events, then a start for each call it journaled.
-        let mut events: Vec<Event> = outcome.events.into_iter().map(Event::Flow).collect();
+        let mut events = earlier;
+        events.extend(outcome.events.into_iter().map(Event::Flow));
         for stored in &written.dispatches {
             if let super::Message::Dispatch(d) = &stored.message {
                 events.push(Event::StepStarted {

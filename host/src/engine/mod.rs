@@ -471,11 +471,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Publishes a stored event; a job's end wakes its waiters after it is
+    /// published, so a waiter that subscribed first has seen it.
     fn publish(&self, job_id: &str, seq: i64, event: Event) {
-        if matches!(event, Event::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. })) {
+        let ends = matches!(event, Event::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. }));
+        let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), seq, event });
+        if ends {
             self.job_ends.ended(job_id);
         }
-        let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), seq, event });
     }
 
     /// The job's definition, read and parsed once per process.
