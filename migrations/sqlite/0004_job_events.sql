@@ -1,8 +1,7 @@
 -- A job's events (step starts and ends, log and progress lines, echo, step
 -- failures, the end), each with its place in the job's gap-free sequence,
--- stored by the transaction of the batch that produced them. jobs.last_event
--- is the sequence's last number (0: none yet).
-ALTER TABLE jobs ADD COLUMN last_event INTEGER NOT NULL DEFAULT 0;
+-- stored by the transaction of the batch that produced them (which holds the
+-- job's row, so the next number is the job's largest plus one).
 
 CREATE TABLE events (
     job_id  TEXT NOT NULL,

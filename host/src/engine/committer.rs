@@ -313,6 +313,8 @@ impl Engine {
                     _ => {
                         // Paused, or leased to another worker: it is theirs.
                         after.wake = true;
+                        // Numbering the job's events needs its row.
+                        tx.lock_job(&f.job_id).await?;
                         self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after).await?;
                         tx.queue_message(&f.job_id, &f.tenant, &f.result).await
                     }

@@ -502,7 +502,13 @@ impl Store {
     /// The job's state and the number of its last event, read together:
     /// when the state is final, every event up to that number is stored.
     pub async fn event_cursor(&self, job_id: &str) -> Result<Option<(JobState, i64)>> {
-        let row = self.db.fetch_optional("SELECT state, last_event FROM jobs WHERE id = $1", args![job_id]).await?;
+        let row = self
+            .db
+            .fetch_optional(
+                "SELECT state, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = $1) FROM jobs WHERE id = $1",
+                args![job_id],
+            )
+            .await?;
         row.map(|r| {
             let state = r.text(0)?;
             Ok((JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?, r.int(1)?))

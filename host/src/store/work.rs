@@ -50,10 +50,13 @@ static OPEN_JOB: LazyLock<String> = LazyLock::new(|| {
 /// Numbers `events` after the job's last, stores them and drops all but
 /// the last `keep` of the job's events. Returns the first one's number.
 ///
-/// The number comes from the job's row (`last_event`), which the
-/// transaction updates: two transactions of one job cannot both take it
-/// (PostgreSQL makes the second wait for the first's commit), so a job's
-/// numbers have no gaps and follow commit order.
+/// One statement: the numbers follow the job's largest. The caller's
+/// transaction holds the job's row (a batch from its first statement, a
+/// control call from its UPDATE), so two transactions of one job cannot
+/// number events at once (PostgreSQL makes the second wait for the first's
+/// commit; SQLite has one writer): a job's numbers have no gaps and follow
+/// commit order. The newest event is never dropped, so the largest number
+/// survives retention.
 pub(super) async fn append_events(
     tx: &mut Tx,
     job_id: &str,
@@ -61,31 +64,42 @@ pub(super) async fn append_events(
     events: &[NewEvent],
     keep: usize,
 ) -> Result<i64> {
-    let n = events.len() as i64;
-    let row = tx
-        .fetch_one("UPDATE jobs SET last_event = last_event + $1 WHERE id = $2 RETURNING last_event", args![n, job_id])
-        .await?;
-    let last = row.int(0)?;
-    let first = last - n + 1;
+    if events.is_empty() {
+        return Ok(0);
+    }
     let now = now_ms();
-    for (c, chunk) in events.chunks(ROWS_PER_STATEMENT).enumerate() {
-        // $1 job, $2 tenant, $3 time, then seq, kind and body per row.
-        let rows: Vec<String> =
-            (0..chunk.len()).map(|i| format!("($1, ${}, $2, $3, ${}, ${})", 4 + 3 * i, 5 + 3 * i, 6 + 3 * i)).collect();
-        let sql = format!("INSERT INTO events (job_id, seq, tenant, at, kind, body) VALUES {}", rows.join(", "));
+    let mut first = None;
+    let mut last = 0;
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        // $1 job, $2 tenant, $3 time, then kind and body per row; each row's
+        // offset is a literal.
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("SELECT {} AS k, ${} AS kind, ${} AS body", i + 1, 4 + 2 * i, 5 + 2 * i))
+            .collect();
+        let sql = format!(
+            "INSERT INTO events (job_id, seq, tenant, at, kind, body)
+             SELECT $1, base.last + v.k, $2, $3, v.kind, v.body
+             FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1) base,
+                  ({}) v
+             RETURNING seq",
+            rows.join(" UNION ALL ")
+        );
         let mut args = args![job_id, tenant, now];
-        for (i, e) in chunk.iter().enumerate() {
-            args.push(SqlValue::from(first + (c * ROWS_PER_STATEMENT + i) as i64));
+        for e in chunk {
             args.push(SqlValue::from(e.kind));
             args.push(SqlValue::from(e.data.to_string()));
         }
-        tx.execute(&sql, args).await?;
+        for row in tx.fetch_all(&sql, args).await? {
+            let seq = row.int(0)?;
+            first = Some(first.map_or(seq, |f: i64| f.min(seq)));
+            last = last.max(seq);
+        }
     }
     let keep = keep.max(1) as i64;
     if last > keep {
         tx.execute("DELETE FROM events WHERE job_id = $1 AND seq <= $2", args![job_id, last - keep]).await?;
     }
-    Ok(first)
+    first.ok_or_else(|| corrupt("events", "nothing was stored"))
 }
 
 /// What [`WorkTx::write`] stored and withdrew.
@@ -398,6 +412,14 @@ impl WorkTx {
             tx.execute("UPDATE jobs SET error = $1 WHERE id = $2", args![text, job_id]).await?;
         }
         Ok(written)
+    }
+
+    /// Holds the job's row until the commit (waiting for another worker's
+    /// transaction on it to end), as [`WorkTx::open_job`] does when it
+    /// takes the job: for work on a job this transaction did not take.
+    pub async fn lock_job(&mut self, job_id: &str) -> Result<()> {
+        self.tx.execute("UPDATE jobs SET updated_at = updated_at WHERE id = $1", args![job_id]).await?;
+        Ok(())
     }
 
     /// Appends a batch's events to the job's (see [`append_events`]):
