@@ -14,7 +14,15 @@
 //! - Timers (`wait`, `timeout`, retry delays) are messages with a due time:
 //!   nothing holds a thread while they wait, and they survive restarts.
 //! - Participant calls run concurrently (concurrence branches, iterator
-//!   items, different jobs), outside any job's lease.
+//!   items, different jobs), outside any job's lease. A call withdrawn by a
+//!   batch (a cancel, a concurrence reaching its count, a timeout) is never
+//!   started if it was journaled by that batch, and is aborted if it is in
+//!   flight in this process (`dispatcher.rs`).
+//! - Job control (start, pause, resume, cancel, retry) follows one table of
+//!   transitions checked by the store as it changes the state
+//!   (`lifecycle.rs`): a control that loses a race answers a conflict.
+//! - A job's events are stored with the batch that produced them, numbered
+//!   without gaps, and published after the commit, in order.
 //!
 //! ```no_run
 //! # async fn demo(engine: std::sync::Arc<mastermind::engine::Engine>) -> anyhow::Result<()> {

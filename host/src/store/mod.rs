@@ -17,6 +17,11 @@
 //!   made again by another worker with the same idempotency key. Its result
 //!   is stored, and the dispatch deleted, in one transaction — the one that
 //!   also processes the result when the job is free.
+//! - A job's state changes from outside its batches only through
+//!   [`Store::control_job`], whose UPDATE checks the state it changes from;
+//!   a CHECK constraint keeps the column to the lifecycle's states.
+//! - A job's events are stored by the transaction that produced them,
+//!   numbered without gaps in commit order ([`WorkTx::append_events`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -621,6 +626,19 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_check_constraints_list_every_state() {
+        for migration in [
+            include_str!("../../../migrations/sqlite/0003_job_states.sql"),
+            include_str!("../../../migrations/postgres/0003_job_states.sql"),
+        ] {
+            let listed = migration.split("state IN (").nth(1).and_then(|l| l.split(')').next()).unwrap_or("");
+            let states: Vec<&str> = listed.split(',').map(|s| s.trim().trim_matches('\'')).collect();
+            let all: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            assert_eq!(states, all);
+        }
+    }
 
     #[test]
     fn database_urls() {
