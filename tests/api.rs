@@ -809,7 +809,7 @@ async fn the_command_line_client_drives_a_server() {
     let server = Server::start(dir.path()).await;
     let api = server.tenant("cli").await;
     let client = |args: &[&str]| {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mastermind"));
+        let mut cmd = tokio::process::Command::new(support::mastermind_bin());
         cmd.args(args).env("MASTERMIND_URL", &server.url).env("MASTERMIND_TOKEN", &api.token).kill_on_drop(true);
         cmd
     };

@@ -50,7 +50,7 @@ impl Server {
     }
 
     async fn spawn(&mut self) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mastermind"));
+        let mut cmd = Command::new(super::mastermind_bin());
         cmd.arg("serve")
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db, "--allow-private-grants"])
             .args(&self.extra_args)
