@@ -18,7 +18,7 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    for watched in ["wit", "plugins", "tests/participants", "Cargo.lock", "Cargo.toml"] {
+    for watched in ["wit", "plugins", "tests/participants", "migrations", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     // Several checkouts may share one target directory, and cargo gives
@@ -75,7 +75,10 @@ fn main() {
     }
 
     let built = target_dir.join(WASM_TARGET).join("participant");
-    let dest = out_dir.join("participants");
+    // Per checkout, like the guests' build: OUT_DIR is the same for every
+    // checkout sharing a target directory, so built there, one checkout's
+    // tests could load (and its binary embed) another checkout's guests.
+    let dest = target_dir.join("built");
     std::fs::create_dir_all(&dest).unwrap();
     let mut registry = String::from("&[\n");
     for (package, dir_name) in builtins.iter().chain(&test_participants) {

@@ -337,9 +337,7 @@ async fn events_stream_a_job_live() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, api) = setup(dir.path()).await;
     api.push("flow", "mark_tester name: 'a', sleep_ms: 200\necho 'between'\nmark_tester name: 'b'\n").await;
-    // Created pending and watched before it starts: a step that started
-    // before a client connected is in the first `state` event's job, not
-    // replayed as `step_started`.
+    // Created pending and watched before it starts.
     let job = api.ok(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "launch": false }))).await;
     let id = job["id"].as_str().unwrap().to_owned();
     let stream = api.open_events(&id).await;
@@ -353,9 +351,23 @@ async fn events_stream_a_job_live() {
     let (last, data) = events.last().unwrap();
     assert_eq!(last, "state");
     assert_eq!(data["state"], "completed");
-    // A finished job's stream is its state, then the end.
-    let again = api.events(&id).await;
-    assert_eq!(again.len(), 1);
+    // The job's events, each once, in order: what a stream opened after
+    // the end replays too, numbered 1, 2, ... (the SSE id).
+    let stored: Vec<&(String, Value)> = events.iter().filter(|(n, _)| n != "state").collect();
+    let expected = ["step_started", "step_finished", "echo", "step_started", "step_finished", "finished"];
+    assert_eq!(stored.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), expected);
+    let (first, ids, again) = support::server::read_numbered(api.open_events(&id).await).await;
+    assert_eq!(first["state"], "completed");
+    assert_eq!(ids, (1..=6).collect::<Vec<i64>>());
+    assert_eq!(again, stored.iter().map(|(n, d)| (n.clone(), d.clone())).collect::<Vec<_>>());
+    // Resumed after an event: by `after`, or by a reconnecting client's
+    // Last-Event-ID.
+    let after = api.http.get(format!("{}/v1/jobs/{id}/events?after=4", api.url)).bearer_auth(&api.token);
+    let (_, ids, _) = support::server::read_numbered(after.send().await.unwrap()).await;
+    assert_eq!(ids, vec![5, 6]);
+    let resumed = api.http.get(format!("{}/v1/jobs/{id}/events", api.url)).bearer_auth(&api.token);
+    let (_, ids, _) = support::server::read_numbered(resumed.header("Last-Event-ID", "5").send().await.unwrap()).await;
+    assert_eq!(ids, vec![6]);
     api.fails(Method::GET, "/v1/jobs/nope/events", None, StatusCode::NOT_FOUND).await;
 }
 
@@ -874,7 +886,7 @@ async fn the_command_line_client_drives_a_server() {
     let server = Server::start(dir.path()).await;
     let api = server.tenant("cli").await;
     let client = |args: &[&str]| {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mastermind"));
+        let mut cmd = tokio::process::Command::new(support::mastermind_bin());
         cmd.args(args).env("MASTERMIND_URL", &server.url).env("MASTERMIND_TOKEN", &api.token).kill_on_drop(true);
         cmd
     };
@@ -894,6 +906,11 @@ async fn the_command_line_client_drives_a_server() {
     assert!(out.status.success(), "{stderr}\n{}", api.ok(Method::GET, "/v1/jobs", None).await);
     // The steps show whether they ran before or after the watch began.
     assert!(stderr.contains("✓ line 1 tester.mark") && stderr.contains("state: completed"), "{stderr}");
+    // Each event once, in order.
+    assert_eq!(stderr.matches("▶ line 1 tester.mark").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("✓ line 1 tester.mark").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("hello world").count(), 1, "{stderr}");
+    assert!(stderr.find("▶ line 1").unwrap() < stderr.find("hello world").unwrap(), "{stderr}");
     let fields: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(fields["trail"], json!(["world"]));
     // A failing job: watch exits non-zero.

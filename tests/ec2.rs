@@ -182,7 +182,7 @@ async fn the_seed_example_runs_unchanged() {
     let receiver = HttpReceiver::start().await;
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let dir = tempfile::tempdir().unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mastermind"))
+    let output = tokio::process::Command::new(support::mastermind_bin())
         .arg("run")
         .arg(examples.join("create_and_destroy_ec2_server.mm"))
         .arg("--fields")

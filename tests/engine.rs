@@ -213,7 +213,7 @@ on_both!(retry_a_failed_job_with_edited_fields, |h| {
     let mut fields = job.fields.clone();
     fields.insert("who".into(), json!("b"));
     fields.insert("trail".into(), json!(["a"]));
-    h.engine.retry(&job.id, Some(fields)).await.unwrap();
+    h.engine.retry("test", &job.id, Some(fields)).await.unwrap();
     let job = h.wait(&job.id).await;
     assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
     assert_eq!(trail(&job), json!(["a", "b", "c"]));
@@ -227,18 +227,18 @@ on_both!(cancel_pause_and_resume, |h| {
     let job = h.launch("mark_tester name: 'long', sleep_ms: 30000\nmark_tester name: 'never'", json!({})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
-    h.engine.cancel(&job).await.unwrap();
+    h.engine.cancel("test", &job).await.unwrap();
     let record = h.wait(&job).await;
     assert_eq!(record.state, JobState::Canceled);
     assert!(started.elapsed() < Duration::from_secs(3));
 
     let job = h.launch("wait '300ms'\nmark_tester name: 'after'", json!({})).await;
-    h.engine.pause(&job).await.unwrap();
+    h.engine.pause("test", &job).await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
     let record = h.engine.store().job(&job).await.unwrap().unwrap();
     assert_eq!(record.state, JobState::Paused);
     assert!(h.engine.store().history(&job).await.unwrap().is_empty(), "nothing ran while paused");
-    h.engine.resume(&job).await.unwrap();
+    h.engine.resume("test", &job).await.unwrap();
     let record = h.wait(&job).await;
     assert_eq!(trail(&record), json!(["after"]));
 });

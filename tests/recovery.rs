@@ -26,7 +26,7 @@ fn definition() -> String {
 }
 
 fn mastermind(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mastermind"));
+    let mut cmd = Command::new(support::mastermind_bin());
     cmd.env("MASTERMIND_CACHE_DIR", dir.join("cache")).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     cmd
 }

@@ -52,7 +52,7 @@ async fn workers_share_a_database_and_survive_a_killed_one() {
 
     let dir = tempfile::tempdir().unwrap();
     let worker = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_mastermind"))
+        tokio::process::Command::new(support::mastermind_bin())
             .args(["worker", "--db", &url, "--grant", &format!("http:http=127.0.0.1:{}", receiver.port)])
             .env("MASTERMIND_CACHE_DIR", dir.path())
             .stdout(Stdio::null())

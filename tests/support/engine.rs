@@ -25,6 +25,8 @@ pub fn postgres_admin_url() -> String {
 pub struct Harness {
     pub engine: Arc<Engine>,
     pub url: String,
+    /// How engines are configured, at start and at each restart.
+    config: EngineConfig,
     stop: CancellationToken,
     worker: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -56,9 +58,11 @@ impl Harness {
                 (url, Some(name))
             }
         };
+        let config = EngineConfig { exclusive: url.starts_with("sqlite"), ..EngineConfig::default() };
         let mut h = Harness {
-            engine: Self::engine(&url).await,
+            engine: Self::engine(&url, config.clone()).await,
             url,
+            config,
             stop: CancellationToken::new(),
             worker: None,
             _dir: dir,
@@ -68,7 +72,7 @@ impl Harness {
         h
     }
 
-    async fn engine(url: &str) -> Arc<Engine> {
+    async fn engine(url: &str, config: EngineConfig) -> Arc<Engine> {
         let sandbox = Sandbox::new(SandboxConfig {
             engine: PoolConfig { max_instances: 128, ..PoolConfig::default() },
             ..SandboxConfig::default()
@@ -76,7 +80,6 @@ impl Harness {
         .unwrap();
         let registry = registry(&sandbox).await;
         let store = Store::open(url).await.unwrap();
-        let config = EngineConfig { exclusive: url.starts_with("sqlite"), ..EngineConfig::default() };
         Engine::new(store, Arc::new(sandbox), Arc::new(registry), Arc::new(MemorySecrets::new()), config)
     }
 
@@ -96,8 +99,14 @@ impl Harness {
             let _ = w.await;
         }
         self.stop = CancellationToken::new();
-        self.engine = Self::engine(&self.url).await;
+        self.engine = Self::engine(&self.url, self.config.clone()).await;
         self.start();
+    }
+
+    /// Restarts with a changed configuration (kept for later restarts).
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut EngineConfig)) {
+        change(&mut self.config);
+        self.restart().await;
     }
 
     pub async fn launch(&self, source: &str, fields: Value) -> String {

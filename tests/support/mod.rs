@@ -18,6 +18,13 @@ pub fn participant_bytes(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The `mastermind` binary the tests run: this checkout's build, or
+/// MASTERMIND_TEST_BIN (checkouts sharing a target directory share its
+/// `debug/mastermind` too, which is whichever built last).
+pub fn mastermind_bin() -> String {
+    std::env::var("MASTERMIND_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mastermind").to_owned())
+}
+
 /// A TCP port free on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -58,7 +58,7 @@ impl Server {
     }
 
     async fn spawn(&mut self) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mastermind"));
+        let mut cmd = Command::new(super::mastermind_bin());
         cmd.arg("serve")
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db])
             .args((!self.public_only).then_some("--allow-private-grants"))
@@ -146,7 +146,7 @@ pub struct Api {
     pub url: String,
     pub token: String,
     pub tenant_id: String,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl Api {
@@ -233,6 +233,39 @@ impl Api {
         assert_eq!(response.status(), StatusCode::OK);
         response
     }
+}
+
+/// Reads an event stream to its end: the first `state` event's data, then
+/// the numbered events' ids and (name, data) pairs.
+pub async fn read_numbered(response: reqwest::Response) -> (Value, Vec<i64>, Vec<(String, Value)>) {
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = tokio::time::timeout(Duration::from_secs(60), response.text())
+        .await
+        .expect("the event stream did not end")
+        .unwrap();
+    let (mut first, mut ids, mut events) = (Value::Null, Vec::new(), Vec::new());
+    for block in text.split("\n\n") {
+        let (mut name, mut id, mut data) = (None, None, String::new());
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("event:") {
+                name = Some(n.trim().to_owned());
+            } else if let Some(i) = line.strip_prefix("id:") {
+                id = i.trim().parse::<i64>().ok();
+            } else if let Some(d) = line.strip_prefix("data:") {
+                data.push_str(d.trim_start());
+            }
+        }
+        let (Some(name), data) = (name, serde_json::from_str(&data).unwrap_or(Value::Null)) else { continue };
+        match id {
+            Some(id) => {
+                ids.push(id);
+                events.push((name, data));
+            }
+            None if first.is_null() => first = data,
+            None => {}
+        }
+    }
+    (first, ids, events)
 }
 
 /// Reads an event stream to its end: (event name, data) pairs.

@@ -325,7 +325,7 @@ async fn launch_job(
     let tenant = who.tenant(Scope::Run)?;
     tenant_job(&state, tenant, &id).await?;
     let input: LaunchInput = optional_json(&body)?;
-    state.engine.start(&id, input.fields).await?;
+    state.engine.start(tenant, &id, input.fields).await?;
     who.audit("launch", "job", &id).await?;
     Ok(ApiJson(show(&state, tenant, &id, false).await?))
 }
@@ -338,8 +338,8 @@ macro_rules! control {
             security(("bearer" = [])))]
         async fn $name(State(state): State<Arc<AppState>>, who: Principal, ApiPath(id): ApiPath<String>) -> ApiResult<ApiJson<JobView>> {
             let tenant = who.tenant(Scope::Run)?;
-            tenant_job(&state, tenant, &id).await?;
-            state.engine.$call(&id).await?;
+            // Another tenant's job is not found, like a missing one.
+            state.engine.$call(tenant, &id).await?;
             who.audit($verb, "job", &id).await?;
             Ok(ApiJson(show(&state, tenant, &id, false).await?))
         }
@@ -370,7 +370,7 @@ async fn retry_job(
     let tenant = who.tenant(Scope::Run)?;
     tenant_job(&state, tenant, &id).await?;
     let input: RetryInput = optional_json(&body)?;
-    state.engine.retry(&id, input.fields).await?;
+    state.engine.retry(tenant, &id, input.fields).await?;
     who.audit("retry", "job", &id).await?;
     Ok(ApiJson(show(&state, tenant, &id, false).await?))
 }

@@ -219,37 +219,76 @@ pub async fn jobs(cmd: Jobs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a job's events as they happen; the final fields on stdout.
+/// Prints a job's events as they happen, each once and in order (they are
+/// numbered: a dropped connection is resumed after the last one printed);
+/// the final fields on stdout.
 async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
-    let response = client.request(Method::GET, &format!("/v1/jobs/{id}/events")).send().await?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        bail!("{} ({status})", body["error"]["message"].as_str().unwrap_or("request failed"));
-    }
     let tty = std::io::stderr().is_terminal();
-    let mut stream = response.bytes_stream();
-    let mut buffer = String::new();
+    let mut last_id: Option<i64> = None;
     let mut last_state = Value::Null;
-    while let Some(chunk) = stream.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk?));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let mut name = "";
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event:") {
-                    name = n.trim();
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim_start());
-                }
-            }
-            let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-            if name == "state" {
-                last_state = data.clone();
-            }
-            show(name, &data, tty);
+    let mut failures = 0;
+    loop {
+        let mut request = client.request(Method::GET, &format!("/v1/jobs/{id}/events"));
+        if let Some(seen) = last_id {
+            request = request.header("Last-Event-ID", seen.to_string());
         }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) if last_id.is_some() && failures < 10 => {
+                failures += 1;
+                eprintln!("(reconnecting: {e})");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !response.status().is_success() {
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            bail!("{} ({status})", body["error"]["message"].as_str().unwrap_or("request failed"));
+        }
+        let mut stream = response.bytes_stream();
+        let mut buffer = String::new();
+        while let Some(chunk) = stream.next().await {
+            // A broken connection is resumed below, like an early end.
+            let Ok(chunk) = chunk else { break };
+            failures = 0;
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let (mut name, mut event_id, mut data) = ("", None, String::new());
+                for line in block.lines() {
+                    if let Some(n) = line.strip_prefix("event:") {
+                        name = n.trim();
+                    } else if let Some(i) = line.strip_prefix("id:") {
+                        event_id = i.trim().parse::<i64>().ok();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    }
+                }
+                if let Some(n) = event_id {
+                    // Already printed before a reconnection.
+                    if last_id.is_some_and(|seen| n <= seen) {
+                        continue;
+                    }
+                    last_id = Some(n);
+                }
+                let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                if name == "state" {
+                    last_state = data.clone();
+                }
+                show(name, &data, tty);
+            }
+        }
+        if matches!(last_state["state"].as_str(), Some("completed" | "canceled" | "failed")) {
+            break;
+        }
+        // Cut off before the job was over: resume after the last event.
+        failures += 1;
+        if failures > 10 {
+            bail!("the event stream of job {id} keeps breaking off");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     let state = last_state["state"].as_str().unwrap_or("unknown");
     super::print_json(&last_state["fields"])?;
@@ -265,21 +304,7 @@ fn show(name: &str, data: &Value, tty: bool) {
     let step = step_line;
     match name {
         "state" => {
-            // The first state carries the steps that ran before we watched.
-            for step in data["history"].as_array().into_iter().flatten() {
-                match step["ok"].as_bool() {
-                    Some(true) => eprintln!("{green}✓{reset} {}", step_line(step)),
-                    _ => eprintln!(
-                        "{red}✗{reset} {}: {}",
-                        step_line(step),
-                        step["result"]["message"].as_str().unwrap_or("")
-                    ),
-                }
-            }
-            // ... and the calls in flight when we started watching.
-            for step in data["running"].as_array().into_iter().flatten() {
-                eprintln!("▶ {}", step_line(step));
-            }
+            // Steps that ran before we watched are replayed as events.
             eprintln!("{dim}state: {}{reset}", data["state"].as_str().unwrap_or("?"));
             if let Some(message) = data["error"]["message"].as_str() {
                 eprintln!("{red}error:{reset} {message}");

@@ -109,6 +109,7 @@ fn defaults(participant: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
             (Grants::parse(&specs)?, settings(&["CHEF_SERVER_URL", "CHEF_CLIENT_NAME"]))
         }
         "ssh" | "ssh_multi" => (Grants::parse(&["secret=ssh_key"])?, Vec::new()),
+        "http" => (Grants::default(), settings(&["HTTP_IDEMPOTENCY_HEADER"])),
         _ => (Grants::default(), Vec::new()),
     })
 }

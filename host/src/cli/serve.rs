@@ -71,6 +71,9 @@ pub struct ServerArgs {
     /// calls together; half the machine's cores (at least 1) when absent.
     #[arg(long, env = "MASTERMIND_CPU_CORES_PER_TENANT")]
     cpu_cores_per_tenant: Option<f64>,
+    /// Events kept per job (streams replay them); older ones are dropped.
+    #[arg(long, env = "MASTERMIND_EVENTS_PER_JOB", default_value_t = EngineConfig::default().events_per_job)]
+    events_per_job: usize,
 }
 
 struct Server {
@@ -128,7 +131,11 @@ async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyhow::Result<S
         Err(e) => return Err(e),
     };
     let vault = Arc::new(vault);
-    let config = EngineConfig { exclusive: store.backend() == Backend::Sqlite, ..EngineConfig::default() };
+    let config = EngineConfig {
+        exclusive: store.backend() == Backend::Sqlite,
+        events_per_job: args.events_per_job,
+        ..EngineConfig::default()
+    };
     let local = TenantRuntime {
         registry: Arc::new(runtime::builtin_registry(&sandbox, &args.grants).await?),
         secrets: Arc::new(runtime::secrets(&args.secrets)?) as Arc<dyn SecretStore>,

@@ -52,8 +52,10 @@ pub(crate) struct Finished {
     /// The `result` message for the participant expression.
     pub result: NewMessage,
     pub history: HistoryEntry,
-    /// Published once the result is journaled.
-    pub event: Event,
+    /// The call's log and progress lines, then its `step_finished`: stored
+    /// and published with the result (not at all if the call was
+    /// withdrawn meanwhile).
+    pub events: Vec<Event>,
 }
 
 impl Work {
@@ -87,8 +89,10 @@ struct Context {
 /// What to do once a transaction committed.
 #[derive(Default)]
 struct After {
-    events: Vec<(String, Event)>,
-    cancelled: Vec<Fei>,
+    /// Job, number, event: stored, to publish.
+    events: Vec<(String, i64, Event)>,
+    /// Withdrawn dispatches: their calls are aborted.
+    withdrawn: Vec<i64>,
     dispatches: Vec<StoredMessage>,
     /// A lease was released: messages that arrived meanwhile are claimed
     /// by the claim loop.
@@ -270,19 +274,19 @@ impl Engine {
             Work::Claimed { job_id, tenant } => {
                 after.wake = true;
                 let Some(state) = tx.take_claimed(job_id, &self.worker_id).await? else { return Ok(()) };
-                if !matches!(state, super::JobState::Running | super::JobState::Failed) {
+                if !state.is_runnable() {
                     return Ok(());
                 }
                 let Some(context) = context else { return Ok(()) };
-                self.batch(tx, job_id, tenant, state, context, None, cache, after).await
+                self.batch(tx, job_id, tenant, state, context, None, Vec::new(), cache, after).await
             }
             Work::Launched { job_id, tenant } => {
                 // Stored leased to this worker (`Engine::launch_lease`).
                 let state = tx.take_claimed(job_id, &self.worker_id).await?;
-                let runnable = state.filter(|s| matches!(s, super::JobState::Running | super::JobState::Failed));
+                let runnable = state.filter(|s| s.is_runnable());
                 match (runnable, context) {
                     (Some(state), Some(context)) => {
-                        self.batch(tx, job_id, tenant, state, context, None, cache, after).await
+                        self.batch(tx, job_id, tenant, state, context, None, Vec::new(), cache, after).await
                     }
                     // Paused meanwhile, held by another worker, or not
                     // loadable here: the claim loops take it when they can.
@@ -296,7 +300,6 @@ impl Engine {
                 let state = tx.open_job(&f.job_id, &self.worker_id, super::worker::STALE_AFTER).await?;
                 let stored =
                     tx.finish_dispatch(f.dispatch_id, &self.worker_id, &f.job_id, &f.tenant, &f.history).await?;
-                after.events.push((f.job_id.clone(), f.event.clone()));
                 if !stored {
                     // Cancelled or taken over meanwhile: nothing to store.
                     return Ok(());
@@ -304,11 +307,15 @@ impl Engine {
                 match (state, context) {
                     (Some(state), Some(context)) => {
                         let result = Some(f.result.message.clone());
-                        self.batch(tx, &f.job_id, &f.tenant, state, context, result, cache, after).await
+                        let events = f.events.clone();
+                        self.batch(tx, &f.job_id, &f.tenant, state, context, result, events, cache, after).await
                     }
                     _ => {
                         // Paused, or leased to another worker: it is theirs.
                         after.wake = true;
+                        // Numbering the job's events needs its row.
+                        tx.lock_job(&f.job_id).await?;
+                        self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after).await?;
                         tx.queue_message(&f.job_id, &f.tenant, &f.result).await
                     }
                 }
@@ -317,6 +324,8 @@ impl Engine {
     }
 
     /// One batch of a job: its due messages, then `result` if any.
+    /// `earlier` are events that come before the batch's (the finished
+    /// call's), stored with them in one statement.
     #[allow(clippy::too_many_arguments)]
     async fn batch(
         &self,
@@ -326,12 +335,13 @@ impl Engine {
         state: super::JobState,
         context: &Context,
         result: Option<super::Message>,
+        earlier: Vec<Event>,
         mut cache: Option<&mut ExpressionCache>,
         after: &mut After,
     ) -> Result<(), StoreError> {
         let messages = tx.due_messages(job_id).await?;
         if messages.is_empty() && result.is_none() {
-            return Ok(());
+            return self.store_events(tx, job_id, tenant, earlier, after).await;
         }
         // Taken out of the cache: a failure below leaves no stale copy.
         let cached = cache.as_deref_mut().and_then(|c| c.0.remove(job_id));
@@ -352,7 +362,7 @@ impl Engine {
         // A timer (or a retry without delay) is the claim loop's: woken, it
         // claims what is due and sleeps until the next timer.
         after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, super::Message::Dispatch(_)));
-        let dispatches = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
+        let written = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
         if let Some(cache) = cache
             && !outcome.state.is_final()
         {
@@ -361,20 +371,50 @@ impl Engine {
             }
             cache.0.insert(job_id.to_owned(), outcome.expressions);
         }
-        after.events.extend(outcome.events.into_iter().map(|e| (job_id.to_owned(), Event::Flow(e))));
-        after.cancelled.extend(outcome.cancelled);
-        after.dispatches.extend(dispatches);
+        // The batch's events, then a start for each call it journaled.
+        let mut events = earlier;
+        events.extend(outcome.events.into_iter().map(Event::Flow));
+        for stored in &written.dispatches {
+            if let super::Message::Dispatch(d) = &stored.message {
+                events.push(Event::StepStarted {
+                    fei: d.fei.0.clone(),
+                    line: d.line,
+                    participant: d.participant.clone(),
+                    action: d.action.clone(),
+                    attempt: d.attempt,
+                });
+            }
+        }
+        self.store_events(tx, job_id, tenant, events, after).await?;
+        after.withdrawn.extend(written.withdrawn);
+        after.dispatches.extend(written.dispatches);
         Ok(())
     }
 
-    fn after_commit(self: &Arc<Self>, after: After) {
-        for fei in after.cancelled {
-            if let Some(handle) = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&fei.0) {
-                handle.abort();
-            }
+    /// Stores `events` in the job's sequence, to publish after the commit.
+    async fn store_events(
+        &self,
+        tx: &mut WorkTx,
+        job_id: &str,
+        tenant: &str,
+        events: Vec<Event>,
+        after: &mut After,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
         }
-        for (job_id, event) in after.events {
-            self.publish(&job_id, event);
+        let rows: Vec<_> = events.iter().map(Event::stored).collect();
+        let first = tx.append_events(job_id, tenant, &rows, self.config.events_per_job).await?;
+        after.events.extend(events.into_iter().enumerate().map(|(i, e)| (job_id.to_owned(), first + i as i64, e)));
+        Ok(())
+    }
+
+    /// Aborts withdrawn calls first (their slots free up for the calls
+    /// started next), publishes, then starts the calls the batches stored.
+    fn after_commit(self: &Arc<Self>, after: After) {
+        self.dispatcher.abort(&after.withdrawn);
+        for (job_id, seq, event) in after.events {
+            self.publish(&job_id, seq, event);
         }
         for dispatch in after.dispatches {
             self.spawn_call(dispatch);

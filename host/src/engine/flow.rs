@@ -41,16 +41,12 @@ pub(crate) struct Flow<'a> {
     final_fields: Option<Fields>,
     job_error: Option<Option<StepError>>,
     pub events: Vec<FlowEvent>,
-    /// Dispatches cancelled in this batch, so in-flight calls can be aborted.
-    pub cancelled_calls: Vec<Fei>,
 }
 
 /// The result of [`Flow::into_changes`].
 pub(crate) struct BatchOutcome {
     pub changes: BatchChanges,
     pub events: Vec<FlowEvent>,
-    /// Participant calls to abort once the batch is committed.
-    pub cancelled: Vec<Fei>,
     pub state: JobState,
     pub expressions: HashMap<Fei, Expression>,
 }
@@ -81,7 +77,6 @@ impl<'a> Flow<'a> {
             final_fields: None,
             job_error: None,
             events: Vec::new(),
-            cancelled_calls: Vec::new(),
         }
     }
 
@@ -256,11 +251,15 @@ impl<'a> Flow<'a> {
         self.job_error = Some(error);
     }
 
-    /// Withdraws a not-yet-made participant call and aborts one in flight.
+    /// Withdraws a participant call: one journaled by an earlier batch is
+    /// deleted (and aborted if in flight) with this batch; one journaled by
+    /// this batch is dropped before it is stored, so it is never made. A
+    /// dispatch of the same expression persisted later in the batch (a
+    /// retry in place) is kept.
     pub fn withdraw_dispatch(&mut self, fei: &Fei) {
         if self.exprs.get(fei).is_some_and(|e| e.kind == expressions::PARTICIPANT) {
             self.withdrawn.push(fei.clone());
-            self.cancelled_calls.push(fei.clone());
+            self.persist.retain(|m| !matches!(&m.message, Message::Dispatch(d) if d.fei == *fei));
         }
     }
 
@@ -352,13 +351,7 @@ impl<'a> Flow<'a> {
             job_fields: self.final_fields,
             job_error: self.job_error,
         };
-        BatchOutcome {
-            changes,
-            events: self.events,
-            cancelled: self.cancelled_calls,
-            state: self.state,
-            expressions: self.exprs,
-        }
+        BatchOutcome { changes, events: self.events, state: self.state, expressions: self.exprs }
     }
 
     pub fn now(&self) -> i64 {

@@ -14,7 +14,15 @@
 //! - Timers (`wait`, `timeout`, retry delays) are messages with a due time:
 //!   nothing holds a thread while they wait, and they survive restarts.
 //! - Participant calls run concurrently (concurrence branches, iterator
-//!   items, different jobs), outside any job's lease.
+//!   items, different jobs), outside any job's lease. A call withdrawn by a
+//!   batch (a cancel, a concurrence reaching its count, a timeout) is never
+//!   started if it was journaled by that batch, and is aborted if it is in
+//!   flight in this process (`dispatcher.rs`).
+//! - Job control (start, pause, resume, cancel, retry) follows one table of
+//!   transitions checked by the store as it changes the state
+//!   (`lifecycle.rs`): a control that loses a race answers a conflict.
+//! - A job's events are stored with the batch that produced them, numbered
+//!   without gaps, and published after the commit, in order.
 //!
 //! ```no_run
 //! # async fn demo(engine: std::sync::Arc<mastermind::engine::Engine>) -> anyhow::Result<()> {
@@ -25,9 +33,11 @@
 //! ```
 
 mod committer;
+mod dispatcher;
 mod expressions;
 mod flow;
 mod handlers;
+mod lifecycle;
 mod model;
 mod registry;
 #[cfg(test)]
@@ -37,6 +47,7 @@ mod validate;
 mod worker;
 
 pub use flow::FlowEvent;
+pub use lifecycle::Control;
 pub use model::{Expression, Fei, Fields, JobState, Message, StepError, StepErrorKind, Workitem};
 pub use registry::{Registered, Registry, Resolver};
 pub use tenancy::{RuntimeFuture, SingleTenant, Tenancy, TenantRuntime};
@@ -45,12 +56,12 @@ pub use validate::validate;
 use crate::capabilities::SecretStore;
 use crate::language::{Definition, ParseErrors};
 use crate::sandbox::{Limits, Sandbox};
-use crate::store::{JobRecord, NewMessage, Store, StoreError, now_ms};
+use crate::store::{Controlled, JobRecord, NewMessage, Store, StoreError, Transition, now_ms};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::sync::{Notify, broadcast};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -60,6 +71,7 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("no job {0}")]
     NotFound(String),
+    /// The job's state does not allow the control (see `lifecycle.rs`).
     #[error("job {job} is {state}: {action} is not possible")]
     State { job: String, state: &'static str, action: &'static str },
 }
@@ -109,10 +121,14 @@ pub fn deep_merge(base: &mut Value, overlay: Value) {
     }
 }
 
-/// Something that happened in a job, for live displays and event streams.
+/// Something that happened in a job, for live displays and event streams,
+/// published once the transaction that stored it committed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobEvent {
     pub job_id: String,
+    /// Its place in the job's events: 1, 2, ... without gaps, in the order
+    /// they happened (see `crate::store::WorkTx::append_events`).
+    pub seq: i64,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -148,6 +164,34 @@ pub enum Event {
     Flow(FlowEvent),
 }
 
+impl Event {
+    /// Its name in event streams.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::StepStarted { .. } => "step_started",
+            Event::StepFinished { .. } => "step_finished",
+            Event::Log { .. } => "log",
+            Event::Progress { .. } => "progress",
+            Event::Flow(FlowEvent::Echo { .. }) => "echo",
+            Event::Flow(FlowEvent::StepFailed { .. }) => "step_failed",
+            Event::Flow(FlowEvent::Finished { .. }) => "finished",
+        }
+    }
+
+    /// Its data in event streams.
+    pub fn data(&self) -> Value {
+        match self {
+            Event::Flow(FlowEvent::Finished { state }) => serde_json::json!({ "state": state.as_str() }),
+            _ => serde_json::to_value(self).unwrap_or(Value::Null),
+        }
+    }
+
+    /// As the store keeps it.
+    pub(crate) fn stored(&self) -> crate::store::NewEvent {
+        crate::store::NewEvent { kind: self.name(), data: self.data() }
+    }
+}
+
 /// How an engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -158,11 +202,14 @@ pub struct EngineConfig {
     /// This process owns the database alone (embedded SQLite): leases
     /// left by a previous process are cleared at start.
     pub exclusive: bool,
+    /// Events kept per job: older ones are dropped as new ones are stored
+    /// (a stream then starts at the oldest kept).
+    pub events_per_job: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_concurrent_calls: 256, limits: Limits::default(), exclusive: true }
+        EngineConfig { max_concurrent_calls: 256, limits: Limits::default(), exclusive: true, events_per_job: 10_000 }
     }
 }
 
@@ -175,9 +222,7 @@ pub struct Engine {
     wake: Notify,
     events: broadcast::Sender<JobEvent>,
     definitions: Mutex<HashMap<String, Arc<Definition>>>,
-    in_flight: Mutex<HashMap<String, tokio::task::AbortHandle>>,
-    call_slots: Arc<Semaphore>,
-    tenant_calls: worker::TenantCalls,
+    dispatcher: Arc<dispatcher::Dispatcher>,
     job_ends: JobEnds,
     committers: committer::Committers,
 }
@@ -214,21 +259,24 @@ impl Engine {
             store,
             sandbox,
             tenancy,
-            tenant_calls: Default::default(),
             job_ends: Default::default(),
             committers: Default::default(),
-            call_slots: Arc::new(Semaphore::new(config.max_concurrent_calls.max(1))),
+            dispatcher: Arc::new(dispatcher::Dispatcher::new(config.max_concurrent_calls)),
             config,
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
             wake: Notify::new(),
             events,
             definitions: Mutex::new(HashMap::new()),
-            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Participant calls this process is making (or waiting to make) now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.dispatcher.in_flight()
     }
 
     /// What `tenant`'s jobs may use.
@@ -291,12 +339,12 @@ impl Engine {
         Ok(id)
     }
 
-    /// Starts a pending job, its fields deep-merged with `overrides`.
-    pub async fn start(&self, job_id: &str, overrides: Option<Fields>) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state != JobState::Pending {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "launch" });
-        }
+    /// Starts `tenant`'s pending job, its fields deep-merged with `overrides`.
+    pub async fn start(&self, tenant: &str, job_id: &str, overrides: Option<Fields>) -> Result<(), EngineError> {
+        let job = match self.store.job(job_id).await? {
+            Some(job) if job.tenant == tenant => job,
+            _ => return Err(EngineError::NotFound(job_id.to_owned())),
+        };
         let mut fields = Value::Object(job.fields);
         if let Some(overrides) = overrides {
             deep_merge(&mut fields, Value::Object(overrides));
@@ -305,15 +353,54 @@ impl Engine {
             Value::Object(fields) => fields,
             _ => Fields::new(), // merging two objects gives an object
         };
-        let now = now_ms();
+        let first = first_message(fields.clone(), now_ms());
         let lease = self.launch_lease();
-        if !self.store.start_job(job_id, &fields, &first_message(fields.clone(), now), lease.as_ref()).await? {
-            // Someone else launched (or cancelled) it in between.
-            let job = self.job(job_id).await?;
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "launch" });
-        }
+        self.control(tenant, job_id, Control::Start, Some(first), Some(&fields), lease, None).await?;
         self.launched(job_id.to_owned(), job.tenant, lease.is_some()).await;
         Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// Makes the first of `control`'s rules (`lifecycle.rs`) that the job's
+    /// state allows, queueing `message` with it if the rule queues one.
+    /// Returns the state the job is in now.
+    async fn control(
+        &self,
+        tenant: &str,
+        job_id: &str,
+        control: Control,
+        message: Option<NewMessage>,
+        fields: Option<&Fields>,
+        lease: Option<crate::store::JobLease<'_>>,
+        ended: Option<Event>,
+    ) -> Result<JobState, EngineError> {
+        let rules: Vec<&lifecycle::Rule> = lifecycle::rules(control).collect();
+        let transitions: Vec<Transition> = rules
+            .iter()
+            .map(|r| Transition {
+                from: r.from,
+                to: r.to,
+                message: if r.queues { message.clone() } else { None },
+                fields: if r.queues { fields } else { None },
+                clears_error: r.clears_error,
+                lease: if r.queues { lease } else { None },
+                // Stored with a change that ends the job.
+                event: ended.as_ref().filter(|_| r.to.is_final()).map(Event::stored),
+                keep_events: self.config.events_per_job,
+            })
+            .collect();
+        match self.store.control_job(job_id, tenant, &transitions).await? {
+            Controlled::Made(i, seq) => {
+                if let (Some(seq), Some(event)) = (seq, ended) {
+                    self.publish(job_id, seq, event);
+                }
+                Ok(rules[i].to)
+            }
+            Controlled::NotFound => Err(EngineError::NotFound(job_id.to_owned())),
+            Controlled::Conflict(state) => {
+                Err(EngineError::State { job: job_id.to_owned(), state: state.as_str(), action: control.as_str() })
+            }
+        }
     }
 
     /// The lease a job launched here is stored with when this engine is
@@ -357,70 +444,51 @@ impl Engine {
         }
     }
 
-    /// Cancels a job: in-flight calls are aborted, then it ends as canceled.
-    pub async fn cancel(&self, job_id: &str) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state.is_final() {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "cancel" });
+    /// Cancels `tenant`'s job: a pending job ends canceled at once; any
+    /// other (paused and failed ones too) gets a cancel, which withdraws its
+    /// calls (aborting those in flight here) and ends it canceled.
+    pub async fn cancel(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
+        let message = NewMessage { message: Message::Cancel { fei: Fei::root(), kill: false }, due_at: now_ms() };
+        let ended = Event::Flow(FlowEvent::Finished { state: JobState::Canceled });
+        if self.control(tenant, job_id, Control::Cancel, Some(message), None, None, Some(ended)).await?
+            != JobState::Canceled
+        {
+            self.wake.notify_one();
         }
-        if job.state == JobState::Pending {
-            // Nothing ran: there is nothing to cancel but the job itself.
-            self.store.set_job_state(job_id, JobState::Canceled).await?;
-            self.publish(job_id, Event::Flow(FlowEvent::Finished { state: JobState::Canceled }));
-            return Ok(());
-        }
-        // A paused or failed job is cancelled all the same.
-        let state = (job.state != JobState::Running).then_some(JobState::Running);
-        let message = Message::Cancel { fei: Fei::root(), kill: false };
-        self.store.enqueue(job_id, &job.tenant, &NewMessage { message, due_at: now_ms() }, state).await?;
+        Ok(())
+    }
+
+    /// Pauses `tenant`'s running job: nothing new starts (calls in flight
+    /// finish; their results wait for the resume).
+    pub async fn pause(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
+        self.control(tenant, job_id, Control::Pause, None, None, None, None).await?;
+        Ok(())
+    }
+
+    /// Resumes `tenant`'s paused job.
+    pub async fn resume(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
+        self.control(tenant, job_id, Control::Resume, None, None, None, None).await?;
         self.wake.notify_one();
         Ok(())
     }
 
-    /// Pauses a job: nothing new starts (calls in flight finish).
-    pub async fn pause(&self, job_id: &str) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state != JobState::Running {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "pause" });
-        }
-        self.store.set_job_state(job_id, JobState::Paused).await?;
-        Ok(())
-    }
-
-    pub async fn resume(&self, job_id: &str) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state != JobState::Paused {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "resume" });
-        }
-        self.store.set_job_state(job_id, JobState::Running).await?;
+    /// Runs `tenant`'s failed job's failed steps again; `fields`, when
+    /// given, replace those of the steps' workitems (Ruote's replay at error).
+    pub async fn retry(&self, tenant: &str, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
+        let message = NewMessage { message: Message::Retry { fields }, due_at: now_ms() };
+        self.control(tenant, job_id, Control::Retry, Some(message), None, None, None).await?;
         self.wake.notify_one();
         Ok(())
     }
 
-    /// Runs a failed job's failed steps again; `fields`, when given,
-    /// replace those of the steps' workitems (Ruote's replay at error).
-    pub async fn retry(&self, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
-        let job = self.job(job_id).await?;
-        if job.state != JobState::Failed {
-            return Err(EngineError::State { job: job.id, state: job.state.as_str(), action: "retry" });
-        }
-        let message = Message::Retry { fields };
-        self.store
-            .enqueue(job_id, &job.tenant, &NewMessage { message, due_at: now_ms() }, Some(JobState::Running))
-            .await?;
-        self.wake.notify_one();
-        Ok(())
-    }
-
-    async fn job(&self, job_id: &str) -> Result<JobRecord, EngineError> {
-        self.store.job(job_id).await?.ok_or_else(|| EngineError::NotFound(job_id.to_owned()))
-    }
-
-    fn publish(&self, job_id: &str, event: Event) {
-        if matches!(event, Event::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. })) {
+    /// Publishes a stored event; a job's end wakes its waiters after it is
+    /// published, so a waiter that subscribed first has seen it.
+    fn publish(&self, job_id: &str, seq: i64, event: Event) {
+        let ends = matches!(event, Event::Flow(FlowEvent::Finished { .. } | FlowEvent::StepFailed { .. }));
+        let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), seq, event });
+        if ends {
             self.job_ends.ended(job_id);
         }
-        let _ = self.events.send(JobEvent { job_id: job_id.to_owned(), event });
     }
 
     /// The job's definition, read and parsed once per process.

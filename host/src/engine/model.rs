@@ -469,4 +469,24 @@ impl JobState {
     pub fn is_final(self) -> bool {
         matches!(self, JobState::Completed | JobState::Canceled)
     }
+
+    /// Every state, as the store's CHECK constraint lists them.
+    pub const ALL: [JobState; 6] = [
+        JobState::Pending,
+        JobState::Running,
+        JobState::Paused,
+        JobState::Failed,
+        JobState::Completed,
+        JobState::Canceled,
+    ];
+
+    /// The states in which a job's batches run and its calls are made (a
+    /// failed job still takes its cancel, its retry and its other
+    /// branches' results). Defined here once: the store's claim queries
+    /// and the committers ask this.
+    pub const RUNNABLE: [JobState; 2] = [JobState::Running, JobState::Failed];
+
+    pub fn is_runnable(self) -> bool {
+        Self::RUNNABLE.contains(&self)
+    }
 }

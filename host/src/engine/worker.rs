@@ -1,6 +1,7 @@
 //! The worker loop: claims jobs with due messages and participant calls,
 //! hands the former to their committer (`committer.rs`) and makes the
-//! latter concurrently.
+//! latter concurrently, each in a task the dispatcher (`dispatcher.rs`)
+//! keeps track of.
 
 use super::committer::{Finished, Work};
 use super::model::{Dispatch, Message, StepError};
@@ -9,10 +10,8 @@ use crate::capabilities::{EventSink, ParticipantEvent};
 use crate::sandbox::{CallContext, CallEnv, CallError, CallRequest, ErrorKind};
 use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, now_ms};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// How long a job stays leased to a worker that stopped heartbeating.
@@ -63,9 +62,9 @@ impl Engine {
                 busy = true;
                 self.submit(Work::Claimed { job_id, tenant }).await;
             }
-            let free = self.call_slots.available_permits() as i64;
+            let free = self.dispatcher.free_slots() as i64;
             if free > 0 {
-                let saturated = self.tenant_calls.saturated();
+                let saturated = self.dispatcher.saturated();
                 for dispatch in self.store.claim_dispatches(&self.worker_id, STALE_AFTER, free, &saturated).await? {
                     busy = true;
                     self.spawn_call(dispatch);
@@ -88,25 +87,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Makes a participant call in its own task; its result goes to the
-    /// job's committer, which journals it and moves the job on.
+    /// Makes a participant call in its own task, known to the dispatcher
+    /// by its dispatch's id (aborted if the batch of a cancel withdraws
+    /// it); its result goes to the job's committer, which journals it and
+    /// moves the job on.
     pub(super) fn spawn_call(self: &Arc<Self>, stored: StoredMessage) {
-        let Message::Dispatch(dispatch) = &stored.message else { return };
-        let fei = dispatch.fei.0.clone();
+        if !matches!(stored.message, Message::Dispatch(_)) {
+            return;
+        }
         let engine = self.clone();
-        // Counted until the task ends, or is aborted (a cancelled step).
-        let claimed = self.tenant_calls.claim(self.clone(), &stored.tenant);
-        let handle = tokio::spawn(async move {
-            let _claimed = claimed;
-            let tenant = stored.tenant.clone();
+        let (id, tenant) = (stored.id, stored.tenant.clone());
+        self.dispatcher.spawn(id, &tenant, async move {
             let job_id = stored.job_id.clone();
             let outcome = async {
-                let runtime = engine.runtime(&tenant).await?;
-                // The tenant's own slots first, so a tenant at its limit
-                // waits without holding a slot another tenant could use.
-                let tenant_slots = engine.tenant_calls.slots(&tenant, runtime.max_concurrent_calls);
-                let Ok(_tenant_permit) = tenant_slots.acquire_owned().await else { return Ok(()) };
-                let Ok(_permit) = engine.call_slots.clone().acquire_owned().await else { return Ok(()) };
+                let runtime = engine.runtime(&stored.tenant).await?;
+                let limit = runtime.max_concurrent_calls;
+                let Some(_permits) = engine.dispatcher.slots(&stored.tenant, limit).await else { return Ok(()) };
                 engine.call(stored, &runtime).await
             }
             .await;
@@ -114,29 +110,16 @@ impl Engine {
                 tracing::error!(job = %job_id, error = %e, "storing a participant result failed");
             }
         });
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if !handle.is_finished() {
-            in_flight.insert(fei, handle.abort_handle());
-        }
     }
 
     async fn call(self: &Arc<Self>, stored: StoredMessage, runtime: &TenantRuntime) -> Result<(), StoreError> {
         let Message::Dispatch(d) = stored.message else { return Ok(()) };
         let job_id = stored.job_id;
         let started = now_ms();
-        self.publish(
-            &job_id,
-            Event::StepStarted {
-                fei: d.fei.0.clone(),
-                line: d.line,
-                participant: d.participant.clone(),
-                action: d.action.clone(),
-                attempt: d.attempt,
-            },
-        );
-        let outcome = self.invoke(&job_id, &stored.tenant, &d, runtime).await;
+        // Its `step_started` was stored with the batch that journaled it.
+        let lines = Arc::new(StepEvents { fei: d.fei.0.clone(), lines: Mutex::new(Vec::new()) });
+        let outcome = self.invoke(&job_id, &stored.tenant, &d, runtime, lines.clone()).await;
         let ended = now_ms();
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&d.fei.0);
         let error = outcome.as_ref().err().map(|e| StepError::from_call(e).at_line(d.line));
         let history = HistoryEntry {
             fei: d.fei.0.clone(),
@@ -155,15 +138,16 @@ impl Engine {
         };
         let result =
             NewMessage { message: Message::Result { fei: d.fei.clone(), outcome, attempt: d.attempt }, due_at: ended };
-        let event = Event::StepFinished {
+        let mut events = std::mem::take(&mut *lines.lines.lock().unwrap_or_else(|p| p.into_inner()));
+        events.push(Event::StepFinished {
             fei: d.fei.0,
             line: d.line,
             participant: d.participant,
             action: d.action,
             elapsed_ms: (ended - started).max(0) as u64,
             error,
-        };
-        let finished = Finished { dispatch_id: stored.id, job_id, tenant: stored.tenant, result, history, event };
+        });
+        let finished = Finished { dispatch_id: stored.id, job_id, tenant: stored.tenant, result, history, events };
         self.submit(Work::Finished(Box::new(finished))).await;
         Ok(())
     }
@@ -174,6 +158,7 @@ impl Engine {
         tenant: &str,
         d: &Dispatch,
         runtime: &TenantRuntime,
+        lines: Arc<StepEvents>,
     ) -> Result<super::Fields, CallError> {
         let Some(registered) = runtime.registry.get(&d.participant) else {
             return Err(CallError::new(
@@ -189,11 +174,7 @@ impl Engine {
             grants: registered.grants.clone(),
             secrets: runtime.secrets.clone(),
             limits,
-            events: Some(Arc::new(StepEvents {
-                engine_events: self.events.clone(),
-                job_id: job_id.to_owned(),
-                fei: d.fei.0.clone(),
-            })),
+            events: Some(lines),
         };
         let request = CallRequest {
             action: d.action.clone(),
@@ -212,11 +193,16 @@ impl Engine {
     }
 }
 
-/// Forwards a call's log lines and progress to the engine's event stream.
+/// Log and progress lines a call emits in one call at most (the sandbox
+/// bounds them too, by bytes: the log budget).
+const MAX_CALL_LINES: usize = 1_000;
+
+/// Collects a call's log and progress lines: they are stored, in the job's
+/// event sequence, with the call's result (a call made again after a crash
+/// emits them again; the lost attempt's are not kept).
 struct StepEvents {
-    engine_events: tokio::sync::broadcast::Sender<super::JobEvent>,
-    job_id: String,
     fei: String,
+    lines: Mutex<Vec<Event>>,
 }
 
 impl EventSink for StepEvents {
@@ -227,83 +213,9 @@ impl EventSink for StepEvents {
                 Event::Progress { fei: self.fei.clone(), message, percent }
             }
         };
-        let _ = self.engine_events.send(super::JobEvent { job_id: self.job_id.clone(), event });
-    }
-}
-
-/// Participant calls per tenant in this process: how many are claimed and
-/// how many may run at once. A tenant with as many calls claimed as it may
-/// run gets no more claims until one finishes, so a tenant flooding the
-/// server with jobs cannot fill the process's call slots and starve others
-/// (the claim query also takes every tenant's oldest calls first).
-#[derive(Default)]
-pub(crate) struct TenantCalls(Mutex<HashMap<String, TenantSlots>>);
-
-struct TenantSlots {
-    claimed: usize,
-    limit: usize,
-    semaphore: Arc<Semaphore>,
-}
-
-impl TenantCalls {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TenantSlots>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Counts a claimed call of `tenant` until the returned guard is dropped.
-    fn claim(&self, engine: Arc<Engine>, tenant: &str) -> ClaimedCall {
-        self.claimed(tenant);
-        ClaimedCall { engine, tenant: tenant.to_owned() }
-    }
-
-    fn claimed(&self, tenant: &str) {
-        let mut map = self.lock();
-        let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots {
-            claimed: 0,
-            limit: usize::MAX,
-            semaphore: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
-        });
-        slots.claimed += 1;
-    }
-
-    fn finished(&self, tenant: &str) {
-        let mut map = self.lock();
-        if let Some(slots) = map.get_mut(tenant) {
-            slots.claimed = slots.claimed.saturating_sub(1);
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() < MAX_CALL_LINES {
+            lines.push(event);
         }
-    }
-
-    /// The tenant's semaphore, sized to `limit` (a changed limit takes a
-    /// new semaphore; calls holding the old one finish under it).
-    fn slots(&self, tenant: &str, limit: usize) -> Arc<Semaphore> {
-        let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
-        let mut map = self.lock();
-        let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots {
-            claimed: 0,
-            limit,
-            semaphore: Arc::new(Semaphore::new(limit)),
-        });
-        if slots.limit != limit {
-            slots.limit = limit;
-            slots.semaphore = Arc::new(Semaphore::new(limit));
-        }
-        slots.semaphore.clone()
-    }
-
-    /// Tenants with as many calls claimed as they may run.
-    fn saturated(&self) -> Vec<String> {
-        self.lock().iter().filter(|(_, s)| s.claimed >= s.limit).map(|(t, _)| t.clone()).collect()
-    }
-}
-
-/// A claimed call, counted against its tenant while it lives.
-struct ClaimedCall {
-    engine: Arc<Engine>,
-    tenant: String,
-}
-
-impl Drop for ClaimedCall {
-    fn drop(&mut self) {
-        self.engine.tenant_calls.finished(&self.tenant);
     }
 }

@@ -17,6 +17,11 @@
 //!   made again by another worker with the same idempotency key. Its result
 //!   is stored, and the dispatch deleted, in one transaction — the one that
 //!   also processes the result when the job is free.
+//! - A job's state changes from outside its batches only through
+//!   [`Store::control_job`], whose UPDATE checks the state it changes from;
+//!   a CHECK constraint keeps the column to the lifecycle's states.
+//! - A job's events are stored by the transaction that produced them,
+//!   numbered without gaps in commit order ([`WorkTx::append_events`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -45,7 +50,7 @@ pub use triggers::TriggerRecord;
 
 use crate::engine::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
-use sql::{Db, Row, Tx, args};
+use sql::{Db, Row, SqlValue, Tx, args};
 use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
@@ -140,6 +145,53 @@ pub struct RunningStep {
 pub struct JobLease<'a> {
     pub worker: &'a str,
     pub until: i64,
+}
+
+/// One change of a job's state made from outside its batches, as
+/// [`Store::control_job`] makes it: from one of `from` to `to`.
+#[derive(Debug, Clone)]
+pub struct Transition<'a> {
+    pub from: &'a [JobState],
+    pub to: JobState,
+    /// Queued in the same transaction (a cancel, a retry, a first apply).
+    pub message: Option<NewMessage>,
+    /// Replaces the job's fields (a started job's, with their overrides).
+    pub fields: Option<&'a Fields>,
+    /// Clears the job's error (it runs again).
+    pub clears_error: bool,
+    /// Leases the job to a worker of this process (see [`JobLease`]).
+    pub lease: Option<JobLease<'a>>,
+    /// Appended to the job's events (a pending job cancelled: its end).
+    pub event: Option<NewEvent>,
+    /// Events kept per job (see [`WorkTx::append_events`]).
+    pub keep_events: usize,
+}
+
+/// An event to store: its name and its data, as streamed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub data: Value,
+}
+
+/// An event as stored, with its place in the job's sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// What [`Store::control_job`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controlled {
+    /// The transition at this index was made (its event, if any, got
+    /// this number).
+    Made(usize, Option<i64>),
+    /// No job of this id for this tenant.
+    NotFound,
+    /// The job is in this state, which none of the transitions starts from.
+    Conflict(JobState),
 }
 
 /// Everything one batch of a job changed, written in one transaction.
@@ -284,37 +336,6 @@ impl Store {
         Ok(true)
     }
 
-    /// Starts a pending job with `fields` (leased as in [`Store::create_job`]):
-    /// false when it is no longer pending.
-    pub async fn start_job(
-        &self,
-        id: &str,
-        fields: &Fields,
-        first: &NewMessage,
-        lease: Option<&JobLease<'_>>,
-    ) -> Result<bool> {
-        let mut tx = self.db.begin().await?;
-        let started = tx
-            .fetch_optional(
-                "UPDATE jobs SET state = 'running', fields = $1, updated_at = $2, lease_owner = $4, lease_until = $5
-                 WHERE id = $3 AND state = 'pending'
-                 RETURNING tenant",
-                args![
-                    Value::Object(fields.clone()).to_string(),
-                    now_ms(),
-                    id,
-                    lease.map(|l| l.worker),
-                    lease.map(|l| l.until)
-                ],
-            )
-            .await?;
-        let Some(row) = started else { return Ok(false) };
-        insert_message(&mut tx, id, &row.text(0)?, first, None).await?;
-        self.notify_workers(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
         let row = self
             .db
@@ -341,37 +362,67 @@ impl Store {
         rows.iter().map(|r| r.text(0)).collect()
     }
 
-    /// Sets a job's state (pause, resume, cancel bookkeeping); a final
-    /// state records when the job finished.
-    pub async fn set_job_state(&self, id: &str, state: JobState) -> Result<()> {
-        let now = now_ms();
-        self.db
-            .execute(
-                "UPDATE jobs SET state = $1, updated_at = $2, finished_at = $3 WHERE id = $4",
-                args![state.as_str(), now, state.is_final().then_some(now), id],
-            )
-            .await?;
-        Ok(())
+    /// Changes a job's state from outside its batches (start, pause,
+    /// resume, cancel, retry): the first of `transitions` whose `from`
+    /// holds the job's current state is made, with the message it queues,
+    /// in one transaction. The state is checked by the UPDATE that changes
+    /// it (`WHERE ... AND state IN (...)`), so a concurrent change — another
+    /// control call, or a batch that completed the job — makes this one
+    /// answer [`Controlled::Conflict`] instead of overwriting it.
+    pub async fn control_job(&self, id: &str, tenant: &str, transitions: &[Transition<'_>]) -> Result<Controlled> {
+        let mut tx = self.db.begin().await?;
+        for (index, t) in transitions.iter().enumerate() {
+            let now = now_ms();
+            let mut args = args![t.to.as_str(), now, t.to.is_final().then_some(now), id, tenant];
+            let mut set = String::from("state = $1, updated_at = $2, finished_at = $3");
+            if t.clears_error {
+                set.push_str(", error = NULL");
+            }
+            if let Some(fields) = t.fields {
+                args.push(SqlValue::from(Value::Object(fields.clone()).to_string()));
+                set.push_str(&format!(", fields = ${}", args.len()));
+            }
+            if let Some(lease) = t.lease {
+                args.push(SqlValue::from(lease.worker));
+                args.push(SqlValue::from(lease.until));
+                set.push_str(&format!(", lease_owner = ${}, lease_until = ${}", args.len() - 1, args.len()));
+            }
+            let first = args.len() + 1;
+            args.extend(t.from.iter().map(|s| SqlValue::from(s.as_str())));
+            let sql = format!(
+                "UPDATE jobs SET {set} WHERE id = $4 AND tenant = $5 AND state IN ({}) RETURNING state",
+                work::marks(first, t.from.len())
+            );
+            if tx.fetch_optional(&sql, args).await?.is_none() {
+                continue;
+            }
+            if let Some(message) = &t.message {
+                insert_message(&mut tx, id, tenant, message, None).await?;
+                self.notify_workers(&mut tx, id).await?;
+            }
+            let seq = match &t.event {
+                Some(event) => {
+                    Some(work::append_events(&mut tx, id, tenant, std::slice::from_ref(event), t.keep_events).await?)
+                }
+                None => None,
+            };
+            tx.commit().await?;
+            return Ok(Controlled::Made(index, seq));
+        }
+        let row = tx.fetch_optional("SELECT state FROM jobs WHERE id = $1 AND tenant = $2", args![id, tenant]).await?;
+        tx.commit().await?;
+        match row {
+            None => Ok(Controlled::NotFound),
+            Some(r) => {
+                let state = r.text(0)?;
+                Ok(Controlled::Conflict(JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?))
+            }
+        }
     }
 
-    /// Queues a message for a job outside any batch (API actions: cancel,
-    /// retry), setting the job's state in the same transaction if given
-    /// (a retried job is running again and has no error).
-    pub async fn enqueue(
-        &self,
-        job_id: &str,
-        tenant: &str,
-        message: &NewMessage,
-        state: Option<JobState>,
-    ) -> Result<()> {
+    /// Queues a message for a job outside any batch.
+    pub async fn enqueue(&self, job_id: &str, tenant: &str, message: &NewMessage) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        if let Some(state) = state {
-            tx.execute(
-                "UPDATE jobs SET state = $1, error = NULL, updated_at = $2 WHERE id = $3",
-                args![state.as_str(), now_ms(), job_id],
-            )
-            .await?;
-        }
         insert_message(&mut tx, job_id, tenant, message, None).await?;
         self.notify_workers(&mut tx, job_id).await?;
         tx.commit().await?;
@@ -438,6 +489,38 @@ impl Store {
         Ok(steps)
     }
 
+    /// Up to `limit` of the job's stored events numbered after `after`, in
+    /// order.
+    pub async fn events_after(&self, job_id: &str, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+        let rows = self
+            .db
+            .fetch_all(
+                "SELECT seq, kind, body FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                args![job_id, after, limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok(StoredEvent { seq: r.int(0)?, kind: r.text(1)?, data: from_json("event", r.str(2)?)? }))
+            .collect()
+    }
+
+    /// The job's state and the number of its last event, read together:
+    /// when the state is final, every event up to that number is stored.
+    pub async fn event_cursor(&self, job_id: &str) -> Result<Option<(JobState, i64)>> {
+        let row = self
+            .db
+            .fetch_optional(
+                "SELECT state, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = $1) FROM jobs WHERE id = $1",
+                args![job_id],
+            )
+            .await?;
+        row.map(|r| {
+            let state = r.text(0)?;
+            Ok((JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?, r.int(1)?))
+        })
+        .transpose()
+    }
+
     pub async fn history(&self, job_id: &str) -> Result<Vec<HistoryEntry>> {
         let rows = self
             .db
@@ -467,7 +550,7 @@ impl Store {
 }
 
 mod work;
-pub use work::WorkTx;
+pub use work::{WorkTx, Written};
 
 /// The PostgreSQL channel workers listen on: a message was queued.
 pub const NOTIFY_CHANNEL: &str = "mastermind_work";
@@ -543,6 +626,19 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_check_constraints_list_every_state() {
+        for migration in [
+            include_str!("../../../migrations/sqlite/0003_job_states.sql"),
+            include_str!("../../../migrations/postgres/0003_job_states.sql"),
+        ] {
+            let listed = migration.split("state IN (").nth(1).and_then(|l| l.split(')').next()).unwrap_or("");
+            let states: Vec<&str> = listed.split(',').map(|s| s.trim().trim_matches('\'')).collect();
+            let all: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            assert_eq!(states, all);
+        }
+    }
 
     #[test]
     fn database_urls() {

@@ -10,21 +10,112 @@
 //! row stays locked until the commit: no other process can work on the
 //! job in between, and one that tries waits for the commit and then sees
 //! its effects.
+//!
+//! A batch's participant calls: the dispatches it withdrew are deleted
+//! before the ones it journaled are inserted, and [`WorkTx::write`] returns
+//! both (their row ids), so the caller starts exactly the calls that are
+//! still wanted and aborts exactly the withdrawn ones. A call journaled and
+//! withdrawn within one batch never reaches the store: the flow drops it
+//! (`Flow::withdraw_dispatch`), so it is neither started nor listed.
+//!
+//! Which jobs are worked on is decided by [`JobState::RUNNABLE`], the one
+//! definition of the states in which a job's batches run.
 
 use super::sql::{SqlValue, Tx, args};
 use super::{
-    Backend, BatchChanges, HistoryEntry, NewMessage, Result, Store, StoredMessage, corrupt, from_json, insert_message,
-    now_ms,
+    Backend, BatchChanges, HistoryEntry, NewEvent, NewMessage, Result, Store, StoredMessage, corrupt, from_json,
+    insert_message, now_ms,
 };
 use crate::engine::{Expression, JobState, Message};
 use serde_json::Value;
+use std::sync::LazyLock;
 use std::time::Duration;
+
+/// `'running', 'failed'`: [`JobState::RUNNABLE`] as SQL literals, spliced
+/// into the claim queries (constants, never input).
+pub(super) static RUNNABLE: LazyLock<String> =
+    LazyLock::new(|| JobState::RUNNABLE.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", "));
+
+static OPEN_JOB: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET updated_at = $1
+         WHERE id = $2 AND state IN ({})
+           AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
+                OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
+         RETURNING state",
+        *RUNNABLE
+    )
+});
+
+/// Numbers `events` after the job's last, stores them and drops all but
+/// the last `keep` of the job's events. Returns the first one's number.
+///
+/// One statement: the numbers follow the job's largest. The caller's
+/// transaction holds the job's row (a batch from its first statement, a
+/// control call from its UPDATE), so two transactions of one job cannot
+/// number events at once (PostgreSQL makes the second wait for the first's
+/// commit; SQLite has one writer): a job's numbers have no gaps and follow
+/// commit order. The newest event is never dropped, so the largest number
+/// survives retention.
+pub(super) async fn append_events(
+    tx: &mut Tx,
+    job_id: &str,
+    tenant: &str,
+    events: &[NewEvent],
+    keep: usize,
+) -> Result<i64> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let now = now_ms();
+    let mut first = None;
+    let mut last = 0;
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        // $1 job, $2 tenant, $3 time, then kind and body per row; each row's
+        // offset is a literal.
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("SELECT {} AS k, ${} AS kind, ${} AS body", i + 1, 4 + 2 * i, 5 + 2 * i))
+            .collect();
+        let sql = format!(
+            "INSERT INTO events (job_id, seq, tenant, at, kind, body)
+             SELECT $1, base.last + v.k, $2, $3, v.kind, v.body
+             FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1) base,
+                  ({}) v
+             RETURNING seq",
+            rows.join(" UNION ALL ")
+        );
+        let mut args = args![job_id, tenant, now];
+        for e in chunk {
+            args.push(SqlValue::from(e.kind));
+            args.push(SqlValue::from(e.data.to_string()));
+        }
+        for row in tx.fetch_all(&sql, args).await? {
+            let seq = row.int(0)?;
+            first = Some(first.map_or(seq, |f: i64| f.min(seq)));
+            last = last.max(seq);
+        }
+    }
+    let keep = keep.max(1) as i64;
+    if last > keep {
+        tx.execute("DELETE FROM events WHERE job_id = $1 AND seq <= $2", args![job_id, last - keep]).await?;
+    }
+    first.ok_or_else(|| corrupt("events", "nothing was stored"))
+}
+
+/// What [`WorkTx::write`] stored and withdrew.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// The participant calls the batch journaled, leased to its worker.
+    pub dispatches: Vec<StoredMessage>,
+    /// Row ids of the dispatches the batch withdrew (calls to abort).
+    pub withdrawn: Vec<i64>,
+}
 
 /// Rows one multi-row statement writes at most.
 const ROWS_PER_STATEMENT: usize = 32;
 
 /// `$first, $first+1, ...`: `n` bind markers.
-fn marks(first: usize, n: usize) -> String {
+pub(super) fn marks(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
@@ -71,7 +162,7 @@ impl Store {
                         SELECT c.id, c.updated_at, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.updated_at) AS turn
                         FROM jobs c
                         WHERE c.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
-                          AND c.state IN ('running', 'failed')
+                          AND c.state IN ({runnable})
                           AND (c.lease_owner IS NULL OR c.lease_until < $3
                                OR c.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
                     ) ranked ORDER BY ranked.turn, ranked.updated_at LIMIT $4)
@@ -79,7 +170,8 @@ impl Store {
                   AND (j.lease_owner IS NULL OR j.lease_until < $3
                        OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
                 {lock})
-             RETURNING id, tenant"
+             RETURNING id, tenant",
+            runnable = *RUNNABLE
         );
         let args = args![worker, now + lease.as_millis() as i64, now, limit, now - stale_after.as_millis() as i64];
         let rows = self.db.fetch_all(&sql, args).await?;
@@ -124,7 +216,7 @@ impl Store {
                     SELECT ranked.id FROM (
                         SELECT c.id, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.id) AS turn
                         FROM messages c JOIN jobs j ON j.id = c.job_id
-                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ('running', 'failed')
+                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ({runnable})
                           AND (c.lease_owner IS NULL OR c.lease_owner NOT IN
                                (SELECT id FROM workers WHERE heartbeat_at > $3))
                           {skip}
@@ -134,7 +226,8 @@ impl Store {
                   AND (m.lease_owner IS NULL OR m.lease_owner NOT IN
                        (SELECT id FROM workers WHERE heartbeat_at > $3))
                 {lock})
-             RETURNING id, body, job_id, tenant"
+             RETURNING id, body, job_id, tenant",
+            runnable = *RUNNABLE
         );
         let mut args = args![worker, now, now - stale_after.as_millis() as i64, limit];
         args.extend(skip_tenants.iter().map(SqlValue::from));
@@ -171,17 +264,8 @@ impl WorkTx {
     /// queued for that worker, see [`WorkTx::queue_message`]).
     pub async fn open_job(&mut self, job_id: &str, worker: &str, stale_after: Duration) -> Result<Option<JobState>> {
         let now = now_ms();
-        let row = self
-            .tx
-            .fetch_optional(
-                "UPDATE jobs SET updated_at = $1
-                 WHERE id = $2 AND state IN ('running', 'failed')
-                   AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
-                        OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
-                 RETURNING state",
-                args![now, job_id, worker, now - stale_after.as_millis() as i64],
-            )
-            .await?;
+        let row =
+            self.tx.fetch_optional(&OPEN_JOB, args![now, job_id, worker, now - stale_after.as_millis() as i64]).await?;
         row.map(|r| parse_state(r.text(0)?)).transpose()
     }
 
@@ -253,15 +337,11 @@ impl WorkTx {
         rows.iter().map(|r| from_json("expression", r.str(0)?)).collect()
     }
 
-    /// Writes a batch's effects. Returns the participant calls it stored,
-    /// leased to `worker`.
-    pub async fn write(
-        &mut self,
-        job_id: &str,
-        tenant: &str,
-        worker: &str,
-        changes: BatchChanges,
-    ) -> Result<Vec<StoredMessage>> {
+    /// Writes a batch's effects: withdrawn dispatches are deleted before
+    /// new messages are inserted (a step cancelled and applied again in
+    /// place keeps its new call). Returns the participant calls it stored,
+    /// leased to `worker`, and those it withdrew.
+    pub async fn write(&mut self, job_id: &str, tenant: &str, worker: &str, changes: BatchChanges) -> Result<Written> {
         let tx = &mut self.tx;
         // One statement per kind of change rather than per row: on
         // PostgreSQL each statement is a round trip.
@@ -275,9 +355,17 @@ impl WorkTx {
             args.extend(feis.iter().map(SqlValue::from));
             tx.execute(&sql, args).await?;
         }
-        for fei in &changes.withdrawn_dispatches {
-            tx.execute("DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei = $2", args![job_id, fei])
-                .await?;
+        let mut written = Written::default();
+        for feis in changes.withdrawn_dispatches.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei IN ({}) RETURNING id",
+                marks(2, feis.len())
+            );
+            let mut args = args![job_id];
+            args.extend(feis.iter().map(SqlValue::from));
+            for row in tx.fetch_all(&sql, args).await? {
+                written.withdrawn.push(row.int(0)?);
+            }
         }
         for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
             // $1 job, $2 tenant, then fei and body per row.
@@ -295,12 +383,11 @@ impl WorkTx {
             }
             tx.execute(&sql, args).await?;
         }
-        let mut dispatches = Vec::new();
         for m in changes.messages {
             let is_dispatch = matches!(m.message, Message::Dispatch(_));
             let id = insert_message(tx, job_id, tenant, &m, is_dispatch.then_some(worker)).await?;
             if is_dispatch {
-                dispatches.push(StoredMessage {
+                written.dispatches.push(StoredMessage {
                     id,
                     job_id: job_id.to_owned(),
                     tenant: tenant.to_owned(),
@@ -324,7 +411,21 @@ impl WorkTx {
             let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
             tx.execute("UPDATE jobs SET error = $1 WHERE id = $2", args![text, job_id]).await?;
         }
-        Ok(dispatches)
+        Ok(written)
+    }
+
+    /// Holds the job's row until the commit (waiting for another worker's
+    /// transaction on it to end), as [`WorkTx::open_job`] does when it
+    /// takes the job: for work on a job this transaction did not take.
+    pub async fn lock_job(&mut self, job_id: &str) -> Result<()> {
+        self.tx.execute("UPDATE jobs SET updated_at = updated_at WHERE id = $1", args![job_id]).await?;
+        Ok(())
+    }
+
+    /// Appends a batch's events to the job's (see [`append_events`]):
+    /// the first one's number.
+    pub async fn append_events(&mut self, job_id: &str, tenant: &str, events: &[NewEvent], keep: usize) -> Result<i64> {
+        append_events(&mut self.tx, job_id, tenant, events, keep).await
     }
 
     pub async fn commit(self) -> Result<()> {

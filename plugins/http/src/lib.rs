@@ -3,6 +3,14 @@
 //! headers and body come back in the `http` field (and `http_status`,
 //! `http_body` for short). A secret can authenticate the request
 //! (`bearer: 'secret_name'`) without the participant ever seeing it.
+//!
+//! Every request carries the step's idempotency key, the same on each
+//! attempt at the step (a retry, or the call made again after a crash), in
+//! an `Idempotency-Key` header, so the receiving server can recognise a
+//! replay. The header is named by the step's `idempotency_header`, else the
+//! operator's `HTTP_IDEMPOTENCY_HEADER` setting, else `Idempotency-Key`;
+//! `idempotency_key: false` leaves it out, and a header of that name given
+//! in `headers` wins.
 
 use mastermind_sdk::http::Request;
 use mastermind_sdk::prelude::*;
@@ -17,7 +25,27 @@ fn request(name: &str, doc: &str) -> Action {
         .optional("bearer", Kind::String, "secret to send as `Authorization: Bearer ...`")
         .optional("timeout", Kind::Integer, "seconds")
         .optional("fail_on_error", Kind::Boolean, "fail the step on a 4xx/5xx status (default true)")
+        .optional("idempotency_key", Kind::Boolean, "send the step's idempotency key (default true)")
+        .optional("idempotency_header", Kind::String, "the header it is sent in (default Idempotency-Key)")
 }
+
+/// The header the step's idempotency key is sent in, if any.
+fn idempotency_header(call: &Call) -> Result<Option<String>> {
+    if !call.optional::<bool>("idempotency_key")?.unwrap_or(true) || call.context.idempotency_key.is_empty() {
+        return Ok(None);
+    }
+    let name = match call.optional::<String>("idempotency_header")? {
+        Some(name) => name,
+        None => call.context.setting(IDEMPOTENCY_SETTING).unwrap_or(DEFAULT_IDEMPOTENCY_HEADER).to_owned(),
+    };
+    Ok((!name.trim().is_empty()).then_some(name))
+}
+
+/// The header most servers that deduplicate requests read (IETF draft
+/// "The Idempotency-Key HTTP Header Field").
+const DEFAULT_IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+/// The operator's setting that renames it for every step.
+const IDEMPOTENCY_SETTING: &str = "HTTP_IDEMPOTENCY_HEADER";
 
 impl Participant for Http {
     fn describe() -> Description {
@@ -31,7 +59,13 @@ impl Participant for Http {
     fn invoke(call: Call) -> Result<Fields> {
         let url: String = call.param("url")?;
         let mut req = Request::new(&call.action, &url);
-        for (name, value) in call.optional::<Fields>("headers")?.unwrap_or_default() {
+        let headers = call.optional::<Fields>("headers")?.unwrap_or_default();
+        if let Some(name) = idempotency_header(&call)?
+            && !headers.keys().any(|k| k.eq_ignore_ascii_case(&name))
+        {
+            req = req.header(&name, &call.context.idempotency_key);
+        }
+        for (name, value) in headers {
             let value = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
             req = req.header(&name, &value);
         }
