@@ -306,7 +306,7 @@ mod tests {
             ("pass, retry", "`retry` can never run: `pass` before it ends the handling"),
             (
                 "retry now",
-                "in `retry now`: `retry now` is neither an action (retry, pass, cancel, undo, redo) nor a subprocess or participant name",
+                "in `retry now`: `retry now` is neither an action (retry, pass, cancel, undo, redo, cando) nor a subprocess or participant name",
             ),
         ];
         for (input, reason) in cases {
