@@ -41,6 +41,8 @@ pub(crate) struct Flow<'a> {
     final_fields: Option<Fields>,
     job_error: Option<Option<StepError>>,
     pub events: Vec<FlowEvent>,
+    /// Messages handled in this batch.
+    handled: usize,
 }
 
 /// The result of [`Flow::into_changes`].
@@ -50,6 +52,9 @@ pub(crate) struct BatchOutcome {
     pub state: JobState,
     pub expressions: HashMap<Fei, Expression>,
 }
+
+/// How many messages one batch handles before the rest wait for the next.
+pub const MAX_MESSAGES_PER_BATCH: usize = 10_000;
 
 /// Field name cursor commands travel in (as in Ruote).
 pub const COMMAND_FIELD: &str = "__command__";
@@ -77,10 +82,16 @@ impl<'a> Flow<'a> {
             final_fields: None,
             job_error: None,
             events: Vec::new(),
+            handled: 0,
         }
     }
 
     /// Processes `message` and everything it leads to within this batch.
+    ///
+    /// A batch handles at most [`MAX_MESSAGES_PER_BATCH`] messages: what is
+    /// still queued then is persisted, due now, for the next batch. A loop
+    /// that never waits (`cursor do rewind end`) thus still commits, lets
+    /// a cancel in, and never holds its worker for ever.
     pub fn run(&mut self, message: Message) {
         self.queue.push_back(message);
         while let Some(m) = self.queue.pop_front() {
@@ -88,6 +99,13 @@ impl<'a> Flow<'a> {
                 // A finished job ignores stragglers (late replies, timers).
                 continue;
             }
+            // A cancel is never put off: it is what ends such a loop.
+            if self.handled >= MAX_MESSAGES_PER_BATCH && !matches!(m, Message::Cancel { .. }) {
+                let now = self.now();
+                self.persist(m, now);
+                continue;
+            }
+            self.handled += 1;
             self.handle(m);
         }
     }

@@ -130,3 +130,27 @@ fn answer(d: &Dispatch) -> (i64, Result<Fields, CallError>) {
     }
     (delay, Ok(updates))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loop that never waits still ends its batch, with the rest of its
+    /// work persisted for the next one (where a cancel can get in).
+    #[test]
+    fn a_loop_that_never_waits_does_not_hold_its_batch() {
+        let definition = parse("test.mm", "cursor do\n  rewind\nend").unwrap();
+        let mut flow = Flow::new("job", JobState::Running, &definition, &Anyone, HashMap::new());
+        flow.run(Message::Apply {
+            fei: Fei::root(),
+            parent: None,
+            tree: TreeRef::Path(Vec::new()),
+            workitem: Workitem::default(),
+            variables: None,
+            retries: 0,
+        });
+        let outcome = flow.into_changes(Vec::new());
+        assert!(!outcome.changes.messages.is_empty(), "the rest is persisted for the next batch");
+        assert_eq!(outcome.state, JobState::Running);
+    }
+}
