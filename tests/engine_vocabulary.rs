@@ -10,11 +10,7 @@ use mastermind::engine::JobState;
 use mastermind::store::JobRecord;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::engine::{Db, Harness, on_both, trail};
-
-fn completed(job: &JobRecord) {
-    assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
-}
+use support::engine::{Db, Harness, completed, on_both, trail};
 
 /// The `name` param of every participant call, in the order they ended.
 async fn calls(h: &Harness, job: &JobRecord) -> Vec<Value> {

@@ -13,21 +13,8 @@
 mod support;
 
 use mastermind::engine::JobState;
-use mastermind::store::JobRecord;
 use serde_json::{Value, json};
-use support::engine::{Db, Harness, on_both, trail};
-
-fn completed(job: &JobRecord) {
-    assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
-}
-
-/// Runs `source` and checks the trace of its echoes, as Ruote's `assert_trace`.
-async fn assert_trace(h: &Harness, source: &str, expected: &[&str]) -> JobRecord {
-    let (job, echoes) = h.trace(source, json!({})).await;
-    completed(&job);
-    assert_eq!(echoes, expected, "{source}");
-    job
-}
+use support::engine::{Db, Harness, assert_trace, completed, on_both, trail};
 
 // eft_2_sequence: all 4 tests.
 on_both!(eft_2_sequence, |h| {

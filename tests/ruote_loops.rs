@@ -9,22 +9,7 @@
 
 mod support;
 
-use mastermind::engine::JobState;
-use mastermind::store::JobRecord;
-use serde_json::json;
-use support::engine::{Db, Harness, on_both};
-
-fn completed(job: &JobRecord) {
-    assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
-}
-
-/// Runs `source` and checks the trace of its echoes, as Ruote's `assert_trace`.
-async fn assert_trace(h: &Harness, source: &str, expected: &[&str]) -> JobRecord {
-    let (job, echoes) = h.trace(source, json!({})).await;
-    completed(&job);
-    assert_eq!(echoes, expected, "{source}");
-    job
-}
+use support::engine::{Db, Harness, assert_trace, on_both};
 
 // eft_14_cursor: 11 of 27 so far — test_empty_cursor, test_cursor,
 // test_skip, test_break, test_stop, test_over, test_jump_to_tag,

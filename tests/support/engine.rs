@@ -169,6 +169,20 @@ impl Harness {
     }
 }
 
+/// The job completed (its error shown if not).
+pub fn completed(job: &JobRecord) {
+    assert_eq!(job.state, mastermind::engine::JobState::Completed, "{:?}", job.error);
+}
+
+/// Runs `source` and checks the lines its echoes printed, as Ruote's
+/// `assert_trace`; the job must complete.
+pub async fn assert_trace(h: &Harness, source: &str, expected: &[&str]) -> JobRecord {
+    let (job, echoes) = h.trace(source, Value::Object(Default::default())).await;
+    completed(&job);
+    assert_eq!(echoes, expected, "{source}");
+    job
+}
+
 /// The `trail` field the tester participant builds.
 pub fn trail(job: &JobRecord) -> Value {
     job.fields.get("trail").cloned().unwrap_or(Value::Array(Vec::new()))

@@ -129,9 +129,9 @@ fn check(node: &Node, resolver: &dyn Resolver, known: &Known, handled: bool, out
     if properties.children_are_data {
         return;
     }
+    // An `on_error` child registers a handler on this node.
+    let handled = handled || node.children.iter().any(|c| c.name == "on_error");
     for c in &node.children {
-        // An `on_error` child registers a handler on this node.
-        let handled = handled || node.children.iter().any(|c| c.name == "on_error");
         check(c, resolver, known, handled, out);
     }
 }
