@@ -376,9 +376,11 @@ define 'handle' do\n  echo 'prepare'\n  apply\n  echo 'rearrange'\nend";
     assert_trace(h, source, &["prepare", "alpha", "rearrange", "prepare", "bravo", "rearrange"]).await;
 });
 
-// eft_40_await: 3 of 9 — test_await_tag, test_await_participant,
-// test_tag_or_tag. The others use `await` with a block (the "multiple
-// times" mode), errors as events, or other process instances.
+// eft_40_await: 6 of 9 — test_await_tag, test_await_participant,
+// test_tag_or_tag, test_where, test_implicit_sequence, test_merge. Left
+// out: test_absolute_tag (tag paths such as 'a/b' are not implemented),
+// test_error (errors as events: `await error:` is not implemented),
+// test_other_process (events of other jobs: `global:` is not).
 on_both!(eft_40_await, |h| {
     // test_await_tag
     let source = "concurrence wait_for: 4 do
@@ -457,4 +459,76 @@ end";
     let mut sorted = echoes;
     sorted.sort();
     assert_eq!(sorted, ["a", "ab", "c", "cd"]);
+    // test_where: Ruby's participant 'a' copies its `task` param into the
+    // fields, as the tester's `set` does.
+    let source = "concurrence wait_for: 1 do
+  await left_participant: 'tester', where: '${task} == sing' do
+    echo 'sing-a'
+  end
+  await left_participant: 'tester' do
+    echo 'any-a'
+  end
+  concurrence do
+    set_tester task: 'talk'
+    set_tester task: 'sing'
+  end
+end";
+    let (job, mut echoes) = h.trace(source, json!({})).await;
+    completed(&job);
+    echoes.sort();
+    assert_eq!(echoes, ["any-a", "any-a", "sing-a"]);
+    // test_implicit_sequence
+    let source = "concurrence wait_for: 1 do
+  await left_participant: 'tester' do
+    echo 'a0'
+    echo 'a1'
+  end
+  sequence do
+    set_tester
+    noop
+    noop
+    noop
+  end
+end";
+    let (job, echoes) = h.trace(source, json!({})).await;
+    completed(&job);
+    assert_eq!(echoes, ["a0", "a1"]);
+    // test_merge
+    let mut awaits = String::new();
+    for (name, merge) in [
+        ("a", ""),
+        ("b", ", merge: 'override'"),
+        ("c", ", merge: 'ignore'"),
+        ("d", ", merge: 'incoming'"),
+        ("e", ", merge: 'awaiting'"),
+    ] {
+        awaits.push_str(&format!("  sequence do\n    await in_tag: 'alpha'{merge}\n    echo '{name}:${{customer}}/${{city}}/${{region}}'\n  end\n"));
+    }
+    let source = format!(
+        "set 'customer' => 'bamboku'
+set 'city' => 'kyouto'
+concurrence do
+{awaits}  sequence do
+    noop
+    noop
+    noop
+    noop
+    set 'customer' => 'antoku'
+    unset 'city'
+    set 'region' => 'fukuhara'
+    noop tag: 'alpha'
+  end
+end"
+    );
+    let (job, mut echoes) = h.trace(&source, json!({})).await;
+    completed(&job);
+    echoes.sort();
+    let expected = [
+        "a:antoku//fukuhara",
+        "b:antoku//fukuhara",
+        "c:bamboku/kyouto/",
+        "d:antoku/kyouto/fukuhara",
+        "e:bamboku/kyouto/fukuhara",
+    ];
+    assert_eq!(echoes, expected);
 });

@@ -1,22 +1,56 @@
 //! Ruote's functional tests for the looping and waiting expressions
 //! (`test/functional/eft_*.rb` in jmettraux/ruote: cursor, iterator, loop,
-//! concurrent_iterator, command, ref, wait; so far cursor), translated as in `ruote.rs`:
-//! each case keeps Ruote's definition (in this language), and what Ruote
-//! asserts. Ruote's catch-all participants become the tester's `mark` action
-//! (it appends `name` to the field `trail`) or `echo`; the Ruby participants
-//! that set `__command__` become `set_tester __command__: [...]`. Every case
-//! runs on SQLite and on PostgreSQL.
+//! concurrent_iterator, command, ref, wait; so far cursor and loop),
+//! translated as in `ruote.rs`: each case keeps Ruote's definition (in this
+//! language), and what Ruote asserts. Ruote's catch-all participants become
+//! the tester's `mark` action (it appends `name` to the field `trail`) or
+//! `echo`; the Ruby participants that set `__command__` become `set_tester
+//! __command__: [...]` (or `set 'f:__command__' => [...]`), those with logic
+//! subprocesses. Every case runs on SQLite and on PostgreSQL; the cases where
+//! this engine still differs from Ruote are `#[ignore]`d functions at the
+//! end, which run on both stores too.
 
 mod support;
 
-use support::engine::{Db, Harness, assert_trace, on_both};
+use mastermind::engine::{Event, FlowEvent, JobState};
+use serde_json::json;
+use std::time::Duration;
+use support::engine::{Db, Harness, assert_trace, completed, on_both};
 
-// eft_14_cursor: 11 of 27 so far — test_empty_cursor, test_cursor,
-// test_skip, test_break, test_stop, test_over, test_jump_to_tag,
-// test_rewind_if, test_jump_to, test_jump_to_participant_name,
-// test_jump_to_participant_ref_name (Ruby participants become subprocesses
-// and `inc`/`_if`). test_jump_to_variable_tag differs (the jump to a
-// computed tag is ignored); the rest are not translated yet.
+/// The first `n` lines the job's `echo`s print, read from `events` (taken
+/// before the launch); for jobs that print too many for `Harness::trace`.
+async fn first_echoes(
+    events: &mut tokio::sync::broadcast::Receiver<mastermind::engine::JobEvent>,
+    job: &str,
+    n: usize,
+) -> Vec<String> {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut echoes = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while echoes.len() < n {
+        match tokio::time::timeout_at(deadline, events.recv()).await.expect("the echoes come in time") {
+            Ok(event) if event.job_id == job => {
+                if let Event::Flow(FlowEvent::Echo { text }) = event.event {
+                    echoes.push(text);
+                }
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => panic!("the engine's events closed"),
+        }
+    }
+    echoes
+}
+
+// eft_14_cursor: 25 of 27 — all but test_jump_to_variable_tag and
+// test_deep_rewind, where this engine still differs (see the ignored
+// functions at the end). Ruby participants become subprocesses with
+// `inc`/`_if`/`set`, or `set_tester __command__:`; Ruote's storage
+// participant (test_reset, test_reset_if: a person proceeds, the test looks
+// at the fields alpha gets each time) becomes an `echo` of the field, with a
+// counter in a variable (a reset keeps variables) ending the loop after the
+// second round. test_workitem_command_and_jump_string and _to_string set
+// `__command__` with Ruby's `workitem.command = 'jump delta'`, which stores
+// the array `['jump', 'delta']`: the three tests share one definition.
 on_both!(eft_14_cursor, |h| {
     // test_empty_cursor, test_cursor
     assert_trace(h, "cursor do\nend", &[]).await;
@@ -78,4 +112,166 @@ end";
         "cursor do\n  participant ref: 'a'\n  jump to: 'c'\n  participant ref: 'b'\n  participant ref: 'c'\nend{subs}"
     );
     assert_trace(h, &source, &["a", "c"]).await;
+    // test_external_break: a `repeat` that never waits is stopped from
+    // the other branch.
+    let source = "concurrence do
+  repeat tag: 'cu' do
+    echo 'a'
+  end
+  sequence do
+    wait '1.1'
+    stop ref: 'cu'
+    mark_tester name: 'alpha'
+  end
+end";
+    let mut events = h.engine.subscribe();
+    let job = h.launch(source, json!({})).await;
+    assert_eq!(first_echoes(&mut events, &job, 3).await, ["a", "a", "a"]);
+    let job = h.wait(&job).await;
+    completed(&job);
+    // alpha was reached (the repeat's reply came first, so its fields won
+    // the merge: the trail is in the history, not in the job's fields).
+    let called: Vec<_> =
+        h.engine.store().history(&job.id).await.unwrap().into_iter().map(|e| e.params["name"].clone()).collect();
+    assert_eq!(called, [json!("alpha")]);
+    // test_nested_break
+    let source = "cursor tag: 'cu' do
+  echo 'a'
+  cursor do
+    echo 'b'
+    _break ref: 'cu'
+    echo 'c'
+  end
+  echo 'd'
+end";
+    assert_trace(h, source, &["a", "b"]).await;
+    // test_break_if, test_over_unless
+    assert_trace(h, "cursor break_if: 'true' do\n  echo 'c'\nend\necho 'done.'", &["done."]).await;
+    assert_trace(h, "cursor over_unless: 'false' do\n  echo 'c'\nend\necho 'done.'", &["done."]).await;
+    // test_cursor_and_workitem: bravo asks to skip one, alpha to break.
+    let source = "cursor do
+  echo 'in'
+  set_tester __command__: ['skip', 1]
+  echo 'mid'
+  set_tester __command__: ['break', nil]
+  echo 'out'
+end
+echo 'done.'";
+    assert_trace(h, source, &["in", "done."]).await;
+    // test_workitem_command_and_jump_array, test_workitem_command_and_jump_string,
+    // test_workitem_command_and_jump_to_string: charly asks for a jump to
+    // delta (a do-nothing subprocess here).
+    let source = "cursor do
+  echo 'top'
+  set_tester __command__: ['jump', 'delta']
+  echo 'middle'
+  delta
+  echo 'bottom'
+end
+define 'delta' do
+  noop
+end";
+    assert_trace(h, source, &["top", "bottom"]).await;
+    // test_reset: alpha (the echo) never sees the field set after it.
+    let source = "cursor do
+  echo 'toto:${f:toto}'
+  set 'f:toto' => 'oops'
+  inc 'v:round'
+  reset if: '${v:round} < 2'
+end";
+    assert_trace(h, source, &["toto:", "toto:"]).await;
+    // test_reset_if
+    let source = "cursor reset_if: '${f:reset} == true && ${v:round} < 2' do
+  echo 'toto:${f:toto}'
+  set 'f:toto' => 'oops'
+  inc 'v:round'
+  set 'f:reset' => true
+end";
+    assert_trace(h, source, &["toto:", "toto:"]).await;
+    // test_cursor_with_lonely_rewind: the cursor rewinds for ever, and the
+    // job is still there (last: it keeps the worker busy until the end).
+    let job = h.launch("cursor do\n  rewind\nend", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let record = h.engine.store().job(&job).await.unwrap().unwrap();
+    assert_eq!(record.state, JobState::Running, "{:?}", record.error);
 });
+
+// eft_15_loop: both tests. Ruote's DSL writes `_loop` (Ruby's `loop` is
+// taken); here it is `loop`. alpha and bravo count in the field `count`
+// and ask for a break once it passes 5.
+on_both!(eft_15_loop, |h| {
+    // test_loop
+    let source = "loop do
+  alpha
+  bravo
+end
+define 'alpha' do
+  echo 'a'
+  inc 'f:count'
+end
+define 'bravo' do
+  echo 'b'
+  inc 'f:count'
+  set 'f:__command__' => ['break', nil], if: '${f:count} > 5'
+end";
+    assert_trace(h, source, &["a", "b", "a", "b", "a", "b"]).await;
+    // test_repeat
+    let source = "repeat do
+  alpha
+end
+define 'alpha' do
+  echo 'a'
+  inc 'f:count'
+  set 'f:__command__' => ['break', nil], if: '${f:count} > 5'
+end";
+    assert_trace(h, source, &["a"; 6]).await;
+});
+
+// Where this engine still differs from Ruote: each runs on SQLite, then on
+// PostgreSQL (`cargo test --test ruote_loops -- --ignored`).
+
+/// eft_14_cursor's test_jump_to_variable_tag: the jump's target and the
+/// tag are both `${v:v0}`, which is 'ctag'. Ruote jumps to the tagged
+/// echo ("a", "c"); this engine compares the expanded target with the
+/// tag as written, finds nothing and goes on ("a", "b", "c").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known difference: a jump to a computed tag is ignored"]
+async fn eft_14_cursor_jump_to_variable_tag() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let h = Harness::new(db).await;
+        let source = "cursor do
+  echo 'a'
+  set var: 'v0', val: 'ctag'
+  jump to: '${v:v0}'
+  echo 'b'
+  echo 'c', tag: '${v:v0}'
+end";
+        assert_trace(&h, source, &["a", "c"]).await;
+        h.finish().await;
+    }
+}
+
+/// eft_14_cursor's test_deep_rewind: a rewind from inside a sequence
+/// starts the cursor over, for ever, without waiting ("a", "a", ...; "b"
+/// never). Ruote's test stops there; here the job must then take a cancel,
+/// promptly, which it does not always do yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known difference: a never-waiting loop does not always take a cancel"]
+async fn eft_14_cursor_deep_rewind() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let h = Harness::new(db).await;
+        let source = "cursor do\n  sequence do\n    echo 'a'\n    rewind\n    echo 'b'\n  end\nend";
+        let mut events = h.engine.subscribe();
+        let job = h.launch(source, json!({})).await;
+        assert_eq!(first_echoes(&mut events, &job, 2).await, ["a", "a"], "{db:?}");
+        let started = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), h.engine.cancel("test", &job))
+            .await
+            .unwrap_or_else(|_| panic!("{db:?}: the cancel gets through"))
+            .unwrap();
+        let record = h.wait(&job).await;
+        assert_eq!(record.state, JobState::Canceled, "{db:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{db:?}: {:?}", started.elapsed());
+        h.finish().await;
+    }
+}

@@ -8,6 +8,7 @@ pub mod server;
 pub mod sshd;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -35,13 +36,21 @@ pub fn free_port() -> u16 {
 /// was sent, headers included).
 pub struct HttpReceiver {
     pub port: u16,
-    requests: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<(Instant, String)>>>,
     connections: Arc<Mutex<usize>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl HttpReceiver {
     pub async fn start() -> Self {
+        Self::start_answering(Duration::ZERO, |_| 200).await
+    }
+
+    /// The same, answering each request (head and body) `delay` after it
+    /// was read, with the status `answer` gives it (e.g. 503 to make a
+    /// step retry).
+    pub async fn start_answering(delay: Duration, answer: impl Fn(&str) -> u16 + Send + Sync + 'static) -> Self {
+        let answer = Arc::new(answer);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -51,7 +60,7 @@ impl HttpReceiver {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else { return };
                 *conns.lock().unwrap() += 1;
-                let reqs = reqs.clone();
+                let (reqs, answer) = (reqs.clone(), answer.clone());
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -80,9 +89,16 @@ impl HttpReceiver {
                         }
                     }
                     let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
-                    reqs.lock().unwrap().push(format!("{head}{body}"));
+                    let request = format!("{head}{body}");
+                    let status = answer(&request);
+                    reqs.lock().unwrap().push((Instant::now(), request));
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason());
                     let reply = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+                        "HTTP/1.1 {status} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+                        reason.unwrap_or("Status"),
                         head.len()
                     );
                     let _ = stream.write_all(reply.as_bytes()).await;
@@ -99,6 +115,11 @@ impl HttpReceiver {
 
     /// Every request received so far: head and body.
     pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// Every request received so far, with when it was read in full.
+    pub fn requests_timed(&self) -> Vec<(Instant, String)> {
         self.requests.lock().unwrap().clone()
     }
 

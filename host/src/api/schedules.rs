@@ -15,12 +15,9 @@ use crate::engine::Fields;
 use crate::store::{ScheduleRecord, now_ms};
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{TimeZone, Utc};
-use croner::Cron;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -78,11 +75,7 @@ fn view(s: ScheduleRecord) -> ScheduleView {
 
 /// The first tick strictly after `after_ms`.
 fn next_tick(cron: &str, time_zone: &str, after_ms: i64) -> Result<i64, String> {
-    let pattern = Cron::from_str(cron).map_err(|e| format!("cron '{cron}': {e}"))?;
-    let tz: chrono_tz::Tz = time_zone.parse().map_err(|_| format!("unknown time zone '{time_zone}'"))?;
-    let after = Utc.timestamp_millis_opt(after_ms).single().ok_or("time out of range")?.with_timezone(&tz);
-    let next = pattern.find_next_occurrence(&after, false).map_err(|e| format!("cron '{cron}': {e}"))?;
-    Ok(next.timestamp_millis())
+    crate::language::schedule::next_tick(&crate::language::schedule::cron(cron)?, time_zone, after_ms)
 }
 
 #[utoipa::path(post, path = "/v1/schedules", tag = "schedules", request_body = ScheduleInput,

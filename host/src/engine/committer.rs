@@ -350,14 +350,8 @@ impl Engine {
             None => tx.expressions(job_id).await?.into_iter().map(|e| (e.fei.clone(), e)).collect(),
         };
         let mut flow = Flow::new(job_id, state, &context.definition, &*context.runtime.registry, expressions);
-        let mut consumed = Vec::with_capacity(messages.len());
-        for m in messages {
-            consumed.push(m.id);
-            flow.run(m.message);
-        }
-        if let Some(result) = result {
-            flow.run(result);
-        }
+        let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
+        flow.run_all(messages.into_iter().map(|m| m.message).chain(result));
         let outcome = flow.into_changes(consumed);
         // A timer (or a retry without delay) is the claim loop's: woken, it
         // claims what is due and sleeps until the next timer.

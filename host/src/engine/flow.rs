@@ -86,14 +86,23 @@ impl<'a> Flow<'a> {
         }
     }
 
-    /// Processes `message` and everything it leads to within this batch.
+    /// Processes one message and everything it leads to (the unit tests'
+    /// way in; a batch goes through [`Self::run_all`]).
+    #[cfg(test)]
+    pub fn run(&mut self, message: Message) {
+        self.run_all([message]);
+    }
+
+    /// Processes `messages` in order, and everything they lead to, as one
+    /// queue: a message stored behind another is handled after it (a
+    /// cancel loaded with the apply it targets waits for that apply).
     ///
     /// A batch handles at most [`MAX_MESSAGES_PER_BATCH`] messages: what is
     /// still queued then is persisted, due now, for the next batch. A loop
     /// that never waits (`cursor do rewind end`) thus still commits, lets
     /// a cancel in, and never holds its worker for ever.
-    pub fn run(&mut self, message: Message) {
-        self.queue.push_back(message);
+    pub fn run_all(&mut self, messages: impl IntoIterator<Item = Message>) {
+        self.queue.extend(messages);
         while let Some(m) = self.queue.pop_front() {
             if self.state.is_final() {
                 // A finished job ignores stragglers (late replies, timers).
@@ -126,7 +135,10 @@ impl<'a> Flow<'a> {
             Message::Cancel { fei, kill } => expressions::cancel(self, &fei, kill),
             Message::Result { fei, outcome, attempt } => expressions::participant::result(self, &fei, outcome, attempt),
             Message::Timer { fei, kind, token } => {
-                let current = self.exprs.get(&fei).is_some_and(|e| e.timer_token == token);
+                let current = self.exprs.get(&fei).is_some_and(|e| match kind {
+                    TimerKind::Timeout => e.timeout_token == token,
+                    _ => e.timer_token == token,
+                });
                 if current {
                     expressions::timer(self, &fei, kind);
                 }
@@ -138,6 +150,21 @@ impl<'a> Flow<'a> {
 
     pub fn queue(&mut self, message: Message) {
         self.queue.push_back(message);
+    }
+
+    /// Puts a cancel for `fei`, which is not applied yet, behind the apply
+    /// that is on its way (in this batch's queue, or put off to the next
+    /// batch), so that a cancel never overtakes an apply and misses the
+    /// expression it creates. Without an apply on its way, it is dropped.
+    pub fn cancel_after_apply(&mut self, fei: &Fei, kill: bool) {
+        let applies = |m: &Message| matches!(m, Message::Apply { fei: f, .. } if f == fei);
+        let cancel = Message::Cancel { fei: fei.clone(), kill };
+        if self.queue.iter().any(applies) {
+            self.queue.push_back(cancel);
+        } else if self.persist.iter().any(|m| applies(&m.message)) {
+            let now = self.now();
+            self.persist(cancel, now);
+        }
     }
 
     /// Persists `message` to be processed at `due_at` (a timer, a dispatch).
@@ -232,7 +259,7 @@ impl<'a> Flow<'a> {
     pub fn reply_to_parent(&mut self, fei: &Fei, workitem: Workitem) {
         let Some(e) = self.remove(fei) else { return };
         if let Some(tag) = &e.tag {
-            expressions::left_tag(self, tag);
+            expressions::left_tag(self, tag, &workitem);
         }
         if e.forgotten {
             return;
@@ -344,6 +371,27 @@ impl<'a> Flow<'a> {
                 None => vars.remove(name),
             };
         }
+    }
+
+    /// The scope (an expression with variables) that holds variable
+    /// `name` as seen from `from`, or else the one [`Self::set_variable`]
+    /// would put it in: so that expressions in nested scopes that share a
+    /// variable (a `reserve` mutex) read and write the same one.
+    pub fn variable_scope(&self, from: &Fei, name: &str) -> Option<Fei> {
+        let mut cursor = self.exprs.get(from);
+        let mut nearest = None;
+        while let Some(e) = cursor {
+            if let Some(vars) = &e.variables {
+                if vars.contains_key(name) {
+                    return Some(e.fei.clone());
+                }
+                nearest.get_or_insert_with(|| e.fei.clone());
+            } else if e.parent.is_none() {
+                nearest.get_or_insert_with(|| e.fei.clone());
+            }
+            cursor = e.parent.as_ref().and_then(|p| self.exprs.get(p));
+        }
+        nearest
     }
 
     /// Dollar-notation context for expression `fei` with `workitem`, in

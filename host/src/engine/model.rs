@@ -100,6 +100,10 @@ pub struct Expression {
     /// timer that fires after its expression moved on is recognised.
     #[serde(default)]
     pub timer_token: u32,
+    /// The same for its `timeout:` timer, which runs beside the others (a
+    /// `wait` or a `once` with a timeout arms both).
+    #[serde(default)]
+    pub timeout_token: u32,
     /// How many times on_error has retried this expression.
     #[serde(default)]
     pub retries: u32,

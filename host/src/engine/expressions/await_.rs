@@ -1,6 +1,9 @@
-//! `await`: blocks until something happens elsewhere in the same job —
-//! a tagged expression is entered or left, a participant is reached or
-//! left — then replies (Ruote 2.3's "once" mode).
+//! `await`: waits for something to happen elsewhere in the same job — a
+//! tagged expression is entered or left, a participant is reached or left.
+//! Without a block it then replies, with the event's workitem (Ruote 2.3's
+//! "once" mode); with a block it runs the block at each such event, as a
+//! branch of its own, and never replies by itself ("multiple times" mode,
+//! until it is cancelled):
 //!
 //! ```ruby
 //! concurrence do
@@ -18,9 +21,10 @@
 //! `in_participant:` / `reached_participant:` / `participant:`,
 //! `left_participant:` / `out_participant:`. The value is a name, a
 //! `/regex/`, or a list of them, as an array or comma-separated (any
-//! matches). Only events after the
-//! `await` started count. Ruote's "multiple times" mode (`await` with a
-//! block) is not implemented.
+//! matches). Only events after the `await` started count. `where:` is a
+//! condition on the event's workitem. `merge:` says which fields go on:
+//! `override` (the event's, the default), `ignore`/`drop` (the await's
+//! own), `incoming` (both, the event's win), `awaiting` (both, its own win).
 
 use super::super::flow::Flow;
 use super::super::model::*;
@@ -37,9 +41,6 @@ impl Kind for Await {
 
     fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
         let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("await: {m}")).at_line(node.span.line);
-        if !node.children.is_empty() {
-            return flow.fail(fei, bad("a block (Ruote's \"multiple times\" mode) is not supported".into()));
-        }
         let found = [
             (Event::EnteredTag, &["in_tag", "entered_tag", "reached_tag", "tag", "tags"][..]),
             (Event::LeftTag, &["left_tag", "out_tag"]),
@@ -60,7 +61,50 @@ impl Kind for Await {
             Ok(other) => vec![value_text(&other)],
             Err(e) => return flow.fail(fei, e),
         };
-        set_state::<Await>(flow, fei, &Awaited { event, names });
+        let merge = match node.attr("merge").map(|v| expand(flow, fei, node, &workitem, v)) {
+            None => Merge::Override,
+            Some(Ok(v)) => match serde_json::from_value(Value::String(value_text(&v))) {
+                Ok(merge) => merge,
+                Err(_) => {
+                    let m = format!("merge: '{}' is not override, ignore, drop, incoming or awaiting", value_text(&v));
+                    return flow.fail(fei, bad(m));
+                }
+            },
+            Some(Err(e)) => return flow.fail(fei, e),
+        };
+        set_state::<Await>(flow, fei, &Awaited { event, names, merge, fired: 0 });
+    }
+
+    /// A branch the block started ended: it goes on awaiting.
+    fn reply(_flow: &mut Flow, _fei: &Fei, _from: &Fei, _workitem: Workitem) {}
+}
+
+/// Which fields go on when the event happens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Merge {
+    /// The event's workitem.
+    #[default]
+    Override,
+    /// The await's own workitem.
+    #[serde(alias = "drop")]
+    Ignore,
+    /// Both, the event's fields winning.
+    Incoming,
+    /// Both, the await's fields winning.
+    Awaiting,
+}
+
+impl Merge {
+    fn apply(self, awaiting: &Workitem, incoming: &Workitem) -> Workitem {
+        let (mut base, over) = match self {
+            Merge::Override => return incoming.clone(),
+            Merge::Ignore => return awaiting.clone(),
+            Merge::Incoming => (awaiting.clone(), incoming),
+            Merge::Awaiting => (incoming.clone(), awaiting),
+        };
+        base.fields.extend(over.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        base
     }
 }
 
@@ -81,23 +125,51 @@ pub(crate) struct Awaited {
     pub event: Event,
     #[serde(default)]
     pub names: Vec<String>,
+    #[serde(default)]
+    pub merge: Merge,
+    /// Events its block ran for so far: each run is the child of that number.
+    #[serde(default)]
+    pub fired: usize,
 }
 
-/// Something happened in the job: the `await`s waiting for it reply.
-pub(crate) fn happened(flow: &mut Flow, event: Event, name: &str) {
-    let waiting: Vec<Fei> = flow
+/// Something happened in the job, to `workitem`: the `await`s waiting for
+/// it reply, or run their block.
+pub(crate) fn happened(flow: &mut Flow, event: Event, name: &str, workitem: &Workitem) {
+    let mut waiting: Vec<(Fei, Awaited)> = flow
         .exprs
         .values()
         .filter(|e| e.kind == Await::NAMES[0] && e.status == Status::Active)
-        .filter(|e| {
-            Awaited::deserialize(&e.state)
-                .is_ok_and(|a| a.event == event && a.names.iter().any(|pattern| matches(pattern, name)))
-        })
-        .map(|e| e.fei.clone())
+        .filter_map(|e| Some((e.fei.clone(), Awaited::deserialize(&e.state).ok()?)))
+        .filter(|(_, a)| a.event == event && a.names.iter().any(|pattern| matches(pattern, name)))
         .collect();
-    for fei in waiting {
-        let applied = flow.get(&fei).map(|e| e.applied.clone()).unwrap_or_default();
-        flow.reply_to_parent(&fei, applied);
+    // In the order of the definition, not of a hash map.
+    let position = |fei: &Fei| fei.expid().split('_').map(|n| n.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    waiting.sort_by_cached_key(|(fei, _)| position(fei));
+    for (fei, awaited) in waiting {
+        let Some(e) = flow.get(&fei) else { continue };
+        let Ok(node) = flow.node(&e.tree) else { continue };
+        let applied = e.applied.clone();
+        if let Some(condition) = node.attr("where") {
+            match crate::language::condition::evaluate_value(condition, &flow.lookup(&fei, workitem)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    let error = StepError::new(StepErrorKind::BadInput, format!("await: where: {e}"));
+                    flow.fail(&fei, error.at_line(node.span.line));
+                    continue;
+                }
+            }
+        }
+        let goes_on = awaited.merge.apply(&applied, workitem);
+        if node.children.is_empty() {
+            flow.reply_to_parent(&fei, goes_on);
+            continue;
+        }
+        match super::body(flow, &fei) {
+            Ok(tree) => super::apply_branch(flow, &fei, awaited.fired, tree, goes_on, None),
+            Err(e) => flow.fail(&fei, e),
+        }
+        super::update_state::<Await>(flow, &fei, |a| a.fired += 1);
     }
 }
 
@@ -142,5 +214,56 @@ end";
             let job = run(&source, json!({}));
             assert_eq!(job.calls, ["charly", "bob"], "{wanted}: {:?}", job.error);
         }
+    }
+
+    #[test]
+    fn goes_on_with_the_event_s_workitem_unless_merge_says_otherwise() {
+        let source = |merge: &str| {
+            format!(
+                "concurrence do
+  sequence do
+    set 'f:mine' => 1
+    set 'f:both' => 'awaiting'
+    await left_participant: 'charly'{merge}
+    echo '${{f:mine}}/${{f:theirs}}/${{f:both}}'
+  end
+  sequence do
+    set 'f:theirs' => 2
+    set 'f:both' => 'incoming'
+    charly delay_ms: 50
+  end
+end"
+            )
+        };
+        for (merge, seen) in [
+            ("", "/2/incoming"),
+            (", merge: 'ignore'", "1//awaiting"),
+            (", merge: 'incoming'", "1/2/incoming"),
+            (", merge: 'awaiting'", "1/2/awaiting"),
+        ] {
+            let job = run(&source(merge), json!({}));
+            assert_eq!(job.state, JobState::Completed, "{merge}: {:?}", job.error);
+            assert_eq!(job.echoes, [seen], "{merge}");
+        }
+    }
+
+    #[test]
+    fn a_block_runs_at_each_event_that_matches_where() {
+        let source = "concurrence count: 1 do
+  await left_participant: 'alpha', where: '${f:task} == sing' do
+    echo 'sing-${f:n}'
+  end
+  await left_participant: 'alpha' do
+    echo 'any-${f:n}'
+  end
+  sequence do
+    alpha task: 'talk', n: 1
+    alpha task: 'sing', n: 2
+    wait '1s'
+  end
+end";
+        let job = run(source, json!({}));
+        assert_eq!(job.state, JobState::Completed, "{:?}", job.error);
+        assert_eq!(job.echoes, ["any-1", "sing-2", "any-2"]);
     }
 }

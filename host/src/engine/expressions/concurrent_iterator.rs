@@ -7,7 +7,7 @@ use super::super::flow::Flow;
 use super::super::model::*;
 use super::iterator::ItemTarget;
 use super::{Kind, Properties, attr, child_count, concurrence, iterator, set_state, state, update_state};
-use crate::language::{Node, Span};
+use crate::language::Node;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -75,16 +75,7 @@ fn yes() -> bool {
 
 /// Applies one branch per item, numbered after the existing ones.
 fn add(flow: &mut Flow, fei: &Fei, items: Vec<Value>, workitem: &Workitem) -> Result<(), StepError> {
-    let Some(e) = flow.get(fei) else { return Ok(()) };
-    let node = flow.node(&e.tree)?;
-    // Several children form one sequence per branch.
-    let body = if node.children.len() == 1 {
-        flow.child_tree(&e.tree, 0)?
-    } else {
-        let mut seq = Node::new("sequence", Span { line: node.span.line, ..Span::default() });
-        seq.children = node.children.clone();
-        TreeRef::Inline(Box::new(NodeJson::from_node(&seq)))
-    };
+    let body = super::body(flow, fei)?;
     let State { target: ItemTarget { name, field: to_field }, size: first, .. } = state::<ConcurrentIterator>(flow, fei);
     for (offset, value) in items.into_iter().enumerate() {
         let i = first + offset;
@@ -96,19 +87,8 @@ fn add(flow: &mut Flow, fei: &Fei, items: Vec<Value>, workitem: &Workitem) -> Re
         } else {
             vars.insert(name.clone(), value);
         }
-        let child = fei.child(i);
-        if let Some(e) = flow.get_mut(fei) {
-            e.children.push(child.clone());
-        }
         update_state::<ConcurrentIterator>(flow, fei, |s| s.size = i + 1);
-        flow.queue(Message::Apply {
-            fei: child,
-            parent: Some(fei.clone()),
-            tree: body.clone(),
-            workitem: w,
-            variables: Some(vars),
-            retries: 0,
-        });
+        super::apply_branch(flow, fei, i, body.clone(), w, Some(vars));
     }
     Ok(())
 }

@@ -85,7 +85,7 @@ fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workite
                 workitem = applied;
             }
             "skip" => position += arg.as_i64().unwrap_or(1),
-            "jump" => position = jump_to(&node, &arg).unwrap_or(position),
+            "jump" => position = jump_to(flow, fei, &node, &workitem, &arg).unwrap_or(position),
             _ => {}
         }
     }
@@ -98,19 +98,49 @@ fn move_on(flow: &mut Flow, fei: &Fei, from: Option<&Fei>, mut workitem: Workite
     flow.apply_child(fei, position as usize, workitem);
 }
 
-/// The child a `jump` names: an index, or a child's name, tag, ref or first argument.
-fn jump_to(node: &Node, arg: &Value) -> Option<i64> {
+/// The child a `jump` names: an index, or a child's name, tag, ref or first
+/// argument. A child's tag may be computed (`tag: '${v:t}'`), so each is
+/// expanded as it would be when applied.
+fn jump_to(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem, arg: &Value) -> Option<i64> {
     if let Some(i) = arg.as_i64() {
         return Some(i);
     }
     let target = value_text(arg);
-    node.children
-        .iter()
-        .position(|c| {
-            c.name == target
-                || c.attr_str("tag") == Some(&target)
-                || c.attr_str("ref") == Some(&target)
-                || c.first_arg_str() == Some(&target)
-        })
-        .map(|i| i as i64)
+    let names = |c: &Node| {
+        let name = Value::String(c.name.clone());
+        let attrs = [c.attr("tag"), c.attr("ref"), c.args.first()].into_iter().flatten();
+        std::iter::once(name).chain(attrs.map(|v| super::expand(flow, fei, c, workitem, v).unwrap_or(Value::Null)))
+            .collect::<Vec<_>>()
+    };
+    node.children.iter().position(|c| names(c).iter().any(|v| v.as_str() == Some(&target))).map(|i| i as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::scripted::run;
+    use serde_json::json;
+
+    #[test]
+    fn a_jump_finds_a_computed_tag() {
+        let source = "cursor do
+  echo 'a'
+  set var: 'v0', val: 'ctag'
+  jump to: '${v:v0}'
+  echo 'b'
+  echo 'c', tag: '${v:v0}'
+end";
+        assert_eq!(run(source, json!({})).echoes, ["a", "c"]);
+    }
+
+    #[test]
+    fn rewinds_then_breaks() {
+        let source = "cursor do
+  alpha
+  inc 'v:n'
+  rewind if: '${v:n} < 3'
+  bravo
+end";
+        let job = run(source, json!({}));
+        assert_eq!(job.calls, ["alpha", "alpha", "alpha", "bravo"]);
+    }
 }

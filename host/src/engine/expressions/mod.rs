@@ -42,6 +42,13 @@ pub(crate) trait Kind {
     fn on_cancel(flow: &mut Flow, fei: &Fei) {
         let _ = (flow, fei);
     }
+
+    /// The timer it armed ([`arm_timer`] with [`TimerKind::Wake`]) rang.
+    /// The default is `wait`'s: reply with the workitem it was applied with.
+    fn wake(flow: &mut Flow, fei: &Fei) {
+        let applied = flow.get(fei).map(|e| e.applied.clone()).unwrap_or_default();
+        flow.reply_to_parent(fei, applied);
+    }
 }
 
 /// Properties of an expression kind that other parts of the engine ask about.
@@ -80,11 +87,19 @@ pub(crate) struct Spec {
     apply: fn(&mut Flow, &Fei, &Node, Workitem),
     reply: fn(&mut Flow, &Fei, &Fei, Workitem),
     on_cancel: fn(&mut Flow, &Fei),
+    wake: fn(&mut Flow, &Fei),
 }
 
 impl Spec {
     const fn of<K: Kind>() -> Spec {
-        Spec { names: K::NAMES, properties: K::PROPERTIES, apply: K::apply, reply: K::reply, on_cancel: K::on_cancel }
+        Spec {
+            names: K::NAMES,
+            properties: K::PROPERTIES,
+            apply: K::apply,
+            reply: K::reply,
+            on_cancel: K::on_cancel,
+            wake: K::wake,
+        }
     }
 
     /// The name stored as the expression's kind.
@@ -110,6 +125,7 @@ vocabulary! {
     command => [Command],
     concurrence => [Concurrence],
     concurrent_iterator => [ConcurrentIterator],
+    cron => [Cron],
     cursor => [Cursor, Loop],
     define => [Define],
     echo => [Echo],
@@ -123,13 +139,16 @@ vocabulary! {
     iterator => [Iterator],
     lose => [Lose],
     noop => [Noop],
+    once => [Once],
     on_error => [OnError],
     participant => [Participant],
     redo => [Redo],
+    reserve => [Reserve],
     restore => [Restore],
     save => [Save],
     sequence => [Sequence, Let],
     set => [Set],
+    stall => [Stall],
     subprocess => [Subprocess],
     that => [That],
     undo => [Undo],
@@ -138,8 +157,8 @@ vocabulary! {
 mod path;
 
 /// A tagged expression ended: the `await`s for it reply.
-pub(crate) fn left_tag(flow: &mut Flow, tag: &str) {
-    await_::happened(flow, await_::Event::LeftTag, tag);
+pub(crate) fn left_tag(flow: &mut Flow, tag: &str, workitem: &Workitem) {
+    await_::happened(flow, await_::Event::LeftTag, tag, workitem);
 }
 
 /// The kind of a participant step, as stored.
@@ -226,6 +245,7 @@ pub(crate) fn apply(
         state: Value::Null,
         status: Status::Active,
         timer_token: 0,
+        timeout_token: 0,
         retries,
         tag: None,
         forgotten: false,
@@ -257,7 +277,7 @@ pub(crate) fn apply(
         if let Some(e) = flow.get_mut(&fei) {
             e.tag = Some(tag.clone());
         }
-        await_::happened(flow, await_::Event::EnteredTag, &tag);
+        await_::happened(flow, await_::Event::EnteredTag, &tag, &workitem);
     }
     if let Some(timeout) = node.attr("timeout") {
         match attributes::parse_duration(&value_text(timeout)) {
@@ -297,6 +317,7 @@ fn fail_unapplied(flow: &mut Flow, fei: Fei, parent: Option<Fei>, error: StepErr
         state: Value::Null,
         status: Status::Active,
         timer_token: 0,
+        timeout_token: 0,
         retries: 0,
         tag: None,
         forgotten: false,
@@ -326,7 +347,10 @@ pub(crate) fn reply(flow: &mut Flow, to: &Fei, from: &Fei, workitem: Workitem) {
 /// was to follow the cancellation (an on_error / on_timeout handler, a
 /// redo) in the expression and everything under it.
 pub(crate) fn cancel(flow: &mut Flow, fei: &Fei, kill: bool) {
-    let Some(e) = flow.get(fei) else { return };
+    let Some(e) = flow.get(fei) else {
+        flow.cancel_after_apply(fei, kill);
+        return;
+    };
     let children = e.children.clone();
     // A cancel (not a kill) nobody else is handling runs `on_cancel:`.
     let on_cancel = match (&e.after_cancel, kill) {
@@ -339,6 +363,7 @@ pub(crate) fn cancel(flow: &mut Flow, fei: &Fei, kill: bool) {
     if let Some(e) = flow.get_mut(fei) {
         e.status = Status::Cancelling;
         e.timer_token += 1;
+        e.timeout_token += 1;
         if kill {
             e.after_cancel = None;
         } else if let Some(name) = on_cancel.filter(|n| !n.trim().is_empty()) {
@@ -358,8 +383,9 @@ pub(crate) fn cancel(flow: &mut Flow, fei: &Fei, kill: bool) {
 pub(crate) fn timer(flow: &mut Flow, fei: &Fei, kind: TimerKind) {
     match kind {
         TimerKind::Wake => {
-            let applied = flow.get(fei).map(|e| e.applied.clone()).unwrap_or_default();
-            flow.reply_to_parent(fei, applied);
+            if let Some(spec) = flow.get(fei).and_then(|e| lookup(&e.kind)) {
+                (spec.wake)(flow, fei)
+            }
         }
         TimerKind::Timeout => super::handlers::on_timeout(flow, fei),
         TimerKind::Retry => super::handlers::retry_now(flow, fei),
@@ -369,8 +395,12 @@ pub(crate) fn timer(flow: &mut Flow, fei: &Fei, kind: TimerKind) {
 /// Arms a timer of `kind` for `fei`, `after_ms` from now.
 pub(crate) fn arm_timer(flow: &mut Flow, fei: &Fei, kind: TimerKind, after_ms: i64) {
     let Some(e) = flow.get_mut(fei) else { return };
-    e.timer_token += 1;
-    let token = e.timer_token;
+    let token = match kind {
+        TimerKind::Timeout => &mut e.timeout_token,
+        _ => &mut e.timer_token,
+    };
+    *token += 1;
+    let token = *token;
     let due = flow.now() + after_ms.max(0);
     flow.persist(Message::Timer { fei: fei.clone(), kind, token }, due);
 }
@@ -388,6 +418,36 @@ pub(crate) use condition::truthy;
 /// The first of several attribute spellings present (`count` / `c`).
 pub(crate) fn attr<'n>(node: &'n Node, names: &[&str]) -> Option<&'n Value> {
     names.iter().find_map(|n| node.attr(n))
+}
+
+/// The children of `fei`'s node as one branch to apply: the only child, or
+/// a sequence of them (an iterator's body, a `cron`'s tick).
+pub(crate) fn body(flow: &Flow, fei: &Fei) -> Result<TreeRef, StepError> {
+    let tree = flow.get(fei).map(|e| e.tree.clone()).ok_or_else(|| StepError::new(StepErrorKind::Internal, "gone"))?;
+    let node = flow.node(&tree)?;
+    if node.children.len() == 1 {
+        return flow.child_tree(&tree, 0);
+    }
+    let mut sequence = Node::new("sequence", crate::language::Span { line: node.span.line, ..Default::default() });
+    sequence.children = node.children.clone();
+    Ok(TreeRef::Inline(Box::new(NodeJson::from_node(&sequence))))
+}
+
+/// Applies `tree` as `fei`'s child number `index` (a branch of its own, as
+/// [`body`] gives), with `variables` opening a scope when given.
+pub(crate) fn apply_branch(
+    flow: &mut Flow,
+    fei: &Fei,
+    index: usize,
+    tree: TreeRef,
+    workitem: Workitem,
+    variables: Option<Fields>,
+) {
+    let child = fei.child(index);
+    if let Some(e) = flow.get_mut(fei) {
+        e.children.push(child.clone());
+    }
+    flow.queue(Message::Apply { fei: child, parent: Some(fei.clone()), tree, workitem, variables, retries: 0 });
 }
 
 /// The number of children of the node an expression was applied from.

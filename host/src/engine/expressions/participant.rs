@@ -130,7 +130,7 @@ fn dispatch(flow: &mut Flow, fei: &Fei, node: &Node, target: Target, workitem: W
         line: node.span.line,
         deadline_ms,
     };
-    super::await_::happened(flow, super::await_::Event::ReachedParticipant, &target.participant);
+    super::await_::happened(flow, super::await_::Event::ReachedParticipant, &target.participant, &dispatch.workitem);
     set_state::<Participant>(flow, fei, &target);
     let now = flow.now();
     flow.persist(Message::Dispatch(dispatch), now);
@@ -153,8 +153,8 @@ pub(crate) fn result(flow: &mut Flow, fei: &Fei, outcome: Result<Fields, CallErr
         Ok(updates) => {
             merge(&mut workitem, updates);
             let participant = state::<Participant>(flow, fei).participant;
-            flow.reply_to_parent(fei, workitem);
-            super::await_::happened(flow, super::await_::Event::LeftParticipant, &participant);
+            flow.reply_to_parent(fei, workitem.clone());
+            super::await_::happened(flow, super::await_::Event::LeftParticipant, &participant, &workitem);
         }
         Err(mut error) => {
             // What the call kept before failing travels with the error: the
