@@ -183,11 +183,10 @@ end";
     assert_trace(h, source, &["0:alice", "1:alice", "0:bob", "1:bob", "0:charly", "1:charly"]).await;
 });
 
-// eft_18_concurrent_iterator: 22 of 23 translated, 20 of them here.
-// test_add_branch_command and test_count_zero differ, and so do the
-// `stack_attributes` of test_merge_type_stack and the `citerator` spelling
-// of test_empty_list (ignored tests at the end; the rest of those two runs
-// here). test_iterator_with_branches_finishing_before_others is left out: it
+// eft_18_concurrent_iterator: 22 of 23 — test_add_branch_command,
+// test_count_zero, the `stack_attributes` of test_merge_type_stack and the
+// `citerator` spelling of test_empty_list in the block after this one.
+// test_iterator_with_branches_finishing_before_others is left out: it
 // holds the workitems in Ruote's StorageParticipant and proceeds them one
 // by one from the test. The count of distinct sub-ids Ruote checks in
 // test_iterator and its kin is its internals, and is left out of those
@@ -271,8 +270,7 @@ end";
     let mut fs: Vec<_> = ["0", "1", "2"].iter().map(|k| job.fields[*k]["f"].clone()).collect();
     fs.sort_by_key(|f| f.to_string());
     assert_eq!(fs, [json!("a"), json!("b"), json!("c")]);
-    // test_merge_type_stack (Ruote also keeps the iterator's attributes
-    // in `stack_attributes`: see the ignored test below)
+    // test_merge_type_stack (its `stack_attributes`: in the next block)
     let source = "concurrent_iterator on: 'a, b', to_f: 'f', merge_type: 'stack' do\n  echo '.'\nend";
     let job = assert_trace(h, source, &[".", "."]).await;
     let mut stack = job.fields["stack"].as_array().cloned().unwrap_or_default();
@@ -323,17 +321,12 @@ echo '${f:a}'";
     assert_eq!(job.fields.get("d"), None);
 });
 
-// Found different from Ruote (run with `cargo test --test ruote_iterators --
-// --ignored`).
-
-/// eft_18's test_add_branch_command: in Ruote, a reply whose workitem
-/// carries `__add_branches__` adds those items as branches of the
-/// concurrent iterator; here the field stays an ordinary field (only the
-/// `add_branches` expression adds branches), so `a` and `b` never run.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "differs from Ruote: a reply's __add_branches__ field adds no branch"]
-async fn eft_18_add_branch_command() {
-    let h = Harness::new(Db::Sqlite).await;
+// eft_18_concurrent_iterator, continued: the cases that need what a
+// branch's workitem asks for (`__add_branches__`), `count: 0`, the
+// `stack_attributes` Ruote keeps, and the short name `citerator`.
+on_both!(eft_18_concurrent_iterator_more, |h| {
+    // test_add_branch_command: a reply carrying `__add_branches__` adds
+    // those items as branches.
     let source = "sequence do
   concurrent_iterator on_value: (1..2).to_a, to_field: 'f' do
     alpha
@@ -344,54 +337,24 @@ define 'alpha' do
   echo '${f:f}'
   set 'f:__add_branches__' => %w[ a b ], if: '${f:f} == 2'
 end";
-    assert_sorted_trace(&h, source, json!({}), &[".", "1", "2", "a", "b"]).await;
-    h.finish().await;
-}
-
-/// eft_18's test_count_zero: Ruote's concurrence (and concurrent iterator)
-/// with `count: 0` replies at once, cancelling its branches; here it waits
-/// for a first reply, so every branch (whose replies all come together)
-/// echoes before `over.`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "differs from Ruote: count: 0 waits for a first reply instead of replying at once"]
-async fn eft_18_count_zero() {
-    let h = Harness::new(Db::Sqlite).await;
+    assert_sorted_trace(h, source, json!({}), &[".", "1", "2", "a", "b"]).await;
+    // test_count_zero: replies at once.
     let source = "concurrent_iterator on: %w[ a b c ], count: 0 do
   wait '2s'
   echo '0:${v:i}'
 end
 echo 'over.'";
-    assert_trace(&h, source, &["over."]).await;
-    h.finish().await;
-}
-
-/// eft_18's test_merge_type_stack, second half: Ruote also puts the
-/// iterator's attributes in the field `stack_attributes` (the stack itself
-/// is checked above); here there is no `stack_attributes`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "differs from Ruote: merge_type stack sets no stack_attributes"]
-async fn eft_18_merge_type_stack_attributes() {
-    let h = Harness::new(Db::Sqlite).await;
+    assert_trace(h, source, &["over."]).await;
+    // test_merge_type_stack, its second half
     let source = "concurrent_iterator on: 'a, b', to_f: 'f', merge_type: 'stack' do\n  echo '.'\nend";
-    let job = assert_trace(&h, source, &[".", "."]).await;
+    let job = assert_trace(h, source, &[".", "."]).await;
     assert_eq!(job.fields.get("stack_attributes"), Some(&json!({"on": "a, b", "to_f": "f", "merge_type": "stack"})));
-    h.finish().await;
-}
-
-/// eft_18's test_empty_list spells the iterator `citerator`, Ruote's short
-/// name for it (the case runs above as `concurrent_iterator`); here
-/// `citerator` is no expression, and the launch is refused as an unknown
-/// participant.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "differs from Ruote: no citerator alias"]
-async fn eft_18_empty_list_citerator() {
-    let h = Harness::new(Db::Sqlite).await;
+    // test_empty_list, spelt `citerator`
     let source = "sequence do
   citerator on_val: '', to_var: 'v' do
     echo 'x'
   end
   echo 'done.'
 end";
-    assert_trace(&h, source, &["done."]).await;
-    h.finish().await;
-}
+    assert_trace(h, source, &["done."]).await;
+});

@@ -1,14 +1,11 @@
 //! Ruote's functional tests for the looping and waiting expressions
-//! (`test/functional/eft_*.rb` in jmettraux/ruote: cursor, iterator, loop,
-//! concurrent_iterator, command, ref, wait; so far cursor and loop),
+//! (`test/functional/eft_*.rb` in jmettraux/ruote: cursor and loop),
 //! translated as in `ruote.rs`: each case keeps Ruote's definition (in this
 //! language), and what Ruote asserts. Ruote's catch-all participants become
 //! the tester's `mark` action (it appends `name` to the field `trail`) or
 //! `echo`; the Ruby participants that set `__command__` become `set_tester
 //! __command__: [...]` (or `set 'f:__command__' => [...]`), those with logic
-//! subprocesses. Every case runs on SQLite and on PostgreSQL; the cases where
-//! this engine still differs from Ruote are `#[ignore]`d functions at the
-//! end, which run on both stores too.
+//! subprocesses. Every case runs on SQLite and on PostgreSQL.
 
 mod support;
 
@@ -41,9 +38,8 @@ async fn first_echoes(
     echoes
 }
 
-// eft_14_cursor: 25 of 27 — all but test_jump_to_variable_tag and
-// test_deep_rewind, where this engine still differs (see the ignored
-// functions at the end). Ruby participants become subprocesses with
+// eft_14_cursor: all 24 — test_jump_to_variable_tag and test_deep_rewind
+// in the block after the next one. Ruby participants become subprocesses with
 // `inc`/`_if`/`set`, or `set_tester __command__:`; Ruote's storage
 // participant (test_reset, test_reset_if: a person proceeds, the test looks
 // at the fields alpha gets each time) becomes an `echo` of the field, with a
@@ -227,51 +223,31 @@ end";
     assert_trace(h, source, &["a"; 6]).await;
 });
 
-// Where this engine still differs from Ruote: each runs on SQLite, then on
-// PostgreSQL (`cargo test --test ruote_loops -- --ignored`).
-
-/// eft_14_cursor's test_jump_to_variable_tag: the jump's target and the
-/// tag are both `${v:v0}`, which is 'ctag'. Ruote jumps to the tagged
-/// echo ("a", "c"); this engine compares the expanded target with the
-/// tag as written, finds nothing and goes on ("a", "b", "c").
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference: a jump to a computed tag is ignored"]
-async fn eft_14_cursor_jump_to_variable_tag() {
-    for db in [Db::Sqlite, Db::Postgres] {
-        let h = Harness::new(db).await;
-        let source = "cursor do
+// eft_14_cursor, continued: a jump to a computed tag, and a cursor that
+// rewinds for ever without waiting.
+on_both!(eft_14_cursor_more, |h| {
+    // test_jump_to_variable_tag: the jump's target and the tag are both
+    // `${v:v0}`, which is 'ctag'.
+    let source = "cursor do
   echo 'a'
   set var: 'v0', val: 'ctag'
   jump to: '${v:v0}'
   echo 'b'
   echo 'c', tag: '${v:v0}'
 end";
-        assert_trace(&h, source, &["a", "c"]).await;
-        h.finish().await;
-    }
-}
-
-/// eft_14_cursor's test_deep_rewind: a rewind from inside a sequence
-/// starts the cursor over, for ever, without waiting ("a", "a", ...; "b"
-/// never). Ruote's test stops there; here the job must then take a cancel,
-/// promptly, which it does not always do yet.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference: a never-waiting loop does not always take a cancel"]
-async fn eft_14_cursor_deep_rewind() {
-    for db in [Db::Sqlite, Db::Postgres] {
-        let h = Harness::new(db).await;
-        let source = "cursor do\n  sequence do\n    echo 'a'\n    rewind\n    echo 'b'\n  end\nend";
-        let mut events = h.engine.subscribe();
-        let job = h.launch(source, json!({})).await;
-        assert_eq!(first_echoes(&mut events, &job, 2).await, ["a", "a"], "{db:?}");
-        let started = std::time::Instant::now();
-        tokio::time::timeout(Duration::from_secs(10), h.engine.cancel("test", &job))
-            .await
-            .unwrap_or_else(|_| panic!("{db:?}: the cancel gets through"))
-            .unwrap();
-        let record = h.wait(&job).await;
-        assert_eq!(record.state, JobState::Canceled, "{db:?}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{db:?}: {:?}", started.elapsed());
-        h.finish().await;
-    }
-}
+    assert_trace(h, source, &["a", "c"]).await;
+    // test_deep_rewind: a rewind from inside a sequence starts the cursor
+    // over, for ever ("a", "a", ...; "b" never). Ruote's test stops there;
+    // here the job must then take a cancel, promptly.
+    let source = "cursor do\n  sequence do\n    echo 'a'\n    rewind\n    echo 'b'\n  end\nend";
+    let mut events = h.engine.subscribe();
+    let job = h.launch(source, json!({})).await;
+    assert_eq!(first_echoes(&mut events, &job, 2).await, ["a", "a"]);
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), h.engine.cancel("test", &job))
+        .await
+        .expect("the cancel gets through")
+        .unwrap();
+    assert_eq!(h.wait(&job).await.state, JobState::Canceled);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+});

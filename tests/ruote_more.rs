@@ -6,8 +6,9 @@
 //! `ref` expression is `participant 'name'` (or `participant ref: 'name'`)
 //! here: it calls the participant or the subprocess of that name. Waits are
 //! shortened to a second or less. Every case runs on SQLite and on
-//! PostgreSQL; the cases where this engine still differs from Ruote are
-//! `#[ignore]`d functions at the end, which run on both stores too.
+//! PostgreSQL; the cases written as Ruote writes them (a `wait` given a
+//! time, the `ref` expression) are functions at the end, which run on both
+//! stores too.
 
 mod support;
 
@@ -80,11 +81,10 @@ echo 'charly'";
 });
 
 // eft_11_wait: all 5 tests, with waits of a second (Ruote's are 2s and 3d).
-// test_wait_until_now is written with `until:`, test_wait_until_tz_string
-// with a time after 1970, and test_cancel_wait leaves out that no timer is
-// left: the forms and the check Ruote's tests use differ here (see the
-// ignored functions at the end). Ruote's alpha records when it is called;
-// here the whole job is timed.
+// test_wait_until_now and test_wait_until_tz_string are here with `until:`
+// and as Ruote writes them at the end, with test_cancel_wait's check that
+// no timer is left. Ruote's alpha records when it is called; here the
+// whole job is timed.
 on_both!(eft_11_wait, |h| {
     // test_wait_for
     let source = "mark_tester name: 'alpha'
@@ -96,7 +96,7 @@ echo 'done.'";
     assert_eq!(trail(&job), json!(["alpha", "alpha"]));
     assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
     // test_cancel_wait: cancelled while waiting (that its timer is gone
-    // too differs: see the ignored functions at the end).
+    // too: see the functions at the end).
     cancel_wait(h).await;
     // test_wait_until
     let source = format!(
@@ -128,8 +128,7 @@ on_both!(eft_25_command, |h| {
 // eft_30_ref: 6 of 7. test_ref_pointing_to_filter is left out: it points
 // an engine variable at an expression (`filter`), and there are neither
 // engine variables nor names aliasing expressions here. The bare `ref`
-// expression name is not in this language (see the ignored function at
-// the end). In test_participant Ruote's alpha traces its expression id;
+// expression is tested as Ruote writes it at the end. In test_participant Ruote's alpha traces its expression id;
 // the tester marks those ids instead. A step naming no participant is
 // refused at launch here, and participants and engine variables cannot
 // be added to a running engine, so the two missing-ref tests compute the
@@ -192,15 +191,12 @@ participant 'sub0', timeout: '500ms'";
     completed(&job);
 });
 
-// Where this engine still differs from Ruote: each runs on SQLite, then on
-// PostgreSQL (`cargo test --test ruote_more -- --ignored`).
+// Ruote's own forms of three tests above: each runs on SQLite, then on
+// PostgreSQL.
 
-/// eft_11_wait's test_cancel_wait, its last check: Ruote unschedules the
-/// cancelled wait (no schedule is left); this engine leaves the wait's
-/// timer in the store until it is due, three days later, when it is
-/// dropped.
+/// eft_11_wait's test_cancel_wait, its last check: the cancelled wait's
+/// timer is gone from the store (Ruote: no schedule is left).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference: a cancelled wait's timer stays until due"]
 async fn eft_11_wait_cancel_wait_unschedules() {
     for db in [Db::Sqlite, Db::Postgres] {
         let h = Harness::new(db).await;
@@ -210,11 +206,9 @@ async fn eft_11_wait_cancel_wait_unschedules() {
     }
 }
 
-/// eft_11_wait's test_wait_until_now: Ruote's `wait` reads a time as its
-/// argument too (`wait Time.now`); this engine reads the argument as a
-/// duration only, and fails the step.
+/// eft_11_wait's test_wait_until_now: `wait` reads a time as its argument
+/// too (Ruote's `wait Time.now`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference: wait's argument is a duration, not a time"]
 async fn eft_11_wait_until_now_as_argument() {
     for db in [Db::Sqlite, Db::Postgres] {
         let h = Harness::new(db).await;
@@ -225,10 +219,8 @@ async fn eft_11_wait_until_now_as_argument() {
 }
 
 /// eft_11_wait's test_wait_until_tz_string: a time long past (1913) is
-/// over at once in Ruote; this engine's `until:` reads no time before
-/// 1970, and fails the step.
+/// over at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference: wait until: a time before 1970 fails"]
 async fn eft_11_wait_until_tz_string() {
     for db in [Db::Sqlite, Db::Postgres] {
         let h = Harness::new(db).await;
@@ -239,11 +231,8 @@ async fn eft_11_wait_until_tz_string() {
 }
 
 /// eft_30_ref's test_subprocess as Ruote writes it: `ref` names a
-/// participant or a subprocess. This language has no `ref` expression
-/// (`participant` does that), so the launch refuses `ref` as an unknown
-/// participant.
+/// participant or a subprocess, as `participant` does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known difference: there is no `ref` expression"]
 async fn eft_30_ref_expression() {
     for db in [Db::Sqlite, Db::Postgres] {
         let h = Harness::new(db).await;

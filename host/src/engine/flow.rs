@@ -36,6 +36,8 @@ pub(crate) struct Flow<'a> {
     queue: VecDeque<Message>,
     persist: Vec<NewMessage>,
     withdrawn: Vec<Fei>,
+    /// Removed expressions that may have timers pending: those go too.
+    withdrawn_timers: Vec<Fei>,
     pub state: JobState,
     state_changed: bool,
     final_fields: Option<Fields>,
@@ -77,6 +79,7 @@ impl<'a> Flow<'a> {
             queue: VecDeque::new(),
             persist: Vec::new(),
             withdrawn: Vec::new(),
+            withdrawn_timers: Vec::new(),
             state,
             state_changed: false,
             final_fields: None,
@@ -195,10 +198,17 @@ impl<'a> Flow<'a> {
         self.remove(fei);
     }
 
+    /// Takes an expression out of the job, with its timers: a `wait '3d'`
+    /// cancelled, or a job that ended, leaves no timer behind.
     fn remove(&mut self, fei: &Fei) -> Option<Expression> {
         self.dirty.remove(fei);
         self.removed.insert(fei.clone());
-        self.exprs.remove(fei)
+        let e = self.exprs.remove(fei)?;
+        if e.timer_token > 0 || e.timeout_token > 0 {
+            self.persist.retain(|m| !matches!(&m.message, Message::Timer { fei: f, .. } if f == fei));
+            self.withdrawn_timers.push(fei.clone());
+        }
+        Some(e)
     }
 
     /// The node a tree reference points at.
@@ -413,6 +423,7 @@ impl<'a> Flow<'a> {
             removals: self.removed.iter().map(|f| f.0.clone()).collect(),
             messages: self.persist,
             withdrawn_dispatches: self.withdrawn.iter().map(|f| f.0.clone()).collect(),
+            withdrawn_timers: self.withdrawn_timers.into_iter().map(|f| f.0).collect(),
             job_state: self.state_changed.then_some(self.state),
             job_fields: self.final_fields,
             job_error: self.job_error,

@@ -66,7 +66,7 @@ impl Registry {
 
     /// The (participant, action) a step node calls, or why it calls none.
     pub fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String> {
-        if name == "participant" {
+        if super::expressions::is_explicit_step(name) {
             let Some(target) = node.first_arg_str().or_else(|| node.attr_str("ref")) else {
                 return Err("participant: name the participant (participant 'ec2_server', action: 'create')".into());
             };

@@ -27,7 +27,7 @@ struct Anyone;
 
 impl Resolver for Anyone {
     fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String> {
-        let name = if name == "participant" { node.first_arg_str().unwrap_or(name) } else { name };
+        let name = if super::expressions::is_explicit_step(name) { node.first_arg_str().unwrap_or(name) } else { name };
         Ok((name.to_owned(), "call".to_owned()))
     }
 

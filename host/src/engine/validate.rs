@@ -91,12 +91,12 @@ fn check_tag_reference(node: &Node, known: &Known, out: &mut Vec<Diagnostic>) {
 fn check(node: &Node, resolver: &dyn Resolver, known: &Known, handled: bool, out: &mut Vec<Diagnostic>) {
     let properties = expressions::properties(&node.name);
     let handled = handled || node.attr("on_error").is_some_and(|h| !expressions::value_text(h).trim().is_empty());
-    let calls_participant = node.name == expressions::PARTICIPANT
+    let calls_participant = expressions::is_explicit_step(&node.name)
         || (!expressions::is_expression(&node.name) && !known.defined.contains(&node.name));
     // `participant '${v:step}'` is resolved at run time.
-    let computed = node.name == expressions::PARTICIPANT
+    let computed = expressions::is_explicit_step(&node.name)
         && node.args.first().or_else(|| node.attr("ref")).is_some_and(|t| expressions::value_text(t).contains('$'));
-    let named_subprocess = node.name == expressions::PARTICIPANT
+    let named_subprocess = expressions::is_explicit_step(&node.name)
         && node.first_arg_str().or_else(|| node.attr_str("ref")).is_some_and(|t| known.defined.contains(t));
     if calls_participant && !computed && !named_subprocess {
         match resolver.resolve_step(&node.name, node) {

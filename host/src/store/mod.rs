@@ -203,6 +203,8 @@ pub struct BatchChanges {
     pub messages: Vec<NewMessage>,
     /// Feis whose pending dispatch must be withdrawn (their step was cancelled).
     pub withdrawn_dispatches: Vec<String>,
+    /// Feis whose pending timers are deleted (their expression is gone).
+    pub withdrawn_timers: Vec<String>,
     pub job_state: Option<JobState>,
     pub job_fields: Option<Fields>,
     /// `Some(None)` clears the error.

@@ -367,6 +367,17 @@ impl WorkTx {
                 written.withdrawn.push(row.int(0)?);
             }
         }
+        // Before this batch's own timers are inserted: an expression applied
+        // again in place keeps its new ones.
+        for feis in changes.withdrawn_timers.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM messages WHERE job_id = $1 AND kind = 'timer' AND fei IN ({})",
+                marks(2, feis.len())
+            );
+            let mut args = args![job_id];
+            args.extend(feis.iter().map(SqlValue::from));
+            tx.execute(&sql, args).await?;
+        }
         for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
             // $1 job, $2 tenant, then fei and body per row.
             let rows: Vec<String> =

@@ -33,8 +33,10 @@ impl Kind for Concurrence {
             Ok(s) => s,
             Err(e) => return flow.fail(fei, e),
         };
+        // `count: 0` waits for nobody: the flow goes on at once.
+        let waits_for_none = settings.expected == 0;
         super::set_state::<Concurrence>(flow, fei, &State { settings, ..State::default() });
-        if branches == 0 {
+        if branches == 0 || waits_for_none {
             return flow.reply_to_parent(fei, workitem);
         }
         for i in 0..branches {
@@ -249,7 +251,12 @@ pub(crate) fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) 
         return;
     }
     let state = State::deserialize(&e.state).unwrap_or_default();
-    let merged = final_merge(&state, &e.applied);
+    let mut merged = final_merge(&state, &e.applied);
+    if settings.merge_type == MergeType::Stack {
+        // As Ruote, with the attributes the stack was made under.
+        let attributes: Fields = node.attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        merged.fields.insert("stack_attributes".into(), Value::Object(attributes));
+    }
     let children = std::mem::take(&mut e.children);
     for child in children {
         match settings.remaining {

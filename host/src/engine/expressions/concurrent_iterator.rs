@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 pub(crate) struct ConcurrentIterator;
 
 impl Kind for ConcurrentIterator {
-    const NAMES: &'static [&'static str] = &["concurrent_iterator"];
+    const NAMES: &'static [&'static str] = &["concurrent_iterator", "citerator"];
     const PROPERTIES: Properties = Properties { keeps_variables: true, ..Properties::PLAIN };
     type State = State;
 
@@ -28,6 +28,7 @@ impl Kind for ConcurrentIterator {
             return flow.reply_to_parent(fei, workitem);
         }
         let settings = match concurrence::settings(flow, fei, node, &workitem, list.len()) {
+            Ok(s) if s.expected == 0 => return flow.reply_to_parent(fei, workitem),
             Ok(s) => s,
             Err(e) => return flow.fail(fei, e),
         };
@@ -46,10 +47,24 @@ impl Kind for ConcurrentIterator {
         }
     }
 
-    fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, workitem: Workitem) {
+    /// A branch may ask for more branches, as the `add_branches`
+    /// expression does, with the field `__add_branches__` (Ruote's way for
+    /// a participant): a list, or comma-separated text.
+    fn reply(flow: &mut Flow, fei: &Fei, from: &Fei, mut workitem: Workitem) {
+        if let Some(more) = workitem.fields.remove(ADD_BRANCHES_FIELD)
+            && flow.get(fei).is_some_and(|e| e.status == Status::Active)
+        {
+            let items = flow.get(fei).and_then(|e| flow.node(&e.tree).ok()).map(|n| iterator::split(&n, more.clone()));
+            if let Err(e) = add_branches(flow, fei, items.unwrap_or_default()) {
+                return flow.fail(fei, e);
+            }
+        }
         concurrence::reply(flow, fei, from, workitem);
     }
 }
+
+/// The field a branch's workitem asks for more branches in.
+const ADD_BRANCHES_FIELD: &str = "__add_branches__";
 
 /// A concurrence's state, plus what the iteration needs to add branches.
 #[derive(Debug, Default, Serialize, Deserialize)]

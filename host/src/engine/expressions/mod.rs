@@ -164,6 +164,13 @@ pub(crate) fn left_tag(flow: &mut Flow, tag: &str, workitem: &Workitem) {
 /// The kind of a participant step, as stored.
 pub(crate) const PARTICIPANT: &str = "participant";
 
+/// Whether a node is written as an explicit participant step
+/// (`participant 'x'`, or Ruote's `ref 'x'`), which names its target in an
+/// argument or `ref:` rather than in its own name.
+pub fn is_explicit_step(name: &str) -> bool {
+    participant::Participant::NAMES.contains(&name)
+}
+
 /// Attributes every expression understands; a participant step passes all
 /// the others on as params.
 pub const COMMON_ATTRIBUTES: &[&str] =

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 pub(crate) struct Participant;
 
 impl Kind for Participant {
-    const NAMES: &'static [&'static str] = &[super::PARTICIPANT];
+    const NAMES: &'static [&'static str] = &[super::PARTICIPANT, "ref"];
     type State = Target;
 
     /// Resolves the step to a participant action and journals the call.
@@ -72,7 +72,7 @@ const TARGET_ATTRIBUTES: &[&str] = &["ref", "action"];
 /// What `participant 'name'` (or `ref:`) names, and whether the name was
 /// computed from fields or variables (resolved now, strictly).
 fn named_target(flow: &Flow, fei: &Fei, node: &Node, workitem: &Workitem) -> Result<Option<(String, bool)>, StepError> {
-    if node.name != super::PARTICIPANT {
+    if !super::is_explicit_step(&node.name) {
         return Ok(None);
     }
     match node.args.first().or_else(|| node.attr("ref")) {
@@ -93,7 +93,7 @@ pub(crate) fn param_names(node: &Node) -> impl Iterator<Item = &str> {
 }
 
 fn params(node: &Node) -> impl Iterator<Item = &(String, serde_json::Value)> {
-    let explicit = node.name == super::PARTICIPANT;
+    let explicit = super::is_explicit_step(&node.name);
     node.attrs.iter().filter(move |(k, _)| {
         let names_target = explicit && TARGET_ATTRIBUTES.contains(&k.as_str());
         !super::COMMON_ATTRIBUTES.contains(&k.as_str()) && !names_target
