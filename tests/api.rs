@@ -809,6 +809,50 @@ async fn a_flooding_tenant_does_not_starve_another() {
     );
 }
 
+/// A tenant launching faster than its `launches_per_second` is refused
+/// (429, naming the limit, nothing created) while another tenant launches
+/// as usual; the limit refills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launches_beyond_a_tenant_s_rate_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let admin = server.admin();
+    let eager = server.tenant("eager").await;
+    let other = server.tenant("other").await;
+    let limits = json!({ "limits": { "launches_per_second": 3 } });
+    let tenant = admin.ok(Method::PATCH, &format!("/v1/tenants/{}", eager.tenant_id), Some(limits)).await;
+    assert_eq!(tenant["limits"]["launches_per_second"], 3);
+    for api in [&eager, &other] {
+        api.push("quick", "noop\n").await;
+    }
+    let body = json!({ "definition": "quick" });
+    let mut refused = None;
+    for _ in 0..10 {
+        let (status, value) = eager.call(Method::POST, "/v1/jobs", Some(body.clone())).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(value);
+            break;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+    }
+    let refused = refused.expect("the fourth launch within a second is refused");
+    assert_eq!(refused["error"]["code"], "rate_limited");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("launches_per_second"), "{refused}");
+    let created = eager.ok(Method::GET, "/v1/jobs?limit=100", None).await["jobs"].as_array().unwrap().len();
+    assert!((3..=4).contains(&created), "{created} jobs created");
+    // Another tenant is not held back, and the limit refills.
+    for _ in 0..5 {
+        other.launch("quick", json!({})).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    eager.launch("quick", json!({})).await;
+    // Out of range is refused.
+    let limits = json!({ "limits": { "launches_per_second": 0 } });
+    admin
+        .fails(Method::PATCH, &format!("/v1/tenants/{}", eager.tenant_id), Some(limits), StatusCode::BAD_REQUEST)
+        .await;
+}
+
 /// Two servers sharing one PostgreSQL database: a per-second schedule fires
 /// once per tick (not once per process), and a job launched through one
 /// server is visible, and controllable, through the other.

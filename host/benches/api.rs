@@ -55,8 +55,12 @@ async fn main() -> anyhow::Result<()> {
             anyhow::Ok(body)
         }
     };
-    let tenant =
-        post(ADMIN, "/v1/tenants", json!({ "name": "bench", "limits": { "max_concurrent_calls": 256 } })).await?;
+    let tenant = post(
+        ADMIN,
+        "/v1/tenants",
+        json!({ "name": "bench", "limits": { "max_concurrent_calls": 256, "launches_per_second": 10000 } }),
+    )
+    .await?;
     let path = format!("/v1/tenants/{}/tokens", tenant["id"].as_str().unwrap_or_default());
     let token = post(ADMIN, &path, json!({ "name": "bench", "scopes": ["admin"] })).await?["token"]
         .as_str()

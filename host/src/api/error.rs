@@ -107,6 +107,10 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Every rate here refills within a second or a minute.
+            response.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
         response
     }
 }

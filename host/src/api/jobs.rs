@@ -218,6 +218,11 @@ pub async fn tenant_job(state: &AppState, tenant: &str, id: &str) -> ApiResult<J
 
 /// Creates a job of a stored definition, the way the API, triggers and
 /// schedules all do.
+/// Takes one of the tenant's launches per second (429 when none is left).
+pub async fn admit_launch(state: &AppState, tenant: &str) -> ApiResult<()> {
+    state.tenancy.admit_launch(tenant).await?.map_err(ApiError::RateLimited)
+}
+
 pub async fn create(state: &AppState, tenant: &str, input: JobInput, id: Option<String>) -> ApiResult<String> {
     let (definition, reference) = super::definitions::load(state, tenant, &input.definition, input.version).await?;
     let job = NewJob {
@@ -257,6 +262,9 @@ async fn create_job(
         return Err(ApiError::BadRequest("wait is at most 300 seconds".into()));
     }
     let launched = input.launch;
+    if launched {
+        admit_launch(&state, tenant).await?;
+    }
     let id = create(&state, tenant, input, None).await?;
     who.audit(if launched { "launch" } else { "create" }, "job", &id).await?;
     state.metrics.job_created();
@@ -325,6 +333,7 @@ async fn launch_job(
     let tenant = who.tenant(Scope::Run)?;
     tenant_job(&state, tenant, &id).await?;
     let input: LaunchInput = optional_json(&body)?;
+    admit_launch(&state, tenant).await?;
     state.engine.start(tenant, &id, input.fields).await?;
     who.audit("launch", "job", &id).await?;
     Ok(ApiJson(show(&state, tenant, &id, false).await?))

@@ -12,8 +12,10 @@ use crate::capabilities::{Grants, MemorySecrets, Secret, SecretStore, Vault};
 use crate::engine::{Registry, RuntimeFuture, Tenancy, TenantRuntime};
 use crate::sandbox::{Limits, Participant, Sandbox};
 use crate::store::{Store, StoreError};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
@@ -34,6 +36,12 @@ pub struct TenantLimits {
     pub log_bytes: u64,
     /// Participant calls in flight at once, per process.
     pub max_concurrent_calls: u32,
+    /// Jobs the tenant may launch per second through the API (its
+    /// requests, triggers), per process; a burst of as many is allowed.
+    /// Guest code is held to a CPU share, but the host's work for a job
+    /// (launching it, committing its steps, storing its fields) is not:
+    /// this bounds how much of it one tenant can ask for.
+    pub launches_per_second: u32,
 }
 
 impl Default for TenantLimits {
@@ -45,6 +53,7 @@ impl Default for TenantLimits {
             output_bytes: l.output_bytes as u64,
             log_bytes: l.log_bytes as u64,
             max_concurrent_calls: 16,
+            launches_per_second: 50,
         }
     }
 }
@@ -68,6 +77,9 @@ impl TenantLimits {
         if self.max_concurrent_calls < 1 || self.max_concurrent_calls > max.max_concurrent_calls {
             return Err(format!("max_concurrent_calls must be between 1 and {}", max.max_concurrent_calls));
         }
+        if self.launches_per_second < 1 || self.launches_per_second > max.launches_per_second {
+            return Err(format!("launches_per_second must be between 1 and {}", max.launches_per_second));
+        }
         Ok(())
     }
 
@@ -79,6 +91,7 @@ impl TenantLimits {
             output_bytes: 16 << 20,
             log_bytes: 16 << 20,
             max_concurrent_calls: 1024,
+            launches_per_second: 10_000,
         }
     }
 
@@ -105,6 +118,8 @@ struct Cached {
     runtime: Arc<TenantRuntime>,
     /// The tenant's secret values, to redact from API output.
     secret_values: Arc<Vec<Secret>>,
+    /// Its launches per second (`None`: not limited, a local tenant).
+    launches: Option<(u32, Arc<DefaultDirectRateLimiter>)>,
 }
 
 pub struct ServerTenancy {
@@ -149,6 +164,19 @@ impl ServerTenancy {
         Ok(cache.get(tenant).map(|c| c.secret_values.clone()).unwrap_or_default())
     }
 
+    /// Takes one of the tenant's launches per second, or says it has none
+    /// left: the error names the limit.
+    pub async fn admit_launch(&self, tenant: &str) -> Result<Result<(), String>, StoreError> {
+        self.load(tenant).await?;
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(match cache.get(tenant).and_then(|c| c.launches.as_ref()) {
+            Some((per_second, limiter)) if limiter.check().is_err() => {
+                Err(format!("tenant '{tenant}' may launch {per_second} jobs per second (launches_per_second)"))
+            }
+            _ => Ok(()),
+        })
+    }
+
     /// Forgets a tenant's runtime (this process changed it).
     pub fn invalidate(&self, tenant: &str) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(tenant);
@@ -182,8 +210,11 @@ impl ServerTenancy {
     }
 
     async fn build_cached(&self, tenant: &str, revision: i64) -> Result<Arc<TenantRuntime>, StoreError> {
-        let (runtime, secret_values) = self.build(tenant).await?;
+        let (runtime, secret_values, limits) = self.build(tenant).await?;
         let runtime = Arc::new(runtime);
+        let per_second = limits.launches_per_second.max(1);
+        let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN));
+        let launches = Some((per_second, Arc::new(RateLimiter::direct(quota))));
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
             tenant.to_owned(),
             Cached {
@@ -191,12 +222,13 @@ impl ServerTenancy {
                 checked: Instant::now(),
                 runtime: runtime.clone(),
                 secret_values: Arc::new(secret_values),
+                launches,
             },
         );
         Ok(runtime)
     }
 
-    async fn build(&self, tenant: &str) -> Result<(TenantRuntime, Vec<Secret>), StoreError> {
+    async fn build(&self, tenant: &str) -> Result<(TenantRuntime, Vec<Secret>, TenantLimits), StoreError> {
         let mut registry = Registry::new();
         for b in &self.builtins {
             registry.insert(b.participant.clone(), b.grants.clone(), b.settings.clone());
@@ -236,7 +268,7 @@ impl ServerTenancy {
             limits: limits.to_limits(),
             max_concurrent_calls: limits.max_concurrent_calls as usize,
         };
-        Ok((runtime, values))
+        Ok((runtime, values, limits))
     }
 }
 

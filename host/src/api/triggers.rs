@@ -185,6 +185,7 @@ async fn fire_trigger(
         _ => Fields::new(),
     };
     fields.insert(trigger.field.clone(), payload);
+    super::jobs::admit_launch(&state, &trigger.tenant).await?;
     let input = JobInput { definition: trigger.definition.clone(), version: None, fields, launch: true };
     let job_id = super::jobs::create(&state, &trigger.tenant, input, None).await?;
     state
