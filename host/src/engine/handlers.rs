@@ -31,7 +31,7 @@ pub(crate) fn on_error(flow: &mut Flow, fei: &Fei, error: StepError) {
         let mut specs: Vec<HandlerTarget> = e
             .error_handlers
             .iter()
-            .filter(|h| h.pattern.as_deref().is_none_or(|p| matches_message(p, &error.message)))
+            .filter(|h| h.pattern.as_deref().is_none_or(|p| matches_error(p, &error)))
             .map(|h| h.handler.clone())
             .collect();
         if let Some(attribute) = flow.node(&e.tree).ok().and_then(|n| n.attr("on_error").cloned()) {
@@ -75,10 +75,16 @@ fn spec_text(spec: &Value) -> String {
     }
 }
 
-/// Whether a registered handler's pattern (a regular expression, with or
-/// without slashes) is found in an error message.
-fn matches_message(pattern: &str, message: &str) -> bool {
+/// Whether a registered handler's pattern takes an error: the error's kind
+/// named exactly (`'timeout'`, `'bad-input'`: what Ruote's class names
+/// are), or a regular expression (with or without slashes) found in its
+/// message.
+fn matches_error(pattern: &str, error: &StepError) -> bool {
     let pattern = pattern.trim();
+    if pattern == error.kind.as_str() {
+        return true;
+    }
+    let message = error.message.as_str();
     // `/pattern/flags`, as a Ruby literal; else the whole text.
     let (pattern, flags) = match pattern.strip_prefix('/').and_then(|p| p.rsplit_once('/')) {
         Some((inner, flags)) if flags.chars().all(|c| c.is_ascii_alphabetic()) => (inner, flags),
@@ -339,7 +345,16 @@ pub(crate) fn retry_failed(flow: &mut Flow, fields: Option<Fields>) {
                 }
             }
         }
-        retry_now(flow, fei);
+        // A deliberate `error`, retried by the operator, is acknowledged:
+        // the flow goes on past it (Ruote's replay at error).
+        let deliberate = flow
+            .get(fei)
+            .filter(|e| e.kind == <expressions::error::Error as expressions::Kind>::NAMES[0])
+            .map(|e| e.applied.clone());
+        match deliberate {
+            Some(applied) => flow.reply_to_parent(fei, applied),
+            None => retry_now(flow, fei),
+        }
     }
     flow.set_state(JobState::Running);
     flow.set_error(None);

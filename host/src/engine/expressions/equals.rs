@@ -18,9 +18,8 @@
 
 use super::super::flow::Flow;
 use super::super::model::*;
-use super::{COMMON_ATTRIBUTES, expand, value_text};
+use super::COMMON_ATTRIBUTES;
 use crate::language::Node;
-use crate::language::dollar::Lookup;
 use serde_json::Value;
 
 pub(crate) struct Equals;
@@ -40,23 +39,14 @@ pub(crate) fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Worki
     let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("equals: {m}")).at_line(node.span.line);
     let mut values = Vec::new();
     for (key, raw) in &node.attrs {
-        if COMMON_ATTRIBUTES.contains(&key.as_str()) {
+        if COMMON_ATTRIBUTES.contains(&key.as_str()) || key == "escape" {
             continue;
         }
-        let attr = match expand(flow, fei, node, &workitem, raw) {
-            Ok(v) => v,
-            Err(e) => return flow.fail(fei, e),
-        };
         let kind = key.strip_prefix("other_").unwrap_or(key);
-        let value = match kind {
-            "value" | "val" => attr,
-            "field_value" | "field_val" | "f_value" | "f_val" => {
-                flow.lookup(fei, &workitem).field(&value_text(&attr)).unwrap_or(Value::Null)
-            }
-            "variable_value" | "variable_val" | "var_value" | "var_val" | "v_value" | "v_val" => {
-                flow.variable(fei, &value_text(&attr)).unwrap_or(Value::Null)
-            }
-            _ => {
+        let value = match super::attribute_value(flow, fei, node, &workitem, kind, raw) {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => return flow.fail(fei, e),
+            None => {
                 return flow.fail(
                     fei,
                     bad(format!(

@@ -9,7 +9,10 @@
 //! the `pos:` (`tail`, the default, or `head`); `dec` with a value removes
 //! it, without one takes the element at `pos:`. `push` and `pop` always
 //! treat the target as an array. The field `__result__` holds the element
-//! taken by a `dec`/`pop`, else the new value.
+//! taken by a `dec`/`pop`, else the new value; `to_v:`/`to_f:` name a
+//! variable or field to keep it in as well. The delta may also be
+//! `field_value:`/`variable_value:` (`f_val:`, `v_val:`...), or what a
+//! block leaves in `__result__` (`inc 'v:x' do ... end`).
 
 use super::super::flow::Flow;
 use super::super::model::*;
@@ -24,19 +27,37 @@ impl super::Kind for Inc {
     const NAMES: &'static [&'static str] = &["inc", "dec", "increment", "decrement", "push", "pop"];
     type State = ();
 
+    /// `inc 'v:x' do ... end` runs the block first, in a scope of its
+    /// own: the delta is the `__result__` it leaves.
     fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
-        if let Err(e) = apply(flow, fei, node, workitem) {
-            flow.fail(fei, e);
+        if node.children.is_empty() {
+            return apply(flow, fei, node, workitem, None).unwrap_or_else(|e| flow.fail(fei, e));
         }
+        match super::body(flow, fei) {
+            Ok(tree) => super::apply_branch(flow, fei, 0, tree, workitem, Some(Fields::new())),
+            Err(e) => flow.fail(fei, e),
+        }
+    }
+
+    fn reply(flow: &mut Flow, fei: &Fei, _from: &Fei, workitem: Workitem) {
+        let Some(Ok(node)) = flow.get(fei).map(|e| flow.node(&e.tree)) else { return };
+        let delta = workitem.fields.get(RESULT_FIELD).cloned().unwrap_or(Value::Null);
+        apply(flow, fei, &node, workitem, Some(delta)).unwrap_or_else(|e| flow.fail(fei, e))
     }
 }
 
-/// Attributes that are settings rather than the hash form's target.
-const SETTINGS: &[&str] = &["val", "value", "pos", "position", "field", "f", "fld", "var", "v", "variable"];
+/// Attributes that are settings rather than the hash form's target (and
+/// the value attributes, [`super::is_value_attribute`]).
+const SETTINGS: &[&str] = &[
+    "pos", "position", "field", "f", "fld", "var", "v", "variable", "to_v", "to_var", "to_variable", "to_f", "to_fld",
+    "to_field",
+];
 
-fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Workitem) -> Result<(), StepError> {
+/// Does it, with `block` the delta a block computed.
+fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Workitem, block: Option<Value>) -> Result<(), StepError> {
     let fail = |m: String| StepError::new(StepErrorKind::BadInput, format!("{}: {m}", node.name)).at_line(node.span.line);
-    let hash_form = node.attrs.iter().find(|(k, _)| !COMMON_ATTRIBUTES.contains(&k.as_str()) && !SETTINGS.contains(&k.as_str()));
+    let setting = |k: &str| COMMON_ATTRIBUTES.contains(&k) || SETTINGS.contains(&k) || super::is_value_attribute(k);
+    let hash_form = node.attrs.iter().find(|(k, _)| !setting(k));
     let (target, given) = match (node.first_arg_str(), attr(node, &["field", "f", "fld"]), attr(node, &["var", "v", "variable"]), hash_form) {
         (Some(spec), ..) => (spec.to_owned(), None),
         (None, Some(f), ..) => (format!("f:{}", value_text(f)), None),
@@ -44,8 +65,13 @@ fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Workitem) -> Res
         (None, None, None, Some((k, v))) => (k.clone(), Some(v)),
         _ => return Err(fail("which field or variable? (inc 'v:count')".into())),
     };
-    let given = given.or_else(|| attr(node, &["val", "value"]));
-    let delta = given.map(|v| expand(flow, fei, node, &workitem, v)).transpose()?;
+    let delta = match (block, given) {
+        (Some(v), _) => Some(v),
+        (None, Some(raw)) => Some(expand(flow, fei, node, &workitem, raw)?),
+        (None, None) => {
+            node.attrs.iter().find_map(|(k, raw)| super::attribute_value(flow, fei, node, &workitem, k, raw)).transpose()?
+        }
+    };
     let (is_var, name) = match target.split_once(':') {
         Some(("v" | "var" | "variable", n)) => (true, n.to_owned()),
         Some(("f" | "fld" | "field", n)) => (false, n.to_owned()),
@@ -95,6 +121,14 @@ fn apply(flow: &mut Flow, fei: &Fei, node: &Node, mut workitem: Workitem) -> Res
         flow.set_variable(fei, &name, Some(next));
     } else {
         path::set(&mut workitem.fields, &name, next).map_err(fail)?;
+    }
+    // `to_v:` / `to_f:` keep the result (what a `dec` took) there too.
+    if let Some(raw) = attr(node, &["to_v", "to_var", "to_variable"]) {
+        flow.set_variable(fei, &value_text(&expand(flow, fei, node, &workitem, raw)?), Some(result.clone()));
+    }
+    if let Some(raw) = attr(node, &["to_f", "to_fld", "to_field"]) {
+        let name = value_text(&expand(flow, fei, node, &workitem, raw)?);
+        path::set(&mut workitem.fields, &name, result.clone()).map_err(fail)?;
     }
     workitem.fields.insert(RESULT_FIELD.into(), result);
     flow.reply_to_parent(fei, workitem);

@@ -457,6 +457,55 @@ pub(crate) fn apply_branch(
     flow.queue(Message::Apply { fei: child, parent: Some(fei.clone()), tree, workitem, variables, retries: 0 });
 }
 
+/// The value an attribute gives, for the attributes that give one (as
+/// Ruote's `set`, `inc`, `equals` read them): `value:`/`val:` (the value,
+/// dollar notation expanded unless the node says `escape: true`),
+/// `field_value:`/`field_val:`/`f_value:`/`f_val:` (the field of that name,
+/// a dotted path) or `variable_value:`/`var_value:`/`v_value:` and their
+/// `_val` forms (the variable). `None` for any other attribute. A missing
+/// field or variable is null.
+pub(crate) fn attribute_value(
+    flow: &Flow,
+    fei: &Fei,
+    node: &Node,
+    workitem: &Workitem,
+    key: &str,
+    raw: &Value,
+) -> Option<Result<Value, StepError>> {
+    let named = |raw: &Value| expand(flow, fei, node, workitem, raw).map(|v| value_text(&v));
+    Some(match key {
+        "value" | "val" if node.attr("escape").is_some_and(truthy) => Ok(raw.clone()),
+        "value" | "val" => expand(flow, fei, node, workitem, raw),
+        "field_value" | "field_val" | "f_value" | "f_val" => named(raw).map(|name| {
+            crate::language::dollar::Lookup::field(&flow.lookup(fei, workitem), &name).unwrap_or(Value::Null)
+        }),
+        "variable_value" | "variable_val" | "var_value" | "var_val" | "v_value" | "v_val" => {
+            named(raw).map(|name| flow.variable(fei, &name).unwrap_or(Value::Null))
+        }
+        _ => return None,
+    })
+}
+
+/// Whether an attribute is one [`attribute_value`] reads (or `escape:`).
+pub(crate) fn is_value_attribute(key: &str) -> bool {
+    matches!(
+        key,
+        "value"
+            | "val"
+            | "escape"
+            | "field_value"
+            | "field_val"
+            | "f_value"
+            | "f_val"
+            | "variable_value"
+            | "variable_val"
+            | "var_value"
+            | "var_val"
+            | "v_value"
+            | "v_val"
+    )
+}
+
 /// The number of children of the node an expression was applied from.
 pub(crate) fn child_count(flow: &Flow, fei: &Fei) -> usize {
     flow.get(fei).and_then(|e| flow.node(&e.tree).ok()).map(|n| n.children.len()).unwrap_or(0)
