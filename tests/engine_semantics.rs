@@ -130,6 +130,13 @@ async fn check_reports_unknown_misspelt_and_missing_params() {
     // An action that takes any params says so in its description.
     assert_eq!(check("merge_echo anything: 1, at_all: [2]").await, "");
     assert_eq!(check("participant 'echo', action: 'echo', message: 'x'").await, "");
+    // Text or a block given to a step would be lost: both are refused.
+    let out = check("echo_echo 'hello', message: 'x'").await;
+    assert!(out.contains("echo.echo takes named params only"), "{out}");
+    assert!(out.contains("'hello' would be lost"), "{out}");
+    assert!(check("participant 'echo', 'extra', message: 'x'").await.contains("takes named params only"));
+    let out = check("echo_echo message: 'x' do\n  noop\nend").await;
+    assert!(out.contains("it takes no block"), "{out}");
 }
 
 on_both!(a_launch_refuses_params_the_participant_does_not_take, |h| {

@@ -154,6 +154,17 @@ fn check_dollars(node: &Node, value: &Value, out: &mut Vec<Diagnostic>) {
 /// A participant step's params against the action's description: no
 /// unknown param (unless the action takes any), every required one given.
 fn check_params(node: &Node, resolver: &dyn Resolver, participant: &str, action: &str, out: &mut Vec<Diagnostic>) {
+    // A call takes named params only: text or a block would be lost.
+    let named_by_argument = usize::from(expressions::is_explicit_step(&node.name));
+    if let Some(extra) = node.args.get(named_by_argument) {
+        let d = Diagnostic::new(node.span, format!("{participant}.{action} takes named params only"));
+        let text = expressions::value_text(extra);
+        out.push(d.with_help(format!("'{text}' would be lost: write it as a param (message: '{text}')")));
+    }
+    if !node.children.is_empty() {
+        let d = Diagnostic::new(node.span, format!("{participant}.{action} is a participant step: it takes no block"));
+        out.push(d.with_help("put the steps after it, or in a subprocess (define) it calls"));
+    }
     let Some(spec) = resolver.action(participant, action) else { return };
     let given: Vec<&str> = expressions::participant::param_names(node).collect();
     if !spec.params.iter().any(|p| p.name == ANY_PARAMS) {
