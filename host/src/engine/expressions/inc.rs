@@ -33,15 +33,12 @@ impl super::Kind for Inc {
         if node.children.is_empty() {
             return apply(flow, fei, node, workitem, None).unwrap_or_else(|e| flow.fail(fei, e));
         }
-        match super::body(flow, fei) {
-            Ok(tree) => super::apply_branch(flow, fei, 0, tree, workitem, Some(Fields::new())),
-            Err(e) => flow.fail(fei, e),
-        }
+        super::apply_block(flow, fei, workitem)
     }
 
     fn reply(flow: &mut Flow, fei: &Fei, _from: &Fei, workitem: Workitem) {
         let Some(Ok(node)) = flow.get(fei).map(|e| flow.node(&e.tree)) else { return };
-        let delta = workitem.fields.get(RESULT_FIELD).cloned().unwrap_or(Value::Null);
+        let delta = super::block_value(&workitem);
         apply(flow, fei, &node, workitem, Some(delta)).unwrap_or_else(|e| flow.fail(fei, e))
     }
 }

@@ -506,6 +506,21 @@ pub(crate) fn is_value_attribute(key: &str) -> bool {
     )
 }
 
+/// Runs `fei`'s block (its children, as [`body`]) in a scope of its own,
+/// for an expression whose value a block computes (`set 'f:x' do ... end`):
+/// its reply brings the workitem, whose `__result__` is the value.
+pub(crate) fn apply_block(flow: &mut Flow, fei: &Fei, workitem: Workitem) {
+    match body(flow, fei) {
+        Ok(tree) => apply_branch(flow, fei, 0, tree, workitem, Some(Fields::new())),
+        Err(e) => flow.fail(fei, e),
+    }
+}
+
+/// What a block computed: the `__result__` its last expression left.
+pub(crate) fn block_value(workitem: &Workitem) -> Value {
+    workitem.fields.get(equals::RESULT_FIELD).cloned().unwrap_or(Value::Null)
+}
+
 /// The number of children of the node an expression was applied from.
 pub(crate) fn child_count(flow: &Flow, fei: &Fei) -> usize {
     flow.get(fei).and_then(|e| flow.node(&e.tree).ok()).map(|n| n.children.len()).unwrap_or(0)

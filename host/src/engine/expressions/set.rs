@@ -29,15 +29,12 @@ impl super::Kind for Set {
         if node.children.is_empty() || node.name == "unset" {
             return assign(flow, fei, node, workitem, None);
         }
-        match super::body(flow, fei) {
-            Ok(tree) => super::apply_branch(flow, fei, 0, tree, workitem, Some(Fields::new())),
-            Err(e) => flow.fail(fei, e),
-        }
+        super::apply_block(flow, fei, workitem)
     }
 
     fn reply(flow: &mut Flow, fei: &Fei, _from: &Fei, workitem: Workitem) {
         let Some(Ok(node)) = flow.get(fei).map(|e| flow.node(&e.tree)) else { return };
-        let value = workitem.fields.get(RESULT_FIELD).cloned().unwrap_or(Value::Null);
+        let value = super::block_value(&workitem);
         assign(flow, fei, &node, workitem, Some(value))
     }
 }
