@@ -170,6 +170,9 @@ pub(crate) enum Db {
 /// lock (a second process on the same file, or a tool) before failing.
 const EMBEDDED_BUSY: Duration = Duration::from_secs(10);
 
+/// WAL pages after which a commit checkpoints (see [`open_embedded`]).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
 /// Opens the embedded database's connection (already migrated).
 pub(crate) fn open_embedded(path: &str) -> Result<Db> {
     use rusqlite::OpenFlags;
@@ -180,6 +183,11 @@ pub(crate) fn open_embedded(path: &str) -> Result<Db> {
     conn.pragma_update(None, "journal_mode", "WAL").map_err(embedded_error)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(embedded_error)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(embedded_error)?;
+    // The commit that crosses this many WAL pages copies them into the
+    // database first. At SQLite's default (1,000 pages) that was one step
+    // in a hundred, 4-5 ms each: the per-step p99 (docs/benchmarks.md).
+    // 10,000 pages (40 MiB of WAL at most) makes it ten times rarer.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(embedded_error)?;
     conn.busy_timeout(EMBEDDED_BUSY).map_err(embedded_error)?;
     // Every statement the store runs, prepared once.
     conn.set_prepared_statement_cache_capacity(512);
