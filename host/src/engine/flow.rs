@@ -258,11 +258,7 @@ impl<'a> Flow<'a> {
             Ok(t) => t,
             Err(err) => return self.fail(fei, err),
         };
-        let child = fei.child(index);
-        if let Some(e) = self.get_mut(fei) {
-            e.children.push(child.clone());
-        }
-        self.queue(Message::Apply { fei: child, parent: Some(fei.clone()), tree, workitem, variables, retries: 0 });
+        expressions::apply_branch(self, fei, index, tree, workitem, variables);
     }
 
     /// Ends expression `fei`: it leaves the job and its parent gets the workitem.
@@ -326,10 +322,7 @@ impl<'a> Flow<'a> {
 
     /// The value of variable `name`, looked up through enclosing scopes.
     pub fn variable(&self, from: &Fei, name: &str) -> Option<Value> {
-        let (root_only, name) = match name.strip_prefix('/') {
-            Some(rest) => (true, rest.trim_start_matches('/')),
-            None => (false, name),
-        };
+        let (root_only, name) = root_prefixed(name);
         let (head, rest) = match name.split_once('.') {
             Some((h, r)) => (h, Some(r)),
             None => (name, None),
@@ -355,10 +348,7 @@ impl<'a> Flow<'a> {
 
     /// Sets a variable in the nearest enclosing scope (the root when none).
     pub fn set_variable(&mut self, from: &Fei, name: &str, value: Option<Value>) {
-        let (root_only, name) = match name.strip_prefix('/') {
-            Some(rest) => (true, rest.trim_start_matches('/')),
-            None => (false, name),
-        };
+        let (root_only, name) = root_prefixed(name);
         let mut target = None;
         let mut cursor = self.exprs.get(from);
         while let Some(e) = cursor {
@@ -387,13 +377,20 @@ impl<'a> Flow<'a> {
     /// `name` as seen from `from`, or else the one [`Self::set_variable`]
     /// would put it in: so that expressions in nested scopes that share a
     /// variable (a `reserve` mutex) read and write the same one.
-    pub fn variable_scope(&self, from: &Fei, name: &str) -> Option<Fei> {
+    /// A name with a leading `/` is the root's; the name without it is
+    /// returned beside the scope.
+    pub fn variable_scope<'n>(&self, from: &Fei, name: &'n str) -> Option<(Fei, &'n str)> {
+        let (root_only, name) = root_prefixed(name);
         let mut cursor = self.exprs.get(from);
         let mut nearest = None;
         while let Some(e) = cursor {
-            if let Some(vars) = &e.variables {
+            if root_only {
+                if e.parent.is_none() {
+                    return Some((e.fei.clone(), name));
+                }
+            } else if let Some(vars) = &e.variables {
                 if vars.contains_key(name) {
-                    return Some(e.fei.clone());
+                    return Some((e.fei.clone(), name));
                 }
                 nearest.get_or_insert_with(|| e.fei.clone());
             } else if e.parent.is_none() {
@@ -401,7 +398,7 @@ impl<'a> Flow<'a> {
             }
             cursor = e.parent.as_ref().and_then(|p| self.exprs.get(p));
         }
-        nearest
+        nearest.map(|fei| (fei, name))
     }
 
     /// Dollar-notation context for expression `fei` with `workitem`, in
@@ -469,5 +466,13 @@ impl Lookup for FlowLookup<'_, '_> {
 
     fn missing_reads_empty(&self) -> bool {
         self.lenient
+    }
+}
+
+/// `'/name'` (or `'//name'`) names the root scope's variable `name`.
+fn root_prefixed(name: &str) -> (bool, &str) {
+    match name.strip_prefix('/') {
+        Some(rest) => (true, rest.trim_start_matches('/')),
+        None => (false, name),
     }
 }

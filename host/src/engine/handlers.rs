@@ -345,12 +345,10 @@ pub(crate) fn retry_failed(flow: &mut Flow, fields: Option<Fields>) {
                 }
             }
         }
-        // A deliberate `error`, retried by the operator, is acknowledged:
-        // the flow goes on past it (Ruote's replay at error).
-        let deliberate = flow
-            .get(fei)
-            .filter(|e| e.kind == <expressions::error::Error as expressions::Kind>::NAMES[0])
-            .map(|e| e.applied.clone());
+        // A deliberate failure (`error`), retried by the operator, is
+        // acknowledged: the flow goes on past it.
+        let deliberate =
+            flow.get(fei).filter(|e| expressions::properties(&e.kind).retry_goes_past).map(|e| e.applied.clone());
         match deliberate {
             Some(applied) => flow.reply_to_parent(fei, applied),
             None => retry_now(flow, fei),

@@ -25,6 +25,7 @@ use super::{Kind, apply_branch, arm_timer, attr, body, child_count, expand, stat
 use crate::language::Node;
 use crate::language::schedule::Frequency;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub(crate) struct Cron;
 
@@ -67,11 +68,12 @@ impl Kind for Cron {
 fn arm_next(flow: &mut Flow, fei: &Fei, node: &Node) {
     let bad = |m: String| StepError::new(StepErrorKind::BadInput, format!("{}: {m}", node.name)).at_line(node.span.line);
     let applied = flow.get(fei).map(|e| e.applied.clone()).unwrap_or_default();
-    let text = |names: &[&str]| match node.args.first().filter(|_| names[0] == "tab").or_else(|| attr(node, names)) {
+    let text = |raw: Option<&Value>| match raw {
         Some(raw) => expand(flow, fei, node, &applied, raw).map(|v| Some(value_text(&v))),
         None => Ok(None),
     };
-    let (schedule, time_zone) = match (text(&["tab", "interval", "every", "frequency"]), text(&["time_zone", "tz"])) {
+    let schedule = node.args.first().or_else(|| attr(node, &["tab", "interval", "every", "frequency"]));
+    let (schedule, time_zone) = match (text(schedule), text(attr(node, &["time_zone", "tz"]))) {
         (Ok(Some(s)), Ok(tz)) => (s, tz.unwrap_or_else(|| "UTC".into())),
         (Ok(None), _) => return flow.fail(fei, bad("how often? write every '10m' or cron '0 9 * * 1-5'".into())),
         (Err(e), _) | (_, Err(e)) => return flow.fail(fei, e),

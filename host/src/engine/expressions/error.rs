@@ -16,6 +16,7 @@ const DEFAULT_MESSAGE: &str = "error triggered from process definition";
 
 impl super::Kind for Error {
     const NAMES: &'static [&'static str] = &["error"];
+    const PROPERTIES: super::Properties = super::Properties { retry_goes_past: true, ..super::Properties::PLAIN };
     type State = ();
 
     fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {

@@ -68,6 +68,9 @@ pub(crate) struct Properties {
     /// Applied again (a retry), it keeps the variables it was applied with:
     /// it was given them, it did not compute them itself.
     pub keeps_variables: bool,
+    /// Failed on purpose: an operator's retry acknowledges the failure and
+    /// the flow goes on past it (Ruote's replay at error of `error`).
+    pub retry_goes_past: bool,
 }
 
 impl Properties {
@@ -77,6 +80,7 @@ impl Properties {
         references_tag: false,
         children_are_data: false,
         keeps_variables: false,
+        retry_goes_past: false,
     };
 }
 

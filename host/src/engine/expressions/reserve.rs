@@ -92,12 +92,8 @@ fn release(flow: &mut Flow, fei: &Fei) {
 
 /// Changes the queue of `mutex` (as seen from `fei`) and returns it.
 fn change_queue(flow: &mut Flow, fei: &Fei, mutex: &str, change: impl FnOnce(&mut Vec<String>)) -> Vec<String> {
-    let (root_only, name) = match mutex.strip_prefix('/') {
-        Some(rest) => (true, rest.trim_start_matches('/')),
-        None => (false, mutex),
-    };
-    let scope = if root_only { Some(Fei::root()) } else { flow.variable_scope(fei, name) };
-    let Some(holder) = scope.and_then(|s| flow.get_mut(&s)) else { return Vec::new() };
+    let Some((scope, name)) = flow.variable_scope(fei, mutex) else { return Vec::new() };
+    let Some(holder) = flow.get_mut(&scope) else { return Vec::new() };
     let vars = holder.variables.get_or_insert_with(Fields::new);
     let mut queue: Vec<String> = match vars.get(name) {
         Some(Value::Array(v)) => v.get(2).and_then(|q| serde_json::from_value(q.clone()).ok()).unwrap_or_default(),
