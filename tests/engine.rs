@@ -4,7 +4,7 @@
 
 mod support;
 
-use mastermind::engine::JobState;
+use mastermind::model::JobState;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::engine::{Db, Harness, on_both, trail};

@@ -5,8 +5,9 @@
 
 mod support;
 
-use mastermind::engine::{JobState, validate};
+use mastermind::engine::validate;
 use mastermind::language::parse;
+use mastermind::model::JobState;
 use mastermind::sandbox::{Sandbox, SandboxConfig};
 use mastermind::store::JobRecord;
 use serde_json::{Value, json};

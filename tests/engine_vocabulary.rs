@@ -6,7 +6,7 @@
 
 mod support;
 
-use mastermind::engine::JobState;
+use mastermind::model::JobState;
 use mastermind::store::JobRecord;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

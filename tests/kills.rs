@@ -48,7 +48,8 @@
 mod support;
 
 use mastermind::capabilities::{Grants, MemorySecrets};
-use mastermind::engine::{Engine, EngineConfig, JobState, Registry};
+use mastermind::engine::{Engine, EngineConfig, Registry};
+use mastermind::model::JobState;
 use mastermind::sandbox::{Sandbox, SandboxConfig};
 use mastermind::store::Store;
 use rand::rngs::StdRng;

@@ -4,7 +4,7 @@
 
 mod support;
 
-use mastermind::engine::JobState;
+use mastermind::model::JobState;
 use mastermind::store::Store;
 use std::collections::HashMap;
 use std::process::Stdio;

@@ -6,7 +6,7 @@
 
 mod support;
 
-use mastermind::engine::{JobState, Message};
+use mastermind::model::{JobState, Message};
 use mastermind::store::NewMessage;
 use serde_json::json;
 use std::time::{Duration, Instant};

@@ -14,7 +14,8 @@
 
 mod support;
 
-use mastermind::engine::{Event, FlowEvent, JobEvent, JobState};
+use mastermind::engine::{Event, FlowEvent, JobEvent};
+use mastermind::model::JobState;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 use support::engine::{Db, Harness, assert_trace, completed, on_both, trail};

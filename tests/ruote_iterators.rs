@@ -12,7 +12,8 @@
 
 mod support;
 
-use mastermind::engine::{Event, FlowEvent, JobState};
+use mastermind::engine::{Event, FlowEvent};
+use mastermind::model::JobState;
 use serde_json::json;
 use std::time::Duration;
 use support::engine::{Db, Harness, assert_trace, completed, on_both};

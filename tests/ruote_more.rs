@@ -12,7 +12,8 @@
 
 mod support;
 
-use mastermind::engine::{Event, FlowEvent, JobEvent, JobState};
+use mastermind::engine::{Event, FlowEvent, JobEvent};
+use mastermind::model::JobState;
 use serde_json::json;
 use std::time::{Duration, Instant, SystemTime};
 use support::engine::{Db, Harness, assert_trace, completed, on_both, trail};

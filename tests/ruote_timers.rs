@@ -7,7 +7,8 @@
 
 mod support;
 
-use mastermind::engine::{Event, FlowEvent, JobState};
+use mastermind::engine::{Event, FlowEvent};
+use mastermind::model::JobState;
 use mastermind::store::JobRecord;
 use serde_json::json;
 use std::time::Duration;

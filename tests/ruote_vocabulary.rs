@@ -17,7 +17,8 @@
 
 mod support;
 
-use mastermind::engine::{Event, FlowEvent, JobEvent, JobState};
+use mastermind::engine::{Event, FlowEvent, JobEvent};
+use mastermind::model::JobState;
 use mastermind::store::{JobRecord, RunningStep};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

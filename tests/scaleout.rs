@@ -6,7 +6,8 @@
 mod support;
 
 use mastermind::capabilities::MemorySecrets;
-use mastermind::engine::{Engine, EngineConfig, JobState};
+use mastermind::engine::{Engine, EngineConfig};
+use mastermind::model::JobState;
 use mastermind::sandbox::{Sandbox, SandboxConfig};
 use mastermind::store::Store;
 use std::collections::HashMap;

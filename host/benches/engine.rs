@@ -13,7 +13,8 @@
 //! Run with `cargo bench --bench engine`.
 
 use mastermind::capabilities::{Grants, MemorySecrets};
-use mastermind::engine::{Engine, EngineConfig, Event, JobState, Registry};
+use mastermind::engine::{Engine, EngineConfig, Event, Registry};
+use mastermind::model::JobState;
 use mastermind::sandbox::{EngineConfig as PoolConfig, Sandbox, SandboxConfig};
 use mastermind::store::Store;
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! Layers, from the bottom up (see ARCHITECTURE.md):
 //! - [`language`]: definition text (or JSON) to a typed tree, with
 //!   diagnostics, dollar notation and conditions;
+//! - [`model`]: a job's stored vocabulary (states, messages, expressions,
+//!   call and step errors), shared by every layer above;
 //! - [`capabilities`]: what a participant may ask the host to do (HTTP, SSH,
 //!   EC2, Chef, logging, sleeping), the grants that allow it, and secrets;
 //! - [`sandbox`]: loading, validating, caching and running participant
@@ -12,7 +14,9 @@
 //!   PostgreSQL;
 //! - [`engine`]: the durable workflow engine;
 //! - [`builtin`]: the participants compiled into this binary;
-//! - [`api`]: the HTTP JSON API (`mastermind serve`), tenants and their runtimes;
+//! - [`services`]: tenants and their runtimes, launching stored
+//!   definitions, schedules and metrics, for every kind of process;
+//! - [`api`]: the HTTP JSON API (`mastermind serve`);
 //! - [`cli`]: the `mastermind` command.
 
 pub mod api;
@@ -21,5 +25,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod engine;
 pub mod language;
+pub mod model;
 pub mod sandbox;
+pub mod services;
 pub mod store;

@@ -171,7 +171,7 @@ impl Harness {
 
 /// The job completed (its error shown if not).
 pub fn completed(job: &JobRecord) {
-    assert_eq!(job.state, mastermind::engine::JobState::Completed, "{:?}", job.error);
+    assert_eq!(job.state, mastermind::model::JobState::Completed, "{:?}", job.error);
 }
 
 /// Runs `source` and checks the lines its echoes printed, as Ruote's

@@ -280,17 +280,6 @@ async fn validate_definition(
     }
 }
 
-/// The stored definition a job launches: `name` at `version` (latest when None).
-pub async fn load(state: &AppState, tenant: &str, name: &str, version: Option<i64>) -> ApiResult<(Definition, String)> {
-    let record = state.store.definition(tenant, name, version).await?.ok_or_else(|| match version {
-        Some(v) => ApiError::not_found("definition version", &format!("{name}@{v}")),
-        None => ApiError::not_found("definition", name),
-    })?;
-    let definition = crate::language::json::definition_from_json(&record.tree)
-        .map_err(|e| ApiError::Internal(format!("stored definition {name}: {e}")))?;
-    Ok((definition, format!("{}@{}", record.name, record.version)))
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

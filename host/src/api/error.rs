@@ -133,6 +133,18 @@ impl From<crate::engine::EngineError> for ApiError {
     }
 }
 
+impl From<crate::services::LaunchError> for ApiError {
+    fn from(e: crate::services::LaunchError) -> Self {
+        use crate::services::LaunchError;
+        match e {
+            LaunchError::NoDefinition(name) => ApiError::not_found("definition", &name),
+            LaunchError::Corrupt { .. } => ApiError::Internal(e.to_string()),
+            LaunchError::Engine(e) => e.into(),
+            LaunchError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {

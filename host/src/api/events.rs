@@ -24,7 +24,7 @@ use super::AppState;
 use super::auth::{Principal, Scope};
 use super::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use super::jobs::{job_view, redact_value, tenant_job};
-use crate::engine::JobState;
+use crate::model::JobState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};

@@ -8,7 +8,8 @@ use super::error::optional_json;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use super::{AppState, time};
 use crate::capabilities::{Secret, secrets::redact};
-use crate::engine::{Fields, JobState, NewJob};
+use crate::model::{Fields, JobState};
+use crate::services::{Launch, launch_stored};
 use crate::store::{HistoryEntry, JobFilter, JobRecord, RunningStep};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -216,25 +217,22 @@ pub async fn tenant_job(state: &AppState, tenant: &str, id: &str) -> ApiResult<J
     }
 }
 
-/// Creates a job of a stored definition, the way the API, triggers and
-/// schedules all do.
 /// Takes one of the tenant's launches per second (429 when none is left).
 pub async fn admit_launch(state: &AppState, tenant: &str) -> ApiResult<()> {
     state.tenancy.admit_launch(tenant).await?.map_err(ApiError::RateLimited)
 }
 
+/// Creates a job of the tenant's stored definition (`services::launch`).
 pub async fn create(state: &AppState, tenant: &str, input: JobInput, id: Option<String>) -> ApiResult<String> {
-    let (definition, reference) = super::definitions::load(state, tenant, &input.definition, input.version).await?;
-    let job = NewJob {
-        id,
+    let launch = Launch {
         tenant: tenant.to_owned(),
-        definition: &definition,
+        definition: input.definition,
+        version: input.version,
         fields: input.fields,
-        name: Some(input.definition),
-        definition_ref: Some(reference),
         start: input.launch,
+        id,
     };
-    Ok(state.engine.create(job).await?)
+    Ok(launch_stored(&state.store, &state.engine, launch).await?)
 }
 
 async fn show(state: &AppState, tenant: &str, id: &str, with_history: bool) -> ApiResult<JobView> {

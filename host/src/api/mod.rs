@@ -30,18 +30,17 @@ mod ops;
 mod participants;
 mod schedules;
 mod secrets;
-pub mod tenancy;
 mod tenants;
 mod triggers;
 
 pub use auth::{hash_token, new_token};
-pub use ops::{Metrics, MetricsAccess, metrics_router};
-pub use tenancy::{Builtin, ServerTenancy, TenantLimits};
+pub use ops::{MetricsAccess, metrics_router};
 
 use crate::capabilities::Vault;
 use crate::engine::{Engine, Registry};
 use crate::language::{Definition, Node};
 use crate::sandbox::Sandbox;
+use crate::services::{Metrics, ServerTenancy};
 use crate::store::Store;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -86,10 +85,9 @@ impl AppState {
         sandbox: Arc<Sandbox>,
         tenancy: Arc<ServerTenancy>,
         vault: Arc<Vault>,
+        metrics: Arc<Metrics>,
         config: ApiConfig,
     ) -> Arc<Self> {
-        let metrics = Arc::new(Metrics::new());
-        tokio::spawn(metrics.clone().follow(engine.subscribe()));
         Arc::new(AppState {
             store,
             engine,
@@ -155,11 +153,6 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
     (router, openapi)
-}
-
-/// Runs the schedules of every tenant until `stop`.
-pub fn spawn_scheduler(state: Arc<AppState>, stop: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(schedules::run(state, stop))
 }
 
 /// RFC 3339 text of a time in milliseconds since the epoch.

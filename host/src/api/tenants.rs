@@ -3,8 +3,8 @@
 
 use super::auth::{Principal, Scope, hash_token, new_token};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
-use super::tenancy::TenantLimits;
 use super::{AppState, time};
+use crate::services::TenantLimits;
 use crate::store::{AuditEntry, TenantRecord, TokenRecord, now_ms};
 use axum::extract::State;
 use axum::http::StatusCode;

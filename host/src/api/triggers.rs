@@ -9,7 +9,7 @@ use super::auth::{Principal, Scope, hash_token, new_token};
 use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use super::jobs::JobInput;
 use super::{AppState, time};
-use crate::engine::Fields;
+use crate::model::Fields;
 use crate::store::{TriggerRecord, now_ms};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -118,7 +118,7 @@ async fn create_trigger(
     if input.field.is_empty() {
         return Err(ApiError::BadRequest("field must not be empty".into()));
     }
-    super::definitions::load(&state, tenant, &input.definition, None).await?;
+    crate::services::load_definition(&state.store, tenant, &input.definition, None).await?;
     let secret = new_token();
     let record = TriggerRecord {
         id: uuid::Uuid::now_v7().to_string(),

@@ -5,6 +5,8 @@ mod participant;
 mod run;
 mod runtime;
 mod serve;
+mod server;
+mod worker;
 
 pub use runtime::builtin_registry;
 
@@ -31,7 +33,7 @@ enum Command {
     /// Serve the HTTP API, and run jobs and schedules, until stopped.
     Serve(serve::ServeArgs),
     /// Process the jobs stored in a database until stopped (no HTTP).
-    Worker(serve::WorkerArgs),
+    Worker(worker::WorkerArgs),
     /// Definitions on a server (MASTERMIND_URL, MASTERMIND_TOKEN).
     #[command(subcommand)]
     Definitions(client::Definitions),
@@ -54,7 +56,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args).await,
         Command::Check(args) => run::check(args).await,
         Command::Serve(args) => serve::serve(args).await,
-        Command::Worker(args) => serve::worker(args).await,
+        Command::Worker(args) => worker::worker(args).await,
         Command::Definitions(cmd) => client::definitions(cmd).await,
         Command::Jobs(cmd) => client::jobs(cmd).await,
         Command::Participants(cmd) => client::participants(cmd).await,

@@ -1,8 +1,9 @@
 //! `mastermind run` and `mastermind check`.
 
 use super::runtime;
-use crate::engine::{Event, FlowEvent, JobState};
+use crate::engine::{Event, FlowEvent};
 use crate::language::{Definition, ParseErrors};
+use crate::model::JobState;
 use anyhow::Context as _;
 use clap::Args;
 use serde_json::{Map, Value};

@@ -1,11 +1,11 @@
 //! What every engine-running command sets up: the sandbox, the built-in
 //! participants with their grants, secrets, the store and the engine.
 
-use crate::api::Builtin;
 use crate::builtin;
 use crate::capabilities::{Grants, HostConfig, MemorySecrets};
 use crate::engine::{Engine, EngineConfig, Registry};
 use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::services::Builtin;
 use crate::store::{Backend, Store};
 use anyhow::Context as _;
 use std::path::PathBuf;

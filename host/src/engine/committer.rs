@@ -19,9 +19,9 @@
 //! dropped whenever a transaction fails, and read back from the store.
 
 use super::flow::Flow;
-use super::model::{Expression, Fei};
 use super::{Engine, Event, TenantRuntime};
 use crate::language::Definition;
+use crate::model::{Expression, Fei};
 use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, WorkTx};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -332,9 +332,9 @@ impl Engine {
         tx: &mut WorkTx,
         job_id: &str,
         tenant: &str,
-        state: super::JobState,
+        state: crate::model::JobState,
         context: &Context,
-        result: Option<super::Message>,
+        result: Option<crate::model::Message>,
         earlier: Vec<Event>,
         mut cache: Option<&mut ExpressionCache>,
         after: &mut After,
@@ -355,7 +355,7 @@ impl Engine {
         let outcome = flow.into_changes(consumed);
         // A timer (or a retry without delay) is the claim loop's: woken, it
         // claims what is due and sleeps until the next timer.
-        after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, super::Message::Dispatch(_)));
+        after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, crate::model::Message::Dispatch(_)));
         let written = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
         if let Some(cache) = cache
             && !outcome.state.is_final()
@@ -369,7 +369,7 @@ impl Engine {
         let mut events = earlier;
         events.extend(outcome.events.into_iter().map(Event::Flow));
         for stored in &written.dispatches {
-            if let super::Message::Dispatch(d) = &stored.message {
+            if let crate::model::Message::Dispatch(d) = &stored.message {
                 events.push(Event::StepStarted {
                     fei: d.fei.0.clone(),
                     line: d.line,

@@ -8,10 +8,10 @@
 //! and timers are not run here: they become persisted messages.
 
 use super::expressions;
-use super::model::*;
 use super::registry::Resolver;
 use crate::language::dollar::{self, Lookup};
 use crate::language::{Definition, Node};
+use crate::model::*;
 use crate::store::{BatchChanges, NewMessage, now_ms};
 use serde_json::Value;
 use std::borrow::Cow;

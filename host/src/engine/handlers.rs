@@ -14,9 +14,9 @@
 
 use super::expressions;
 use super::flow::{Flow, FlowEvent};
-use super::model::*;
 use crate::language::attributes::{Handler, HandlerAction, parse_on_error, parse_on_timeout};
 use crate::language::{Node, Span};
+use crate::model::*;
 use serde_json::{Value, json};
 
 pub(crate) fn on_error(flow: &mut Flow, fei: &Fei, error: StepError) {

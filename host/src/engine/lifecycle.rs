@@ -24,7 +24,7 @@
 //! - The database refuses any state not in [`JobState::ALL`] (a CHECK
 //!   constraint), and which states run is [`JobState::RUNNABLE`].
 
-use super::JobState::{self, *};
+use crate::model::JobState::{self, *};
 
 /// What can be asked of a job from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

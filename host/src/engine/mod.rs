@@ -38,7 +38,6 @@ mod expressions;
 mod flow;
 mod handlers;
 mod lifecycle;
-mod model;
 mod registry;
 #[cfg(test)]
 pub(crate) mod scripted;
@@ -48,13 +47,14 @@ mod worker;
 
 pub use flow::FlowEvent;
 pub use lifecycle::Control;
-pub use model::{Expression, Fei, Fields, JobState, Message, StepError, StepErrorKind, Workitem};
+
 pub use registry::{Registered, Registry, Resolver};
 pub use tenancy::{RuntimeFuture, SingleTenant, Tenancy, TenantRuntime};
 pub use validate::validate;
 
 use crate::capabilities::SecretStore;
 use crate::language::{Definition, ParseErrors};
+use crate::model::{Fei, Fields, JobState, Message, StepError, Workitem};
 use crate::sandbox::{Limits, Sandbox};
 use crate::store::{Controlled, JobRecord, NewMessage, Store, StoreError, Transition, now_ms};
 use serde::Serialize;
@@ -95,7 +95,7 @@ fn first_message(fields: Fields, now: i64) -> NewMessage {
     let message = Message::Apply {
         fei: Fei::root(),
         parent: None,
-        tree: model::TreeRef::Path(Vec::new()),
+        tree: crate::model::TreeRef::Path(Vec::new()),
         workitem: Workitem { fields },
         variables: None,
         retries: 0,

@@ -15,9 +15,9 @@
 //! ```
 
 use super::flow::{Flow, FlowEvent};
-use super::model::*;
 use super::registry::Resolver;
 use crate::language::{Node, parse};
+use crate::model::*;
 use crate::sandbox::{ActionSpec, CallError, ErrorKind};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};

@@ -6,7 +6,7 @@
 //! one tenant's participants or secrets into another's job. The CLI and the
 //! tests use [`SingleTenant`] (one runtime for every tenant); the server's
 //! implementation reads uploads, secrets and limits from the store
-//! (`crate::api::tenancy`).
+//! (`crate::services::tenancy`).
 
 use super::registry::Registry;
 use crate::capabilities::SecretStore;

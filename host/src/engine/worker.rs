@@ -4,9 +4,9 @@
 //! keeps track of.
 
 use super::committer::{Finished, Work};
-use super::model::{Dispatch, Message, StepError};
 use super::{Engine, Event, TenantRuntime};
 use crate::capabilities::{EventSink, ParticipantEvent};
+use crate::model::{Dispatch, Message, StepError};
 use crate::sandbox::{CallContext, CallEnv, CallError, CallRequest, ErrorKind};
 use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, now_ms};
 use serde_json::Value;
@@ -159,7 +159,7 @@ impl Engine {
         d: &Dispatch,
         runtime: &TenantRuntime,
         lines: Arc<StepEvents>,
-    ) -> Result<super::Fields, CallError> {
+    ) -> Result<crate::model::Fields, CallError> {
         let Some(registered) = runtime.registry.get(&d.participant) else {
             return Err(CallError::new(
                 ErrorKind::Fatal,

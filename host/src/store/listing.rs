@@ -3,7 +3,7 @@
 
 use super::sql::{SqlValue, args};
 use super::{JobRecord, Result, Store, from_json, job_from_row};
-use crate::engine::JobState;
+use crate::model::JobState;
 
 /// Which jobs to list.
 #[derive(Debug, Default, Clone)]

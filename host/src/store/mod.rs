@@ -26,7 +26,7 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let store = mastermind::store::Store::open("sqlite:///tmp/mm.db").await?;
-//! let running = store.jobs_in_state(mastermind::engine::JobState::Running).await?;
+//! let running = store.jobs_in_state(mastermind::model::JobState::Running).await?;
 //! # Ok(()) }
 //! ```
 
@@ -48,7 +48,7 @@ pub use schedules::ScheduleRecord;
 pub use tenants::{TenantRecord, TokenRecord};
 pub use triggers::TriggerRecord;
 
-use crate::engine::{Expression, Fields, JobState, Message, StepError};
+use crate::model::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
 use sql::{Db, Row, SqlValue, Tx, args};
 use sqlx::any::AnyPoolOptions;

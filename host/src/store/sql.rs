@@ -18,7 +18,7 @@
 //!
 //! ```no_run
 //! # async fn demo(store: &mastermind::store::Store) -> Result<(), mastermind::store::StoreError> {
-//! let running = store.jobs_in_state(mastermind::engine::JobState::Running).await?;
+//! let running = store.jobs_in_state(mastermind::model::JobState::Running).await?;
 //! # Ok(()) }
 //! ```
 

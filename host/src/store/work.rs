@@ -26,7 +26,7 @@ use super::{
     Backend, BatchChanges, HistoryEntry, NewEvent, NewMessage, Result, Store, StoredMessage, corrupt, from_json,
     insert_message, now_ms,
 };
-use crate::engine::{Expression, JobState, Message};
+use crate::model::{Expression, JobState, Message};
 use serde_json::Value;
 use std::sync::LazyLock;
 use std::time::Duration;

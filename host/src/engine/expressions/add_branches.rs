@@ -18,7 +18,7 @@
 //! a tag naming something else is an error.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{attr, concurrent_iterator, expand, iterator};
 use crate::language::Node;
 use crate::language::dollar::Lookup;

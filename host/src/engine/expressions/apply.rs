@@ -16,7 +16,7 @@
 //! ```
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::subprocess::TREE_VARIABLE;
 use super::{COMMON_ATTRIBUTES, attr, expand, path, value_text};
 use crate::language::Node;
@@ -81,7 +81,7 @@ impl super::Kind for Apply {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

@@ -27,7 +27,7 @@
 //! own), `incoming` (both, the event's win), `awaiting` (both, its own win).
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{Kind, attr, expand, set_state, value_text};
 use crate::language::Node;
 use serde::{Deserialize, Serialize};
@@ -183,7 +183,7 @@ fn matches(pattern: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! completed, with the current fields.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use crate::language::Node;
 
 pub(crate) struct CancelProcess;

@@ -4,7 +4,7 @@
 //! iterator (or the one tagged `ref:`), which acts on it.
 
 use super::super::flow::{COMMAND_FIELD, Flow};
-use super::super::model::*;
+use crate::model::*;
 use super::{expand, value_text};
 use crate::language::Node;
 use serde_json::{Value, json};

@@ -15,7 +15,7 @@
 //! `union`/`concat`/`deep` (arrays joined, objects merged), `ignore`.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{Kind, attr, child_count, expand, value_text};
 use crate::language::{Node, condition};
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 //! items while it runs.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::iterator::ItemTarget;
 use super::{Kind, Properties, attr, child_count, concurrence, iterator, set_state, state, update_state};
 use crate::language::Node;

@@ -20,7 +20,7 @@
 //! fires it on time.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{Kind, apply_branch, arm_timer, attr, body, child_count, expand, state, update_state, value_text};
 use crate::language::Node;
 use crate::language::schedule::Frequency;
@@ -87,7 +87,7 @@ fn arm_next(flow: &mut Flow, fei: &Fei, node: &Node) {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

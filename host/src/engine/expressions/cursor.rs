@@ -4,7 +4,7 @@
 //! its own `break_if:`/`rewind_if:` attributes.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::command::{self, is_direct_child};
 use super::{Kind, Properties, child_count, set_state, state, value_text};
 use crate::language::Node;

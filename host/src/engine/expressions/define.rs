@@ -5,7 +5,7 @@
 //! children in sequence.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::sequence::{self, Position};
 use super::{Kind, Properties};
 use crate::language::Node;
@@ -60,7 +60,7 @@ pub(crate) fn bind(flow: &mut Flow, scope: &Fei, position: usize) {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

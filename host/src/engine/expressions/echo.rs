@@ -2,7 +2,7 @@
 //! resolved), then replies.
 
 use super::super::flow::{Flow, FlowEvent};
-use super::super::model::*;
+use crate::model::*;
 use crate::language::Node;
 use serde_json::Value;
 

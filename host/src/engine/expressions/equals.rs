@@ -17,7 +17,7 @@
 //! JSON: `1` and `'1'` differ.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::COMMON_ATTRIBUTES;
 use crate::language::Node;
 use serde_json::Value;

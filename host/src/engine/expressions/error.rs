@@ -6,7 +6,7 @@
 //! acknowledging it), while an `on_error: 'retry'` raises it again.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use crate::language::Node;
 
 pub(crate) struct Error;
@@ -57,7 +57,7 @@ fn reraise(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem, raw: &se
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::{JobState, StepErrorKind};
+    use crate::model::{JobState, StepErrorKind};
     use crate::engine::scripted::run;
     use serde_json::json;
 

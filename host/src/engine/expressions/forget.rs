@@ -11,7 +11,7 @@
 //! ```
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::child_count;
 use crate::language::Node;
 
@@ -48,7 +48,7 @@ impl super::Kind for Forget {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

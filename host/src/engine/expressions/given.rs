@@ -18,7 +18,7 @@
 //! removed when the `given` ends.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::equals::{RESULT_FIELD, result_is_true};
 use super::{Kind, child_count, expand, set_state, state, update_state};
 use crate::language::Node;

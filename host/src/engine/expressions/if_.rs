@@ -6,7 +6,7 @@
 //! chooses between the second child (true) and the third (else).
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::equals::result_is_true;
 use super::{Kind, child_count, set_state, state};
 use crate::language::{Node, condition};

@@ -15,7 +15,7 @@
 //! block leaves in `__result__` (`inc 'v:x' do ... end`).
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::equals::RESULT_FIELD;
 use super::{COMMON_ATTRIBUTES, attr, expand, path, value_text};
 use crate::language::Node;
@@ -147,7 +147,7 @@ fn number(v: &Value) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

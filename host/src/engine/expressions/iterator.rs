@@ -8,7 +8,7 @@
 //! `skip`, `jump`).
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::command::{self, is_direct_child};
 use super::{Kind, Properties, attr, child_count, expand, state, update_state, value_text};
 use crate::language::Node;

@@ -16,7 +16,7 @@
 //! ```
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::child_count;
 use crate::language::Node;
 

@@ -7,8 +7,8 @@
 //! default reply and cancel behaviour.
 
 use super::flow::Flow;
-use super::model::*;
 use crate::language::{Node, attributes, condition};
+use crate::model::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize as _, Serialize};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! `noop`: does nothing and replies at once.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use crate::language::Node;
 
 pub(crate) struct Noop;

@@ -18,7 +18,7 @@
 //! a subprocess or participant name) or a block, run in the parent's place.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{COMMON_ATTRIBUTES, value_text};
 use crate::language::{Node, Span};
 
@@ -60,7 +60,7 @@ pub(crate) fn registration(node: &Node) -> Option<RegisteredHandler> {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

@@ -20,7 +20,7 @@
 //! Nothing holds a thread while it waits: each check is a durable timer.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{Kind, apply_branch, arm_timer, attr, body, child_count, expand, value_text};
 use crate::language::schedule::Frequency;
 use crate::language::{Node, condition};
@@ -75,7 +75,7 @@ fn check(flow: &mut Flow, fei: &Fei, node: &Node) {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

@@ -7,7 +7,7 @@
 //! the workitem, an error goes to the on_error machinery.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use crate::language::Node;
 use super::{Kind, set_state, state};
 use crate::sandbox::CallError;

@@ -2,7 +2,7 @@
 //! read them: `customer.address.street` walks hashes by key and arrays by
 //! index (`hosts.0`). Used by `save`, `restore` and `filter`.
 
-use super::super::model::Fields;
+use crate::model::Fields;
 use serde_json::Value;
 
 /// The value at `path`: a top-level key spelled with dots first, then the

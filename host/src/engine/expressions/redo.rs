@@ -17,7 +17,7 @@
 //! for `undo`.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::command::is_ancestor;
 use crate::language::Node;
 

@@ -19,7 +19,7 @@
 //! is removed when nobody holds it.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{Kind, apply_branch, attr, body, child_count, expand, set_state, state, value_text};
 use crate::language::Node;
 use serde::{Deserialize, Serialize};
@@ -110,7 +110,7 @@ fn change_queue(flow: &mut Flow, fei: &Fei, mutex: &str, change: impl FnOnce(&mu
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

@@ -12,7 +12,7 @@
 //! with `merge_type:` when both are hashes).
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::save::{To, destination};
 use super::{attr, expand, path, value_text};
 use crate::language::Node;

@@ -5,7 +5,7 @@
 //! / `to: 'v:x'` (`to: 'x'` is a field). See `restore`.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{attr, expand, path, value_text};
 use crate::language::Node;
 use serde_json::Value;

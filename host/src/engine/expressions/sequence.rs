@@ -3,7 +3,7 @@
 //! variable scope (its attributes become variables).
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{Kind, child_count, state};
 use crate::language::Node;
 use serde::{Deserialize, Serialize};
@@ -100,7 +100,7 @@ fn next(flow: &mut Flow, fei: &Fei, position: usize, workitem: Workitem) {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

@@ -11,7 +11,7 @@
 //! (or removed) afterwards.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::equals::RESULT_FIELD;
 use super::{COMMON_ATTRIBUTES, expand, path, value_text};
 use crate::language::Node;

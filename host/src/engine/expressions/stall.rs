@@ -11,7 +11,7 @@
 //! ```
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use crate::language::Node;
 
 pub(crate) struct Stall;
@@ -25,7 +25,7 @@ impl super::Kind for Stall {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

@@ -18,7 +18,7 @@
 //! ```
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{COMMON_ATTRIBUTES, Kind, Properties, expand, value_text};
 use crate::language::{Node, Span};
 use serde_json::Value;

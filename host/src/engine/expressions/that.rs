@@ -9,7 +9,7 @@
 //! `of '/regex/'` matches it against a regular expression.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::equals::RESULT_FIELD;
 use super::given::GIVEN_FIELD;
 use super::{Kind, child_count, expand, set_state, state};

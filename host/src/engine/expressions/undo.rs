@@ -14,7 +14,7 @@
 //! applied in scope, is an error.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::command::is_ancestor;
 use super::{expand, value_text};
 use crate::language::Node;

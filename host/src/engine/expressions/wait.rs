@@ -3,7 +3,7 @@
 //! a restarted process fires it on time.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{arm_timer, expand, value_text};
 use crate::language::{Node, attributes};
 
@@ -70,7 +70,7 @@ fn parse_time(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::parse_time;
-    use crate::engine::model::JobState;
+    use crate::model::JobState;
     use crate::engine::scripted::run;
     use serde_json::json;
 

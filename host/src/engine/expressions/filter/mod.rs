@@ -34,7 +34,7 @@
 //! attribute and are refused here.
 
 use super::super::flow::Flow;
-use super::super::model::*;
+use crate::model::*;
 use super::{COMMON_ATTRIBUTES, expand, path, value_text};
 use crate::language::Node;
 use crate::language::dollar::to_display_string;

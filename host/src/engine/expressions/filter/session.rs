@@ -4,7 +4,7 @@
 
 use super::super::{path, value_text};
 use super::Problem;
-use crate::engine::model::Fields;
+use crate::model::Fields;
 use crate::language::dollar::to_display_string;
 use serde_json::{Value, json};
 

@@ -1,0 +1,64 @@
+//! A job's lifecycle states.
+
+use serde::{Deserialize, Serialize};
+
+/// A job's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Pending,
+    Running,
+    Paused,
+    Failed,
+    Completed,
+    Canceled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Paused => "paused",
+            JobState::Failed => "failed",
+            JobState::Completed => "completed",
+            JobState::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => JobState::Pending,
+            "running" => JobState::Running,
+            "paused" => JobState::Paused,
+            "failed" => JobState::Failed,
+            "completed" => JobState::Completed,
+            "canceled" => JobState::Canceled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Completed | JobState::Canceled)
+    }
+
+    /// Every state, as the store's CHECK constraint lists them.
+    pub const ALL: [JobState; 6] = [
+        JobState::Pending,
+        JobState::Running,
+        JobState::Paused,
+        JobState::Failed,
+        JobState::Completed,
+        JobState::Canceled,
+    ];
+
+    /// The states in which a job's batches run and its calls are made (a
+    /// failed job still takes its cancel, its retry and its other
+    /// branches' results). Defined here once: the store's claim queries
+    /// and the committers ask this.
+    pub const RUNNABLE: [JobState; 2] = [JobState::Running, JobState::Failed];
+
+    pub fn is_runnable(self) -> bool {
+        Self::RUNNABLE.contains(&self)
+    }
+}
