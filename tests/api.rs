@@ -9,21 +9,44 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::server::{Api, Server};
 
+/// `on_both!(name, |dir, db| { ... })`: a test module `name` whose body
+/// runs as `name::sqlite` and `name::postgres`, each with a fresh directory
+/// (`dir`) and a fresh database (`db`, its URL).
+macro_rules! on_both {
+    ($name:ident, |$dir:ident, $db:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            async fn case($dir: &std::path::Path, $db: &str) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
+                case(dir.path(), &db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let dir = tempfile::tempdir().unwrap();
+                let db = support::server::Database::postgres().await;
+                case(dir.path(), &db.url).await;
+                db.drop().await;
+            }
+        }
+    };
+}
+
 const TWO_STEPS: &str = "mark_tester name: 'one'\nmark_tester name: '${greeting}'\n";
 
 /// A server and a tenant that has the `tester` participant uploaded.
-async fn setup(dir: &std::path::Path) -> (Server, Api) {
-    let server = Server::start(dir).await;
+async fn setup(dir: &std::path::Path, db: &str) -> (Server, Api) {
+    let server = Server::start_with(dir, db, &[]).await;
     let api = server.tenant("acme").await;
     let (status, body) = api.upload(&support::participant_bytes("tester"), &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     (server, api)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operations_endpoints_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+on_both!(operations_endpoints_answer, |dir, db| {
+    let server = Server::start_with(dir, db, &[]).await;
     let anonymous = Api::new(&server.url, "");
     assert_eq!(anonymous.ok(Method::GET, "/healthz", None).await, json!("ok"));
     assert_eq!(anonymous.ok(Method::GET, "/readyz", None).await, json!("ready"));
@@ -50,12 +73,10 @@ async fn operations_endpoints_answer() {
     // Unknown routes and methods answer in the error shape too.
     anonymous.fails(Method::GET, "/v1/nothing-here", None, StatusCode::NOT_FOUND).await;
     server.admin().fails(Method::DELETE, "/v1/tenants", None, StatusCode::METHOD_NOT_ALLOWED).await;
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_and_scopes_are_enforced() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+on_both!(tokens_and_scopes_are_enforced, |dir, db| {
+    let server = Server::start_with(dir, db, &[]).await;
     let admin = server.admin();
     // No token, a wrong token: 401.
     Api::new(&server.url, "").fails(Method::GET, "/v1/jobs", None, StatusCode::UNAUTHORIZED).await;
@@ -152,12 +173,10 @@ async fn tokens_and_scopes_are_enforced() {
     assert_eq!(launch["object_id"], job);
     assert!(launch["token"].is_string());
     owner.fails(Method::GET, "/v1/audit?limit=0", None, StatusCode::BAD_REQUEST).await;
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn definitions_are_versioned_and_validated() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, api) = setup(dir.path()).await;
+on_both!(definitions_are_versioned_and_validated, |dir, db| {
+    let (_server, api) = setup(dir, db).await;
     let v1 = api.push("deploy", "mark_tester name: 'a'\n").await;
     assert_eq!(v1["version"], 1);
     let v2 = api.push("deploy", TWO_STEPS).await;
@@ -219,12 +238,10 @@ async fn definitions_are_versioned_and_validated() {
     let (status, body) = api.call(Method::POST, "/v1/definitions", Some(json!("just a string"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "bad_request");
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_run_and_are_controlled() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, api) = setup(dir.path()).await;
+on_both!(jobs_run_and_are_controlled, |dir, db| {
+    let (_server, api) = setup(dir, db).await;
     api.push("flow", TWO_STEPS).await;
     // Launch at once: the fields flow through both steps.
     let id = api.launch("flow", json!({ "greeting": "hello" })).await;
@@ -330,12 +347,10 @@ async fn jobs_run_and_are_controlled() {
         .await;
     api.fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "fields": [1] })), StatusCode::BAD_REQUEST)
         .await;
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_stream_a_job_live() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, api) = setup(dir.path()).await;
+on_both!(events_stream_a_job_live, |dir, db| {
+    let (_server, api) = setup(dir, db).await;
     api.push("flow", "mark_tester name: 'a', sleep_ms: 200\necho 'between'\nmark_tester name: 'b'\n").await;
     // Created pending and watched before it starts.
     let job = api.ok(Method::POST, "/v1/jobs", Some(json!({ "definition": "flow", "launch": false }))).await;
@@ -369,12 +384,10 @@ async fn events_stream_a_job_live() {
     let (_, ids, _) = support::server::read_numbered(resumed.header("Last-Event-ID", "5").send().await.unwrap()).await;
     assert_eq!(ids, vec![6]);
     api.fails(Method::GET, "/v1/jobs/nope/events", None, StatusCode::NOT_FOUND).await;
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_are_validated_and_run_within_their_grants() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+on_both!(uploads_are_validated_and_run_within_their_grants, |dir, db| {
+    let server = Server::start_with(dir, db, &[]).await;
     let api = server.tenant("acme").await;
     // Refused: not wasm, a core module, a component of another world, too big, bad grants.
     let (status, body) = api.upload(b"not wasm at all", &[]).await;
@@ -440,17 +453,13 @@ async fn uploads_are_validated_and_run_within_their_grants() {
         .fails(Method::POST, "/v1/jobs", Some(json!({ "definition": "inside" })), StatusCode::UNPROCESSABLE_ENTITY)
         .await;
     assert!(error["details"]["rendered"].as_str().unwrap().contains("hostile"), "{error}");
-}
+});
 
-/// A server's default policy: no upload may be granted a connection to a
-/// loopback, private or link-local host, whatever the grant kind and however
-/// the address is spelled; the metrics take their own token.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_may_not_be_granted_private_hosts_by_any_spelling() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
-    let server =
-        Server::start_with(dir.path(), &db, &[support::server::PUBLIC_ONLY, "--metrics-token", "scrape-me"]).await;
+// A server's default policy: no upload may be granted a connection to a
+// loopback, private or link-local host, whatever the grant kind and however
+// the address is spelled; the metrics take their own token.
+on_both!(uploads_may_not_be_granted_private_hosts_by_any_spelling, |dir, db| {
+    let server = Server::start_with(dir, db, &[support::server::PUBLIC_ONLY, "--metrics-token", "scrape-me"]).await;
     let api = server.tenant("acme").await;
     let hostile = support::participant_bytes("hostile");
     for grant in [
@@ -513,13 +522,11 @@ async fn uploads_may_not_be_granted_private_hosts_by_any_spelling() {
     let metrics = scraper.ok(Method::GET, "/metrics", None).await;
     assert!(metrics.as_str().unwrap().contains("mastermind_jobs"), "{metrics}");
     Api::new(&server.url, "").fails(Method::GET, "/metrics", None, StatusCode::UNAUTHORIZED).await;
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_never_leak() {
+on_both!(secrets_never_leak, |dir, db| {
     const VALUE: &str = "s3cr3t-V4lue-that-must-not-leak";
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+    let server = Server::start_with(dir, db, &[]).await;
     let api = server.tenant("acme").await;
     let receiver = support::HttpReceiver::start().await;
     let grants = [format!("http=127.0.0.1:{}", receiver.port), "secret=api_key".to_owned()];
@@ -554,10 +561,26 @@ async fn secrets_never_leak() {
         assert!(!body.to_string().contains(VALUE), "secret in a response: {body}");
     }
     assert!(!server.logs().contains(VALUE), "secret in the server's output");
-    // Not in the database file either (sealed at rest).
-    let db = std::fs::read(dir.path().join("mastermind.db")).unwrap();
-    let wal = std::fs::read(dir.path().join("mastermind.db-wal")).unwrap_or_default();
-    for bytes in [db, wal] {
+    // Not in the database either (sealed at rest).
+    let stored = if db.starts_with("sqlite") {
+        let file = std::fs::read(dir.join("mastermind.db")).unwrap();
+        let wal = std::fs::read(dir.join("mastermind.db-wal")).unwrap_or_default();
+        vec![file, wal]
+    } else {
+        let pool = sqlx::PgPool::connect(db).await.unwrap();
+        let mut rows = Vec::new();
+        for table in ["secrets", "jobs", "history", "events", "messages", "expressions", "audit"] {
+            let text: Option<String> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT string_agg(t::text, ' ') FROM {table} t")))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            rows.push(text.unwrap_or_default().into_bytes());
+        }
+        pool.close().await;
+        rows
+    };
+    for bytes in stored {
         assert!(!bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()), "secret stored in clear");
     }
     api.ok(Method::DELETE, "/v1/secrets/api_key", None).await;
@@ -569,12 +592,10 @@ async fn secrets_never_leak() {
         failed["error"]["message"].as_str().unwrap().contains("secret 'api_key' is granted but not set"),
         "{failed}"
     );
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenants_cannot_see_each_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, a) = setup(dir.path()).await;
+on_both!(tenants_cannot_see_each_other, |dir, db| {
+    let (server, a) = setup(dir, db).await;
     let b = server.tenant("other").await;
     a.push("flow", TWO_STEPS).await;
     a.ok(Method::PUT, "/v1/secrets/token", Some(json!({ "value": "aaaa-bbbb" }))).await;
@@ -624,12 +645,10 @@ async fn tenants_cannot_see_each_other() {
     // A's objects are intact.
     a.ok(Method::GET, &format!("/v1/jobs/{job}"), None).await;
     assert_eq!(a.ok(Method::GET, "/v1/secrets", None).await.as_array().unwrap().len(), 1);
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_triggers_launch_jobs_and_are_rate_limited() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, api) = setup(dir.path()).await;
+on_both!(webhook_triggers_launch_jobs_and_are_rate_limited, |dir, db| {
+    let (server, api) = setup(dir, db).await;
     api.push("alert", "set_tester seen: '$f:alert'\n").await;
     let trigger = api.ok(Method::POST, "/v1/triggers", Some(json!({ "definition": "alert", "field": "alert", "per_minute": 2, "fields": { "source": "monitoring" } }))).await;
     let url = trigger["url"].as_str().unwrap().to_owned();
@@ -661,12 +680,10 @@ async fn webhook_triggers_launch_jobs_and_are_rate_limited() {
     .await;
     api.ok(Method::DELETE, &format!("/v1/triggers/{}", trigger["id"].as_str().unwrap()), None).await;
     assert_eq!(http.post(&url).json(&json!({})).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schedules_fire_once_per_tick() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, api) = setup(dir.path()).await;
+on_both!(schedules_fire_once_per_tick, |dir, db| {
+    let (_server, api) = setup(dir, db).await;
     api.push("tick", "mark_tester name: 'tick'\n").await;
     api.fails(
         Method::POST,
@@ -705,12 +722,10 @@ async fn schedules_fire_once_per_tick() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let after = api.ok(Method::GET, "/v1/jobs?definition=tick", None).await;
     assert_eq!(after["jobs"].as_array().unwrap().len(), count, "a deleted schedule fired");
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_server_finishes_its_jobs_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut server, api) = setup(dir.path()).await;
+on_both!(a_killed_server_finishes_its_jobs_after_restart, |dir, db| {
+    let (mut server, api) = setup(dir, db).await;
     api.push("long", "mark_tester name: 'a', sleep_ms: 300\nmark_tester name: 'b', sleep_ms: 300\nmark_tester name: 'c', sleep_ms: 300\nmark_tester name: 'd'\n").await;
     let id = api.launch("long", json!({})).await;
     tokio::time::sleep(std::time::Duration::from_millis(450)).await;
@@ -722,7 +737,7 @@ async fn a_killed_server_finishes_its_jobs_after_restart() {
     // No completed step ran twice: one successful history row per step.
     let ok_steps = job["history"].as_array().unwrap().iter().filter(|s| s["ok"] == true).count();
     assert_eq!(ok_steps, 4, "{job}");
-}
+});
 
 /// schemathesis (PyPI) against `/openapi.json`, as an admin-scoped tenant
 /// and as the server's admin: no 5xx, every response conforms to the
@@ -732,7 +747,8 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     let st = std::env::var("MASTERMIND_SCHEMATHESIS")
         .expect("MASTERMIND_SCHEMATHESIS (the `st` program) is set by tests/run");
     let dir = tempfile::tempdir().unwrap();
-    let (server, api) = setup(dir.path()).await;
+    let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
+    let (server, api) = setup(dir.path(), &db).await;
     api.push("flow", TWO_STEPS).await;
     for token in [api.token.as_str(), support::server::ADMIN_TOKEN] {
         let output = tokio::process::Command::new(&st)
@@ -809,13 +825,11 @@ async fn a_flooding_tenant_does_not_starve_another() {
     );
 }
 
-/// A tenant launching faster than its `launches_per_second` is refused
-/// (429, naming the limit, nothing created) while another tenant launches
-/// as usual; the limit refills.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn launches_beyond_a_tenant_s_rate_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+// A tenant launching faster than its `launches_per_second` is refused
+// (429, naming the limit, nothing created) while another tenant launches
+// as usual; the limit refills.
+on_both!(launches_beyond_a_tenant_s_rate_are_refused, |dir, db| {
+    let server = Server::start_with(dir, db, &[]).await;
     let admin = server.admin();
     let eager = server.tenant("eager").await;
     let other = server.tenant("other").await;
@@ -851,19 +865,15 @@ async fn launches_beyond_a_tenant_s_rate_are_refused() {
     admin
         .fails(Method::PATCH, &format!("/v1/tenants/{}", eager.tenant_id), Some(limits), StatusCode::BAD_REQUEST)
         .await;
-}
+});
 
 /// Two servers sharing one PostgreSQL database: a per-second schedule fires
 /// once per tick (not once per process), and a job launched through one
 /// server is visible, and controllable, through the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_postgres_fire_each_tick_once() {
-    sqlx::any::install_default_drivers();
-    let admin_url = support::engine::postgres_admin_url();
-    let admin = sqlx::AnyPool::connect(&admin_url).await.expect("PostgreSQL for tests");
-    let name = format!("mm_api_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let db = support::server::Database::postgres().await;
+    let url = db.url.clone();
     let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let one = Server::start_with(dir1.path(), &url, &[]).await;
     let two = Server::start_with(dir2.path(), &url, &[]).await;
@@ -892,16 +902,13 @@ async fn two_servers_on_postgres_fire_each_tick_once() {
         api.wait_state(job["id"].as_str().unwrap(), &["completed"]).await;
     }
     drop((one, two));
-    let _ =
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+    db.drop().await;
 }
 
-/// A tenant's limits apply to its calls: a participant that spins is
-/// stopped at the tenant's deadline, with an error naming the limit.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenant_limits_bound_its_calls() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+// A tenant's limits apply to its calls: a participant that spins is
+// stopped at the tenant's deadline, with an error naming the limit.
+on_both!(tenant_limits_bound_its_calls, |dir, db| {
+    let server = Server::start_with(dir, db, &[]).await;
     let api = server.tenant("tight").await;
     let limits = json!({ "limits": { "memory_bytes": 16777216, "deadline_ms": 300, "output_bytes": 4096, "log_bytes": 4096, "max_concurrent_calls": 2 } });
     let tenant = server.admin().ok(Method::PATCH, &format!("/v1/tenants/{}", api.tenant_id), Some(limits)).await;
@@ -920,25 +927,23 @@ async fn tenant_limits_bound_its_calls() {
         assert!(job["error"]["message"].as_str().unwrap().contains(limit), "{limit}: {job}");
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
-}
+});
 
-/// The command-line client against a real server: push, launch and watch,
-/// show, upload, set a secret from stdin.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_command_line_client_drives_a_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+// The command-line client against a real server: push, launch and watch,
+// show, upload, set a secret from stdin.
+on_both!(the_command_line_client_drives_a_server, |dir, db| {
+    let server = Server::start_with(dir, db, &[]).await;
     let api = server.tenant("cli").await;
     let client = |args: &[&str]| {
         let mut cmd = tokio::process::Command::new(support::mastermind_bin());
         cmd.args(args).env("MASTERMIND_URL", &server.url).env("MASTERMIND_TOKEN", &api.token).kill_on_drop(true);
         cmd
     };
-    let wasm = dir.path().join("tester.wasm");
+    let wasm = dir.join("tester.wasm");
     std::fs::write(&wasm, support::participant_bytes("tester")).unwrap();
     let out = client(&["participants", "upload", wasm.to_str().unwrap()]).output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let file = dir.path().join("greet.mm");
+    let file = dir.join("greet.mm");
     std::fs::write(&file, "mark_tester name: '${who}'\necho 'hello ${who}'\n").unwrap();
     let out = client(&["definitions", "push", file.to_str().unwrap()]).output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -980,7 +985,7 @@ async fn the_command_line_client_drives_a_server() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains('^') && stderr.contains("422"), "{stderr}");
-}
+});
 
 /// Without MASTERMIND_ADMIN_TOKEN the first start makes an admin token and
 /// prints it once; a restart does not print it again and it still works.

@@ -289,3 +289,30 @@ pub async fn read_events(response: reqwest::Response) -> Vec<(String, Value)> {
         })
         .collect()
 }
+
+/// A fresh PostgreSQL database on the tests' server, dropped by
+/// [`Database::drop`].
+pub struct Database {
+    pub url: String,
+    name: String,
+}
+
+impl Database {
+    pub async fn postgres() -> Database {
+        sqlx::any::install_default_drivers();
+        let admin_url = super::engine::postgres_admin_url();
+        let admin = sqlx::AnyPool::connect(&admin_url).await.expect("PostgreSQL for tests");
+        let name = format!("mm_api_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+        admin.close().await;
+        Database { url: format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0), name }
+    }
+
+    /// Drops it, ending the connections of any server still on it.
+    pub async fn drop(self) {
+        let admin = sqlx::AnyPool::connect(&super::engine::postgres_admin_url()).await.expect("PostgreSQL for tests");
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+        admin.close().await;
+    }
+}
