@@ -52,11 +52,8 @@ fn kind(declared: &str) -> &'static str {
 fn check_text(condition: &str) -> String {
     let lower = condition.to_ascii_lowercase().replace("::text", "").replace("[]", "");
     let values: Vec<&str> = lower.split('\'').skip(1).step_by(2).collect();
-    let column: String = lower
-        .trim_start_matches(|c: char| c == '(' || c == ' ')
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
+    let column: String =
+        lower.trim_start_matches(['(', ' ']).chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
     format!("{column} in {values:?}")
 }
 
