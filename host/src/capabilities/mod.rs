@@ -26,6 +26,7 @@ pub mod net;
 pub mod outcome;
 pub mod secrets;
 pub mod ssh;
+mod ssh_host_keys;
 mod ssh_slots;
 pub mod vault;
 
