@@ -47,7 +47,7 @@ pub struct ExecRequest {
     pub timeout_ms: Option<u32>,
     /// How many targets run at once (0: all at once).
     pub concurrency: u32,
-    /// Pinned host keys as (host[:port], `SHA256:...` fingerprint).
+    /// Pinned host keys as (`host[:port]`, `SHA256:...` fingerprint).
     pub host_keys: Vec<(String, String)>,
 }
 
