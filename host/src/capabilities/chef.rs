@@ -17,9 +17,7 @@
 //! HTTP, checked before signing and again on the address connected.
 
 use super::grants::normalize_host;
-use super::{CallCaps, MAX_ECHO_CHARS, clip};
-use crate::sandbox::bindings::WitError;
-use crate::sandbox::bindings::mastermind::participant::chef as wit;
+use super::{CallCaps, CapabilityError, MAX_ECHO_CHARS, clip};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rsa::pkcs1::DecodeRsaPrivateKey;
@@ -38,14 +36,31 @@ const CHEF_VERSION: &str = "18.0.0";
 /// Chef splits the base64 signature into header lines of this length.
 const AUTH_LINE: usize = 60;
 
-impl wit::Host for CallCaps {
-    async fn send(&mut self, request: wit::Request) -> wasmtime::Result<Result<wit::Response, WitError>> {
-        Ok(self.chef_send(request).await)
-    }
+/// A Chef Infra Server API request, to be signed with the named key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The organization's base URL, e.g. `https://chef.example.com/organizations/acme`.
+    pub server_url: String,
+    pub client_name: String,
+    /// Name of the secret holding the client's private key (PEM).
+    pub key_secret: String,
+    pub method: String,
+    /// Relative to `server_url`, e.g. `/nodes/web1`, with any query.
+    pub path: String,
+    /// A JSON body.
+    pub body: Option<String>,
+}
+
+/// The server's answer, its body redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
 }
 
 impl CallCaps {
-    async fn chef_send(&mut self, request: wit::Request) -> Result<wit::Response, WitError> {
+    /// Checks, signs and sends `request` (see the module docs for the order).
+    pub async fn chef_send(&mut self, request: Request) -> Result<Response, CapabilityError> {
         let base = server_url(&request.server_url)?;
         let Some(access) = self.grants.chef_access(&base) else {
             return Err(self.deny("chef", &format!("server {base}"), &format!("grant it with chef={base}")));
@@ -63,7 +78,7 @@ impl CallCaps {
         let method = match request.method.to_ascii_uppercase().as_str() {
             m @ ("GET" | "POST" | "PUT" | "DELETE") => m.to_owned(),
             _ => {
-                return Err(WitError::bad_input(format!(
+                return Err(CapabilityError::bad_input(format!(
                     "chef: bad method '{}' (GET, POST, PUT or DELETE)",
                     clip(&request.method, 32)
                 )));
@@ -72,7 +87,7 @@ impl CallCaps {
         check_client_name(&request.client_name)?;
         let body = request.body.unwrap_or_default();
         if !body.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(&body).is_err() {
-            return Err(WitError::bad_input("chef: the request body is not valid JSON"));
+            return Err(CapabilityError::bad_input("chef: the request body is not valid JSON"));
         }
         // The same address policy as HTTP, before the key is even read.
         let host = normalize_host(url.host_str().unwrap_or_default());
@@ -80,7 +95,7 @@ impl CallCaps {
 
         let secret = self.secret("chef", &request.key_secret)?;
         let key = parse_private_key(secret.expose()).map_err(|()| {
-            WitError::fatal(format!(
+            CapabilityError::fatal(format!(
                 "chef: secret '{}' does not hold an RSA private key in PEM form (PKCS#1 or PKCS#8)",
                 request.key_secret
             ))
@@ -94,15 +109,15 @@ impl CallCaps {
             timestamp: &timestamp,
         };
         let signed = signing.sign(&key).map_err(|e| {
-            WitError::fatal(format!("chef: cannot sign with the key in secret '{}': {e}", request.key_secret))
+            CapabilityError::fatal(format!("chef: cannot sign with the key in secret '{}': {e}", request.key_secret))
         })?;
 
         let timeout = self.time_left(None);
         if timeout.is_zero() {
-            return Err(WitError::retryable("chef: no time left before the call's deadline"));
+            return Err(CapabilityError::retryable("chef: no time left before the call's deadline"));
         }
-        let method =
-            reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| WitError::bad_input("chef: bad method"))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| CapabilityError::bad_input("chef: bad method"))?;
         let client = if public_only { &self.services.http.public_only } else { &self.services.http.exact };
         let mut builder = client
             .request(method, url)
@@ -118,28 +133,32 @@ impl CallCaps {
         let response = builder.send().await.map_err(|e| self.transport_error("chef", &base, &e))?;
         let status = response.status().as_u16();
         let body = self.read_response("chef", &base, response).await?;
-        Ok(wit::Response { status, body: String::from_utf8_lossy(&body).into_owned() })
+        Ok(Response { status, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }
 
 /// The server URL normalised (lower-case host, no default port, no trailing
 /// slash), so it compares with grants the way a person wrote them.
-fn server_url(raw: &str) -> Result<String, WitError> {
-    let url = url::Url::parse(raw.trim())
-        .map_err(|e| WitError::bad_input(format!("chef: invalid server URL '{}': {e}", clip(raw, MAX_ECHO_CHARS))))?;
+fn server_url(raw: &str) -> Result<String, CapabilityError> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| {
+        CapabilityError::bad_input(format!("chef: invalid server URL '{}': {e}", clip(raw, MAX_ECHO_CHARS)))
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(WitError::bad_input(format!("chef: the server URL must be http or https, not '{}'", url.scheme())));
+        return Err(CapabilityError::bad_input(format!(
+            "chef: the server URL must be http or https, not '{}'",
+            url.scheme()
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(WitError::bad_input("chef: the server URL has no host"));
+        return Err(CapabilityError::bad_input("chef: the server URL has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(WitError::bad_input(
+        return Err(CapabilityError::bad_input(
             "chef: credentials in the server URL are refused; the client key signs requests",
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(WitError::bad_input("chef: the server URL may not have a query or fragment"));
+        return Err(CapabilityError::bad_input("chef: the server URL may not have a query or fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -147,35 +166,35 @@ fn server_url(raw: &str) -> Result<String, WitError> {
 /// `base` + `path`, with dot segments resolved so the grant check sees where
 /// the request really goes. Encoded slashes, backslashes and dots are
 /// refused: servers decode them differently, and no Chef API path needs them.
-fn request_url(base: &str, path: &str) -> Result<url::Url, WitError> {
+fn request_url(base: &str, path: &str) -> Result<url::Url, CapabilityError> {
     if !path.starts_with('/') {
-        return Err(WitError::bad_input(format!(
+        return Err(CapabilityError::bad_input(format!(
             "chef: the path must start with '/', got '{}'",
             clip(path, MAX_ECHO_CHARS)
         )));
     }
     let lower = path.to_ascii_lowercase();
     if path.contains('\\') || path.contains('#') || ["%2f", "%5c", "%2e"].iter().any(|s| lower.contains(s)) {
-        return Err(WitError::bad_input(format!(
+        return Err(CapabilityError::bad_input(format!(
             "chef: the path '{}' has an encoded slash, dot or a backslash",
             clip(path, MAX_ECHO_CHARS)
         )));
     }
     if path.chars().any(char::is_control) {
-        return Err(WitError::bad_input("chef: the path has control characters"));
+        return Err(CapabilityError::bad_input("chef: the path has control characters"));
     }
     url::Url::parse(&format!("{base}{path}"))
-        .map_err(|e| WitError::bad_input(format!("chef: invalid path '{}': {e}", clip(path, MAX_ECHO_CHARS))))
+        .map_err(|e| CapabilityError::bad_input(format!("chef: invalid path '{}': {e}", clip(path, MAX_ECHO_CHARS))))
 }
 
-fn check_client_name(name: &str) -> Result<(), WitError> {
+fn check_client_name(name: &str) -> Result<(), CapabilityError> {
     let valid = !name.is_empty()
         && name.len() <= 255
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'));
     if valid {
         Ok(())
     } else {
-        Err(WitError::bad_input(format!(
+        Err(CapabilityError::bad_input(format!(
             "chef: invalid client name '{}' (letters, digits, '_', '-', '.', ':', '@')",
             name.chars().take(80).collect::<String>()
         )))

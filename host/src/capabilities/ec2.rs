@@ -7,9 +7,7 @@
 //! regions.
 
 use super::grants::is_region;
-use super::{CallCaps, Secret, clip};
-use crate::sandbox::bindings::WitError;
-use crate::sandbox::bindings::mastermind::participant::ec2 as wit;
+use super::{CallCaps, CapabilityError, Secret, clip};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
@@ -17,6 +15,69 @@ use aws_sdk_ec2::types::{Filter, InstanceType, Placement, ResourceType, Tag, Tag
 use base64::Engine as _;
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+/// What to launch (`RunInstances`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    pub region: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub key_name: Option<String>,
+    pub availability_zone: Option<String>,
+    /// Security group names (EC2-Classic/default VPC style).
+    pub security_groups: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub subnet_id: Option<String>,
+    /// Plain text; the host base64-encodes it.
+    pub user_data: Option<String>,
+    pub tags: Vec<InstanceTag>,
+    /// EC2's ClientToken: the same token never launches twice.
+    pub client_token: Option<String>,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceTag {
+    pub key: String,
+    pub value: String,
+}
+
+/// An instance as EC2 describes it (empty strings become `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub instance_id: String,
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    /// pending, running, shutting-down, terminated, stopping, stopped
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub key_name: Option<String>,
+    pub availability_zone: Option<String>,
+    pub public_ip: Option<String>,
+    pub private_ip: Option<String>,
+    pub public_dns: Option<String>,
+    pub private_dns: Option<String>,
+    pub launch_time: Option<String>,
+    pub subnet_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub security_groups: Vec<String>,
+    pub tags: Vec<InstanceTag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateAction {
+    Start,
+    Stop,
+    Reboot,
+    Terminate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub instance_id: String,
+    pub previous_state: String,
+    pub current_state: String,
+}
 
 /// SDK clients kept at most; each holds an HTTPS client and its
 /// connection pool (hundreds of KiB), and keys come from tenants (region,
@@ -99,11 +160,11 @@ struct AwsCredentials {
 }
 
 impl AwsCredentials {
-    fn parse(secret: &Secret) -> Result<Self, WitError> {
+    fn parse(secret: &Secret) -> Result<Self, CapabilityError> {
         let text = secret.expose().trim();
         if text.starts_with('{') {
             let v: serde_json::Value = serde_json::from_str(text)
-                .map_err(|_| WitError::fatal("ec2: the credentials secret is not valid JSON"))?;
+                .map_err(|_| CapabilityError::fatal("ec2: the credentials secret is not valid JSON"))?;
             let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
             return match (field("access_key_id"), field("secret_access_key")) {
                 (Some(id), Some(key)) => Ok(AwsCredentials {
@@ -111,7 +172,9 @@ impl AwsCredentials {
                     secret_access_key: key,
                     session_token: field("session_token"),
                 }),
-                _ => Err(WitError::fatal("ec2: the credentials secret needs access_key_id and secret_access_key")),
+                _ => {
+                    Err(CapabilityError::fatal("ec2: the credentials secret needs access_key_id and secret_access_key"))
+                }
             };
         }
         match text.split_once(':') {
@@ -120,21 +183,23 @@ impl AwsCredentials {
                 secret_access_key: key.to_owned(),
                 session_token: None,
             }),
-            _ => Err(WitError::fatal("ec2: the credentials secret must be ACCESS_KEY_ID:SECRET_ACCESS_KEY or JSON")),
+            _ => Err(CapabilityError::fatal(
+                "ec2: the credentials secret must be ACCESS_KEY_ID:SECRET_ACCESS_KEY or JSON",
+            )),
         }
     }
 }
 
 impl CallCaps {
     /// Checks the region and the credentials grant, and returns a client.
-    fn ec2_client(&mut self, credentials: &str, region: &str) -> Result<Client, WitError> {
+    fn ec2_client(&mut self, credentials: &str, region: &str) -> Result<Client, CapabilityError> {
         if region.is_empty() {
-            return Err(WitError::bad_input("ec2: no region"));
+            return Err(CapabilityError::bad_input("ec2: no region"));
         }
         // Before the grant (`ec2=*` allows any string): the region names the
         // endpoint's host and keys the client cache.
         if !is_region(region) {
-            return Err(WitError::bad_input(format!(
+            return Err(CapabilityError::bad_input(format!(
                 "ec2: '{}' is not an AWS region (like us-west-2)",
                 clip(region, 64)
             )));
@@ -151,7 +216,7 @@ impl CallCaps {
         &self,
         what: &str,
         e: aws_sdk_ec2::error::SdkError<E>,
-    ) -> WitError {
+    ) -> CapabilityError {
         use aws_sdk_ec2::error::SdkError;
         let err = match &e {
             SdkError::ServiceError(s) => {
@@ -164,31 +229,30 @@ impl CallCaps {
                     || code.contains("Unavailable")
                     || code.contains("InternalError")
                     || s.raw().status().is_server_error();
-                if transient { WitError::retryable(text) } else { WitError::fatal(text) }
+                if transient { CapabilityError::retryable(text) } else { CapabilityError::fatal(text) }
             }
-            SdkError::TimeoutError(_) => WitError::retryable(format!("ec2 {what}: timed out")),
+            SdkError::TimeoutError(_) => CapabilityError::retryable(format!("ec2 {what}: timed out")),
             SdkError::DispatchFailure(d) => {
-                WitError::retryable(format!("ec2 {what}: cannot reach the EC2 endpoint: {d:?}"))
+                CapabilityError::retryable(format!("ec2 {what}: cannot reach the EC2 endpoint: {d:?}"))
             }
-            other => WitError::retryable(format!("ec2 {what}: {other}")),
+            other => CapabilityError::retryable(format!("ec2 {what}: {other}")),
         };
         let message = self.redact(&err.message);
-        WitError { message: clip(&message, 4 * super::MAX_ECHO_CHARS).into_owned(), ..err }
+        CapabilityError { message: clip(&message, 4 * super::MAX_ECHO_CHARS).into_owned(), ..err }
     }
 }
 
-impl wit::Host for CallCaps {
-    async fn run_instances(
+impl CallCaps {
+    /// Launches `request.count` instances with the credentials in secret
+    /// `credentials`.
+    pub async fn ec2_run_instances(
         &mut self,
-        credentials: String,
-        request: wit::RunRequest,
-    ) -> wasmtime::Result<Result<Vec<wit::Instance>, WitError>> {
-        let client = match self.ec2_client(&credentials, &request.region) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
+        credentials: &str,
+        request: RunRequest,
+    ) -> Result<Vec<Instance>, CapabilityError> {
+        let client = self.ec2_client(credentials, &request.region)?;
         if request.image_id.is_empty() || request.instance_type.is_empty() {
-            return Ok(Err(WitError::bad_input("ec2 run-instances: image-id and instance-type are required")));
+            return Err(CapabilityError::bad_input("ec2 run-instances: image-id and instance-type are required"));
         }
         let count = request.count.max(1) as i32;
         let mut call = client
@@ -218,23 +282,22 @@ impl wit::Host for CallCaps {
                 TagSpecification::builder().resource_type(ResourceType::Instance).set_tags(Some(tags)).build(),
             );
         }
-        Ok(match call.send().await {
+        match call.send().await {
             Ok(out) => Ok(out.instances().iter().map(instance).collect()),
             Err(e) => Err(self.ec2_error("run-instances", e)),
-        })
+        }
     }
 
-    async fn describe_instances(
+    /// The given instances; with no ids, the live ones matching `filters`
+    /// (EC2 filter name and accepted values).
+    pub async fn ec2_describe_instances(
         &mut self,
-        credentials: String,
-        region: String,
+        credentials: &str,
+        region: &str,
         instance_ids: Vec<String>,
         filters: Vec<(String, Vec<String>)>,
-    ) -> wasmtime::Result<Result<Vec<wit::Instance>, WitError>> {
-        let client = match self.ec2_client(&credentials, &region) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
+    ) -> Result<Vec<Instance>, CapabilityError> {
+        let client = self.ec2_client(credentials, region)?;
         let mut call = client.describe_instances();
         if instance_ids.is_empty() {
             // Everything but the long gone.
@@ -246,58 +309,56 @@ impl wit::Host for CallCaps {
         for (name, values) in filters {
             call = call.filters(Filter::builder().name(name).set_values(Some(values)).build());
         }
-        Ok(match call.send().await {
+        match call.send().await {
             Ok(out) => Ok(out.reservations().iter().flat_map(|r| r.instances().iter().map(instance)).collect()),
             Err(e) => Err(self.ec2_error("describe-instances", e)),
-        })
+        }
     }
 
-    async fn change_state(
+    /// Starts, stops, reboots or terminates instances; a reboot reports no
+    /// state change.
+    pub async fn ec2_change_state(
         &mut self,
-        credentials: String,
-        region: String,
+        credentials: &str,
+        region: &str,
         instance_ids: Vec<String>,
-        action: wit::StateAction,
-    ) -> wasmtime::Result<Result<Vec<wit::StateChange>, WitError>> {
-        let client = match self.ec2_client(&credentials, &region) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
+        action: StateAction,
+    ) -> Result<Vec<StateChange>, CapabilityError> {
+        let client = self.ec2_client(credentials, region)?;
         if instance_ids.is_empty() {
-            return Ok(Err(WitError::bad_input("ec2: no instance ids")));
+            return Err(CapabilityError::bad_input("ec2: no instance ids"));
         }
         let ids = Some(instance_ids);
-        let changes = match action {
-            wit::StateAction::Start => client
+        match action {
+            StateAction::Start => client
                 .start_instances()
                 .set_instance_ids(ids)
                 .send()
                 .await
                 .map(|o| o.starting_instances().iter().map(change).collect())
                 .map_err(|e| self.ec2_error("start-instances", e)),
-            wit::StateAction::Stop => client
+            StateAction::Stop => client
                 .stop_instances()
                 .set_instance_ids(ids)
                 .send()
                 .await
                 .map(|o| o.stopping_instances().iter().map(change).collect())
                 .map_err(|e| self.ec2_error("stop-instances", e)),
-            wit::StateAction::Terminate => client
+            StateAction::Terminate => client
                 .terminate_instances()
                 .set_instance_ids(ids)
                 .send()
                 .await
                 .map(|o| o.terminating_instances().iter().map(change).collect())
                 .map_err(|e| self.ec2_error("terminate-instances", e)),
-            wit::StateAction::Reboot => client
+            StateAction::Reboot => client
                 .reboot_instances()
                 .set_instance_ids(ids)
                 .send()
                 .await
                 .map(|_| Vec::new())
                 .map_err(|e| self.ec2_error("reboot-instances", e)),
-        };
-        Ok(changes)
+        }
     }
 }
 
@@ -305,9 +366,9 @@ fn state_name(state: Option<&aws_sdk_ec2::types::InstanceState>) -> String {
     state.and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_else(|| "unknown".into())
 }
 
-fn instance(i: &aws_sdk_ec2::types::Instance) -> wit::Instance {
+fn instance(i: &aws_sdk_ec2::types::Instance) -> Instance {
     let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
-    wit::Instance {
+    Instance {
         instance_id: i.instance_id().unwrap_or_default().to_owned(),
         image_id: opt(i.image_id()),
         instance_type: i.instance_type().map(|t| t.as_str().to_owned()),
@@ -326,7 +387,7 @@ fn instance(i: &aws_sdk_ec2::types::Instance) -> wit::Instance {
         tags: i
             .tags()
             .iter()
-            .map(|t| wit::Tag {
+            .map(|t| InstanceTag {
                 key: t.key().unwrap_or_default().to_owned(),
                 value: t.value().unwrap_or_default().to_owned(),
             })
@@ -334,8 +395,8 @@ fn instance(i: &aws_sdk_ec2::types::Instance) -> wit::Instance {
     }
 }
 
-fn change(c: &aws_sdk_ec2::types::InstanceStateChange) -> wit::StateChange {
-    wit::StateChange {
+fn change(c: &aws_sdk_ec2::types::InstanceStateChange) -> StateChange {
+    StateChange {
         instance_id: c.instance_id().unwrap_or_default().to_owned(),
         previous_state: state_name(c.previous_state()),
         current_state: state_name(c.current_state()),

@@ -1,9 +1,7 @@
 //! The `http` capability: outbound HTTP(S) for participants.
 
 use super::grants::normalize_host;
-use super::{Access, CallCaps, MAX_CALL_RESPONSE_BYTES, MAX_ECHO_CHARS, clip, net};
-use crate::sandbox::bindings::WitError;
-use crate::sandbox::bindings::mastermind::participant::http::{self as wit, CredentialPart, SecretUse};
+use super::{Access, CallCaps, CapabilityError, MAX_CALL_RESPONSE_BYTES, MAX_ECHO_CHARS, clip, net};
 use base64::Engine as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -66,10 +64,59 @@ async fn resolve(host: &str) -> std::io::Result<Vec<SocketAddr>> {
     Ok(tokio::net::lookup_host((host, 0)).await?.collect())
 }
 
-impl wit::Host for CallCaps {
-    async fn send(&mut self, request: wit::Request) -> wasmtime::Result<Result<wit::Response, WitError>> {
-        Ok(self.http_send(request).await)
-    }
+/// A request as the participant asked for it; secrets are named, not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.
+    pub method: String,
+    /// An absolute http or https URL.
+    pub url: String,
+    pub headers: Vec<Header>,
+    pub secrets: Vec<SecretUse>,
+    pub body: Option<Vec<u8>>,
+    /// Defaults to, and is capped by, what remains of the call's deadline.
+    pub timeout_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// Header `name` set to `prefix` followed by the value of secret `secret`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretHeader {
+    pub name: String,
+    pub prefix: String,
+    pub secret: String,
+}
+
+/// A user name or password: written out, or the name of a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialPart {
+    Literal(String),
+    Secret(String),
+}
+
+/// Where the host splices a secret into a request, after the grant check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretUse {
+    Header(SecretHeader),
+    BasicAuth {
+        user: CredentialPart,
+        password: CredentialPart,
+    },
+    /// Every `{secret:NAME}` in the URL's path and query, percent-encoded.
+    UrlPlaceholder(String),
+}
+
+/// The response, headers and body redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<Header>,
+    pub body: Vec<u8>,
 }
 
 /// The methods a participant may send: the ordinary ones. CONNECT (a
@@ -82,7 +129,8 @@ const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 const HOST_SET_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
 
 impl CallCaps {
-    async fn http_send(&mut self, request: wit::Request) -> Result<wit::Response, WitError> {
+    /// Sends `request` if its host is granted; redirects are not followed.
+    pub async fn http_send(&mut self, request: Request) -> Result<Response, CapabilityError> {
         let url = parse_url(&request.url)?;
         let host = normalize_host(url.host_str().unwrap_or_default());
         let port = url.port_or_known_default().unwrap_or(80);
@@ -93,14 +141,14 @@ impl CallCaps {
         let public_only = self.address_policy("http", &host, &target, access).await?;
         let method = request.method.to_ascii_uppercase();
         if !METHODS.contains(&method.as_str()) {
-            return Err(WitError::bad_input(format!(
+            return Err(CapabilityError::bad_input(format!(
                 "http: method '{}' is not allowed ({})",
                 clip(&request.method, 32),
                 METHODS.join(", ")
             )));
         }
         let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|_| WitError::bad_input(format!("http: bad method '{}'", clip(&request.method, 32))))?;
+            .map_err(|_| CapabilityError::bad_input(format!("http: bad method '{}'", clip(&request.method, 32))))?;
 
         let mut final_url = request.url.clone();
         let mut headers = reqwest::header::HeaderMap::new();
@@ -115,7 +163,7 @@ impl CallCaps {
                     let value = format!("{}{}", h.prefix, self.secret("http", &h.secret)?.expose());
                     insert_header(&mut headers, &h.name, &value)?;
                 }
-                SecretUse::BasicAuth((user, password)) => {
+                SecretUse::BasicAuth { user, password } => {
                     let user = self.credential_part(user)?;
                     let password = self.credential_part(password)?;
                     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -127,7 +175,7 @@ impl CallCaps {
                 SecretUse::UrlPlaceholder(name) => {
                     let placeholder = format!("{{secret:{name}}}");
                     if !final_url.contains(&placeholder) {
-                        return Err(WitError::bad_input(format!(
+                        return Err(CapabilityError::bad_input(format!(
                             "http: the URL has no {} placeholder",
                             clip(&placeholder, MAX_ECHO_CHARS)
                         )));
@@ -140,14 +188,14 @@ impl CallCaps {
             }
         }
         let final_parsed = parse_url(&final_url)
-            .map_err(|_| WitError::bad_input("http: the URL is invalid once secrets are filled in"))?;
+            .map_err(|_| CapabilityError::bad_input("http: the URL is invalid once secrets are filled in"))?;
         if final_parsed.host_str() != url.host_str() || final_parsed.port_or_known_default() != Some(port) {
-            return Err(WitError::bad_input("http: secrets may only fill the URL's path and query"));
+            return Err(CapabilityError::bad_input("http: secrets may only fill the URL's path and query"));
         }
 
         let timeout = self.time_left(request.timeout_ms);
         if timeout.is_zero() {
-            return Err(WitError::retryable("http: no time left before the call's deadline"));
+            return Err(CapabilityError::retryable("http: no time left before the call's deadline"));
         }
         let client = if public_only { &self.services.http.public_only } else { &self.services.http.exact };
         let mut builder = client.request(method, final_parsed).headers(headers).timeout(timeout);
@@ -159,13 +207,13 @@ impl CallCaps {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| wit::Header {
+            .map(|(k, v)| Header {
                 name: k.as_str().to_owned(),
                 value: self.redact(&String::from_utf8_lossy(v.as_bytes())),
             })
             .collect();
         let body = self.read_response("http", &target, response).await?;
-        Ok(wit::Response { status, headers, body })
+        Ok(Response { status, headers, body })
     }
 
     /// Reads a response body within the call's bounds, charges it to the
@@ -175,7 +223,7 @@ impl CallCaps {
         capability: &str,
         target: &str,
         response: reqwest::Response,
-    ) -> Result<Vec<u8>, WitError> {
+    ) -> Result<Vec<u8>, CapabilityError> {
         let cap = self.response_cap();
         let body = read_body(response, cap).await.map_err(|e| self.transport_error(capability, target, &e))?;
         let body = body.map_err(|()| {
@@ -184,7 +232,10 @@ impl CallCaps {
             } else {
                 format!("the limit is {} KiB per response", cap >> 10)
             };
-            WitError::fatal(format!("{capability}: response from {} is too large: {why}", clip(target, MAX_ECHO_CHARS)))
+            CapabilityError::fatal(format!(
+                "{capability}: response from {} is too large: {why}",
+                clip(target, MAX_ECHO_CHARS)
+            ))
         })?;
         self.response_budget -= body.len();
         self.redact_body(capability, body).await
@@ -202,7 +253,7 @@ impl CallCaps {
         host: &str,
         target: &str,
         access: Access,
-    ) -> Result<bool, WitError> {
+    ) -> Result<bool, CapabilityError> {
         if access == Access::Exact {
             return Ok(false);
         }
@@ -219,12 +270,12 @@ impl CallCaps {
                 Err(self.deny(capability, &format!("{target} (resolves to non-public {})", addrs[0].ip()), hint))
             }
             Ok(_) | Err(_) => {
-                Err(WitError::retryable(format!("{capability}: cannot resolve {}", clip(host, MAX_ECHO_CHARS))))
+                Err(CapabilityError::retryable(format!("{capability}: cannot resolve {}", clip(host, MAX_ECHO_CHARS))))
             }
         }
     }
 
-    fn credential_part(&mut self, part: &CredentialPart) -> Result<String, WitError> {
+    fn credential_part(&mut self, part: &CredentialPart) -> Result<String, CapabilityError> {
         match part {
             CredentialPart::Literal(s) => Ok(s.clone()),
             CredentialPart::Secret(name) => Ok(self.secret("http", name)?.expose().to_owned()),
@@ -233,7 +284,7 @@ impl CallCaps {
 
     /// Transport failures are retryable, except a connection the address
     /// policy refused, which no retry will change.
-    pub(super) fn transport_error(&self, capability: &str, target: &str, e: &reqwest::Error) -> WitError {
+    pub(super) fn transport_error(&self, capability: &str, target: &str, e: &reqwest::Error) -> CapabilityError {
         let mut detail = e.to_string();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
@@ -245,41 +296,41 @@ impl CallCaps {
         let target = self.redact(target);
         let target = clip(&target, MAX_ECHO_CHARS);
         if detail.contains("non-public addresses") {
-            WitError::denied(format!("{capability}: {target}: {detail}"))
+            CapabilityError::denied(format!("{capability}: {target}: {detail}"))
         } else if e.is_timeout() {
-            WitError::retryable(format!("{capability}: {target}: timed out"))
+            CapabilityError::retryable(format!("{capability}: {target}: timed out"))
         } else {
-            WitError::retryable(format!("{capability}: {target}: {detail}"))
+            CapabilityError::retryable(format!("{capability}: {target}: {detail}"))
         }
     }
 }
 
-fn parse_url(raw: &str) -> Result<url::Url, WitError> {
-    let url = url::Url::parse(raw).map_err(|e| WitError::bad_input(format!("http: invalid URL: {e}")))?;
+fn parse_url(raw: &str) -> Result<url::Url, CapabilityError> {
+    let url = url::Url::parse(raw).map_err(|e| CapabilityError::bad_input(format!("http: invalid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(WitError::bad_input(format!("http: unsupported scheme '{}' (http or https)", url.scheme())));
+        return Err(CapabilityError::bad_input(format!("http: unsupported scheme '{}' (http or https)", url.scheme())));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(WitError::bad_input("http: the URL has no host"));
+        return Err(CapabilityError::bad_input("http: the URL has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(WitError::bad_input("http: credentials in the URL are refused; use a secret"));
+        return Err(CapabilityError::bad_input("http: credentials in the URL are refused; use a secret"));
     }
     Ok(url)
 }
 
-fn insert_header(headers: &mut reqwest::header::HeaderMap, name: &str, value: &str) -> Result<(), WitError> {
+fn insert_header(headers: &mut reqwest::header::HeaderMap, name: &str, value: &str) -> Result<(), CapabilityError> {
     let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| WitError::bad_input(format!("http: invalid header name '{}'", clip(name, 64))))?;
+        .map_err(|_| CapabilityError::bad_input(format!("http: invalid header name '{}'", clip(name, 64))))?;
     let value = reqwest::header::HeaderValue::from_str(value)
-        .map_err(|_| WitError::bad_input(format!("http: invalid value for header '{name}'")))?;
+        .map_err(|_| CapabilityError::bad_input(format!("http: invalid value for header '{name}'")))?;
     headers.insert(name, value);
     Ok(())
 }
 
-fn refuse_host_set_header(name: &str) -> Result<(), WitError> {
+fn refuse_host_set_header(name: &str) -> Result<(), CapabilityError> {
     if HOST_SET_HEADERS.iter().any(|h| name.trim().eq_ignore_ascii_case(h)) {
-        return Err(WitError::bad_input(format!(
+        return Err(CapabilityError::bad_input(format!(
             "http: the {} header is set by the host (from the URL or the body)",
             clip(name, 64)
         )));

@@ -1,58 +1,71 @@
-//! `log` and `timer`: the capabilities every participant has.
+//! `log` and `timer`: the capabilities every participant has. Both can end
+//! the call (a flood of logs, a sleep past the deadline), so they fail with
+//! [`LimitReached`] rather than an error the participant could handle.
 
-use super::{CallCaps, ParticipantEvent};
-use crate::sandbox::Limit;
-use crate::sandbox::bindings::mastermind::participant::{log, timer};
-use crate::sandbox::limits::LimitExceeded;
+use super::{CallCaps, LimitReached, ParticipantEvent};
+use crate::model::Limit;
 use std::time::Duration;
 
+/// How much a log line matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
 impl CallCaps {
-    fn report(&mut self, event: ParticipantEvent, size: usize) -> wasmtime::Result<()> {
+    /// Reports a log line, redacted, and charges it to the log budget.
+    pub fn log_line(&mut self, level: Level, message: &str) -> Result<(), LimitReached> {
+        let size = message.len() + 16;
+        let message = self.redact(message);
+        self.report(ParticipantEvent::Log { level: level.as_str().into(), message }, size)
+    }
+
+    /// Reports progress (`percent` capped at 100), charged like a log line.
+    pub fn log_progress(&mut self, message: &str, percent: Option<u8>) -> Result<(), LimitReached> {
+        let size = message.len() + 16;
+        let message = self.redact(message);
+        self.report(ParticipantEvent::Progress { message, percent: percent.map(|p| p.min(100)) }, size)
+    }
+
+    /// Sleeps `ms` milliseconds, or until the deadline, which ends the call.
+    pub async fn timer_sleep(&mut self, ms: u64) -> Result<(), LimitReached> {
+        let wanted = Duration::from_millis(ms);
+        let left = self.time_left(None);
+        if wanted >= left {
+            tokio::time::sleep(left).await;
+            return Err(LimitReached::new(Limit::Deadline, "deadline exceeded while the participant slept"));
+        }
+        tokio::time::sleep(wanted).await;
+        Ok(())
+    }
+
+    fn report(&mut self, event: ParticipantEvent, size: usize) -> Result<(), LimitReached> {
         let Some(left) = self.log_budget.checked_sub(size) else {
-            return Err(LimitExceeded::new(
+            return Err(LimitReached::new(
                 Limit::Log,
                 "log limit exceeded: the participant logged more than its per-call budget",
-            )
-            .into());
+            ));
         };
         self.log_budget = left;
         if let Some(sink) = &self.events {
             sink.emit(event);
         }
-        Ok(())
-    }
-}
-
-impl log::Host for CallCaps {
-    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            log::Level::Trace => "trace",
-            log::Level::Debug => "debug",
-            log::Level::Info => "info",
-            log::Level::Warn => "warn",
-            log::Level::Error => "error",
-        };
-        let size = message.len() + 16;
-        let message = self.redact(&message);
-        self.report(ParticipantEvent::Log { level: level.into(), message }, size)
-    }
-
-    async fn progress(&mut self, message: String, percent: Option<u8>) -> wasmtime::Result<()> {
-        let size = message.len() + 16;
-        let message = self.redact(&message);
-        self.report(ParticipantEvent::Progress { message, percent: percent.map(|p| p.min(100)) }, size)
-    }
-}
-
-impl timer::Host for CallCaps {
-    async fn sleep(&mut self, ms: u64) -> wasmtime::Result<()> {
-        let wanted = Duration::from_millis(ms);
-        let left = self.time_left(None);
-        if wanted >= left {
-            tokio::time::sleep(left).await;
-            return Err(LimitExceeded::new(Limit::Deadline, "deadline exceeded while the participant slept").into());
-        }
-        tokio::time::sleep(wanted).await;
         Ok(())
     }
 }

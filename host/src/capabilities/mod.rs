@@ -1,6 +1,13 @@
 //! Capabilities: what a participant can ask the host to do, and the checks
 //! that stand in front of each.
 //!
+//! This layer is plain Rust, below the sandbox: each capability is a method
+//! on [`CallCaps`] taking and returning its own types, failing with a
+//! [`CapabilityError`] (the participant's to handle) or, for the log and
+//! the timer, a [`LimitReached`] (the end of the call). The sandbox's host
+//! glue (`sandbox::host`) turns the WIT contract's values into these and
+//! back, so a change to the contract's plumbing never reaches the checks.
+//!
 //! Guarantees:
 //! - Deny by default: a call is checked against the participant's
 //!   [`Grants`] before anything leaves the machine; a refusal is a `denied`
@@ -9,16 +16,17 @@
 //!   the host; their values are redacted from whatever flows back.
 //! - Every host call is bounded by what remains of the call's deadline.
 
-mod chef;
-mod ec2;
+pub mod chef;
+pub mod ec2;
 pub mod grants;
-mod http;
+pub mod http;
 pub mod known_hosts;
-mod log;
+pub mod log;
 pub mod net;
-mod outcome;
+pub mod outcome;
 pub mod secrets;
-mod ssh;
+pub mod ssh;
+mod ssh_host_keys;
 mod ssh_slots;
 pub mod vault;
 
@@ -28,7 +36,7 @@ pub use known_hosts::{FileKnownHosts, KnownHosts, MemoryKnownHosts};
 pub use secrets::{MemorySecrets, Redactor, Secret, SecretStore};
 pub use vault::{Vault, VaultError};
 
-use crate::sandbox::bindings::WitError;
+use crate::model::Limit;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +44,61 @@ use std::time::{Duration, Instant};
 pub use ssh_slots::{
     MAX_CONNECTIONS_PER_CALL, MAX_CONNECTIONS_PER_PROCESS, MAX_CONNECTIONS_PER_TENANT, MAX_TARGETS_PER_CALL,
 };
+
+/// Why a capability request failed. It goes back to the participant, which
+/// may handle it; its kind tells the engine what may help if it does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapabilityError {
+    pub kind: CapabilityErrorKind,
+    /// One line for the operator; never holds a secret's value.
+    pub message: String,
+}
+
+/// The contract's four kinds of failure. Not [`crate::model::ErrorKind`]:
+/// that one also has `limit` and `crashed`, which only the sandbox decides
+/// and which a participant could not be handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapabilityErrorKind {
+    /// Transient: the same request may succeed later.
+    Retryable,
+    /// Permanent: retrying will not help.
+    Fatal,
+    /// Refused by the grants or the address policy.
+    Denied,
+    /// The request is malformed.
+    BadInput,
+}
+
+impl CapabilityError {
+    pub fn denied(message: impl Into<String>) -> Self {
+        CapabilityError { kind: CapabilityErrorKind::Denied, message: message.into() }
+    }
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        CapabilityError { kind: CapabilityErrorKind::BadInput, message: message.into() }
+    }
+    pub fn fatal(message: impl Into<String>) -> Self {
+        CapabilityError { kind: CapabilityErrorKind::Fatal, message: message.into() }
+    }
+    pub fn retryable(message: impl Into<String>) -> Self {
+        CapabilityError { kind: CapabilityErrorKind::Retryable, message: message.into() }
+    }
+}
+
+/// A limit of the whole call reached inside a capability (the log budget
+/// spent, the deadline passed while sleeping). Unlike a [`CapabilityError`]
+/// the participant never sees it: the sandbox ends the call with it, as it
+/// would for any other limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitReached {
+    pub limit: Limit,
+    pub message: String,
+}
+
+impl LimitReached {
+    pub fn new(limit: Limit, message: impl Into<String>) -> Self {
+        LimitReached { limit, message: message.into() }
+    }
+}
 
 /// Something a participant reported while it ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,7 +204,7 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 
 impl CallCaps {
     /// Records and returns a denial.
-    pub(crate) fn deny(&mut self, capability: &str, target: &str, hint: &str) -> WitError {
+    pub(crate) fn deny(&mut self, capability: &str, target: &str, hint: &str) -> CapabilityError {
         // Redacted before it is cut, so no cut can leave part of a secret.
         let (target, hint) = (self.redact(target), self.redact(hint));
         let (target, hint) = (clip(&target, MAX_ECHO_CHARS), clip(&hint, MAX_ECHO_CHARS));
@@ -150,18 +213,18 @@ impl CallCaps {
         if self.denials.len() < MAX_DENIALS {
             self.denials.push(message.clone());
         }
-        WitError::denied(message)
+        CapabilityError::denied(message)
     }
 
     /// The value of secret `name`, if granted and set.
-    pub(crate) fn secret(&mut self, capability: &str, name: &str) -> Result<Secret, WitError> {
+    pub(crate) fn secret(&mut self, capability: &str, name: &str) -> Result<Secret, CapabilityError> {
         if !self.grants.allows_secret(name) {
             return Err(self.deny(capability, &format!("secret '{name}'"), &format!("grant it with secret={name}")));
         }
         let secret = self
             .secrets
             .get(name)
-            .ok_or_else(|| WitError::fatal(format!("{capability}: secret '{name}' is granted but not set")))?;
+            .ok_or_else(|| CapabilityError::fatal(format!("{capability}: secret '{name}' is granted but not set")))?;
         self.redactor.add_secret(&secret);
         Ok(secret)
     }
@@ -181,7 +244,7 @@ impl CallCaps {
 
     /// Redacts a response body off the async workers (it is CPU work in
     /// proportion to the body) and within what remains of the deadline.
-    pub(crate) async fn redact_body(&self, capability: &str, body: Vec<u8>) -> Result<Vec<u8>, WitError> {
+    pub(crate) async fn redact_body(&self, capability: &str, body: Vec<u8>) -> Result<Vec<u8>, CapabilityError> {
         /// Below this, a pass costs less than handing it to another thread.
         const INLINE: usize = 64 << 10;
         if self.redactor.is_empty() || body.len() <= INLINE {
@@ -191,8 +254,8 @@ impl CallCaps {
         let work = tokio::task::spawn_blocking(move || redactor.redact_bytes(body));
         match tokio::time::timeout(self.time_left(None), work).await {
             Ok(Ok(body)) => Ok(body),
-            Ok(Err(e)) => Err(WitError::fatal(format!("{capability}: redacting the response failed: {e}"))),
-            Err(_) => Err(WitError::retryable(format!("{capability}: no time left to redact the response"))),
+            Ok(Err(e)) => Err(CapabilityError::fatal(format!("{capability}: redacting the response failed: {e}"))),
+            Err(_) => Err(CapabilityError::retryable(format!("{capability}: no time left to redact the response"))),
         }
     }
 
@@ -202,5 +265,3 @@ impl CallCaps {
         http::MAX_RESPONSE_BYTES.min(self.memory_bytes).min(self.response_budget)
     }
 }
-
-impl crate::sandbox::bindings::mastermind::participant::types::Host for CallCaps {}

@@ -1,9 +1,7 @@
 //! `outcome`: field updates a call keeps even if it then fails, so an
 //! error handler can clean up what the step already created.
 
-use super::CallCaps;
-use crate::sandbox::bindings::WitError;
-use crate::sandbox::bindings::mastermind::participant::outcome;
+use super::{CallCaps, CapabilityError};
 use serde_json::{Map, Value};
 
 /// What a call has kept so far, bounded like its output.
@@ -14,23 +12,24 @@ pub(crate) struct Kept {
     size: usize,
 }
 
-impl outcome::Host for CallCaps {
-    async fn keep(&mut self, updates: String) -> wasmtime::Result<Result<(), WitError>> {
+impl CallCaps {
+    /// Keeps `updates` (a JSON object, redacted) over what was kept before.
+    pub fn outcome_keep(&mut self, updates: &str) -> Result<(), CapabilityError> {
         let size = self.kept.size + updates.len();
         if size > self.output_limit {
-            return Ok(Err(WitError::bad_input(format!(
+            return Err(CapabilityError::bad_input(format!(
                 "outcome.keep: {} KiB kept in all, over the output limit of {} KiB",
                 size / 1024,
                 self.output_limit / 1024
-            ))));
+            )));
         }
-        let updates = match serde_json::from_str(&self.redact(&updates)) {
+        let updates = match serde_json::from_str(&self.redact(updates)) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Ok(Err(WitError::bad_input("outcome.keep: the updates must be a JSON object"))),
-            Err(e) => return Ok(Err(WitError::bad_input(format!("outcome.keep: invalid JSON: {e}")))),
+            Ok(_) => return Err(CapabilityError::bad_input("outcome.keep: the updates must be a JSON object")),
+            Err(e) => return Err(CapabilityError::bad_input(format!("outcome.keep: invalid JSON: {e}"))),
         };
         self.kept.size = size;
         self.kept.updates.extend(updates);
-        Ok(Ok(()))
+        Ok(())
     }
 }

@@ -11,33 +11,63 @@
 //! Host keys are verified before authenticating (the private key is never
 //! offered to an unverified server): against the step's pins if it gave
 //! any, otherwise against the fingerprint recorded for the tenant on first
-//! use (see [`super::known_hosts`]).
+//! use (see `ssh_host_keys` and [`super::known_hosts`]).
 
 use super::grants::normalize_host;
-use super::known_hosts::{HostKeyCheck, KnownHosts};
+use super::known_hosts::KnownHosts;
+use super::ssh_host_keys::{GuardError, HostKeyGuard, parse_pins};
 use super::ssh_slots::{
     MAX_CONNECTIONS_PER_CALL, MAX_CONNECTIONS_PER_PROCESS, MAX_CONNECTIONS_PER_TENANT, MAX_TARGETS_PER_CALL,
 };
-use super::{Access, CallCaps, MAX_ECHO_CHARS, Redactor, Secret, clip, net};
-use crate::sandbox::bindings::WitError;
-use crate::sandbox::bindings::mastermind::participant::ssh as wit;
-use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use super::{Access, CallCaps, CapabilityError, MAX_ECHO_CHARS, Redactor, Secret, clip, net};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, client};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-type ExecResults = Vec<Result<wit::ExecOutput, WitError>>;
+/// One result per target, in the request's order.
+pub type ExecResults = Vec<Result<ExecOutput, CapabilityError>>;
 
 /// The most of each stream kept per host; a chatty command must not
 /// exhaust the participant's memory.
 const MAX_STREAM_BYTES: usize = 1 << 20;
 
-impl wit::Host for CallCaps {
-    async fn exec(&mut self, request: wit::ExecRequest) -> wasmtime::Result<Result<ExecResults, WitError>> {
-        Ok(self.ssh_exec(request).await)
-    }
+/// One command to run on every target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub targets: Vec<ExecTarget>,
+    /// Name of the secret holding the private key (OpenSSH PEM).
+    pub key_secret: String,
+    pub command: String,
+    /// Sent to the command's standard input, then closed.
+    pub stdin: Option<String>,
+    /// Per target; defaults to, and is capped by, the call's deadline.
+    pub timeout_ms: Option<u32>,
+    /// How many targets run at once (0: all at once).
+    pub concurrency: u32,
+    /// Pinned host keys as (`host[:port]`, `SHA256:...` fingerprint).
+    pub host_keys: Vec<(String, String)>,
+}
+
+/// A host to run on, as the participant named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+}
+
+/// What the command did on one target, its streams redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: String,
+    pub stderr: String,
+    /// None when the command was killed by a signal.
+    pub exit_status: Option<u32>,
+    pub exit_signal: Option<String>,
+    pub duration_ms: u64,
 }
 
 /// One target, checked and ready to be run on its own task.
@@ -75,18 +105,21 @@ struct Shared {
 }
 
 impl CallCaps {
-    async fn ssh_exec(&mut self, request: wit::ExecRequest) -> Result<ExecResults, WitError> {
+    /// Runs the command on every target. Fails as a whole only when the
+    /// request is refused before any connection; each target's own failure
+    /// is in its result.
+    pub async fn ssh_exec(&mut self, request: ExecRequest) -> Result<ExecResults, CapabilityError> {
         if request.targets.is_empty() {
-            return Err(WitError::bad_input("ssh: no targets"));
+            return Err(CapabilityError::bad_input("ssh: no targets"));
         }
         if request.targets.len() > MAX_TARGETS_PER_CALL {
-            return Err(WitError::bad_input(format!(
+            return Err(CapabilityError::bad_input(format!(
                 "ssh: {} targets in one request, at most {MAX_TARGETS_PER_CALL}: split them over several steps",
                 request.targets.len()
             )));
         }
         if request.command.trim().is_empty() {
-            return Err(WitError::bad_input("ssh: the command is empty"));
+            return Err(CapabilityError::bad_input("ssh: the command is empty"));
         }
         let pins = parse_pins(&request.host_keys)?;
 
@@ -95,7 +128,7 @@ impl CallCaps {
             let host = normalize_host(t.host.trim());
             let label = format!("{}@{}", clip(&t.user, 64), clip(&host_port(&host, t.port), MAX_ECHO_CHARS));
             if host.is_empty() || t.user.is_empty() || t.port == 0 || t.host.chars().any(char::is_whitespace) {
-                return Err(WitError::bad_input(format!(
+                return Err(CapabilityError::bad_input(format!(
                     "ssh: target '{label}' is malformed (need a user, a host without spaces and a port 1-65535)"
                 )));
             }
@@ -108,7 +141,7 @@ impl CallCaps {
         let key = parse_key(&request.key_secret, secret.expose())?;
 
         let mut targets = Vec::with_capacity(checked.len());
-        let mut early: Vec<Option<WitError>> = Vec::with_capacity(checked.len());
+        let mut early: Vec<Option<CapabilityError>> = Vec::with_capacity(checked.len());
         for (t, host, label, access) in checked {
             let host_id = host_port(&host, t.port);
             let mut addrs = None;
@@ -161,7 +194,7 @@ impl CallCaps {
         .min(MAX_CONNECTIONS_PER_CALL);
         let permits = Arc::new(tokio::sync::Semaphore::new(width));
         let mut tasks = tokio::task::JoinSet::new();
-        let mut results: Vec<Option<Result<wit::ExecOutput, WitError>>> = Vec::new();
+        let mut results: Vec<Option<Result<ExecOutput, CapabilityError>>> = Vec::new();
         for (index, (target, failed)) in targets.into_iter().zip(early).enumerate() {
             if let Some(e) = failed {
                 results.push(Some(Err(e)));
@@ -188,11 +221,9 @@ impl CallCaps {
         Ok(results
             .into_iter()
             .map(|r| match r {
-                Some(Ok(out)) => {
-                    Ok(wit::ExecOutput { stdout: redact(&out.stdout), stderr: redact(&out.stderr), ..out })
-                }
-                Some(Err(e)) => Err(WitError { kind: e.kind, message: redact(&e.message) }),
-                None => Err(WitError::fatal("ssh: internal error: the target's task ended without a result")),
+                Some(Ok(out)) => Ok(ExecOutput { stdout: redact(&out.stdout), stderr: redact(&out.stderr), ..out }),
+                Some(Err(e)) => Err(CapabilityError { kind: e.kind, message: redact(&e.message) }),
+                None => Err(CapabilityError::fatal("ssh: internal error: the target's task ended without a result")),
             })
             .collect())
     }
@@ -205,7 +236,7 @@ impl CallCaps {
         host: &str,
         port: u16,
         label: &str,
-    ) -> Result<Result<Vec<SocketAddr>, WitError>, WitError> {
+    ) -> Result<Result<Vec<SocketAddr>, CapabilityError>, CapabilityError> {
         let hint = "private, loopback and link-local addresses need the exact host in a grant";
         let addrs = match resolve(host, port).await {
             Ok(addrs) => addrs,
@@ -230,51 +261,11 @@ impl CallCaps {
     }
 }
 
-/// `(host, port or None for every port, fingerprint)` from the request's
-/// pins; a malformed pin refuses the request, since ignoring it would
-/// silently fall back to trust on first use.
-fn parse_pins(pins: &[(String, String)]) -> Result<Vec<(String, Option<u16>, String)>, WitError> {
-    let mut out = Vec::with_capacity(pins.len());
-    for (host, fingerprint) in pins {
-        let (h, port) = split_host_port(host.trim())
-            .ok_or_else(|| WitError::bad_input(format!("ssh: host-keys: '{host}' is not a host or host:port")))?;
-        let fp = normalize_fingerprint(fingerprint).ok_or_else(|| {
-            WitError::bad_input(format!(
-                "ssh: host-keys: the fingerprint for '{host}' must look like SHA256:<43 base64 characters> (as `ssh-keygen -lf` prints), got '{fingerprint}'"
-            ))
-        })?;
-        out.push((normalize_host(h), port, fp));
-    }
-    Ok(out)
-}
-
-/// `SHA256:` and unpadded base64 of 32 bytes, the way OpenSSH prints it.
-pub(crate) fn normalize_fingerprint(raw: &str) -> Option<String> {
-    let b64 = raw.trim().strip_prefix("SHA256:")?.trim_end_matches('=');
-    let valid = b64.len() == 43 && b64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
-    valid.then(|| format!("SHA256:{b64}"))
-}
-
-fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        return match after {
-            "" => Some((host, None)),
-            p => Some((host, Some(p.strip_prefix(':')?.parse().ok()?))),
-        };
-    }
-    match s.split_once(':') {
-        _ if s.is_empty() => None,
-        Some((h, p)) if !p.contains(':') => Some((h, Some(p.parse().ok()?))),
-        _ => Some((s, None)), // a bare host or a bare IPv6 address
-    }
-}
-
 fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
-fn parse_key(name: &str, text: &str) -> Result<PrivateKey, WitError> {
+fn parse_key(name: &str, text: &str) -> Result<PrivateKey, CapabilityError> {
     russh::keys::decode_secret_key(text, None).map_err(|e| {
         let why = match e {
             russh::keys::Error::KeyIsEncrypted => {
@@ -282,7 +273,7 @@ fn parse_key(name: &str, text: &str) -> Result<PrivateKey, WitError> {
             }
             other => format!("{other}; store the private key file's text (OpenSSH or PEM)"),
         };
-        WitError::fatal(format!("ssh: secret '{name}' is not a usable private key: {why}"))
+        CapabilityError::fatal(format!("ssh: secret '{name}' is not a usable private key: {why}"))
     })
 }
 
@@ -293,9 +284,9 @@ struct Failure {
 }
 
 impl Failure {
-    fn in_context(self, label: &str) -> WitError {
+    fn in_context(self, label: &str) -> CapabilityError {
         let message = format!("ssh: {label}: {}", self.message);
-        if self.retryable { WitError::retryable(message) } else { WitError::fatal(message) }
+        if self.retryable { CapabilityError::retryable(message) } else { CapabilityError::fatal(message) }
     }
 }
 
@@ -336,7 +327,7 @@ impl Phase {
     }
 }
 
-async fn run_target(shared: &Shared, target: &Target) -> Result<wit::ExecOutput, WitError> {
+async fn run_target(shared: &Shared, target: &Target) -> Result<ExecOutput, CapabilityError> {
     // A connection slot of the tenant's and of the process's, waited for
     // within the call's deadline (not the target's own timeout).
     let slots = async {
@@ -347,7 +338,7 @@ async fn run_target(shared: &Shared, target: &Target) -> Result<wit::ExecOutput,
     let _slots = match tokio::time::timeout_at(shared.deadline.into(), slots).await {
         Ok((Ok(t), Ok(p))) => (t, p),
         _ => {
-            return Err(WitError::retryable(format!(
+            return Err(CapabilityError::retryable(format!(
                 "ssh: {}: no SSH connection slot free before the call's deadline ({MAX_CONNECTIONS_PER_TENANT} per tenant, {MAX_CONNECTIONS_PER_PROCESS} per process)",
                 target.label
             )));
@@ -357,7 +348,10 @@ async fn run_target(shared: &Shared, target: &Target) -> Result<wit::ExecOutput,
     let left = shared.deadline.saturating_duration_since(started);
     let budget = shared.per_target.map_or(left, |t| t.min(left));
     if budget.is_zero() {
-        return Err(WitError::retryable(format!("ssh: {}: no time left before the call's deadline", target.label)));
+        return Err(CapabilityError::retryable(format!(
+            "ssh: {}: no time left before the call's deadline",
+            target.label
+        )));
     }
     let mut phase = Phase::Connecting;
     match tokio::time::timeout(budget, session(shared, target, &mut phase)).await {
@@ -365,7 +359,7 @@ async fn run_target(shared: &Shared, target: &Target) -> Result<wit::ExecOutput,
             out.duration_ms = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
             out
         }),
-        Err(_) => Err(WitError::retryable(format!(
+        Err(_) => Err(CapabilityError::retryable(format!(
             "ssh: {}: timed out after {:.1}s {}",
             target.label,
             budget.as_secs_f64(),
@@ -374,7 +368,7 @@ async fn run_target(shared: &Shared, target: &Target) -> Result<wit::ExecOutput,
     }
 }
 
-async fn session(shared: &Shared, target: &Target, phase: &mut Phase) -> Result<wit::ExecOutput, WitError> {
+async fn session(shared: &Shared, target: &Target, phase: &mut Phase) -> Result<ExecOutput, CapabilityError> {
     let label = target.label.as_str();
     *phase = Phase::Connecting;
     let addrs = match &target.addrs {
@@ -410,7 +404,7 @@ async fn session(shared: &Shared, target: &Target, phase: &mut Phase) -> Result<
         .map_err(|e| protocol_error(label, "authentication", e))?;
     if !auth.success() {
         let fingerprint = shared.key.public_key().fingerprint(HashAlg::Sha256);
-        return Err(WitError::fatal(format!(
+        return Err(CapabilityError::fatal(format!(
             "ssh: {label}: public key authentication as '{}' failed: the server does not accept key '{}' ({fingerprint}); add its public key to {}'s authorized_keys on that host",
             target.user, shared.key_name, target.user
         )));
@@ -419,7 +413,7 @@ async fn session(shared: &Shared, target: &Target, phase: &mut Phase) -> Result<
     *phase = Phase::Running;
     let output = run_command(shared, &handle).await.map_err(|e| protocol_error(label, "running the command", e))?;
     let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
-    output.map_err(|why| WitError::retryable(format!("ssh: {label}: {why}")))
+    output.map_err(|why| CapabilityError::retryable(format!("ssh: {label}: {why}")))
 }
 
 /// Runs the command, feeding stdin while reading its output (a command
@@ -428,7 +422,7 @@ async fn session(shared: &Shared, target: &Target, phase: &mut Phase) -> Result<
 async fn run_command(
     shared: &Shared,
     handle: &client::Handle<HostKeyGuard>,
-) -> Result<Result<wit::ExecOutput, String>, russh::Error> {
+) -> Result<Result<ExecOutput, String>, russh::Error> {
     let channel = handle.channel_open_session().await?;
     channel.exec(true, shared.command.as_bytes()).await?;
     let (mut read, write) = channel.split();
@@ -462,7 +456,7 @@ async fn run_command(
         if status.is_none() && signal.is_none() {
             return Err("the connection closed before the command reported an exit status".to_owned());
         }
-        Ok(wit::ExecOutput {
+        Ok(ExecOutput {
             stdout: stdout.finish("stdout"),
             stderr: stderr.finish("stderr"),
             exit_status: status,
@@ -513,7 +507,7 @@ impl Capped {
     }
 }
 
-fn connect_error(label: &str, e: &std::io::Error) -> WitError {
+fn connect_error(label: &str, e: &std::io::Error) -> CapabilityError {
     let why = match e.kind() {
         std::io::ErrorKind::ConnectionRefused => {
             "connection refused (is sshd running and listening on that port?)".to_owned()
@@ -521,10 +515,10 @@ fn connect_error(label: &str, e: &std::io::Error) -> WitError {
         std::io::ErrorKind::TimedOut => "connection timed out".to_owned(),
         _ => format!("cannot connect: {e}"),
     };
-    WitError::retryable(format!("ssh: {label}: {why}"))
+    CapabilityError::retryable(format!("ssh: {label}: {why}"))
 }
 
-fn protocol_error(label: &str, during: &str, e: russh::Error) -> WitError {
+fn protocol_error(label: &str, during: &str, e: russh::Error) -> CapabilityError {
     use russh::Error as E;
     let message = format!("ssh: {label}: {during} failed: {e}");
     match e {
@@ -538,91 +532,14 @@ fn protocol_error(label: &str, during: &str, e: russh::Error) -> WitError {
         | E::RecvError
         | E::Elapsed(_)
         | E::Join(_)
-        | E::ChannelOpenFailure(_) => WitError::retryable(message),
-        _ => WitError::fatal(message),
-    }
-}
-
-/// Checks the server's host key during the handshake, before any
-/// credential is sent.
-struct HostKeyGuard {
-    label: String,
-    host_id: String,
-    tenant: String,
-    pin: Option<String>,
-    known_hosts: Arc<dyn KnownHosts>,
-}
-
-enum GuardError {
-    HostKey(WitError),
-    Ssh(russh::Error),
-}
-
-impl std::fmt::Debug for GuardError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GuardError::HostKey(e) => write!(f, "host key refused: {}", e.message),
-            GuardError::Ssh(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl From<russh::Error> for GuardError {
-    fn from(e: russh::Error) -> Self {
-        GuardError::Ssh(e)
-    }
-}
-
-impl client::Handler for HostKeyGuard {
-    type Error = GuardError;
-
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, GuardError> {
-        let data = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data(),
-            PublicKeyOrCertificate::Certificate(cert) => cert.public_key(),
-        };
-        let presented = data.fingerprint(HashAlg::Sha256).to_string();
-        let advice = "if the host was legitimately re-keyed, check the new fingerprint out of band (ssh-keygen -lf on the host) and pin it with the step's host key param";
-        let (expected, source) = match &self.pin {
-            Some(pin) if *pin == presented => return Ok(true),
-            Some(pin) => (pin.clone(), "the step pins".to_owned()),
-            None => match self.known_hosts.check_or_record(&self.tenant, &self.host_id, &presented) {
-                Ok(HostKeyCheck::Known | HostKeyCheck::Recorded) => return Ok(true),
-                Ok(HostKeyCheck::Changed { expected }) => (expected, "was recorded on first use".to_owned()),
-                Err(e) => {
-                    return Err(GuardError::HostKey(WitError::fatal(format!(
-                        "ssh: {}: host key not trusted: {e}",
-                        self.label
-                    ))));
-                }
-            },
-        };
-        tracing::warn!(host = %self.host_id, %expected, %presented, "ssh host key mismatch");
-        Err(GuardError::HostKey(WitError::fatal(format!(
-            "ssh: {}: HOST KEY MISMATCH: the host presented {presented} but {expected} {source}; refusing to connect (possible man-in-the-middle); {advice}",
-            self.label
-        ))))
+        | E::ChannelOpenFailure(_) => CapabilityError::retryable(message),
+        _ => CapabilityError::fatal(message),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_pins_and_fingerprints() {
-        let fp = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
-        let pins = parse_pins(&[("web1".into(), fp.into()), ("[::1]:2222".into(), format!("{fp}="))]).unwrap();
-        assert_eq!(pins[0], ("web1".to_owned(), None, fp.to_owned()));
-        assert_eq!(pins[1], ("::1".to_owned(), Some(2222), fp.to_owned()));
-        assert_eq!(split_host_port("10.0.0.1:22"), Some(("10.0.0.1", Some(22))));
-        assert_eq!(split_host_port("fe80::1"), Some(("fe80::1", None)));
-        for bad in ["MD5:aa:bb", "SHA256:short", "uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"] {
-            let e = parse_pins(&[("web1".into(), bad.into())]).unwrap_err();
-            assert!(e.message.contains("SHA256:<43 base64"), "{}", e.message);
-        }
-        assert!(parse_pins(&[("web1:notaport".into(), fp.into())]).is_err());
-    }
 
     #[test]
     fn caps_each_stream_with_a_note() {

@@ -16,6 +16,11 @@
 //! - WASI offers clocks and random only; every other capability goes
 //!   through [`crate::capabilities`] and its grant checks.
 //!
+//! The contract's generated bindings (`bindings`) and their glue (`host`)
+//! are the sandbox's: `host` converts each import's WIT values to the
+//! capability's own types and back, so `capabilities` stays plain Rust
+//! below this layer and never sees a wasmtime type.
+//!
 //! ```no_run
 //! # async fn demo(wasm: &[u8]) -> anyhow::Result<()> {
 //! use mastermind::sandbox::{Sandbox, SandboxConfig, CallRequest, CallEnv};
@@ -33,6 +38,7 @@ mod call;
 mod cpu;
 mod engine;
 mod error;
+mod host;
 pub(crate) mod limits;
 mod state;
 mod validate;
