@@ -12,18 +12,3 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::mastermind::participant::types::{CallError as WitError, ErrorKind as WitKind};
-
-impl WitError {
-    pub fn denied(message: impl Into<String>) -> Self {
-        WitError { kind: WitKind::Denied, message: message.into() }
-    }
-    pub fn bad_input(message: impl Into<String>) -> Self {
-        WitError { kind: WitKind::BadInput, message: message.into() }
-    }
-    pub fn fatal(message: impl Into<String>) -> Self {
-        WitError { kind: WitKind::Fatal, message: message.into() }
-    }
-    pub fn retryable(message: impl Into<String>) -> Self {
-        WitError { kind: WitKind::Retryable, message: message.into() }
-    }
-}
