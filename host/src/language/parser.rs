@@ -1,6 +1,6 @@
 //! Builds the tree from tokens, reporting every error it can in one pass.
 //!
-//! Errors are recorded in the parser and signalled upwards with [`Stop`]; the statement
+//! Errors are recorded in the parser and signalled upwards with `Stop`; the statement
 //! loop then skips to the next statement, so one typo does not hide the next.
 //! Recursion is bounded by [`MAX_DEPTH`] and every token is looked at a bounded number
 //! of times, so hostile input can neither overflow the stack nor take quadratic time.

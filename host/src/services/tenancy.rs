@@ -5,7 +5,7 @@
 //!
 //! A tenant's runtime is built once and kept while its revision in the
 //! store is unchanged (uploads, secrets and limits bump it); the revision is
-//! checked at most once per [`RECHECK`], so a change made through another
+//! checked at most once per `RECHECK` (a second), so a change made through another
 //! process is seen within that time.
 
 use crate::capabilities::{Grants, MemorySecrets, Secret, SecretStore, Vault};

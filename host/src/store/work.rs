@@ -433,7 +433,7 @@ impl WorkTx {
         Ok(())
     }
 
-    /// Appends a batch's events to the job's (see [`append_events`]):
+    /// Appends a batch's events to the job's (see the module-level `append_events`):
     /// the first one's number.
     pub async fn append_events(&mut self, job_id: &str, tenant: &str, events: &[NewEvent], keep: usize) -> Result<i64> {
         append_events(&mut self.tx, job_id, tenant, events, keep).await
