@@ -40,13 +40,13 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {
-                    id: r.int(0)?,
-                    tenant: r.opt_text(1)?,
-                    token: r.opt_text(2)?,
-                    action: r.text(3)?,
-                    object_kind: r.text(4)?,
-                    object_id: r.text(5)?,
-                    at: r.int(6)?,
+                    id: r.int("id")?,
+                    tenant: r.opt_text("tenant")?,
+                    token: r.opt_text("token")?,
+                    action: r.text("action")?,
+                    object_kind: r.text("object_kind")?,
+                    object_id: r.text("object_id")?,
+                    at: r.int("at")?,
                 })
             })
             .collect()

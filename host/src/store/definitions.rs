@@ -33,14 +33,14 @@ const COLUMNS: &str = "tenant, name, version, format, source, tree, created_at, 
 
 fn from_row(r: &Row) -> Result<DefinitionRecord> {
     Ok(DefinitionRecord {
-        tenant: r.text(0)?,
-        name: r.text(1)?,
-        version: r.int(2)?,
-        format: r.text(3)?,
-        source: r.text(4)?,
-        tree: from_json("definition tree", r.str(5)?)?,
-        created_at: r.int(6)?,
-        created_by: r.opt_text(7)?,
+        tenant: r.text("tenant")?,
+        name: r.text("name")?,
+        version: r.int("version")?,
+        format: r.text("format")?,
+        source: r.text("source")?,
+        tree: from_json("definition tree", r.str("tree")?)?,
+        created_at: r.int("created_at")?,
+        created_by: r.opt_text("created_by")?,
     })
 }
 
@@ -54,11 +54,11 @@ impl Store {
             let next = self
                 .db
                 .fetch_one(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM definitions WHERE tenant = $1 AND name = $2",
+                    "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM definitions WHERE tenant = $1 AND name = $2",
                     args![&d.tenant, &d.name],
                 )
                 .await?
-                .int(0)?;
+                .int("next")?;
             let done = self
                 .db
                 .execute(
@@ -110,12 +110,18 @@ impl Store {
         let rows = self
             .db
             .fetch_all(
-                "SELECT name, MAX(version), MAX(created_at) FROM definitions WHERE tenant = $1 GROUP BY name ORDER BY name",
+                "SELECT name, MAX(version) AS latest, MAX(created_at) AS updated_at FROM definitions WHERE tenant = $1 GROUP BY name ORDER BY name",
                 args![tenant],
             )
             .await?;
         rows.iter()
-            .map(|r| Ok(DefinitionSummary { name: r.text(0)?, latest: r.int(1)?, updated_at: r.int(2)? }))
+            .map(|r| {
+                Ok(DefinitionSummary {
+                    name: r.text("name")?,
+                    latest: r.int("latest")?,
+                    updated_at: r.int("updated_at")?,
+                })
+            })
             .collect()
     }
 }

@@ -2,7 +2,7 @@
 //! by id (ids are time-ordered UUIDv7, so `before` is a stable cursor).
 
 use super::sql::{SqlValue, args};
-use super::{JobRecord, Result, Store, from_json, job_from_row};
+use super::{JobRecord, Result, Store, from_json, job_from_row_without_definition};
 use crate::model::JobState;
 
 /// Which jobs to list.
@@ -20,7 +20,7 @@ impl Store {
     /// A tenant's jobs, without their definition trees.
     pub async fn list_jobs(&self, tenant: &str, filter: &JobFilter) -> Result<Vec<JobRecord>> {
         let mut sql = String::from(
-            "SELECT id, tenant, name, 'null', definition_ref, state, fields, error, created_at, updated_at, finished_at
+            "SELECT id, tenant, name, definition_ref, state, fields, error, created_at, updated_at, finished_at
              FROM jobs WHERE tenant = $1",
         );
         let mut n = 1;
@@ -43,7 +43,7 @@ impl Store {
         args.extend(filter.name.as_ref().map(SqlValue::from));
         args.extend(filter.before.as_ref().map(SqlValue::from));
         args.push(filter.limit.into());
-        self.db.fetch_all(&sql, args).await?.iter().map(job_from_row).collect()
+        self.db.fetch_all(&sql, args).await?.iter().map(job_from_row_without_definition).collect()
     }
 
     /// The ids and definition trees of a tenant's jobs that are not over
@@ -56,13 +56,13 @@ impl Store {
                 args![tenant],
             )
             .await?;
-        rows.iter().map(|r| Ok((r.text(0)?, from_json("job definition", r.str(1)?)?))).collect()
+        rows.iter().map(|r| Ok((r.text("id")?, from_json("job definition", r.str("definition")?)?))).collect()
     }
 
     /// Jobs per state, for metrics.
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = self.db.fetch_all("SELECT state, COUNT(*) FROM jobs GROUP BY state", args![]).await?;
-        rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
+        let rows = self.db.fetch_all("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state", args![]).await?;
+        rows.iter().map(|r| Ok((r.text("state")?, r.int("n")?))).collect()
     }
 }
 

@@ -353,7 +353,7 @@ impl Store {
     /// A job's stored definition tree.
     pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
         let row = self.db.fetch_optional("SELECT definition FROM jobs WHERE id = $1", args![id]).await?;
-        row.map(|r| from_json("job definition", r.str(0)?)).transpose()
+        row.map(|r| from_json("job definition", r.str("definition")?)).transpose()
     }
 
     pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
@@ -361,7 +361,7 @@ impl Store {
             .db
             .fetch_all("SELECT id FROM jobs WHERE state = $1 ORDER BY created_at", args![state.as_str()])
             .await?;
-        rows.iter().map(|r| r.text(0)).collect()
+        rows.iter().map(|r| r.text("id")).collect()
     }
 
     /// Changes a job's state from outside its batches (start, pause,
@@ -416,7 +416,7 @@ impl Store {
         match row {
             None => Ok(Controlled::NotFound),
             Some(r) => {
-                let state = r.text(0)?;
+                let state = r.text("state")?;
                 Ok(Controlled::Conflict(JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?))
             }
         }
@@ -461,8 +461,9 @@ impl Store {
     /// claimed on the next round; counting them would make an idle worker
     /// spin while a call is in flight.
     pub async fn next_due(&self) -> Result<Option<i64>> {
-        let row = self.db.fetch_one("SELECT MIN(due_at) FROM messages WHERE due_at > $1", args![now_ms()]).await?;
-        row.opt_int(0)
+        let row =
+            self.db.fetch_one("SELECT MIN(due_at) AS due FROM messages WHERE due_at > $1", args![now_ms()]).await?;
+        row.opt_int("due")
     }
 
     /// A job's participant calls in flight (journaled, not yet finished),
@@ -477,14 +478,14 @@ impl Store {
             .await?;
         let mut steps = Vec::with_capacity(rows.len());
         for r in &rows {
-            if let Message::Dispatch(d) = from_json("dispatch", r.str(0)?)? {
+            if let Message::Dispatch(d) = from_json("dispatch", r.str("body")?)? {
                 steps.push(RunningStep {
                     fei: d.fei.0,
                     line: (d.line > 0).then_some(d.line),
                     participant: d.participant,
                     action: d.action,
                     attempt: d.attempt,
-                    since: r.int(1)?,
+                    since: r.int("due_at")?,
                 });
             }
         }
@@ -502,7 +503,9 @@ impl Store {
             )
             .await?;
         rows.iter()
-            .map(|r| Ok(StoredEvent { seq: r.int(0)?, kind: r.text(1)?, data: from_json("event", r.str(2)?)? }))
+            .map(|r| {
+                Ok(StoredEvent { seq: r.int("seq")?, kind: r.text("kind")?, data: from_json("event", r.str("body")?)? })
+            })
             .collect()
     }
 
@@ -512,13 +515,13 @@ impl Store {
         let row = self
             .db
             .fetch_optional(
-                "SELECT state, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = $1) FROM jobs WHERE id = $1",
+                "SELECT state, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = $1) AS last FROM jobs WHERE id = $1",
                 args![job_id],
             )
             .await?;
         row.map(|r| {
-            let state = r.text(0)?;
-            Ok((JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?, r.int(1)?))
+            let state = r.text("state")?;
+            Ok((JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?, r.int("last")?))
         })
         .transpose()
     }
@@ -535,16 +538,16 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(HistoryEntry {
-                    fei: r.text(0)?,
-                    line: r.opt_int(1)?.map(|l| l as u32),
-                    participant: r.text(2)?,
-                    action: r.text(3)?,
-                    params: from_json("history", r.str(4)?)?,
-                    attempt: r.int(5)? as u32,
-                    started_at: r.int(6)?,
-                    ended_at: r.int(7)?,
-                    ok: r.int(8)? != 0,
-                    result: from_json("history", r.str(9)?)?,
+                    fei: r.text("fei")?,
+                    line: r.opt_int("line")?.map(|l| l as u32),
+                    participant: r.text("participant")?,
+                    action: r.text("action")?,
+                    params: from_json("history", r.str("params")?)?,
+                    attempt: r.int("attempt")? as u32,
+                    started_at: r.int("started_at")?,
+                    ended_at: r.int("ended_at")?,
+                    ok: r.int("ok")? != 0,
+                    result: from_json("history", r.str("result")?)?,
                 })
             })
             .collect()
@@ -581,26 +584,35 @@ async fn insert_message(
             args![job_id, tenant, m.message.kind(), fei, body, m.due_at, lease_owner],
         )
         .await?;
-    row.int(0)
+    row.int("id")
 }
 
 fn job_from_row(r: &Row) -> Result<JobRecord> {
-    let state = r.text(5)?;
     Ok(JobRecord {
-        id: r.text(0)?,
-        tenant: r.text(1)?,
-        name: r.opt_text(2)?,
-        definition: from_json("job definition", r.str(3)?)?,
-        definition_ref: r.opt_text(4)?,
+        definition: from_json("job definition", r.str("definition")?)?,
+        ..job_from_row_without_definition(r)?
+    })
+}
+
+/// A job whose definition tree was not read (listings leave it out: it is
+/// the bulk of the row); its `definition` is null.
+fn job_from_row_without_definition(r: &Row) -> Result<JobRecord> {
+    let state = r.text("state")?;
+    Ok(JobRecord {
+        id: r.text("id")?,
+        tenant: r.text("tenant")?,
+        name: r.opt_text("name")?,
+        definition: Value::Null,
+        definition_ref: r.opt_text("definition_ref")?,
         state: JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?,
-        fields: match from_json("job fields", r.str(6)?)? {
+        fields: match from_json("job fields", r.str("fields")?)? {
             Value::Object(m) => m,
             _ => return Err(corrupt("job fields", "not an object")),
         },
-        error: r.opt_text(7)?.map(|e| from_json("job error", &e)).transpose()?,
-        created_at: r.int(8)?,
-        updated_at: r.int(9)?,
-        finished_at: r.opt_int(10)?,
+        error: r.opt_text("error")?.map(|e| from_json("job error", &e)).transpose()?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+        finished_at: r.opt_int("finished_at")?,
     })
 }
 

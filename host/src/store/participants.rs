@@ -25,13 +25,13 @@ const COLUMNS: &str = "tenant, name, version, sha256, grants, description, creat
 
 fn from_row(r: &Row) -> Result<ParticipantRecord> {
     Ok(ParticipantRecord {
-        tenant: r.text(0)?,
-        name: r.text(1)?,
-        version: r.int(2)?,
-        sha256: r.text(3)?,
-        grants: from_json("participant grants", r.str(4)?)?,
-        description: from_json("participant description", r.str(5)?)?,
-        created_at: r.int(6)?,
+        tenant: r.text("tenant")?,
+        name: r.text("name")?,
+        version: r.int("version")?,
+        sha256: r.text("sha256")?,
+        grants: from_json("participant grants", r.str("grants")?)?,
+        description: from_json("participant description", r.str("description")?)?,
+        created_at: r.int("created_at")?,
     })
 }
 
@@ -45,11 +45,11 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let next = tx
             .fetch_one(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM participants WHERE tenant = $1 AND name = $2",
+                "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM participants WHERE tenant = $1 AND name = $2",
                 args![&p.tenant, &p.name],
             )
             .await?
-            .int(0)?;
+            .int("next")?;
         let grants = serde_json::to_string(&p.grants).unwrap_or_else(|_| "[]".into());
         tx.execute(
             "INSERT INTO participants (tenant, name, version, wasm, sha256, grants, description, created_at)
@@ -80,7 +80,7 @@ impl Store {
     pub async fn participant_components(&self, tenant: &str) -> Result<Vec<(ParticipantRecord, Vec<u8>)>> {
         let sql = format!("SELECT {COLUMNS}, wasm FROM participants WHERE tenant = $1 AND {LATEST} ORDER BY name");
         let rows = self.db.fetch_all(&sql, args![tenant]).await?;
-        rows.iter().map(|r| Ok((from_row(r)?, r.blob(7)?))).collect()
+        rows.iter().map(|r| Ok((from_row(r)?, r.blob("wasm")?))).collect()
     }
 
     /// Deletes every version of a participant; false when there is none.

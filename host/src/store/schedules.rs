@@ -27,15 +27,15 @@ const COLUMNS: &str = "id, tenant, definition, cron, time_zone, fields, next_at,
 
 fn from_row(r: &Row) -> Result<ScheduleRecord> {
     Ok(ScheduleRecord {
-        id: r.text(0)?,
-        tenant: r.text(1)?,
-        definition: r.text(2)?,
-        cron: r.text(3)?,
-        time_zone: r.text(4)?,
-        fields: from_json("schedule fields", r.str(5)?)?,
-        next_at: r.int(6)?,
-        last_job: r.opt_text(7)?,
-        created_at: r.int(8)?,
+        id: r.text("id")?,
+        tenant: r.text("tenant")?,
+        definition: r.text("definition")?,
+        cron: r.text("cron")?,
+        time_zone: r.text("time_zone")?,
+        fields: from_json("schedule fields", r.str("fields")?)?,
+        next_at: r.int("next_at")?,
+        last_job: r.opt_text("last_job")?,
+        created_at: r.int("created_at")?,
     })
 }
 
@@ -95,6 +95,6 @@ impl Store {
 
     /// The earliest tick of any schedule.
     pub async fn next_schedule_at(&self) -> Result<Option<i64>> {
-        self.db.fetch_one("SELECT MIN(next_at) FROM schedules", args![]).await?.opt_int(0)
+        self.db.fetch_one("SELECT MIN(next_at) AS next_at FROM schedules", args![]).await?.opt_int("next_at")
     }
 }

@@ -36,17 +36,17 @@ impl Store {
             .db
             .fetch_all("SELECT name, updated_at FROM secrets WHERE tenant = $1 ORDER BY name", args![tenant])
             .await?;
-        rows.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect()
+        rows.iter().map(|r| Ok((r.text("name")?, r.int("updated_at")?))).collect()
     }
 
     /// Names and sealed values, for the host to unseal.
     pub async fn sealed_secrets(&self, tenant: &str) -> Result<Vec<(String, String)>> {
         let rows = self.db.fetch_all("SELECT name, sealed FROM secrets WHERE tenant = $1", args![tenant]).await?;
-        rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+        rows.iter().map(|r| Ok((r.text("name")?, r.text("sealed")?))).collect()
     }
 
     /// Whether any tenant has a secret.
     pub async fn has_secrets(&self) -> Result<bool> {
-        Ok(self.db.fetch_one("SELECT COUNT(*) FROM secrets", args![]).await?.int(0)? > 0)
+        Ok(self.db.fetch_one("SELECT COUNT(*) AS n FROM secrets", args![]).await?.int("n")? > 0)
     }
 }

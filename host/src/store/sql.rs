@@ -109,52 +109,66 @@ impl rusqlite::ToSql for SqlValue {
     }
 }
 
-/// One result row.
+/// One result row, read by column name: a statement's columns can be
+/// reordered or added without a mapper reading the wrong one.
 #[derive(Debug, Clone)]
-pub(crate) struct Row(Vec<SqlValue>);
+pub(crate) struct Row {
+    /// The result set's column names, shared by all its rows.
+    columns: Arc<[String]>,
+    values: Vec<SqlValue>,
+}
 
-fn column_error(i: usize, wanted: &str, got: Option<&SqlValue>) -> StoreError {
-    StoreError::Corrupt { what: "column", detail: format!("column {i}: wanted {wanted}, found {got:?}") }
+fn column_error(column: &str, wanted: &str, got: &SqlValue) -> StoreError {
+    StoreError::Corrupt { what: "column", detail: format!("column '{column}': wanted {wanted}, found {got:?}") }
 }
 
 impl Row {
-    pub fn int(&self, i: usize) -> Result<i64> {
-        self.opt_int(i)?.ok_or_else(|| column_error(i, "an integer", self.0.get(i)))
+    fn get(&self, column: &str) -> Result<&SqlValue> {
+        // A linear scan: rows have a dozen columns at most.
+        let i = self.columns.iter().position(|c| c == column);
+        i.and_then(|i| self.values.get(i)).ok_or_else(|| StoreError::Corrupt {
+            what: "column",
+            detail: format!("no column '{column}' in the row (it has {:?})", self.columns),
+        })
     }
 
-    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
-        match self.0.get(i) {
-            Some(SqlValue::Int(v)) => Ok(*v),
-            Some(SqlValue::Text(None) | SqlValue::Blob(None)) => Ok(None),
-            other => Err(column_error(i, "an integer", other)),
+    pub fn int(&self, column: &str) -> Result<i64> {
+        self.opt_int(column)?.ok_or_else(|| column_error(column, "an integer", &SqlValue::Int(None)))
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        match self.get(column)? {
+            SqlValue::Int(v) => Ok(*v),
+            SqlValue::Text(None) | SqlValue::Blob(None) => Ok(None),
+            other => Err(column_error(column, "an integer", other)),
         }
     }
 
-    pub fn text(&self, i: usize) -> Result<String> {
-        self.str(i).map(str::to_owned)
+    pub fn text(&self, column: &str) -> Result<String> {
+        self.str(column).map(str::to_owned)
     }
 
     /// Text borrowed from the row (JSON bodies are parsed from it, not copied).
-    pub fn str(&self, i: usize) -> Result<&str> {
-        match self.0.get(i) {
-            Some(SqlValue::Text(Some(v))) => Ok(v),
-            other => Err(column_error(i, "text", other)),
+    pub fn str(&self, column: &str) -> Result<&str> {
+        match self.get(column)? {
+            SqlValue::Text(Some(v)) => Ok(v),
+            other => Err(column_error(column, "text", other)),
         }
     }
 
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        match self.0.get(i) {
-            Some(SqlValue::Text(v)) => Ok(v.clone()),
-            Some(SqlValue::Int(None) | SqlValue::Blob(None)) => Ok(None),
-            other => Err(column_error(i, "text", other)),
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>> {
+        match self.get(column)? {
+            SqlValue::Text(v) => Ok(v.clone()),
+            SqlValue::Int(None) | SqlValue::Blob(None) => Ok(None),
+            other => Err(column_error(column, "text", other)),
         }
     }
 
-    pub fn blob(&self, i: usize) -> Result<Vec<u8>> {
-        match self.0.get(i) {
-            Some(SqlValue::Blob(Some(v))) => Ok(v.clone()),
-            Some(SqlValue::Text(Some(v))) => Ok(v.clone().into_bytes()),
-            other => Err(column_error(i, "bytes", other)),
+    pub fn blob(&self, column: &str) -> Result<Vec<u8>> {
+        match self.get(column)? {
+            SqlValue::Blob(Some(v)) => Ok(v.clone()),
+            SqlValue::Text(Some(v)) => Ok(v.clone().into_bytes()),
+            other => Err(column_error(column, "bytes", other)),
         }
     }
 }
@@ -210,12 +224,18 @@ fn run_embedded(conn: &rusqlite::Connection, sql: &str, args: &[SqlValue]) -> Re
         };
         stmt.raw_bind_parameter(i, arg).map_err(embedded_error)?;
     }
-    let columns = stmt.column_count();
+    // Named once per result set, when it has a row.
+    let mut columns: Option<Arc<[String]>> = None;
+    let names = |stmt: &rusqlite::Statement<'_>| -> Arc<[String]> {
+        stmt.column_names().into_iter().map(str::to_owned).collect()
+    };
+    let count = stmt.column_count();
     let mut rows = Vec::new();
     let mut cursor = stmt.raw_query();
     while let Some(row) = cursor.next().map_err(embedded_error)? {
-        let mut values = Vec::with_capacity(columns);
-        for i in 0..columns {
+        let columns = columns.get_or_insert_with(|| names(AsRef::as_ref(row))).clone();
+        let mut values = Vec::with_capacity(count);
+        for i in 0..count {
             values.push(match row.get_ref(i).map_err(embedded_error)? {
                 ValueRef::Null => SqlValue::Text(None),
                 ValueRef::Integer(v) => SqlValue::Int(Some(v)),
@@ -224,7 +244,7 @@ fn run_embedded(conn: &rusqlite::Connection, sql: &str, args: &[SqlValue]) -> Re
                 ValueRef::Blob(v) => SqlValue::Blob(Some(v.to_vec())),
             });
         }
-        rows.push(Row(values));
+        rows.push(Row { columns, values });
     }
     drop(cursor);
     Ok((rows, conn.changes()))
@@ -242,11 +262,18 @@ fn any_query(sql: &str, args: Vec<SqlValue>) -> sqlx::query::Query<'static, sqlx
     query
 }
 
-fn any_row(row: &sqlx::any::AnyRow) -> Row {
+/// A result set's rows, their column names shared.
+fn any_rows(rows: &[sqlx::any::AnyRow]) -> Vec<Row> {
+    use sqlx::Column;
+    let Some(first) = rows.first() else { return Vec::new() };
+    let columns: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+    rows.iter().map(|row| Row { columns: columns.clone(), values: any_values(row) }).collect()
+}
+
+fn any_values(row: &sqlx::any::AnyRow) -> Vec<SqlValue> {
     use sqlx::Column;
     use sqlx::any::AnyTypeInfoKind as Kind;
-    let values = row
-        .columns()
+    row.columns()
         .iter()
         .enumerate()
         .map(|(i, column)| {
@@ -265,8 +292,7 @@ fn any_row(row: &sqlx::any::AnyRow) -> Row {
             };
             first.or_else(int).or_else(text).or_else(blob).or_else(boolean).unwrap_or(SqlValue::Text(None))
         })
-        .collect();
-    Row(values)
+        .collect()
 }
 
 impl Db {
@@ -274,7 +300,7 @@ impl Db {
     pub async fn fetch_all(&self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>> {
         match self {
             Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, sql, &args)?.0),
-            Db::Pool(pool) => Ok(any_query(sql, args).fetch_all(pool).await?.iter().map(any_row).collect()),
+            Db::Pool(pool) => Ok(any_rows(&any_query(sql, args).fetch_all(pool).await?)),
         }
     }
 
@@ -325,7 +351,7 @@ impl Tx {
     pub async fn fetch_all(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>> {
         match self {
             Tx::Embedded(tx) => Ok(run_embedded(&tx.0, sql, &args)?.0),
-            Tx::Pool(tx) => Ok(any_query(sql, args).fetch_all(&mut ***tx).await?.iter().map(any_row).collect()),
+            Tx::Pool(tx) => Ok(any_rows(&any_query(sql, args).fetch_all(&mut ***tx).await?)),
         }
     }
 
@@ -379,10 +405,16 @@ mod tests {
         let (_dir, db) = db();
         db.execute("CREATE TABLE t (a INTEGER, b TEXT, c BLOB)", args![]).await.unwrap();
         db.execute("INSERT INTO t (b, a, c) VALUES ($2, $1, $3)", args![7, "seven", vec![1u8, 2]]).await.unwrap();
-        let row = db.fetch_one("SELECT a, b, c, NULL FROM t WHERE a = $1 AND b = $2", args![7, "seven"]).await.unwrap();
-        assert_eq!((row.int(0).unwrap(), row.text(1).unwrap(), row.blob(2).unwrap()), (7, "seven".into(), vec![1, 2]));
-        assert_eq!((row.opt_int(3).unwrap(), row.opt_text(3).unwrap()), (None, None));
-        assert!(row.int(1).is_err(), "text is not an integer");
+        let row =
+            db.fetch_one("SELECT a, b, c, NULL AS d FROM t WHERE a = $1 AND b = $2", args![7, "seven"]).await.unwrap();
+        assert_eq!(
+            (row.int("a").unwrap(), row.text("b").unwrap(), row.blob("c").unwrap()),
+            (7, "seven".into(), vec![1, 2])
+        );
+        assert_eq!((row.opt_int("d").unwrap(), row.opt_text("d").unwrap()), (None, None));
+        assert!(row.int("b").is_err(), "text is not an integer");
+        let missing = row.text("e").unwrap_err().to_string();
+        assert!(missing.contains("'e'"), "{missing}");
         let err = db.execute("INSERT INTO t (a) VALUES ($4)", args![1]).await.unwrap_err();
         assert!(err.to_string().contains("$4"), "{err}");
     }
@@ -398,6 +430,6 @@ mod tests {
         assert_eq!(tx.execute("INSERT INTO t VALUES (2)", args![]).await.unwrap(), 1);
         tx.commit().await.unwrap();
         let rows = db.fetch_all("SELECT a FROM t", args![]).await.unwrap();
-        assert_eq!(rows.iter().map(|r| r.int(0).unwrap()).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(rows.iter().map(|r| r.int("a").unwrap()).collect::<Vec<_>>(), vec![2]);
     }
 }

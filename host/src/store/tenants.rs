@@ -32,21 +32,21 @@ pub struct TokenRecord {
 
 fn tenant_from_row(r: &Row) -> Result<TenantRecord> {
     Ok(TenantRecord {
-        id: r.text(0)?,
-        name: r.text(1)?,
-        limits: from_json("tenant limits", r.str(2)?)?,
-        revision: r.int(3)?,
-        created_at: r.int(4)?,
+        id: r.text("id")?,
+        name: r.text("name")?,
+        limits: from_json("tenant limits", r.str("limits")?)?,
+        revision: r.int("revision")?,
+        created_at: r.int("created_at")?,
     })
 }
 
 fn token_from_row(r: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
-        id: r.text(0)?,
-        tenant: r.opt_text(1)?,
-        name: r.text(2)?,
-        scopes: r.text(3)?.split_whitespace().map(str::to_owned).collect(),
-        created_at: r.int(4)?,
+        id: r.text("id")?,
+        tenant: r.opt_text("tenant")?,
+        name: r.text("name")?,
+        scopes: r.str("scopes")?.split_whitespace().map(str::to_owned).collect(),
+        created_at: r.int("created_at")?,
     })
 }
 
@@ -100,7 +100,7 @@ impl Store {
         self.db
             .fetch_optional("SELECT revision FROM tenants WHERE id = $1", args![id])
             .await?
-            .map(|r| r.int(0))
+            .map(|r| r.int("revision"))
             .transpose()
     }
 
@@ -144,9 +144,9 @@ impl Store {
     pub async fn has_admin_token(&self) -> Result<bool> {
         let row = self
             .db
-            .fetch_one("SELECT COUNT(*) FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL", args![])
+            .fetch_one("SELECT COUNT(*) AS n FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL", args![])
             .await?;
-        Ok(row.int(0)? > 0)
+        Ok(row.int("n")? > 0)
     }
 
     /// Makes `hash` the one admin token (revoking any other).

@@ -23,13 +23,13 @@ const COLUMNS: &str = "id, tenant, definition, field, fields, per_minute, create
 
 fn from_row(r: &Row) -> Result<TriggerRecord> {
     Ok(TriggerRecord {
-        id: r.text(0)?,
-        tenant: r.text(1)?,
-        definition: r.text(2)?,
-        field: r.text(3)?,
-        fields: from_json("trigger fields", r.str(4)?)?,
-        per_minute: r.int(5)?,
-        created_at: r.int(6)?,
+        id: r.text("id")?,
+        tenant: r.text("tenant")?,
+        definition: r.text("definition")?,
+        field: r.text("field")?,
+        fields: from_json("trigger fields", r.str("fields")?)?,
+        per_minute: r.int("per_minute")?,
+        created_at: r.int("created_at")?,
     })
 }
 

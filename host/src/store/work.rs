@@ -90,7 +90,7 @@ pub(super) async fn append_events(
             args.push(SqlValue::from(e.data.to_string()));
         }
         for row in tx.fetch_all(&sql, args).await? {
-            let seq = row.int(0)?;
+            let seq = row.int("seq")?;
             first = Some(first.map_or(seq, |f: i64| f.min(seq)));
             last = last.max(seq);
         }
@@ -133,10 +133,10 @@ fn stored_messages(rows: Vec<super::Row>, what: &'static str) -> Result<Vec<Stor
     rows.iter()
         .map(|r| {
             Ok(StoredMessage {
-                id: r.int(0)?,
-                message: from_json(what, r.str(1)?)?,
-                job_id: r.text(2)?,
-                tenant: r.text(3)?,
+                id: r.int("id")?,
+                message: from_json(what, r.str("body")?)?,
+                job_id: r.text("job_id")?,
+                tenant: r.text("tenant")?,
             })
         })
         .collect()
@@ -175,7 +175,7 @@ impl Store {
         );
         let args = args![worker, now + lease.as_millis() as i64, now, limit, now - stale_after.as_millis() as i64];
         let rows = self.db.fetch_all(&sql, args).await?;
-        rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+        rows.iter().map(|r| Ok((r.text("id")?, r.text("tenant")?))).collect()
     }
 
     /// Gives up a claimed job's lease (its work failed: someone may retry).
@@ -255,7 +255,7 @@ impl WorkTx {
                 args![now_ms(), job_id, worker],
             )
             .await?;
-        row.map(|r| parse_state(r.text(0)?)).transpose()
+        row.map(|r| parse_state(r.text("state")?)).transpose()
     }
 
     /// Starts work on a job without a lease (to process a participant's
@@ -266,7 +266,7 @@ impl WorkTx {
         let now = now_ms();
         let row =
             self.tx.fetch_optional(&OPEN_JOB, args![now, job_id, worker, now - stale_after.as_millis() as i64]).await?;
-        row.map(|r| parse_state(r.text(0)?)).transpose()
+        row.map(|r| parse_state(r.text("state")?)).transpose()
     }
 
     /// Journals a participant call's outcome: deletes the dispatch and
@@ -334,7 +334,7 @@ impl WorkTx {
     /// The job's live expressions.
     pub async fn expressions(&mut self, job_id: &str) -> Result<Vec<Expression>> {
         let rows = self.tx.fetch_all("SELECT body FROM expressions WHERE job_id = $1", args![job_id]).await?;
-        rows.iter().map(|r| from_json("expression", r.str(0)?)).collect()
+        rows.iter().map(|r| from_json("expression", r.str("body")?)).collect()
     }
 
     /// Writes a batch's effects: withdrawn dispatches are deleted before
@@ -364,7 +364,7 @@ impl WorkTx {
             let mut args = args![job_id];
             args.extend(feis.iter().map(SqlValue::from));
             for row in tx.fetch_all(&sql, args).await? {
-                written.withdrawn.push(row.int(0)?);
+                written.withdrawn.push(row.int("id")?);
             }
         }
         // Before this batch's own timers are inserted: an expression applied
