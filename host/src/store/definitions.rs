@@ -5,7 +5,7 @@
 //! name get distinct versions or one fails, never a shared number); the
 //! latest version is the highest.
 
-use super::sql::{Row, args};
+use super::sql::{Row, args, statements};
 use super::{Result, Store, corrupt, from_json};
 use serde_json::Value;
 
@@ -29,7 +29,27 @@ pub struct DefinitionSummary {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "tenant, name, version, format, source, tree, created_at, created_by";
+/// The columns [`from_row`] reads (a macro: `concat!` takes literals).
+macro_rules! columns {
+    () => {
+        "tenant, name, version, format, source, tree, created_at, created_by"
+    };
+}
+
+statements! {
+    NEXT_VERSION = "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM definitions WHERE tenant = $1 AND name = $2";
+    INSERT_DEFINITION = "INSERT INTO definitions (tenant, name, version, format, source, tree, created_at, created_by)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
+    DEFINITION_VERSION =
+        concat!("SELECT ", columns!(), " FROM definitions WHERE tenant = $1 AND name = $2 AND version = $3");
+    DEFINITION_LATEST = concat!(
+        "SELECT ", columns!(), " FROM definitions WHERE tenant = $1 AND name = $2 ORDER BY version DESC LIMIT 1"
+    );
+    DEFINITION_VERSIONS =
+        concat!("SELECT ", columns!(), " FROM definitions WHERE tenant = $1 AND name = $2 ORDER BY version");
+    DEFINITIONS = "SELECT name, MAX(version) AS latest, MAX(created_at) AS updated_at FROM definitions
+                   WHERE tenant = $1 GROUP BY name ORDER BY name";
+}
 
 fn from_row(r: &Row) -> Result<DefinitionRecord> {
     Ok(DefinitionRecord {
@@ -51,19 +71,11 @@ impl Store {
         // retry with the next number.
         let mut attempts = 0;
         loop {
-            let next = self
-                .db
-                .fetch_one(
-                    "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM definitions WHERE tenant = $1 AND name = $2",
-                    args![&d.tenant, &d.name],
-                )
-                .await?
-                .int("next")?;
+            let next = self.db.fetch_one(&NEXT_VERSION, args![&d.tenant, &d.name]).await?.int("next")?;
             let done = self
                 .db
                 .execute(
-                    "INSERT INTO definitions (tenant, name, version, format, source, tree, created_at, created_by)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                    &INSERT_DEFINITION,
                     args![
                         &d.tenant,
                         &d.name,
@@ -88,32 +100,20 @@ impl Store {
 
     /// One version (the latest when `version` is None).
     pub async fn definition(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<DefinitionRecord>> {
-        let sql = match version {
-            Some(_) => format!("SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 AND version = $3"),
-            None => format!(
-                "SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 ORDER BY version DESC LIMIT 1"
-            ),
-        };
+        let sql = if version.is_some() { &DEFINITION_VERSION } else { &DEFINITION_LATEST };
         let mut args = args![tenant, name];
         args.extend(version.map(Into::into));
-        self.db.fetch_optional(&sql, args).await?.as_ref().map(from_row).transpose()
+        self.db.fetch_optional(sql, args).await?.as_ref().map(from_row).transpose()
     }
 
     /// Every version of a definition, oldest first.
     pub async fn definition_versions(&self, tenant: &str, name: &str) -> Result<Vec<DefinitionRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM definitions WHERE tenant = $1 AND name = $2 ORDER BY version");
-        self.db.fetch_all(&sql, args![tenant, name]).await?.iter().map(from_row).collect()
+        self.db.fetch_all(&DEFINITION_VERSIONS, args![tenant, name]).await?.iter().map(from_row).collect()
     }
 
     /// The tenant's definitions by name.
     pub async fn definitions(&self, tenant: &str) -> Result<Vec<DefinitionSummary>> {
-        let rows = self
-            .db
-            .fetch_all(
-                "SELECT name, MAX(version) AS latest, MAX(created_at) AS updated_at FROM definitions WHERE tenant = $1 GROUP BY name ORDER BY name",
-                args![tenant],
-            )
-            .await?;
+        let rows = self.db.fetch_all(&DEFINITIONS, args![tenant]).await?;
         rows.iter()
             .map(|r| {
                 Ok(DefinitionSummary {

@@ -1,8 +1,9 @@
 //! Jobs as the API lists them: one tenant's, filtered, newest first, paged
 //! by id (ids are time-ordered UUIDv7, so `before` is a stable cursor).
 
-use super::sql::{SqlValue, args};
-use super::{JobRecord, Result, Store, from_json, job_from_row_without_definition};
+use super::jobs::job_from_row_without_definition;
+use super::sql::{SqlValue, Statement, args, statements};
+use super::{JobRecord, Result, Store, from_json};
 use crate::model::JobState;
 
 /// Which jobs to list.
@@ -16,28 +17,43 @@ pub struct JobFilter {
     pub limit: i64,
 }
 
+statements! {
+    UNFINISHED_JOBS =
+        "SELECT id, definition FROM jobs WHERE tenant = $1 AND state IN ('pending', 'running', 'paused', 'failed')";
+    JOB_COUNTS = "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state";
+    PING = "SELECT 1";
+}
+
+/// [`Store::list_jobs`]'s SELECT, with the filters that are set: `$1`
+/// tenant, then the state, name and cursor that are set, then the limit.
+/// Only generated markers are spliced: every value is bound.
+pub(super) fn list_jobs_statement(state: bool, name: bool, before: bool) -> Statement {
+    let mut sql = String::from(
+        "SELECT id, tenant, name, definition_ref, state, fields, error, created_at, updated_at, finished_at
+         FROM jobs WHERE tenant = $1",
+    );
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if state {
+        sql += &format!(" AND state = {}", next());
+    }
+    if name {
+        sql += &format!(" AND name = {}", next());
+    }
+    if before {
+        sql += &format!(" AND id < {}", next());
+    }
+    sql += &format!(" ORDER BY id DESC LIMIT {}", next());
+    Statement::built("store::listing::list_jobs_statement", sql)
+}
+
 impl Store {
     /// A tenant's jobs, without their definition trees.
     pub async fn list_jobs(&self, tenant: &str, filter: &JobFilter) -> Result<Vec<JobRecord>> {
-        let mut sql = String::from(
-            "SELECT id, tenant, name, definition_ref, state, fields, error, created_at, updated_at, finished_at
-             FROM jobs WHERE tenant = $1",
-        );
-        let mut n = 1;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
-        };
-        if filter.state.is_some() {
-            sql += &format!(" AND state = {}", next());
-        }
-        if filter.name.is_some() {
-            sql += &format!(" AND name = {}", next());
-        }
-        if filter.before.is_some() {
-            sql += &format!(" AND id < {}", next());
-        }
-        sql += &format!(" ORDER BY id DESC LIMIT {}", next());
+        let sql = list_jobs_statement(filter.state.is_some(), filter.name.is_some(), filter.before.is_some());
         let mut args = args![tenant];
         args.extend(filter.state.map(|s| SqlValue::from(s.as_str())));
         args.extend(filter.name.as_ref().map(SqlValue::from));
@@ -49,19 +65,13 @@ impl Store {
     /// The ids and definition trees of a tenant's jobs that are not over
     /// (pending, running, paused or failed: a failed job can be retried).
     pub async fn unfinished_jobs(&self, tenant: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        let rows = self
-            .db
-            .fetch_all(
-                "SELECT id, definition FROM jobs WHERE tenant = $1 AND state IN ('pending', 'running', 'paused', 'failed')",
-                args![tenant],
-            )
-            .await?;
+        let rows = self.db.fetch_all(&UNFINISHED_JOBS, args![tenant]).await?;
         rows.iter().map(|r| Ok((r.text("id")?, from_json("job definition", r.str("definition")?)?))).collect()
     }
 
     /// Jobs per state, for metrics.
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = self.db.fetch_all("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state", args![]).await?;
+        let rows = self.db.fetch_all(&JOB_COUNTS, args![]).await?;
         rows.iter().map(|r| Ok((r.text("state")?, r.int("n")?))).collect()
     }
 }
@@ -69,7 +79,7 @@ impl Store {
 impl Store {
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<()> {
-        self.db.execute("SELECT 1", args![]).await?;
+        self.db.execute(&PING, args![]).await?;
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! Durable storage of jobs, live expressions, messages and step history,
 //! on SQLite (embedded default) or PostgreSQL (several processes sharing
 //! one database), through one SQL dialect-neutral implementation (every
-//! statement is written once; `sql.rs` runs it on either database).
+//! statement is written once, and named; `sql.rs` runs it on either
+//! database; [`statements()`] lists them all, so a test prepares each on
+//! both).
 //!
 //! Guarantees:
 //! - A job batch is one transaction ([`WorkTx`]): the messages it consumed
@@ -32,11 +34,13 @@
 
 mod audit;
 mod definitions;
+mod jobs;
 mod listing;
 mod participants;
 mod schedules;
 mod secrets;
 pub(crate) mod sql;
+mod statements;
 mod tenants;
 mod triggers;
 
@@ -45,12 +49,14 @@ pub use definitions::{DefinitionRecord, DefinitionSummary};
 pub use listing::JobFilter;
 pub use participants::ParticipantRecord;
 pub use schedules::ScheduleRecord;
+pub use sql::Statement;
+pub use statements::statements;
 pub use tenants::{TenantRecord, TokenRecord};
 pub use triggers::TriggerRecord;
 
 use crate::model::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
-use sql::{Db, Row, SqlValue, Tx, args};
+use sql::{Db, Tx, args, statements};
 use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
@@ -71,6 +77,22 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+statements! {
+    /// Wakes other processes' workers (see [`Store::listen`]).
+    NOTIFY (Postgres) = "SELECT pg_notify($1, $2)";
+    INSERT_JOB = "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at,
+                                    lease_owner, lease_until)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8, $9, $10) ON CONFLICT (id) DO NOTHING";
+    HEARTBEAT = "INSERT INTO workers (id, heartbeat_at) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
+    CLEAR_JOB_LEASES = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL";
+    CLEAR_MESSAGE_LEASES = "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL";
+    DELETE_WORKERS = "DELETE FROM workers";
+    NEXT_DUE = "SELECT MIN(due_at) AS due FROM messages WHERE due_at > $1";
+    INSERT_MESSAGE = "INSERT INTO messages (job_id, tenant, kind, fei, body, due_at, lease_owner)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -278,7 +300,7 @@ impl Store {
     /// database has one process). Delivered when the transaction commits.
     async fn notify_workers(&self, tx: &mut Tx, job_id: &str) -> Result<()> {
         if self.backend == Backend::Postgres {
-            tx.execute("SELECT pg_notify($1, $2)", args![NOTIFY_CHANNEL, job_id]).await?;
+            tx.execute(&NOTIFY, args![NOTIFY_CHANNEL, job_id]).await?;
         }
         Ok(())
     }
@@ -310,9 +332,7 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let inserted = tx
             .execute(
-                "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at,
-                                   lease_owner, lease_until)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+                &INSERT_JOB,
                 args![
                     &job.id,
                     &job.tenant,
@@ -338,90 +358,6 @@ impl Store {
         Ok(true)
     }
 
-    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
-        let row = self
-            .db
-            .fetch_optional(
-                "SELECT id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at, finished_at
-                 FROM jobs WHERE id = $1",
-                args![id],
-            )
-            .await?;
-        row.map(|r| job_from_row(&r)).transpose()
-    }
-
-    /// A job's stored definition tree.
-    pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
-        let row = self.db.fetch_optional("SELECT definition FROM jobs WHERE id = $1", args![id]).await?;
-        row.map(|r| from_json("job definition", r.str("definition")?)).transpose()
-    }
-
-    pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
-        let rows = self
-            .db
-            .fetch_all("SELECT id FROM jobs WHERE state = $1 ORDER BY created_at", args![state.as_str()])
-            .await?;
-        rows.iter().map(|r| r.text("id")).collect()
-    }
-
-    /// Changes a job's state from outside its batches (start, pause,
-    /// resume, cancel, retry): the first of `transitions` whose `from`
-    /// holds the job's current state is made, with the message it queues,
-    /// in one transaction. The state is checked by the UPDATE that changes
-    /// it (`WHERE ... AND state IN (...)`), so a concurrent change — another
-    /// control call, or a batch that completed the job — makes this one
-    /// answer [`Controlled::Conflict`] instead of overwriting it.
-    pub async fn control_job(&self, id: &str, tenant: &str, transitions: &[Transition<'_>]) -> Result<Controlled> {
-        let mut tx = self.db.begin().await?;
-        for (index, t) in transitions.iter().enumerate() {
-            let now = now_ms();
-            let mut args = args![t.to.as_str(), now, t.to.is_final().then_some(now), id, tenant];
-            let mut set = String::from("state = $1, updated_at = $2, finished_at = $3");
-            if t.clears_error {
-                set.push_str(", error = NULL");
-            }
-            if let Some(fields) = t.fields {
-                args.push(SqlValue::from(Value::Object(fields.clone()).to_string()));
-                set.push_str(&format!(", fields = ${}", args.len()));
-            }
-            if let Some(lease) = t.lease {
-                args.push(SqlValue::from(lease.worker));
-                args.push(SqlValue::from(lease.until));
-                set.push_str(&format!(", lease_owner = ${}, lease_until = ${}", args.len() - 1, args.len()));
-            }
-            let first = args.len() + 1;
-            args.extend(t.from.iter().map(|s| SqlValue::from(s.as_str())));
-            let sql = format!(
-                "UPDATE jobs SET {set} WHERE id = $4 AND tenant = $5 AND state IN ({}) RETURNING state",
-                work::marks(first, t.from.len())
-            );
-            if tx.fetch_optional(&sql, args).await?.is_none() {
-                continue;
-            }
-            if let Some(message) = &t.message {
-                insert_message(&mut tx, id, tenant, message, None).await?;
-                self.notify_workers(&mut tx, id).await?;
-            }
-            let seq = match &t.event {
-                Some(event) => {
-                    Some(work::append_events(&mut tx, id, tenant, std::slice::from_ref(event), t.keep_events).await?)
-                }
-                None => None,
-            };
-            tx.commit().await?;
-            return Ok(Controlled::Made(index, seq));
-        }
-        let row = tx.fetch_optional("SELECT state FROM jobs WHERE id = $1 AND tenant = $2", args![id, tenant]).await?;
-        tx.commit().await?;
-        match row {
-            None => Ok(Controlled::NotFound),
-            Some(r) => {
-                let state = r.text("state")?;
-                Ok(Controlled::Conflict(JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?))
-            }
-        }
-    }
-
     /// Queues a message for a job outside any batch.
     pub async fn enqueue(&self, job_id: &str, tenant: &str, message: &NewMessage) -> Result<()> {
         let mut tx = self.db.begin().await?;
@@ -434,13 +370,7 @@ impl Store {
     /// Records this worker as alive; leases of workers that stopped
     /// heartbeating lapse.
     pub async fn heartbeat(&self, worker: &str) -> Result<()> {
-        self.db
-            .execute(
-                "INSERT INTO workers (id, heartbeat_at) VALUES ($1, $2)
-                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-                args![worker, now_ms()],
-            )
-            .await?;
+        self.db.execute(&HEARTBEAT, args![worker, now_ms()]).await?;
         Ok(())
     }
 
@@ -448,11 +378,9 @@ impl Store {
     /// held a lease before it started is dead).
     pub async fn clear_leases(&self) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        tx.execute("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL", args![])
-            .await?;
-        tx.execute("UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL", args![])
-            .await?;
-        tx.execute("DELETE FROM workers", args![]).await?;
+        tx.execute(&CLEAR_JOB_LEASES, args![]).await?;
+        tx.execute(&CLEAR_MESSAGE_LEASES, args![]).await?;
+        tx.execute(&DELETE_WORKERS, args![]).await?;
         tx.commit().await
     }
 
@@ -461,96 +389,8 @@ impl Store {
     /// claimed on the next round; counting them would make an idle worker
     /// spin while a call is in flight.
     pub async fn next_due(&self) -> Result<Option<i64>> {
-        let row =
-            self.db.fetch_one("SELECT MIN(due_at) AS due FROM messages WHERE due_at > $1", args![now_ms()]).await?;
+        let row = self.db.fetch_one(&NEXT_DUE, args![now_ms()]).await?;
         row.opt_int("due")
-    }
-
-    /// A job's participant calls in flight (journaled, not yet finished),
-    /// oldest first.
-    pub async fn running_steps(&self, job_id: &str) -> Result<Vec<RunningStep>> {
-        let rows = self
-            .db
-            .fetch_all(
-                "SELECT body, due_at FROM messages WHERE job_id = $1 AND kind = 'dispatch' ORDER BY id",
-                args![job_id],
-            )
-            .await?;
-        let mut steps = Vec::with_capacity(rows.len());
-        for r in &rows {
-            if let Message::Dispatch(d) = from_json("dispatch", r.str("body")?)? {
-                steps.push(RunningStep {
-                    fei: d.fei.0,
-                    line: (d.line > 0).then_some(d.line),
-                    participant: d.participant,
-                    action: d.action,
-                    attempt: d.attempt,
-                    since: r.int("due_at")?,
-                });
-            }
-        }
-        Ok(steps)
-    }
-
-    /// Up to `limit` of the job's stored events numbered after `after`, in
-    /// order.
-    pub async fn events_after(&self, job_id: &str, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-        let rows = self
-            .db
-            .fetch_all(
-                "SELECT seq, kind, body FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                args![job_id, after, limit],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent { seq: r.int("seq")?, kind: r.text("kind")?, data: from_json("event", r.str("body")?)? })
-            })
-            .collect()
-    }
-
-    /// The job's state and the number of its last event, read together:
-    /// when the state is final, every event up to that number is stored.
-    pub async fn event_cursor(&self, job_id: &str) -> Result<Option<(JobState, i64)>> {
-        let row = self
-            .db
-            .fetch_optional(
-                "SELECT state, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = $1) AS last FROM jobs WHERE id = $1",
-                args![job_id],
-            )
-            .await?;
-        row.map(|r| {
-            let state = r.text("state")?;
-            Ok((JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?, r.int("last")?))
-        })
-        .transpose()
-    }
-
-    pub async fn history(&self, job_id: &str) -> Result<Vec<HistoryEntry>> {
-        let rows = self
-            .db
-            .fetch_all(
-                "SELECT fei, line, participant, action, params, attempt, started_at, ended_at, ok, result
-                 FROM history WHERE job_id = $1 ORDER BY id",
-                args![job_id],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HistoryEntry {
-                    fei: r.text("fei")?,
-                    line: r.opt_int("line")?.map(|l| l as u32),
-                    participant: r.text("participant")?,
-                    action: r.text("action")?,
-                    params: from_json("history", r.str("params")?)?,
-                    attempt: r.int("attempt")? as u32,
-                    started_at: r.int("started_at")?,
-                    ended_at: r.int("ended_at")?,
-                    ok: r.int("ok")? != 0,
-                    result: from_json("history", r.str("result")?)?,
-                })
-            })
-            .collect()
     }
 }
 
@@ -578,42 +418,9 @@ async fn insert_message(
     };
     let body = serde_json::to_string(&m.message).map_err(|e| corrupt("message", e))?;
     let row = tx
-        .fetch_one(
-            "INSERT INTO messages (job_id, tenant, kind, fei, body, due_at, lease_owner)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            args![job_id, tenant, m.message.kind(), fei, body, m.due_at, lease_owner],
-        )
+        .fetch_one(&INSERT_MESSAGE, args![job_id, tenant, m.message.kind(), fei, body, m.due_at, lease_owner])
         .await?;
     row.int("id")
-}
-
-fn job_from_row(r: &Row) -> Result<JobRecord> {
-    Ok(JobRecord {
-        definition: from_json("job definition", r.str("definition")?)?,
-        ..job_from_row_without_definition(r)?
-    })
-}
-
-/// A job whose definition tree was not read (listings leave it out: it is
-/// the bulk of the row); its `definition` is null.
-fn job_from_row_without_definition(r: &Row) -> Result<JobRecord> {
-    let state = r.text("state")?;
-    Ok(JobRecord {
-        id: r.text("id")?,
-        tenant: r.text("tenant")?,
-        name: r.opt_text("name")?,
-        definition: Value::Null,
-        definition_ref: r.opt_text("definition_ref")?,
-        state: JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?,
-        fields: match from_json("job fields", r.str("fields")?)? {
-            Value::Object(m) => m,
-            _ => return Err(corrupt("job fields", "not an object")),
-        },
-        error: r.opt_text("error")?.map(|e| from_json("job error", &e)).transpose()?,
-        created_at: r.int("created_at")?,
-        updated_at: r.int("updated_at")?,
-        finished_at: r.opt_int("finished_at")?,
-    })
 }
 
 /// The file behind a normalized `sqlite://PATH?mode` URL.

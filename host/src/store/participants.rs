@@ -6,7 +6,7 @@
 //! a deleted participant keeps its rows (history may name it) but is no
 //! longer listed or run.
 
-use super::sql::{Row, args};
+use super::sql::{Row, args, statements};
 use super::{Result, Store, from_json};
 use serde_json::Value;
 
@@ -21,7 +21,12 @@ pub struct ParticipantRecord {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "tenant, name, version, sha256, grants, description, created_at";
+/// The columns [`from_row`] reads (a macro: `concat!` takes literals).
+macro_rules! columns {
+    () => {
+        "tenant, name, version, sha256, grants, description, created_at"
+    };
+}
 
 fn from_row(r: &Row) -> Result<ParticipantRecord> {
     Ok(ParticipantRecord {
@@ -36,24 +41,36 @@ fn from_row(r: &Row) -> Result<ParticipantRecord> {
 }
 
 /// The latest live version of each name.
-const LATEST: &str = "deleted_at IS NULL AND version = (SELECT MAX(p2.version) FROM participants p2
-                      WHERE p2.tenant = participants.tenant AND p2.name = participants.name)";
+macro_rules! latest {
+    () => {
+        "deleted_at IS NULL AND version = (SELECT MAX(p2.version) FROM participants p2
+         WHERE p2.tenant = participants.tenant AND p2.name = participants.name)"
+    };
+}
+
+statements! {
+    NEXT_VERSION = "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM participants WHERE tenant = $1 AND name = $2";
+    INSERT_PARTICIPANT = "INSERT INTO participants (tenant, name, version, wasm, sha256, grants, description, created_at)
+                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    PARTICIPANTS = concat!("SELECT ", columns!(), " FROM participants WHERE tenant = $1 AND ", latest!(), " ORDER BY name");
+    PARTICIPANT_VERSIONS = concat!(
+        "SELECT ", columns!(),
+        " FROM participants WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL ORDER BY version"
+    );
+    PARTICIPANT_COMPONENTS =
+        concat!("SELECT ", columns!(), ", wasm FROM participants WHERE tenant = $1 AND ", latest!(), " ORDER BY name");
+    DELETE_PARTICIPANT =
+        "UPDATE participants SET deleted_at = $1 WHERE tenant = $2 AND name = $3 AND deleted_at IS NULL";
+}
 
 impl Store {
     /// Stores an upload as the next version of its name; returns the version.
     pub async fn put_participant(&self, p: &ParticipantRecord, wasm: &[u8]) -> Result<i64> {
         let mut tx = self.db.begin().await?;
-        let next = tx
-            .fetch_one(
-                "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM participants WHERE tenant = $1 AND name = $2",
-                args![&p.tenant, &p.name],
-            )
-            .await?
-            .int("next")?;
+        let next = tx.fetch_one(&NEXT_VERSION, args![&p.tenant, &p.name]).await?.int("next")?;
         let grants = serde_json::to_string(&p.grants).unwrap_or_else(|_| "[]".into());
         tx.execute(
-            "INSERT INTO participants (tenant, name, version, wasm, sha256, grants, description, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &INSERT_PARTICIPANT,
             args![&p.tenant, &p.name, next, wasm.to_vec(), &p.sha256, grants, p.description.to_string(), p.created_at],
         )
         .await?;
@@ -64,34 +81,24 @@ impl Store {
 
     /// The tenant's live participants, latest versions, by name.
     pub async fn participants(&self, tenant: &str) -> Result<Vec<ParticipantRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM participants WHERE tenant = $1 AND {LATEST} ORDER BY name");
-        self.db.fetch_all(&sql, args![tenant]).await?.iter().map(from_row).collect()
+        self.db.fetch_all(&PARTICIPANTS, args![tenant]).await?.iter().map(from_row).collect()
     }
 
     /// Every version of one participant (deleted ones included), oldest first.
     pub async fn participant_versions(&self, tenant: &str, name: &str) -> Result<Vec<ParticipantRecord>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM participants WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL ORDER BY version"
-        );
-        self.db.fetch_all(&sql, args![tenant, name]).await?.iter().map(from_row).collect()
+        self.db.fetch_all(&PARTICIPANT_VERSIONS, args![tenant, name]).await?.iter().map(from_row).collect()
     }
 
     /// The component bytes of the tenant's live participants (latest versions).
     pub async fn participant_components(&self, tenant: &str) -> Result<Vec<(ParticipantRecord, Vec<u8>)>> {
-        let sql = format!("SELECT {COLUMNS}, wasm FROM participants WHERE tenant = $1 AND {LATEST} ORDER BY name");
-        let rows = self.db.fetch_all(&sql, args![tenant]).await?;
+        let rows = self.db.fetch_all(&PARTICIPANT_COMPONENTS, args![tenant]).await?;
         rows.iter().map(|r| Ok((from_row(r)?, r.blob("wasm")?))).collect()
     }
 
     /// Deletes every version of a participant; false when there is none.
     pub async fn delete_participant(&self, tenant: &str, name: &str, at: i64) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        let done = tx
-            .execute(
-                "UPDATE participants SET deleted_at = $1 WHERE tenant = $2 AND name = $3 AND deleted_at IS NULL",
-                args![at, tenant, name],
-            )
-            .await?;
+        let done = tx.execute(&DELETE_PARTICIPANT, args![at, tenant, name]).await?;
         super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
         Ok(done > 0)

@@ -6,7 +6,7 @@
 //! process (or a restarted one) firing the same tick finds the job already
 //! there; the tick is then advanced with a compare-and-set on `next_at`.
 
-use super::sql::{Row, args};
+use super::sql::{Row, args, statements};
 use super::{Result, Store, from_json};
 use serde_json::Value;
 
@@ -23,7 +23,24 @@ pub struct ScheduleRecord {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, tenant, definition, cron, time_zone, fields, next_at, last_job, created_at";
+/// The columns [`from_row`] reads (a macro: `concat!` takes literals).
+macro_rules! columns {
+    () => {
+        "id, tenant, definition, cron, time_zone, fields, next_at, last_job, created_at"
+    };
+}
+
+statements! {
+    INSERT_SCHEDULE = "INSERT INTO schedules (id, tenant, definition, cron, time_zone, fields, next_at, last_job, created_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)";
+    SCHEDULES = concat!("SELECT ", columns!(), " FROM schedules WHERE tenant = $1 ORDER BY created_at, id");
+    SCHEDULE = concat!("SELECT ", columns!(), " FROM schedules WHERE tenant = $1 AND id = $2");
+    DELETE_SCHEDULE = "DELETE FROM schedules WHERE tenant = $1 AND id = $2";
+    DUE_SCHEDULES = concat!("SELECT ", columns!(), " FROM schedules WHERE next_at <= $1 ORDER BY next_at LIMIT $2");
+    ADVANCE_SCHEDULE =
+        "UPDATE schedules SET next_at = $1, last_job = COALESCE($2, last_job) WHERE id = $3 AND next_at = $4";
+    NEXT_SCHEDULE_AT = "SELECT MIN(next_at) AS next_at FROM schedules";
+}
 
 fn from_row(r: &Row) -> Result<ScheduleRecord> {
     Ok(ScheduleRecord {
@@ -43,8 +60,7 @@ impl Store {
     pub async fn create_schedule(&self, s: &ScheduleRecord) -> Result<()> {
         self.db
             .execute(
-                "INSERT INTO schedules (id, tenant, definition, cron, time_zone, fields, next_at, last_job, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+                &INSERT_SCHEDULE,
                 args![
                     &s.id,
                     &s.tenant,
@@ -61,40 +77,31 @@ impl Store {
     }
 
     pub async fn schedules(&self, tenant: &str) -> Result<Vec<ScheduleRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM schedules WHERE tenant = $1 ORDER BY created_at, id");
-        self.db.fetch_all(&sql, args![tenant]).await?.iter().map(from_row).collect()
+        self.db.fetch_all(&SCHEDULES, args![tenant]).await?.iter().map(from_row).collect()
     }
 
     pub async fn schedule(&self, tenant: &str, id: &str) -> Result<Option<ScheduleRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM schedules WHERE tenant = $1 AND id = $2");
-        self.db.fetch_optional(&sql, args![tenant, id]).await?.as_ref().map(from_row).transpose()
+        self.db.fetch_optional(&SCHEDULE, args![tenant, id]).await?.as_ref().map(from_row).transpose()
     }
 
     pub async fn delete_schedule(&self, tenant: &str, id: &str) -> Result<bool> {
-        Ok(self.db.execute("DELETE FROM schedules WHERE tenant = $1 AND id = $2", args![tenant, id]).await? == 1)
+        Ok(self.db.execute(&DELETE_SCHEDULE, args![tenant, id]).await? == 1)
     }
 
     /// Schedules whose tick is due.
     pub async fn due_schedules(&self, now: i64, limit: i64) -> Result<Vec<ScheduleRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM schedules WHERE next_at <= $1 ORDER BY next_at LIMIT $2");
-        self.db.fetch_all(&sql, args![now, limit]).await?.iter().map(from_row).collect()
+        self.db.fetch_all(&DUE_SCHEDULES, args![now, limit]).await?.iter().map(from_row).collect()
     }
 
     /// Moves a schedule from the tick `from` to `to`, recording the job the
     /// tick launched; false when another process already moved it.
     pub async fn advance_schedule(&self, id: &str, from: i64, to: i64, job: Option<&str>) -> Result<bool> {
-        let done = self
-            .db
-            .execute(
-                "UPDATE schedules SET next_at = $1, last_job = COALESCE($2, last_job) WHERE id = $3 AND next_at = $4",
-                args![to, job, id, from],
-            )
-            .await?;
+        let done = self.db.execute(&ADVANCE_SCHEDULE, args![to, job, id, from]).await?;
         Ok(done == 1)
     }
 
     /// The earliest tick of any schedule.
     pub async fn next_schedule_at(&self) -> Result<Option<i64>> {
-        self.db.fetch_one("SELECT MIN(next_at) AS next_at FROM schedules", args![]).await?.opt_int("next_at")
+        self.db.fetch_one(&NEXT_SCHEDULE_AT, args![]).await?.opt_int("next_at")
     }
 }

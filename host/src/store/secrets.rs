@@ -4,18 +4,22 @@
 //! database; names can be listed, values only unsealed by the host for a
 //! call. Every change bumps the tenant's revision.
 
-use super::sql::args;
+use super::sql::{args, statements};
 use super::{Result, Store};
+
+statements! {
+    PUT_SECRET = "INSERT INTO secrets (tenant, name, sealed, updated_at) VALUES ($1, $2, $3, $4)
+                  ON CONFLICT (tenant, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at";
+    DELETE_SECRET = "DELETE FROM secrets WHERE tenant = $1 AND name = $2";
+    SECRET_NAMES = "SELECT name, updated_at FROM secrets WHERE tenant = $1 ORDER BY name";
+    SEALED_SECRETS = "SELECT name, sealed FROM secrets WHERE tenant = $1";
+    COUNT_SECRETS = "SELECT COUNT(*) AS n FROM secrets";
+}
 
 impl Store {
     pub async fn put_secret(&self, tenant: &str, name: &str, sealed: &str, at: i64) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        tx.execute(
-            "INSERT INTO secrets (tenant, name, sealed, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (tenant, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
-            args![tenant, name, sealed, at],
-        )
-        .await?;
+        tx.execute(&PUT_SECRET, args![tenant, name, sealed, at]).await?;
         super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
         Ok(())
@@ -24,7 +28,7 @@ impl Store {
     /// Deletes a secret; false when there is none of that name.
     pub async fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        let done = tx.execute("DELETE FROM secrets WHERE tenant = $1 AND name = $2", args![tenant, name]).await?;
+        let done = tx.execute(&DELETE_SECRET, args![tenant, name]).await?;
         super::tenants::bump_revision(&mut tx, tenant).await?;
         tx.commit().await?;
         Ok(done == 1)
@@ -32,21 +36,18 @@ impl Store {
 
     /// Names and update times.
     pub async fn secret_names(&self, tenant: &str) -> Result<Vec<(String, i64)>> {
-        let rows = self
-            .db
-            .fetch_all("SELECT name, updated_at FROM secrets WHERE tenant = $1 ORDER BY name", args![tenant])
-            .await?;
+        let rows = self.db.fetch_all(&SECRET_NAMES, args![tenant]).await?;
         rows.iter().map(|r| Ok((r.text("name")?, r.int("updated_at")?))).collect()
     }
 
     /// Names and sealed values, for the host to unseal.
     pub async fn sealed_secrets(&self, tenant: &str) -> Result<Vec<(String, String)>> {
-        let rows = self.db.fetch_all("SELECT name, sealed FROM secrets WHERE tenant = $1", args![tenant]).await?;
+        let rows = self.db.fetch_all(&SEALED_SECRETS, args![tenant]).await?;
         rows.iter().map(|r| Ok((r.text("name")?, r.text("sealed")?))).collect()
     }
 
     /// Whether any tenant has a secret.
     pub async fn has_secrets(&self) -> Result<bool> {
-        Ok(self.db.fetch_one("SELECT COUNT(*) AS n FROM secrets", args![]).await?.int("n")? > 0)
+        Ok(self.db.fetch_one(&COUNT_SECRETS, args![]).await?.int("n")? > 0)
     }
 }

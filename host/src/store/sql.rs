@@ -22,12 +22,89 @@
 //! # Ok(()) }
 //! ```
 
-use super::{Result, StoreError};
+use super::{Backend, Result, StoreError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use sqlx::{AnyPool, Row as _};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// A statement the store runs, named: every one is listed by
+/// [`statements()`](super::statements()) (fixed texts through [`statements!`],
+/// texts built at run time through a named function), so a test can
+/// prepare them all on both databases, and an error can say which failed.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    name: &'static str,
+    sql: Cow<'static, str>,
+    /// The one database it runs on, when not both.
+    only: Option<Backend>,
+}
+
+impl Statement {
+    /// Only [`statements!`] calls this: a fixed text is listed by it.
+    pub(crate) const fn fixed(name: &'static str, sql: &'static str, only: Option<Backend>) -> Self {
+        Statement { name, sql: Cow::Borrowed(sql), only }
+    }
+
+    /// A text built at run time by the function `name` (markers, constants).
+    pub(crate) fn built(name: &'static str, sql: String) -> Self {
+        Statement { name, sql: Cow::Owned(sql), only: None }
+    }
+
+    /// `module::NAME` for a fixed text, `module::function` for a built one.
+    pub fn name(&self) -> &'static str {
+        self.name.strip_prefix("mastermind::").unwrap_or(self.name)
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Whether the store runs it on `backend` (`pg_notify` is PostgreSQL's,
+    /// `BEGIN IMMEDIATE` SQLite's).
+    pub fn runs_on(&self, backend: Backend) -> bool {
+        self.only.is_none_or(|only| only == backend)
+    }
+}
+
+/// `statements! { NAME = "SQL"; ... }`: a module's fixed statements, each a
+/// static named after itself, and `STATEMENTS`, all of them, which
+/// [`statements()`](super::statements()) lists. `NAME (Postgres) = ...` runs on
+/// that database only. Texts are literals or `concat!` of literals.
+macro_rules! statements {
+    ($($(#[$doc:meta])* $name:ident $(($only:ident))? = $sql:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub(super) static $name: $crate::store::sql::Statement = $crate::store::sql::Statement::fixed(
+                concat!(module_path!(), "::", stringify!($name)),
+                $sql,
+                $crate::store::sql::only!($($only)?),
+            );
+        )*
+        /// This module's fixed statements.
+        pub(super) static STATEMENTS: &[&$crate::store::sql::Statement] = &[$(&$name),*];
+    };
+}
+pub(crate) use statements;
+
+macro_rules! only {
+    () => {
+        None
+    };
+    ($backend:ident) => {
+        Some($crate::store::Backend::$backend)
+    };
+}
+pub(crate) use only;
+
+statements! {
+    /// Takes the write lock at once (see the module documentation).
+    BEGIN_IMMEDIATE (Sqlite) = "BEGIN IMMEDIATE";
+    COMMIT (Sqlite) = "COMMIT";
+    ROLLBACK (Sqlite) = "ROLLBACK";
+}
 
 /// A statement's argument, or a column's value. NULLs keep their type:
 /// PostgreSQL needs it to bind them.
@@ -213,14 +290,15 @@ fn embedded_error(e: rusqlite::Error) -> StoreError {
 }
 
 /// Runs one statement on the embedded connection: rows and changed rows.
-fn run_embedded(conn: &rusqlite::Connection, sql: &str, args: &[SqlValue]) -> Result<(Vec<Row>, u64)> {
-    let mut stmt = conn.prepare_cached(sql).map_err(embedded_error)?;
+fn run_embedded(conn: &rusqlite::Connection, statement: &Statement, args: &[SqlValue]) -> Result<(Vec<Row>, u64)> {
+    let mut stmt = conn.prepare_cached(statement.sql()).map_err(embedded_error)?;
     for i in 1..=stmt.parameter_count() {
         let name = stmt.parameter_name(i).unwrap_or_default();
         let arg =
             name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).and_then(|n| args.get(n.wrapping_sub(1)));
         let Some(arg) = arg else {
-            return Err(StoreError::Embedded(format!("statement parameter '{name}' has no argument: {sql}")));
+            let statement = statement.name();
+            return Err(StoreError::Embedded(format!("parameter '{name}' of {statement} has no argument")));
         };
         stmt.raw_bind_parameter(i, arg).map_err(embedded_error)?;
     }
@@ -250,8 +328,11 @@ fn run_embedded(conn: &rusqlite::Connection, sql: &str, args: &[SqlValue]) -> Re
     Ok((rows, conn.changes()))
 }
 
-fn any_query(sql: &str, args: Vec<SqlValue>) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+fn any_query(
+    statement: &Statement,
+    args: Vec<SqlValue>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.sql().to_owned()));
     for arg in args {
         query = match arg {
             SqlValue::Int(v) => query.bind(v),
@@ -297,26 +378,26 @@ fn any_values(row: &sqlx::any::AnyRow) -> Vec<SqlValue> {
 
 impl Db {
     /// Runs a statement outside any transaction: its rows.
-    pub async fn fetch_all(&self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>> {
+    pub async fn fetch_all(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Vec<Row>> {
         match self {
-            Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, sql, &args)?.0),
-            Db::Pool(pool) => Ok(any_rows(&any_query(sql, args).fetch_all(pool).await?)),
+            Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, statement, &args)?.0),
+            Db::Pool(pool) => Ok(any_rows(&any_query(statement, args).fetch_all(pool).await?)),
         }
     }
 
-    pub async fn fetch_optional(&self, sql: &str, args: Vec<SqlValue>) -> Result<Option<Row>> {
-        Ok(self.fetch_all(sql, args).await?.into_iter().next())
+    pub async fn fetch_optional(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Option<Row>> {
+        Ok(self.fetch_all(statement, args).await?.into_iter().next())
     }
 
-    pub async fn fetch_one(&self, sql: &str, args: Vec<SqlValue>) -> Result<Row> {
-        self.fetch_optional(sql, args).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+    pub async fn fetch_one(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Row> {
+        self.fetch_optional(statement, args).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
     }
 
     /// Runs a statement outside any transaction: how many rows it changed.
-    pub async fn execute(&self, sql: &str, args: Vec<SqlValue>) -> Result<u64> {
+    pub async fn execute(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<u64> {
         match self {
-            Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, sql, &args)?.1),
-            Db::Pool(pool) => Ok(any_query(sql, args).execute(pool).await?.rows_affected()),
+            Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, statement, &args)?.1),
+            Db::Pool(pool) => Ok(any_query(statement, args).execute(pool).await?.rows_affected()),
         }
     }
 
@@ -324,7 +405,7 @@ impl Db {
         Ok(match self {
             Db::Embedded(conn) => {
                 let conn = conn.clone().lock_owned().await;
-                run_embedded(&conn, "BEGIN IMMEDIATE", &[])?;
+                run_embedded(&conn, &BEGIN_IMMEDIATE, &[])?;
                 Tx::Embedded(EmbeddedTx(conn))
             }
             Db::Pool(pool) => Tx::Pool(Box::new(pool.begin().await?)),
@@ -348,31 +429,31 @@ pub(crate) enum Tx {
 pub(crate) struct EmbeddedTx(OwnedMutexGuard<rusqlite::Connection>);
 
 impl Tx {
-    pub async fn fetch_all(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>> {
+    pub async fn fetch_all(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Vec<Row>> {
         match self {
-            Tx::Embedded(tx) => Ok(run_embedded(&tx.0, sql, &args)?.0),
-            Tx::Pool(tx) => Ok(any_rows(&any_query(sql, args).fetch_all(&mut ***tx).await?)),
+            Tx::Embedded(tx) => Ok(run_embedded(&tx.0, statement, &args)?.0),
+            Tx::Pool(tx) => Ok(any_rows(&any_query(statement, args).fetch_all(&mut ***tx).await?)),
         }
     }
 
-    pub async fn fetch_optional(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<Option<Row>> {
-        Ok(self.fetch_all(sql, args).await?.into_iter().next())
+    pub async fn fetch_optional(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Option<Row>> {
+        Ok(self.fetch_all(statement, args).await?.into_iter().next())
     }
 
-    pub async fn fetch_one(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<Row> {
-        self.fetch_optional(sql, args).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+    pub async fn fetch_one(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Row> {
+        self.fetch_optional(statement, args).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
     }
 
-    pub async fn execute(&mut self, sql: &str, args: Vec<SqlValue>) -> Result<u64> {
+    pub async fn execute(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<u64> {
         match self {
-            Tx::Embedded(tx) => Ok(run_embedded(&tx.0, sql, &args)?.1),
-            Tx::Pool(tx) => Ok(any_query(sql, args).execute(&mut ***tx).await?.rows_affected()),
+            Tx::Embedded(tx) => Ok(run_embedded(&tx.0, statement, &args)?.1),
+            Tx::Pool(tx) => Ok(any_query(statement, args).execute(&mut ***tx).await?.rows_affected()),
         }
     }
 
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Embedded(tx) => run_embedded(&tx.0, "COMMIT", &[]).map(drop),
+            Tx::Embedded(tx) => run_embedded(&tx.0, &COMMIT, &[]).map(drop),
             Tx::Pool(tx) => Ok(tx.commit().await?),
         }
     }
@@ -383,7 +464,7 @@ impl Drop for EmbeddedTx {
     /// before the next user of the connection gets it.
     fn drop(&mut self) {
         if !self.0.is_autocommit()
-            && let Err(e) = self.0.execute_batch("ROLLBACK")
+            && let Err(e) = self.0.execute_batch(ROLLBACK.sql())
         {
             tracing::error!(error = %e, "rolling back an embedded transaction failed");
         }
@@ -394,6 +475,11 @@ impl Drop for EmbeddedTx {
 mod tests {
     use super::*;
 
+    /// A statement of the test's own.
+    fn st(sql: &'static str) -> Statement {
+        Statement::fixed("test", sql, None)
+    }
+
     fn db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = open_embedded(dir.path().join("t.db").to_str().unwrap()).unwrap();
@@ -403,10 +489,12 @@ mod tests {
     #[tokio::test]
     async fn markers_take_their_numbered_argument_wherever_they_appear() {
         let (_dir, db) = db();
-        db.execute("CREATE TABLE t (a INTEGER, b TEXT, c BLOB)", args![]).await.unwrap();
-        db.execute("INSERT INTO t (b, a, c) VALUES ($2, $1, $3)", args![7, "seven", vec![1u8, 2]]).await.unwrap();
-        let row =
-            db.fetch_one("SELECT a, b, c, NULL AS d FROM t WHERE a = $1 AND b = $2", args![7, "seven"]).await.unwrap();
+        db.execute(&st("CREATE TABLE t (a INTEGER, b TEXT, c BLOB)"), args![]).await.unwrap();
+        db.execute(&st("INSERT INTO t (b, a, c) VALUES ($2, $1, $3)"), args![7, "seven", vec![1u8, 2]]).await.unwrap();
+        let row = db
+            .fetch_one(&st("SELECT a, b, c, NULL AS d FROM t WHERE a = $1 AND b = $2"), args![7, "seven"])
+            .await
+            .unwrap();
         assert_eq!(
             (row.int("a").unwrap(), row.text("b").unwrap(), row.blob("c").unwrap()),
             (7, "seven".into(), vec![1, 2])
@@ -415,21 +503,21 @@ mod tests {
         assert!(row.int("b").is_err(), "text is not an integer");
         let missing = row.text("e").unwrap_err().to_string();
         assert!(missing.contains("'e'"), "{missing}");
-        let err = db.execute("INSERT INTO t (a) VALUES ($4)", args![1]).await.unwrap_err();
+        let err = db.execute(&st("INSERT INTO t (a) VALUES ($4)"), args![1]).await.unwrap_err();
         assert!(err.to_string().contains("$4"), "{err}");
     }
 
     #[tokio::test]
     async fn a_dropped_transaction_is_rolled_back_and_a_committed_one_kept() {
         let (_dir, db) = db();
-        db.execute("CREATE TABLE t (a INTEGER)", args![]).await.unwrap();
+        db.execute(&st("CREATE TABLE t (a INTEGER)"), args![]).await.unwrap();
         let mut tx = db.begin().await.unwrap();
-        tx.execute("INSERT INTO t VALUES (1)", args![]).await.unwrap();
+        tx.execute(&st("INSERT INTO t VALUES (1)"), args![]).await.unwrap();
         drop(tx);
         let mut tx = db.begin().await.unwrap();
-        assert_eq!(tx.execute("INSERT INTO t VALUES (2)", args![]).await.unwrap(), 1);
+        assert_eq!(tx.execute(&st("INSERT INTO t VALUES (2)"), args![]).await.unwrap(), 1);
         tx.commit().await.unwrap();
-        let rows = db.fetch_all("SELECT a FROM t", args![]).await.unwrap();
+        let rows = db.fetch_all(&st("SELECT a FROM t"), args![]).await.unwrap();
         assert_eq!(rows.iter().map(|r| r.int("a").unwrap()).collect::<Vec<_>>(), vec![2]);
     }
 }

@@ -7,7 +7,7 @@
 //! jobs run with changes (participants, secrets, limits), which is how every
 //! process knows its cached copy is stale.
 
-use super::sql::{Row, Tx, args};
+use super::sql::{Row, Tx, args, statements};
 use super::{Result, Store, from_json, now_ms};
 use serde_json::Value;
 
@@ -50,64 +50,77 @@ fn token_from_row(r: &Row) -> Result<TokenRecord> {
     })
 }
 
+/// The columns [`tenant_from_row`] and [`token_from_row`] read (macros:
+/// `concat!` takes literals).
+macro_rules! tenant_columns {
+    () => {
+        "id, name, limits, revision, created_at"
+    };
+}
+macro_rules! token_columns {
+    () => {
+        "id, tenant, name, scopes, created_at"
+    };
+}
+
+statements! {
+    BUMP_REVISION = "UPDATE tenants SET revision = revision + 1 WHERE id = $1";
+    INSERT_TENANT = "INSERT INTO tenants (id, name, limits, revision, created_at) VALUES ($1, $2, $3, 1, $4)
+                     ON CONFLICT (name) DO NOTHING";
+    TENANTS = concat!("SELECT ", tenant_columns!(), " FROM tenants ORDER BY created_at, id");
+    TENANT = concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = $1");
+    SET_TENANT_LIMITS = "UPDATE tenants SET limits = $1, revision = revision + 1 WHERE id = $2";
+    TENANT_REVISION = "SELECT revision FROM tenants WHERE id = $1";
+    INSERT_TOKEN = "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    TOKEN_BY_HASH = concat!("SELECT ", token_columns!(), " FROM tokens WHERE hash = $1 AND revoked_at IS NULL");
+    TOKENS = concat!(
+        "SELECT ", token_columns!(),
+        " FROM tokens WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id"
+    );
+    REVOKE_TOKEN = "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND tenant = $3 AND revoked_at IS NULL";
+    COUNT_ADMIN_TOKENS = "SELECT COUNT(*) AS n FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL";
+    REVOKE_OTHER_ADMIN_TOKENS =
+        "UPDATE tokens SET revoked_at = $1 WHERE tenant IS NULL AND revoked_at IS NULL AND hash <> $2";
+    INSERT_ADMIN_TOKEN = "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, NULL, 'admin', $2, 'admin', $3)
+                          ON CONFLICT (hash) DO UPDATE SET revoked_at = NULL";
+}
+
 /// Marks, inside a transaction that changes it, what a tenant's jobs run
 /// with as changed.
 pub(super) async fn bump_revision(tx: &mut Tx, tenant: &str) -> Result<()> {
-    tx.execute("UPDATE tenants SET revision = revision + 1 WHERE id = $1", args![tenant]).await?;
+    tx.execute(&BUMP_REVISION, args![tenant]).await?;
     Ok(())
 }
-
-const TENANT_COLUMNS: &str = "id, name, limits, revision, created_at";
-const TOKEN_COLUMNS: &str = "id, tenant, name, scopes, created_at";
 
 impl Store {
     /// Stores a new tenant; false when the name is taken.
     pub async fn create_tenant(&self, t: &TenantRecord) -> Result<bool> {
-        let done = self
-            .db
-            .execute(
-                "INSERT INTO tenants (id, name, limits, revision, created_at) VALUES ($1, $2, $3, 1, $4)
-                 ON CONFLICT (name) DO NOTHING",
-                args![&t.id, &t.name, t.limits.to_string(), t.created_at],
-            )
-            .await?;
+        let done = self.db.execute(&INSERT_TENANT, args![&t.id, &t.name, t.limits.to_string(), t.created_at]).await?;
         Ok(done == 1)
     }
 
     pub async fn tenants(&self) -> Result<Vec<TenantRecord>> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at, id");
-        self.db.fetch_all(&sql, args![]).await?.iter().map(tenant_from_row).collect()
+        self.db.fetch_all(&TENANTS, args![]).await?.iter().map(tenant_from_row).collect()
     }
 
     pub async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
-        self.db.fetch_optional(&sql, args![id]).await?.as_ref().map(tenant_from_row).transpose()
+        self.db.fetch_optional(&TENANT, args![id]).await?.as_ref().map(tenant_from_row).transpose()
     }
 
     /// Replaces a tenant's limits; false when there is no such tenant.
     pub async fn set_tenant_limits(&self, id: &str, limits: &Value) -> Result<bool> {
-        let done = self
-            .db
-            .execute(
-                "UPDATE tenants SET limits = $1, revision = revision + 1 WHERE id = $2",
-                args![limits.to_string(), id],
-            )
-            .await?;
+        let done = self.db.execute(&SET_TENANT_LIMITS, args![limits.to_string(), id]).await?;
         Ok(done == 1)
     }
 
     pub async fn tenant_revision(&self, id: &str) -> Result<Option<i64>> {
-        self.db
-            .fetch_optional("SELECT revision FROM tenants WHERE id = $1", args![id])
-            .await?
-            .map(|r| r.int("revision"))
-            .transpose()
+        self.db.fetch_optional(&TENANT_REVISION, args![id]).await?.map(|r| r.int("revision")).transpose()
     }
 
     pub async fn insert_token(&self, token: &TokenRecord, hash: &str) -> Result<()> {
         self.db
             .execute(
-                "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &INSERT_TOKEN,
                 args![&token.id, token.tenant.clone(), &token.name, hash, token.scopes.join(" "), token.created_at],
             )
             .await?;
@@ -116,36 +129,23 @@ impl Store {
 
     /// The live token whose hash is `hash`.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1 AND revoked_at IS NULL");
-        self.db.fetch_optional(&sql, args![hash]).await?.as_ref().map(token_from_row).transpose()
+        self.db.fetch_optional(&TOKEN_BY_HASH, args![hash]).await?.as_ref().map(token_from_row).transpose()
     }
 
     /// The live tokens of a tenant (never their text: it is not stored).
     pub async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>> {
-        let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant = $1 AND revoked_at IS NULL ORDER BY created_at, id"
-        );
-        self.db.fetch_all(&sql, args![tenant]).await?.iter().map(token_from_row).collect()
+        self.db.fetch_all(&TOKENS, args![tenant]).await?.iter().map(token_from_row).collect()
     }
 
     /// Revokes a tenant's token; false when it has no such live token.
     pub async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool> {
-        let done = self
-            .db
-            .execute(
-                "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND tenant = $3 AND revoked_at IS NULL",
-                args![now_ms(), id, tenant],
-            )
-            .await?;
+        let done = self.db.execute(&REVOKE_TOKEN, args![now_ms(), id, tenant]).await?;
         Ok(done == 1)
     }
 
     /// Whether the server has an admin token yet.
     pub async fn has_admin_token(&self) -> Result<bool> {
-        let row = self
-            .db
-            .fetch_one("SELECT COUNT(*) AS n FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL", args![])
-            .await?;
+        let row = self.db.fetch_one(&COUNT_ADMIN_TOKENS, args![]).await?;
         Ok(row.int("n")? > 0)
     }
 
@@ -153,17 +153,8 @@ impl Store {
     pub async fn set_admin_token(&self, hash: &str) -> Result<()> {
         let mut tx = self.db.begin().await?;
         let now = now_ms();
-        tx.execute(
-            "UPDATE tokens SET revoked_at = $1 WHERE tenant IS NULL AND revoked_at IS NULL AND hash <> $2",
-            args![now, hash],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, NULL, 'admin', $2, 'admin', $3)
-             ON CONFLICT (hash) DO UPDATE SET revoked_at = NULL",
-            args![uuid::Uuid::now_v7().to_string(), hash, now],
-        )
-        .await?;
+        tx.execute(&REVOKE_OTHER_ADMIN_TOKENS, args![now, hash]).await?;
+        tx.execute(&INSERT_ADMIN_TOKEN, args![uuid::Uuid::now_v7().to_string(), hash, now]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! found by that hash alone (the URL carries no tenant), and always launches
 //! in its own tenant.
 
-use super::sql::{Row, args};
+use super::sql::{Row, args, statements};
 use super::{Result, Store, from_json};
 use serde_json::Value;
 
@@ -19,7 +19,21 @@ pub struct TriggerRecord {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, tenant, definition, field, fields, per_minute, created_at";
+/// The columns [`from_row`] reads (a macro: `concat!` takes literals).
+macro_rules! columns {
+    () => {
+        "id, tenant, definition, field, fields, per_minute, created_at"
+    };
+}
+
+statements! {
+    INSERT_TRIGGER = "INSERT INTO triggers (id, tenant, definition, hash, field, fields, per_minute, created_at)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    TRIGGERS = concat!("SELECT ", columns!(), " FROM triggers WHERE tenant = $1 ORDER BY created_at, id");
+    TRIGGER = concat!("SELECT ", columns!(), " FROM triggers WHERE tenant = $1 AND id = $2");
+    TRIGGER_BY_HASH = concat!("SELECT ", columns!(), " FROM triggers WHERE hash = $1");
+    DELETE_TRIGGER = "DELETE FROM triggers WHERE tenant = $1 AND id = $2";
+}
 
 fn from_row(r: &Row) -> Result<TriggerRecord> {
     Ok(TriggerRecord {
@@ -37,8 +51,7 @@ impl Store {
     pub async fn create_trigger(&self, t: &TriggerRecord, hash: &str) -> Result<()> {
         self.db
             .execute(
-                "INSERT INTO triggers (id, tenant, definition, hash, field, fields, per_minute, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &INSERT_TRIGGER,
                 args![
                     &t.id,
                     &t.tenant,
@@ -55,21 +68,18 @@ impl Store {
     }
 
     pub async fn triggers(&self, tenant: &str) -> Result<Vec<TriggerRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM triggers WHERE tenant = $1 ORDER BY created_at, id");
-        self.db.fetch_all(&sql, args![tenant]).await?.iter().map(from_row).collect()
+        self.db.fetch_all(&TRIGGERS, args![tenant]).await?.iter().map(from_row).collect()
     }
 
     pub async fn trigger(&self, tenant: &str, id: &str) -> Result<Option<TriggerRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM triggers WHERE tenant = $1 AND id = $2");
-        self.db.fetch_optional(&sql, args![tenant, id]).await?.as_ref().map(from_row).transpose()
+        self.db.fetch_optional(&TRIGGER, args![tenant, id]).await?.as_ref().map(from_row).transpose()
     }
 
     pub async fn trigger_by_hash(&self, hash: &str) -> Result<Option<TriggerRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM triggers WHERE hash = $1");
-        self.db.fetch_optional(&sql, args![hash]).await?.as_ref().map(from_row).transpose()
+        self.db.fetch_optional(&TRIGGER_BY_HASH, args![hash]).await?.as_ref().map(from_row).transpose()
     }
 
     pub async fn delete_trigger(&self, tenant: &str, id: &str) -> Result<bool> {
-        Ok(self.db.execute("DELETE FROM triggers WHERE tenant = $1 AND id = $2", args![tenant, id]).await? == 1)
+        Ok(self.db.execute(&DELETE_TRIGGER, args![tenant, id]).await? == 1)
     }
 }

@@ -21,7 +21,7 @@
 //! Which jobs are worked on is decided by [`JobState::RUNNABLE`], the one
 //! definition of the states in which a job's batches run.
 
-use super::sql::{SqlValue, Tx, args};
+use super::sql::{SqlValue, Statement, Tx, args, statements};
 use super::{
     Backend, BatchChanges, HistoryEntry, NewEvent, NewMessage, Result, Store, StoredMessage, corrupt, from_json,
     insert_message, now_ms,
@@ -36,16 +36,168 @@ use std::time::Duration;
 pub(super) static RUNNABLE: LazyLock<String> =
     LazyLock::new(|| JobState::RUNNABLE.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", "));
 
-static OPEN_JOB: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE jobs SET updated_at = $1
-         WHERE id = $2 AND state IN ({})
-           AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
-                OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
-         RETURNING state",
-        *RUNNABLE
+statements! {
+    DELETE_OLD_EVENTS = "DELETE FROM events WHERE job_id = $1 AND seq <= $2";
+    RELEASE_JOB = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
+    TAKE_CLAIMED = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
+                    WHERE id = $2 AND lease_owner = $3 RETURNING state";
+    DELETE_DISPATCH = "DELETE FROM messages WHERE id = $1 AND lease_owner = $2";
+    INSERT_HISTORY = "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    DUE_MESSAGES = "SELECT id, body, job_id, tenant FROM messages
+                    WHERE job_id = $1 AND kind <> 'dispatch' AND due_at <= $2 ORDER BY id";
+    EXPRESSIONS = "SELECT body FROM expressions WHERE job_id = $1";
+    SET_JOB_STATE = "UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3";
+    SET_JOB_FIELDS = "UPDATE jobs SET fields = $1 WHERE id = $2";
+    SET_JOB_ERROR = "UPDATE jobs SET error = $1 WHERE id = $2";
+    LOCK_JOB = "UPDATE jobs SET updated_at = updated_at WHERE id = $1";
+}
+
+/// [`WorkTx::open_job`]'s UPDATE ([`RUNNABLE`] spliced, once).
+pub(super) fn open_job_statement() -> &'static Statement {
+    static OPEN_JOB: LazyLock<Statement> = LazyLock::new(|| {
+        Statement::built(
+            "store::work::open_job_statement",
+            format!(
+                "UPDATE jobs SET updated_at = $1
+                 WHERE id = $2 AND state IN ({})
+                   AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
+                        OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
+                 RETURNING state",
+                *RUNNABLE
+            ),
+        )
+    });
+    &OPEN_JOB
+}
+
+/// [`append_events`]'s INSERT of `rows` events: `$1` job, `$2` tenant, `$3`
+/// time, then kind and body per row; each row's offset is a literal.
+pub(super) fn append_events_statement(rows: usize) -> Statement {
+    let rows: Vec<String> =
+        (0..rows).map(|i| format!("SELECT {} AS k, ${} AS kind, ${} AS body", i + 1, 4 + 2 * i, 5 + 2 * i)).collect();
+    Statement::built(
+        "store::work::append_events_statement",
+        format!(
+            "INSERT INTO events (job_id, seq, tenant, at, kind, body)
+             SELECT $1, base.last + v.k, $2, $3, v.kind, v.body
+             FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1) base,
+                  ({}) v
+             RETURNING seq",
+            rows.join(" UNION ALL ")
+        ),
     )
-});
+}
+
+/// [`Store::claim_jobs`]'s UPDATE ([`RUNNABLE`] and the row lock spliced:
+/// constants).
+pub(super) fn claim_jobs_statement(backend: Backend) -> Statement {
+    let lock = if backend == Backend::Postgres { "FOR UPDATE OF j SKIP LOCKED" } else { "" };
+    // Fair between tenants, as claim_dispatches.
+    Statement::built(
+        "store::work::claim_jobs_statement",
+        format!(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                SELECT j.id FROM jobs j WHERE j.id IN (
+                    SELECT ranked.id FROM (
+                        SELECT c.id, c.updated_at, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.updated_at) AS turn
+                        FROM jobs c
+                        WHERE c.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
+                          AND c.state IN ({runnable})
+                          AND (c.lease_owner IS NULL OR c.lease_until < $3
+                               OR c.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
+                    ) ranked ORDER BY ranked.turn, ranked.updated_at LIMIT $4)
+                  -- Checked again on the locked row (see claim_dispatches).
+                  AND (j.lease_owner IS NULL OR j.lease_until < $3
+                       OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
+                {lock})
+             RETURNING id, tenant",
+            runnable = *RUNNABLE
+        ),
+    )
+}
+
+/// [`Store::claim_dispatches`]'s UPDATE, skipping `skipped` tenants
+/// ([`RUNNABLE`], the row lock and markers spliced; tenant ids are bound,
+/// `$5`, `$6`, ...).
+pub(super) fn claim_dispatches_statement(backend: Backend, skipped: usize) -> Statement {
+    let lock = if backend == Backend::Postgres { "FOR UPDATE OF m SKIP LOCKED" } else { "" };
+    let skip = if skipped == 0 { String::new() } else { format!("AND c.tenant NOT IN ({})", marks(5, skipped)) };
+    // PostgreSQL refuses FOR UPDATE next to a window function: rank the
+    // candidates in a subquery, lock in the outer one.
+    Statement::built(
+        "store::work::claim_dispatches_statement",
+        format!(
+            "UPDATE messages SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                SELECT m.id FROM messages m WHERE m.id IN (
+                    SELECT ranked.id FROM (
+                        SELECT c.id, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.id) AS turn
+                        FROM messages c JOIN jobs j ON j.id = c.job_id
+                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ({runnable})
+                          AND (c.lease_owner IS NULL OR c.lease_owner NOT IN
+                               (SELECT id FROM workers WHERE heartbeat_at > $3))
+                          {skip}
+                    ) ranked ORDER BY ranked.turn, ranked.id LIMIT $4)
+                  -- Checked again on the locked row: another worker may have
+                  -- claimed it since the candidates were read.
+                  AND (m.lease_owner IS NULL OR m.lease_owner NOT IN
+                       (SELECT id FROM workers WHERE heartbeat_at > $3))
+                {lock})
+             RETURNING id, body, job_id, tenant",
+            runnable = *RUNNABLE
+        ),
+    )
+}
+
+/// Deletes `n` messages by id (`$1`...).
+pub(super) fn delete_messages_statement(n: usize) -> Statement {
+    Statement::built(
+        "store::work::delete_messages_statement",
+        format!("DELETE FROM messages WHERE id IN ({})", marks(1, n)),
+    )
+}
+
+/// Deletes `n` of a job's expressions: `$1` job, then feis.
+pub(super) fn delete_expressions_statement(n: usize) -> Statement {
+    Statement::built(
+        "store::work::delete_expressions_statement",
+        format!("DELETE FROM expressions WHERE job_id = $1 AND fei IN ({})", marks(2, n)),
+    )
+}
+
+/// Deletes the dispatches of `n` of a job's expressions, returning their
+/// ids: `$1` job, then feis.
+pub(super) fn withdraw_dispatches_statement(n: usize) -> Statement {
+    Statement::built(
+        "store::work::withdraw_dispatches_statement",
+        format!(
+            "DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei IN ({}) RETURNING id",
+            marks(2, n)
+        ),
+    )
+}
+
+/// Deletes the timers of `n` of a job's expressions: `$1` job, then feis.
+pub(super) fn withdraw_timers_statement(n: usize) -> Statement {
+    Statement::built(
+        "store::work::withdraw_timers_statement",
+        format!("DELETE FROM messages WHERE job_id = $1 AND kind = 'timer' AND fei IN ({})", marks(2, n)),
+    )
+}
+
+/// Stores `n` of a job's expressions: `$1` job, `$2` tenant, then fei and
+/// body per row.
+pub(super) fn upsert_expressions_statement(n: usize) -> Statement {
+    let rows: Vec<String> = (0..n).map(|i| format!("($1, ${}, $2, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
+    Statement::built(
+        "store::work::upsert_expressions_statement",
+        format!(
+            "INSERT INTO expressions (job_id, fei, tenant, body) VALUES {}
+             ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
+            rows.join(", ")
+        ),
+    )
+}
 
 /// Numbers `events` after the job's last, stores them and drops all but
 /// the last `keep` of the job's events. Returns the first one's number.
@@ -71,19 +223,7 @@ pub(super) async fn append_events(
     let mut first = None;
     let mut last = 0;
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        // $1 job, $2 tenant, $3 time, then kind and body per row; each row's
-        // offset is a literal.
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("SELECT {} AS k, ${} AS kind, ${} AS body", i + 1, 4 + 2 * i, 5 + 2 * i))
-            .collect();
-        let sql = format!(
-            "INSERT INTO events (job_id, seq, tenant, at, kind, body)
-             SELECT $1, base.last + v.k, $2, $3, v.kind, v.body
-             FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1) base,
-                  ({}) v
-             RETURNING seq",
-            rows.join(" UNION ALL ")
-        );
+        let sql = append_events_statement(chunk.len());
         let mut args = args![job_id, tenant, now];
         for e in chunk {
             args.push(SqlValue::from(e.kind));
@@ -97,7 +237,7 @@ pub(super) async fn append_events(
     }
     let keep = keep.max(1) as i64;
     if last > keep {
-        tx.execute("DELETE FROM events WHERE job_id = $1 AND seq <= $2", args![job_id, last - keep]).await?;
+        tx.execute(&DELETE_OLD_EVENTS, args![job_id, last - keep]).await?;
     }
     first.ok_or_else(|| corrupt("events", "nothing was stored"))
 }
@@ -112,7 +252,7 @@ pub struct Written {
 }
 
 /// Rows one multi-row statement writes at most.
-const ROWS_PER_STATEMENT: usize = 32;
+pub(super) const ROWS_PER_STATEMENT: usize = 32;
 
 /// `$first, $first+1, ...`: `n` bind markers.
 pub(super) fn marks(first: usize, n: usize) -> String {
@@ -129,7 +269,7 @@ fn parse_state(state: String) -> Result<JobState> {
     JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))
 }
 
-fn stored_messages(rows: Vec<super::Row>, what: &'static str) -> Result<Vec<StoredMessage>> {
+fn stored_messages(rows: Vec<super::sql::Row>, what: &'static str) -> Result<Vec<StoredMessage>> {
     rows.iter()
         .map(|r| {
             Ok(StoredMessage {
@@ -153,26 +293,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(String, String)>> {
         let now = now_ms();
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF j SKIP LOCKED" } else { "" };
-        // Fair between tenants, as claim_dispatches.
-        let sql = format!(
-            "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                SELECT j.id FROM jobs j WHERE j.id IN (
-                    SELECT ranked.id FROM (
-                        SELECT c.id, c.updated_at, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.updated_at) AS turn
-                        FROM jobs c
-                        WHERE c.id IN (SELECT m.job_id FROM messages m WHERE m.kind <> 'dispatch' AND m.due_at <= $3)
-                          AND c.state IN ({runnable})
-                          AND (c.lease_owner IS NULL OR c.lease_until < $3
-                               OR c.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
-                    ) ranked ORDER BY ranked.turn, ranked.updated_at LIMIT $4)
-                  -- Checked again on the locked row (see claim_dispatches).
-                  AND (j.lease_owner IS NULL OR j.lease_until < $3
-                       OR j.lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $5))
-                {lock})
-             RETURNING id, tenant",
-            runnable = *RUNNABLE
-        );
+        let sql = claim_jobs_statement(self.backend);
         let args = args![worker, now + lease.as_millis() as i64, now, limit, now - stale_after.as_millis() as i64];
         let rows = self.db.fetch_all(&sql, args).await?;
         rows.iter().map(|r| Ok((r.text("id")?, r.text("tenant")?))).collect()
@@ -180,12 +301,7 @@ impl Store {
 
     /// Gives up a claimed job's lease (its work failed: someone may retry).
     pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<()> {
-        self.db
-            .execute(
-                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-                args![job_id, worker],
-            )
-            .await?;
+        self.db.execute(&RELEASE_JOB, args![job_id, worker]).await?;
         Ok(())
     }
 
@@ -200,35 +316,7 @@ impl Store {
         skip_tenants: &[String],
     ) -> Result<Vec<StoredMessage>> {
         let now = now_ms();
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF m SKIP LOCKED" } else { "" };
-        // Tenant ids are bound, never spliced: $5, $6, ...
-        let skip = if skip_tenants.is_empty() {
-            String::new()
-        } else {
-            let marks: Vec<String> = (0..skip_tenants.len()).map(|i| format!("${}", i + 5)).collect();
-            format!("AND c.tenant NOT IN ({})", marks.join(", "))
-        };
-        // PostgreSQL refuses FOR UPDATE next to a window function: rank the
-        // candidates in a subquery, lock in the outer one.
-        let sql = format!(
-            "UPDATE messages SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                SELECT m.id FROM messages m WHERE m.id IN (
-                    SELECT ranked.id FROM (
-                        SELECT c.id, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.id) AS turn
-                        FROM messages c JOIN jobs j ON j.id = c.job_id
-                        WHERE c.kind = 'dispatch' AND c.due_at <= $2 AND j.state IN ({runnable})
-                          AND (c.lease_owner IS NULL OR c.lease_owner NOT IN
-                               (SELECT id FROM workers WHERE heartbeat_at > $3))
-                          {skip}
-                    ) ranked ORDER BY ranked.turn, ranked.id LIMIT $4)
-                  -- Checked again on the locked row: another worker may have
-                  -- claimed it since the candidates were read.
-                  AND (m.lease_owner IS NULL OR m.lease_owner NOT IN
-                       (SELECT id FROM workers WHERE heartbeat_at > $3))
-                {lock})
-             RETURNING id, body, job_id, tenant",
-            runnable = *RUNNABLE
-        );
+        let sql = claim_dispatches_statement(self.backend, skip_tenants.len());
         let mut args = args![worker, now, now - stale_after.as_millis() as i64, limit];
         args.extend(skip_tenants.iter().map(SqlValue::from));
         let mut out = stored_messages(self.db.fetch_all(&sql, args).await?, "dispatch")?;
@@ -247,14 +335,7 @@ impl WorkTx {
     /// its own and releases it (with the commit). Returns the job's state,
     /// or None when the lease was lost.
     pub async fn take_claimed(&mut self, job_id: &str, worker: &str) -> Result<Option<JobState>> {
-        let row = self
-            .tx
-            .fetch_optional(
-                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
-                 WHERE id = $2 AND lease_owner = $3 RETURNING state",
-                args![now_ms(), job_id, worker],
-            )
-            .await?;
+        let row = self.tx.fetch_optional(&TAKE_CLAIMED, args![now_ms(), job_id, worker]).await?;
         row.map(|r| parse_state(r.text("state")?)).transpose()
     }
 
@@ -264,8 +345,10 @@ impl WorkTx {
     /// queued for that worker, see [`WorkTx::queue_message`]).
     pub async fn open_job(&mut self, job_id: &str, worker: &str, stale_after: Duration) -> Result<Option<JobState>> {
         let now = now_ms();
-        let row =
-            self.tx.fetch_optional(&OPEN_JOB, args![now, job_id, worker, now - stale_after.as_millis() as i64]).await?;
+        let row = self
+            .tx
+            .fetch_optional(open_job_statement(), args![now, job_id, worker, now - stale_after.as_millis() as i64])
+            .await?;
         row.map(|r| parse_state(r.text("state")?)).transpose()
     }
 
@@ -281,17 +364,13 @@ impl WorkTx {
         tenant: &str,
         history: &HistoryEntry,
     ) -> Result<bool> {
-        let deleted = self
-            .tx
-            .execute("DELETE FROM messages WHERE id = $1 AND lease_owner = $2", args![dispatch_id, worker])
-            .await?;
+        let deleted = self.tx.execute(&DELETE_DISPATCH, args![dispatch_id, worker]).await?;
         if deleted == 0 {
             return Ok(false);
         }
         self.tx
             .execute(
-                "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &INSERT_HISTORY,
                 args![
                     job_id,
                     tenant,
@@ -320,20 +399,13 @@ impl WorkTx {
 
     /// The job's due messages, dispatches excepted, oldest first.
     pub async fn due_messages(&mut self, job_id: &str) -> Result<Vec<StoredMessage>> {
-        let rows = self
-            .tx
-            .fetch_all(
-                "SELECT id, body, job_id, tenant FROM messages
-                 WHERE job_id = $1 AND kind <> 'dispatch' AND due_at <= $2 ORDER BY id",
-                args![job_id, now_ms()],
-            )
-            .await?;
+        let rows = self.tx.fetch_all(&DUE_MESSAGES, args![job_id, now_ms()]).await?;
         stored_messages(rows, "message")
     }
 
     /// The job's live expressions.
     pub async fn expressions(&mut self, job_id: &str) -> Result<Vec<Expression>> {
-        let rows = self.tx.fetch_all("SELECT body FROM expressions WHERE job_id = $1", args![job_id]).await?;
+        let rows = self.tx.fetch_all(&EXPRESSIONS, args![job_id]).await?;
         rows.iter().map(|r| from_json("expression", r.str("body")?)).collect()
     }
 
@@ -346,21 +418,18 @@ impl WorkTx {
         // One statement per kind of change rather than per row: on
         // PostgreSQL each statement is a round trip.
         for ids in changes.consumed.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("DELETE FROM messages WHERE id IN ({})", marks(1, ids.len()));
+            let sql = delete_messages_statement(ids.len());
             tx.execute(&sql, ids.iter().map(|id| SqlValue::from(*id)).collect()).await?;
         }
         for feis in changes.removals.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("DELETE FROM expressions WHERE job_id = $1 AND fei IN ({})", marks(2, feis.len()));
+            let sql = delete_expressions_statement(feis.len());
             let mut args = args![job_id];
             args.extend(feis.iter().map(SqlValue::from));
             tx.execute(&sql, args).await?;
         }
         let mut written = Written::default();
         for feis in changes.withdrawn_dispatches.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei IN ({}) RETURNING id",
-                marks(2, feis.len())
-            );
+            let sql = withdraw_dispatches_statement(feis.len());
             let mut args = args![job_id];
             args.extend(feis.iter().map(SqlValue::from));
             for row in tx.fetch_all(&sql, args).await? {
@@ -370,23 +439,13 @@ impl WorkTx {
         // Before this batch's own timers are inserted: an expression applied
         // again in place keeps its new ones.
         for feis in changes.withdrawn_timers.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "DELETE FROM messages WHERE job_id = $1 AND kind = 'timer' AND fei IN ({})",
-                marks(2, feis.len())
-            );
+            let sql = withdraw_timers_statement(feis.len());
             let mut args = args![job_id];
             args.extend(feis.iter().map(SqlValue::from));
             tx.execute(&sql, args).await?;
         }
         for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
-            // $1 job, $2 tenant, then fei and body per row.
-            let rows: Vec<String> =
-                (0..exprs.len()).map(|i| format!("($1, ${}, $2, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
-            let sql = format!(
-                "INSERT INTO expressions (job_id, fei, tenant, body) VALUES {}
-                 ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
-                rows.join(", ")
-            );
+            let sql = upsert_expressions_statement(exprs.len());
             let mut args = args![job_id, tenant];
             for e in exprs {
                 args.push(SqlValue::from(&e.fei.0));
@@ -408,19 +467,14 @@ impl WorkTx {
         }
         if let Some(state) = changes.job_state {
             let finished = state.is_final().then(now_ms);
-            tx.execute(
-                "UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3",
-                args![state.as_str(), finished, job_id],
-            )
-            .await?;
+            tx.execute(&SET_JOB_STATE, args![state.as_str(), finished, job_id]).await?;
         }
         if let Some(fields) = changes.job_fields {
-            tx.execute("UPDATE jobs SET fields = $1 WHERE id = $2", args![Value::Object(fields).to_string(), job_id])
-                .await?;
+            tx.execute(&SET_JOB_FIELDS, args![Value::Object(fields).to_string(), job_id]).await?;
         }
         if let Some(error) = changes.job_error {
             let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
-            tx.execute("UPDATE jobs SET error = $1 WHERE id = $2", args![text, job_id]).await?;
+            tx.execute(&SET_JOB_ERROR, args![text, job_id]).await?;
         }
         Ok(written)
     }
@@ -429,7 +483,7 @@ impl WorkTx {
     /// transaction on it to end), as [`WorkTx::open_job`] does when it
     /// takes the job: for work on a job this transaction did not take.
     pub async fn lock_job(&mut self, job_id: &str) -> Result<()> {
-        self.tx.execute("UPDATE jobs SET updated_at = updated_at WHERE id = $1", args![job_id]).await?;
+        self.tx.execute(&LOCK_JOB, args![job_id]).await?;
         Ok(())
     }
 

@@ -1,0 +1,209 @@
+//! A job's own rows as their readers see them (the job, its calls in
+//! flight, its events and step history), and changes of its state from
+//! outside its batches ([`Store::control_job`]).
+
+use super::sql::{Row, SqlValue, Statement, args, statements};
+use super::{
+    Controlled, HistoryEntry, JobRecord, Result, RunningStep, Store, StoredEvent, Transition, corrupt, from_json,
+    insert_message, now_ms, work,
+};
+use crate::model::{JobState, Message};
+use serde_json::Value;
+
+statements! {
+    JOB = "SELECT id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at, finished_at
+           FROM jobs WHERE id = $1";
+    JOB_DEFINITION = "SELECT definition FROM jobs WHERE id = $1";
+    JOBS_IN_STATE = "SELECT id FROM jobs WHERE state = $1 ORDER BY created_at";
+    JOB_STATE = "SELECT state FROM jobs WHERE id = $1 AND tenant = $2";
+    RUNNING_STEPS = "SELECT body, due_at FROM messages WHERE job_id = $1 AND kind = 'dispatch' ORDER BY id";
+    EVENTS_AFTER = "SELECT seq, kind, body FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+    EVENT_CURSOR =
+        "SELECT state, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = $1) AS last FROM jobs WHERE id = $1";
+    HISTORY = "SELECT fei, line, participant, action, params, attempt, started_at, ended_at, ok, result
+               FROM history WHERE job_id = $1 ORDER BY id";
+}
+
+/// The UPDATE of [`Store::control_job`]: `$1` state, `$2` time, `$3` end,
+/// `$4` id, `$5` tenant, then the fields when replaced, the lease's worker
+/// and end when taken, then the `from` states. Only generated markers are
+/// spliced: every value is bound.
+pub(super) fn control_statement(clears_error: bool, fields: bool, lease: bool, from: usize) -> Statement {
+    let mut set = String::from("state = $1, updated_at = $2, finished_at = $3");
+    let mut next = 6;
+    if clears_error {
+        set.push_str(", error = NULL");
+    }
+    if fields {
+        set.push_str(&format!(", fields = ${next}"));
+        next += 1;
+    }
+    if lease {
+        set.push_str(&format!(", lease_owner = ${next}, lease_until = ${}", next + 1));
+        next += 2;
+    }
+    Statement::built(
+        "store::jobs::control_statement",
+        format!(
+            "UPDATE jobs SET {set} WHERE id = $4 AND tenant = $5 AND state IN ({}) RETURNING state",
+            work::marks(next, from)
+        ),
+    )
+}
+
+impl Store {
+    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
+        let row = self.db.fetch_optional(&JOB, args![id]).await?;
+        row.map(|r| job_from_row(&r)).transpose()
+    }
+
+    /// A job's stored definition tree.
+    pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
+        let row = self.db.fetch_optional(&JOB_DEFINITION, args![id]).await?;
+        row.map(|r| from_json("job definition", r.str("definition")?)).transpose()
+    }
+
+    pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
+        let rows = self.db.fetch_all(&JOBS_IN_STATE, args![state.as_str()]).await?;
+        rows.iter().map(|r| r.text("id")).collect()
+    }
+
+    /// Changes a job's state from outside its batches (start, pause,
+    /// resume, cancel, retry): the first of `transitions` whose `from`
+    /// holds the job's current state is made, with the message it queues,
+    /// in one transaction. The state is checked by the UPDATE that changes
+    /// it (`WHERE ... AND state IN (...)`), so a concurrent change — another
+    /// control call, or a batch that completed the job — makes this one
+    /// answer [`Controlled::Conflict`] instead of overwriting it.
+    pub async fn control_job(&self, id: &str, tenant: &str, transitions: &[Transition<'_>]) -> Result<Controlled> {
+        let mut tx = self.db.begin().await?;
+        for (index, t) in transitions.iter().enumerate() {
+            let now = now_ms();
+            let mut args = args![t.to.as_str(), now, t.to.is_final().then_some(now), id, tenant];
+            if let Some(fields) = t.fields {
+                args.push(SqlValue::from(Value::Object(fields.clone()).to_string()));
+            }
+            if let Some(lease) = t.lease {
+                args.push(SqlValue::from(lease.worker));
+                args.push(SqlValue::from(lease.until));
+            }
+            args.extend(t.from.iter().map(|s| SqlValue::from(s.as_str())));
+            let update = control_statement(t.clears_error, t.fields.is_some(), t.lease.is_some(), t.from.len());
+            if tx.fetch_optional(&update, args).await?.is_none() {
+                continue;
+            }
+            if let Some(message) = &t.message {
+                insert_message(&mut tx, id, tenant, message, None).await?;
+                self.notify_workers(&mut tx, id).await?;
+            }
+            let seq = match &t.event {
+                Some(event) => {
+                    Some(work::append_events(&mut tx, id, tenant, std::slice::from_ref(event), t.keep_events).await?)
+                }
+                None => None,
+            };
+            tx.commit().await?;
+            return Ok(Controlled::Made(index, seq));
+        }
+        let row = tx.fetch_optional(&JOB_STATE, args![id, tenant]).await?;
+        tx.commit().await?;
+        match row {
+            None => Ok(Controlled::NotFound),
+            Some(r) => {
+                let state = r.text("state")?;
+                Ok(Controlled::Conflict(JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?))
+            }
+        }
+    }
+
+    /// A job's participant calls in flight (journaled, not yet finished),
+    /// oldest first.
+    pub async fn running_steps(&self, job_id: &str) -> Result<Vec<RunningStep>> {
+        let rows = self.db.fetch_all(&RUNNING_STEPS, args![job_id]).await?;
+        let mut steps = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Message::Dispatch(d) = from_json("dispatch", r.str("body")?)? {
+                steps.push(RunningStep {
+                    fei: d.fei.0,
+                    line: (d.line > 0).then_some(d.line),
+                    participant: d.participant,
+                    action: d.action,
+                    attempt: d.attempt,
+                    since: r.int("due_at")?,
+                });
+            }
+        }
+        Ok(steps)
+    }
+
+    /// Up to `limit` of the job's stored events numbered after `after`, in
+    /// order.
+    pub async fn events_after(&self, job_id: &str, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+        let rows = self.db.fetch_all(&EVENTS_AFTER, args![job_id, after, limit]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent { seq: r.int("seq")?, kind: r.text("kind")?, data: from_json("event", r.str("body")?)? })
+            })
+            .collect()
+    }
+
+    /// The job's state and the number of its last event, read together:
+    /// when the state is final, every event up to that number is stored.
+    pub async fn event_cursor(&self, job_id: &str) -> Result<Option<(JobState, i64)>> {
+        let row = self.db.fetch_optional(&EVENT_CURSOR, args![job_id]).await?;
+        row.map(|r| {
+            let state = r.text("state")?;
+            Ok((JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?, r.int("last")?))
+        })
+        .transpose()
+    }
+
+    pub async fn history(&self, job_id: &str) -> Result<Vec<HistoryEntry>> {
+        let rows = self.db.fetch_all(&HISTORY, args![job_id]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    fei: r.text("fei")?,
+                    line: r.opt_int("line")?.map(|l| l as u32),
+                    participant: r.text("participant")?,
+                    action: r.text("action")?,
+                    params: from_json("history", r.str("params")?)?,
+                    attempt: r.int("attempt")? as u32,
+                    started_at: r.int("started_at")?,
+                    ended_at: r.int("ended_at")?,
+                    ok: r.int("ok")? != 0,
+                    result: from_json("history", r.str("result")?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+pub(super) fn job_from_row(r: &Row) -> Result<JobRecord> {
+    Ok(JobRecord {
+        definition: from_json("job definition", r.str("definition")?)?,
+        ..job_from_row_without_definition(r)?
+    })
+}
+
+/// A job whose definition tree was not read (listings leave it out: it is
+/// the bulk of the row); its `definition` is null.
+pub(super) fn job_from_row_without_definition(r: &Row) -> Result<JobRecord> {
+    let state = r.text("state")?;
+    Ok(JobRecord {
+        id: r.text("id")?,
+        tenant: r.text("tenant")?,
+        name: r.opt_text("name")?,
+        definition: Value::Null,
+        definition_ref: r.opt_text("definition_ref")?,
+        state: JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?,
+        fields: match from_json("job fields", r.str("fields")?)? {
+            Value::Object(m) => m,
+            _ => return Err(corrupt("job fields", "not an object")),
+        },
+        error: r.opt_text("error")?.map(|e| from_json("job error", &e)).transpose()?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+        finished_at: r.opt_int("finished_at")?,
+    })
+}

@@ -1,0 +1,57 @@
+//! Every statement the store runs, by name, for a test to prepare on both
+//! databases (tests/statements.rs): each module's fixed texts (its
+//! `statements!` list) and the texts built at run time, in the shapes they
+//! take (every combination of their clauses, lists of a few lengths).
+//!
+//! A fixed text can only be named through `statements!`, which lists it;
+//! a module with statements adds its list here once.
+
+use super::sql::{self, Statement};
+use super::work::{self, ROWS_PER_STATEMENT};
+use super::{Backend, audit, definitions, jobs, listing, participants, schedules, secrets, tenants, triggers};
+
+/// The lengths a built list is prepared with: one, a few, the most.
+const SIZES: [usize; 3] = [1, 2, ROWS_PER_STATEMENT];
+
+/// The statements the store runs on `backend`.
+pub fn statements(backend: Backend) -> Vec<Statement> {
+    let fixed = [
+        sql::STATEMENTS,
+        super::STATEMENTS,
+        work::STATEMENTS,
+        listing::STATEMENTS,
+        jobs::STATEMENTS,
+        audit::STATEMENTS,
+        definitions::STATEMENTS,
+        participants::STATEMENTS,
+        schedules::STATEMENTS,
+        secrets::STATEMENTS,
+        tenants::STATEMENTS,
+        triggers::STATEMENTS,
+    ];
+    let mut all: Vec<Statement> = fixed.iter().flat_map(|list| list.iter().map(|s| (*s).clone())).collect();
+    all.push(work::open_job_statement().clone());
+    all.push(work::claim_jobs_statement(backend));
+    for n in [0, 1, 3] {
+        all.push(work::claim_dispatches_statement(backend, n));
+    }
+    for n in SIZES {
+        all.push(work::append_events_statement(n));
+        all.push(work::delete_messages_statement(n));
+        all.push(work::delete_expressions_statement(n));
+        all.push(work::withdraw_dispatches_statement(n));
+        all.push(work::withdraw_timers_statement(n));
+        all.push(work::upsert_expressions_statement(n));
+    }
+    let both = [false, true];
+    for (a, b, c) in both.into_iter().flat_map(|a| both.into_iter().flat_map(move |b| both.map(|c| (a, b, c)))) {
+        // Clears the error, replaces the fields, takes a lease.
+        for from in [1, 3] {
+            all.push(jobs::control_statement(a, b, c, from));
+        }
+        // Filters by state, by name, by cursor.
+        all.push(listing::list_jobs_statement(a, b, c));
+    }
+    all.retain(|s| s.runs_on(backend));
+    all
+}
