@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// A statement the store runs, named: every one is listed by
-/// [`statements()`](super::statements()) (fixed texts through [`statements!`],
+/// [`statements()`](super::statements()) (fixed texts through `statements!`,
 /// texts built at run time through a named function), so a test can
 /// prepare them all on both databases, and an error can say which failed.
 #[derive(Debug, Clone)]

@@ -71,7 +71,7 @@ pub(super) fn open_job_statement() -> &'static Statement {
     &OPEN_JOB
 }
 
-/// [`append_events`]'s INSERT of `rows` events: `$1` job, `$2` tenant, `$3`
+/// `append_events`' INSERT of `rows` events: `$1` job, `$2` tenant, `$3`
 /// time, then kind and body per row; each row's offset is a literal.
 pub(super) fn append_events_statement(rows: usize) -> Statement {
     let rows: Vec<String> =
