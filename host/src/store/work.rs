@@ -149,6 +149,9 @@ pub(super) fn claim_dispatches_statement(backend: Backend, skipped: usize) -> St
     )
 }
 
+// The lists below vary in length, so their texts are built; only
+// generated markers (`marks`) are spliced into them, every value is bound.
+
 /// Deletes `n` messages by id (`$1`...).
 pub(super) fn delete_messages_statement(n: usize) -> Statement {
     Statement::built(
