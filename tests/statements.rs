@@ -44,8 +44,14 @@ async fn every_statement_is_prepared_on_both_databases() {
     postgres.finish().await;
 
     eprintln!("prepared {} statements on SQLite, {} on PostgreSQL", lite_statements.len(), pg_statements.len());
-    assert!(lite.is_empty(), "SQLite refused {} statements:\n{}", lite.len(), lite.join("\n"));
-    assert!(pg.is_empty(), "PostgreSQL refused {} statements:\n{}", pg.len(), pg.join("\n"));
+    assert!(
+        lite.is_empty() && pg.is_empty(),
+        "SQLite refused {} statements:\n{}\nPostgreSQL refused {}:\n{}",
+        lite.len(),
+        lite.join("\n"),
+        pg.len(),
+        pg.join("\n")
+    );
     // The catalogue covers the store: some of every kind, and the one
     // statement of each database's own.
     let names = |all: &[Statement]| all.iter().map(|s| s.name()).collect::<BTreeSet<_>>();
