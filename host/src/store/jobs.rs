@@ -98,7 +98,7 @@ impl Store {
             }
             let seq = match &t.event {
                 Some(event) => {
-                    Some(work::append_events(&mut tx, id, tenant, std::slice::from_ref(event), t.keep_events).await?)
+                    Some(super::events::append(&mut tx, id, tenant, std::slice::from_ref(event), t.keep_events).await?)
                 }
                 None => None,
             };

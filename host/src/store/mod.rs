@@ -34,6 +34,7 @@
 
 mod audit;
 mod definitions;
+mod events;
 mod jobs;
 mod listing;
 mod participants;

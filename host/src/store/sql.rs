@@ -53,6 +53,13 @@ impl Statement {
         Statement { name, sql: Cow::Owned(sql), only: None }
     }
 
+    /// Runs on `backend` only (a text one database needs and the other
+    /// would run worse, or not at all).
+    pub(crate) fn only_on(mut self, backend: Backend) -> Self {
+        self.only = Some(backend);
+        self
+    }
+
     /// `module::NAME` for a fixed text, `module::function` for a built one.
     pub fn name(&self) -> &'static str {
         self.name.strip_prefix("mastermind::").unwrap_or(self.name)
@@ -429,6 +436,13 @@ pub(crate) enum Tx {
 pub(crate) struct EmbeddedTx(OwnedMutexGuard<rusqlite::Connection>);
 
 impl Tx {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Embedded(_) => Backend::Sqlite,
+            Tx::Pool(_) => Backend::Postgres,
+        }
+    }
+
     pub async fn fetch_all(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Vec<Row>> {
         match self {
             Tx::Embedded(tx) => Ok(run_embedded(&tx.0, statement, &args)?.0),

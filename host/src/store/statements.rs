@@ -8,7 +8,7 @@
 
 use super::sql::{self, Statement};
 use super::work::{self, ROWS_PER_STATEMENT};
-use super::{Backend, audit, definitions, jobs, listing, participants, schedules, secrets, tenants, triggers};
+use super::{Backend, audit, definitions, events, jobs, listing, participants, schedules, secrets, tenants, triggers};
 
 /// The lengths a built list is prepared with: one, a few, the most.
 const SIZES: [usize; 3] = [1, 2, ROWS_PER_STATEMENT];
@@ -23,6 +23,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         jobs::STATEMENTS,
         audit::STATEMENTS,
         definitions::STATEMENTS,
+        events::STATEMENTS,
         participants::STATEMENTS,
         schedules::STATEMENTS,
         secrets::STATEMENTS,
@@ -36,7 +37,8 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         all.push(work::claim_dispatches_statement(backend, n));
     }
     for n in SIZES {
-        all.push(work::append_events_statement(n));
+        all.push(events::append_statement(n));
+        all.push(events::insert_statement(n));
         all.push(work::delete_messages_statement(n));
         all.push(work::delete_expressions_statement(n));
         all.push(work::withdraw_dispatches_statement(n));

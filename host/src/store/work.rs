@@ -37,7 +37,6 @@ pub(super) static RUNNABLE: LazyLock<String> =
     LazyLock::new(|| JobState::RUNNABLE.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", "));
 
 statements! {
-    DELETE_OLD_EVENTS = "DELETE FROM events WHERE job_id = $1 AND seq <= $2";
     RELEASE_JOB = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
     TAKE_CLAIMED = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
                     WHERE id = $2 AND lease_owner = $3 RETURNING state";
@@ -69,24 +68,6 @@ pub(super) fn open_job_statement() -> &'static Statement {
         )
     });
     &OPEN_JOB
-}
-
-/// `append_events`' INSERT of `rows` events: `$1` job, `$2` tenant, `$3`
-/// time, then kind and body per row; each row's offset is a literal.
-pub(super) fn append_events_statement(rows: usize) -> Statement {
-    let rows: Vec<String> =
-        (0..rows).map(|i| format!("SELECT {} AS k, ${} AS kind, ${} AS body", i + 1, 4 + 2 * i, 5 + 2 * i)).collect();
-    Statement::built(
-        "store::work::append_events_statement",
-        format!(
-            "INSERT INTO events (job_id, seq, tenant, at, kind, body)
-             SELECT $1, base.last + v.k, $2, $3, v.kind, v.body
-             FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1) base,
-                  ({}) v
-             RETURNING seq",
-            rows.join(" UNION ALL ")
-        ),
-    )
 }
 
 /// [`Store::claim_jobs`]'s UPDATE ([`RUNNABLE`] and the row lock spliced:
@@ -200,49 +181,6 @@ pub(super) fn upsert_expressions_statement(n: usize) -> Statement {
             rows.join(", ")
         ),
     )
-}
-
-/// Numbers `events` after the job's last, stores them and drops all but
-/// the last `keep` of the job's events. Returns the first one's number.
-///
-/// One statement: the numbers follow the job's largest. The caller's
-/// transaction holds the job's row (a batch from its first statement, a
-/// control call from its UPDATE), so two transactions of one job cannot
-/// number events at once (PostgreSQL makes the second wait for the first's
-/// commit; SQLite has one writer): a job's numbers have no gaps and follow
-/// commit order. The newest event is never dropped, so the largest number
-/// survives retention.
-pub(super) async fn append_events(
-    tx: &mut Tx,
-    job_id: &str,
-    tenant: &str,
-    events: &[NewEvent],
-    keep: usize,
-) -> Result<i64> {
-    if events.is_empty() {
-        return Ok(0);
-    }
-    let now = now_ms();
-    let mut first = None;
-    let mut last = 0;
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let sql = append_events_statement(chunk.len());
-        let mut args = args![job_id, tenant, now];
-        for e in chunk {
-            args.push(SqlValue::from(e.kind));
-            args.push(SqlValue::from(e.data.to_string()));
-        }
-        for row in tx.fetch_all(&sql, args).await? {
-            let seq = row.int("seq")?;
-            first = Some(first.map_or(seq, |f: i64| f.min(seq)));
-            last = last.max(seq);
-        }
-    }
-    let keep = keep.max(1) as i64;
-    if last > keep {
-        tx.execute(&DELETE_OLD_EVENTS, args![job_id, last - keep]).await?;
-    }
-    first.ok_or_else(|| corrupt("events", "nothing was stored"))
 }
 
 /// What [`WorkTx::write`] stored and withdrew.
@@ -490,10 +428,10 @@ impl WorkTx {
         Ok(())
     }
 
-    /// Appends a batch's events to the job's (see the module-level `append_events`):
-    /// the first one's number.
+    /// Appends a batch's events to the job's (see [`super::events`]): the
+    /// first one's number.
     pub async fn append_events(&mut self, job_id: &str, tenant: &str, events: &[NewEvent], keep: usize) -> Result<i64> {
-        append_events(&mut self.tx, job_id, tenant, events, keep).await
+        super::events::append(&mut self.tx, job_id, tenant, events, keep).await
     }
 
     pub async fn commit(self) -> Result<()> {
