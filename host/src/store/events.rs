@@ -111,6 +111,6 @@ pub(super) async fn append(tx: &mut Tx, job_id: &str, tenant: &str, events: &[Ne
 fn push_rows(args: &mut Vec<SqlValue>, events: &[NewEvent]) {
     for e in events {
         args.push(SqlValue::from(e.kind));
-        args.push(SqlValue::from(e.data.to_string()));
+        args.push(SqlValue::from(&e.body));
     }
 }

@@ -194,7 +194,8 @@ pub struct Transition<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub kind: &'static str,
-    pub data: Value,
+    /// Its data as JSON text.
+    pub body: String,
 }
 
 /// An event as stored, with its place in the job's sequence.
