@@ -268,8 +268,14 @@ pub(crate) enum Db {
 /// lock (a second process on the same file, or a tool) before failing.
 const EMBEDDED_BUSY: Duration = Duration::from_secs(10);
 
-/// WAL pages after which a commit checkpoints (see [`open_embedded`]).
+/// WAL pages after which a commit checkpoints itself: a backstop, for
+/// when the background checkpointer falls behind (see [`open_embedded`]).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+/// How often the background checkpointer copies the WAL into the database:
+/// often, so each copy is small (at 200 ms and 1 s the API bench's p99 was
+/// 18-22 and 33-35 ms, at 50 ms 5-6 ms; docs/benchmarks.md).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Opens the embedded database's connection (already migrated).
 pub(crate) fn open_embedded(path: &str) -> Result<Db> {
@@ -282,14 +288,41 @@ pub(crate) fn open_embedded(path: &str) -> Result<Db> {
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(embedded_error)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(embedded_error)?;
     // The commit that crosses this many WAL pages copies them into the
-    // database first. At SQLite's default (1,000 pages) that was one step
-    // in a hundred, 4-5 ms each: the per-step p99 (docs/benchmarks.md).
-    // 10,000 pages (40 MiB of WAL at most) makes it ten times rarer.
+    // database first, inside the commit: at SQLite's default (1,000 pages)
+    // 4-5 ms once in a hundred steps, at 10,000 pages ten times rarer and
+    // ten times longer (45-50 ms: the API's p99, docs/benchmarks.md). A
+    // thread of its own checkpoints instead, off every commit; the setting
+    // stays as a backstop.
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(embedded_error)?;
     conn.busy_timeout(EMBEDDED_BUSY).map_err(embedded_error)?;
     // Every statement the store runs, prepared once.
     conn.set_prepared_statement_cache_capacity(512);
-    Ok(Db::Embedded(Arc::new(Mutex::new(conn))))
+    let writer = Arc::new(Mutex::new(conn));
+    spawn_checkpointer(path, Arc::downgrade(&writer))?;
+    Ok(Db::Embedded(writer))
+}
+
+/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] on a
+/// connection of its own, until the store's connection is gone. PASSIVE:
+/// it never waits for the writer or a reader, and copies what it can; the
+/// writer then starts the WAL over from its beginning, so the file stays
+/// small and no commit pays for a checkpoint.
+fn spawn_checkpointer(path: &str, writer: std::sync::Weak<Mutex<rusqlite::Connection>>) -> Result<()> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(embedded_error)?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while writer.strong_count() > 0 {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "background checkpoint");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Embedded(format!("starting the checkpoint thread: {e}")))?;
+    Ok(())
 }
 
 fn embedded_error(e: rusqlite::Error) -> StoreError {
