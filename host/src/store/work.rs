@@ -428,7 +428,7 @@ impl WorkTx {
         Ok(())
     }
 
-    /// Appends a batch's events to the job's (see [`super::events`]): the
+    /// Appends a batch's events to the job's (see `store::events`): the
     /// first one's number.
     pub async fn append_events(&mut self, job_id: &str, tenant: &str, events: &[NewEvent], keep: usize) -> Result<i64> {
         super::events::append(&mut self.tx, job_id, tenant, events, keep).await
