@@ -14,8 +14,8 @@
 //! PostgreSQL one statement reads the largest number and inserts after it
 //! (one round trip). On SQLite that statement reads the table it writes and
 //! returns rows, and SQLite answers both by building a temporary table for
-//! each batch: reading the largest number first and inserting plain rows is
-//! about half the cost (docs/benchmarks.md).
+//! each batch (a tenth of the committer's time in a profile): it reads the
+//! largest number first and inserts plain rows instead (docs/benchmarks.md).
 
 use super::Backend;
 use super::sql::{SqlValue, Statement, Tx, args, statements};
