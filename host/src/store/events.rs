@@ -19,9 +19,8 @@
 
 use super::Backend;
 use super::sql::{SqlValue, Statement, Tx, args, statements};
-use super::work::ROWS_PER_STATEMENT;
+use super::work::{PerRowCount, ROWS_PER_STATEMENT};
 use super::{NewEvent, Result, corrupt, now_ms};
-use std::sync::LazyLock;
 
 statements! {
     LAST_EVENT (Sqlite) = "SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1";
@@ -61,13 +60,8 @@ pub(super) fn insert_statement(rows: usize) -> Statement {
     .only_on(Backend::Sqlite)
 }
 
-/// A statement per row count, built once.
-fn by_rows(build: fn(usize) -> Statement) -> Vec<Statement> {
-    (0..=ROWS_PER_STATEMENT).map(build).collect()
-}
-
-static APPEND: LazyLock<Vec<Statement>> = LazyLock::new(|| by_rows(append_statement));
-static INSERT: LazyLock<Vec<Statement>> = LazyLock::new(|| by_rows(insert_statement));
+static APPEND: PerRowCount = PerRowCount::new(append_statement);
+static INSERT: PerRowCount = PerRowCount::new(insert_statement);
 
 /// Numbers `events` after the job's last, stores them and drops all but
 /// the last `keep` of the job's events. Returns the first one's number.
@@ -82,7 +76,7 @@ pub(super) async fn append(tx: &mut Tx, job_id: &str, tenant: &str, events: &[Ne
             for chunk in events.chunks(ROWS_PER_STATEMENT) {
                 let mut args = args![job_id, tenant, now];
                 push_rows(&mut args, chunk);
-                for row in tx.fetch_all(&APPEND[chunk.len()], args).await? {
+                for row in tx.fetch_all(APPEND.rows(chunk.len()), args).await? {
                     let seq = row.int("seq")?;
                     range = Some(range.map_or((seq, seq), |(a, b)| (a.min(seq), b.max(seq))));
                 }
@@ -95,7 +89,7 @@ pub(super) async fn append(tx: &mut Tx, job_id: &str, tenant: &str, events: &[Ne
             for chunk in events.chunks(ROWS_PER_STATEMENT) {
                 let mut args = args![job_id, tenant, now, next];
                 push_rows(&mut args, chunk);
-                tx.execute(&INSERT[chunk.len()], args).await?;
+                tx.execute(INSERT.rows(chunk.len()), args).await?;
                 next += chunk.len() as i64;
             }
             (first, next - 1)

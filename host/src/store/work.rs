@@ -28,7 +28,7 @@ use super::{
 };
 use crate::model::{Expression, JobState, Message};
 use serde_json::Value;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 /// `'running', 'failed'`: [`JobState::RUNNABLE`] as SQL literals, spliced
@@ -195,6 +195,32 @@ pub struct Written {
 /// Rows one multi-row statement writes at most.
 pub(super) const ROWS_PER_STATEMENT: usize = 32;
 
+/// A multi-row statement whose text depends only on its row count: each
+/// of the [`ROWS_PER_STATEMENT`] texts built once, on first use, instead of
+/// formatted again for every batch.
+pub(super) struct PerRowCount {
+    built: OnceLock<Vec<Statement>>,
+    build: fn(usize) -> Statement,
+}
+
+impl PerRowCount {
+    pub(super) const fn new(build: fn(usize) -> Statement) -> Self {
+        PerRowCount { built: OnceLock::new(), build }
+    }
+
+    /// The statement for `rows` rows, 1 to [`ROWS_PER_STATEMENT`] (callers
+    /// cut their rows in chunks of at most that many).
+    pub(super) fn rows(&self, rows: usize) -> &Statement {
+        &self.built.get_or_init(|| (1..=ROWS_PER_STATEMENT).map(self.build).collect())[rows - 1]
+    }
+}
+
+static DELETE_MESSAGES: PerRowCount = PerRowCount::new(delete_messages_statement);
+static DELETE_EXPRESSIONS: PerRowCount = PerRowCount::new(delete_expressions_statement);
+static WITHDRAW_DISPATCHES: PerRowCount = PerRowCount::new(withdraw_dispatches_statement);
+static WITHDRAW_TIMERS: PerRowCount = PerRowCount::new(withdraw_timers_statement);
+static UPSERT_EXPRESSIONS: PerRowCount = PerRowCount::new(upsert_expressions_statement);
+
 /// `$first, $first+1, ...`: `n` bind markers.
 pub(super) fn marks(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -359,40 +385,40 @@ impl WorkTx {
         // One statement per kind of change rather than per row: on
         // PostgreSQL each statement is a round trip.
         for ids in changes.consumed.chunks(ROWS_PER_STATEMENT) {
-            let sql = delete_messages_statement(ids.len());
-            tx.execute(&sql, ids.iter().map(|id| SqlValue::from(*id)).collect()).await?;
+            let sql = DELETE_MESSAGES.rows(ids.len());
+            tx.execute(sql, ids.iter().map(|id| SqlValue::from(*id)).collect()).await?;
         }
         for feis in changes.removals.chunks(ROWS_PER_STATEMENT) {
-            let sql = delete_expressions_statement(feis.len());
+            let sql = DELETE_EXPRESSIONS.rows(feis.len());
             let mut args = args![job_id];
             args.extend(feis.iter().map(SqlValue::from));
-            tx.execute(&sql, args).await?;
+            tx.execute(sql, args).await?;
         }
         let mut written = Written::default();
         for feis in changes.withdrawn_dispatches.chunks(ROWS_PER_STATEMENT) {
-            let sql = withdraw_dispatches_statement(feis.len());
+            let sql = WITHDRAW_DISPATCHES.rows(feis.len());
             let mut args = args![job_id];
             args.extend(feis.iter().map(SqlValue::from));
-            for row in tx.fetch_all(&sql, args).await? {
+            for row in tx.fetch_all(sql, args).await? {
                 written.withdrawn.push(row.int("id")?);
             }
         }
         // Before this batch's own timers are inserted: an expression applied
         // again in place keeps its new ones.
         for feis in changes.withdrawn_timers.chunks(ROWS_PER_STATEMENT) {
-            let sql = withdraw_timers_statement(feis.len());
+            let sql = WITHDRAW_TIMERS.rows(feis.len());
             let mut args = args![job_id];
             args.extend(feis.iter().map(SqlValue::from));
-            tx.execute(&sql, args).await?;
+            tx.execute(sql, args).await?;
         }
         for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
-            let sql = upsert_expressions_statement(exprs.len());
+            let sql = UPSERT_EXPRESSIONS.rows(exprs.len());
             let mut args = args![job_id, tenant];
             for e in exprs {
                 args.push(SqlValue::from(&e.fei.0));
                 args.push(SqlValue::from(serde_json::to_string(e).map_err(|e| corrupt("expression", e))?));
             }
-            tx.execute(&sql, args).await?;
+            tx.execute(sql, args).await?;
         }
         for m in changes.messages {
             let is_dispatch = matches!(m.message, Message::Dispatch(_));
