@@ -18,6 +18,7 @@
 //! a step reads only the job's row and its due messages. The copy is
 //! dropped whenever a transaction fails, and read back from the store.
 
+use super::backlog::Backlog;
 use super::flow::Flow;
 use super::{Engine, Event, TenantRuntime};
 use crate::language::Definition;
@@ -29,9 +30,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Most pieces of work in one transaction: enough to amortize a commit,
-/// few enough that one transaction holds the database briefly.
-const MAX_GROUP: usize = 128;
 /// Running jobs whose expressions a committer keeps in memory at most.
 const MAX_CACHED_JOBS: usize = 20_000;
 
@@ -56,7 +54,15 @@ pub(crate) struct Finished {
     /// and published with the result (not at all if the call was
     /// withdrawn meanwhile).
     pub events: Vec<Event>,
+    /// The outcome's size as JSON: what storing it writes, beyond a step's
+    /// usual rows (the committers share their time by it, `backlog.rs`).
+    pub bytes: usize,
 }
+
+/// What a step writes besides its outcome (a dispatch, a history row, an
+/// expression, a few events): the weight of a piece of work with no
+/// outcome of its own.
+const STEP_BYTES: usize = 1 << 10;
 
 impl Work {
     pub(super) fn job_id(&self) -> &str {
@@ -66,10 +72,18 @@ impl Work {
         }
     }
 
-    fn tenant(&self) -> &str {
+    pub(super) fn tenant(&self) -> &str {
         match self {
             Work::Claimed { tenant, .. } | Work::Launched { tenant, .. } => tenant,
             Work::Finished(f) => &f.tenant,
+        }
+    }
+
+    /// Bytes (estimated) that doing this work writes.
+    pub(super) fn weight(&self) -> usize {
+        match self {
+            Work::Claimed { .. } | Work::Launched { .. } => STEP_BYTES,
+            Work::Finished(f) => STEP_BYTES.saturating_add(f.bytes),
         }
     }
 }
@@ -150,29 +164,37 @@ impl Engine {
         }
     }
 
+    /// Takes the work queued for it into a [`Backlog`] and does it one
+    /// group (one transaction) at a time, each tenant getting its share.
     async fn committer(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Work>, stop: CancellationToken) {
         let mut cache = self.config.exclusive.then(ExpressionCache::default);
+        let mut backlog = Backlog::default();
         loop {
-            let first = tokio::select! {
-                w = rx.recv() => match w {
-                    Some(w) => w,
-                    None => break,
-                },
-                _ = stop.cancelled() => break,
-            };
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match rx.try_recv() {
-                    Ok(w) => group.push(w),
-                    Err(_) => break,
-                }
+            if backlog.is_empty() {
+                let first = tokio::select! {
+                    w = rx.recv() => match w {
+                        Some(w) => w,
+                        None => break,
+                    },
+                    _ = stop.cancelled() => break,
+                };
+                backlog.push(first);
             }
+            while let Ok(w) = rx.try_recv() {
+                backlog.push(w);
+            }
+            let group = backlog.next_group();
             self.process_group(group, cache.as_mut()).await;
         }
         // Later work is done by whoever submits it; what is queued, here.
         rx.close();
         while let Ok(w) = rx.try_recv() {
-            self.process_group(vec![w], None).await;
+            backlog.push(w);
+        }
+        while !backlog.is_empty() {
+            for w in backlog.next_group() {
+                self.process_group(vec![w], None).await;
+            }
         }
     }
 

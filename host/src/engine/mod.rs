@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backlog;
 mod committer;
 mod dispatcher;
 mod expressions;

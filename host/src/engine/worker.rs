@@ -147,7 +147,9 @@ impl Engine {
             elapsed_ms: (ended - started).max(0) as u64,
             error,
         });
-        let finished = Finished { dispatch_id: stored.id, job_id, tenant: stored.tenant, result, history, events };
+        let bytes = json_len(&history.result);
+        let finished =
+            Finished { dispatch_id: stored.id, job_id, tenant: stored.tenant, result, history, events, bytes };
         self.submit(Work::Finished(Box::new(finished))).await;
         Ok(())
     }
@@ -218,4 +220,22 @@ impl EventSink for StepEvents {
             lines.push(event);
         }
     }
+}
+
+/// The length of `value` as JSON text, without building the text.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }

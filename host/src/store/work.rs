@@ -41,6 +41,13 @@ statements! {
     TAKE_CLAIMED = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
                     WHERE id = $2 AND lease_owner = $3 RETURNING state";
     DELETE_DISPATCH = "DELETE FROM messages WHERE id = $1 AND lease_owner = $2";
+    /// On PostgreSQL the dispatch's DELETE and the history's INSERT are one
+    /// statement (one round trip); it inserts only if the DELETE found the
+    /// dispatch, and reports the rows it inserted.
+    FINISH_DISPATCH (Postgres) = "WITH gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id)
+                      INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
+                      SELECT $3::text, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text, $10::bigint,
+                             $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone";
     INSERT_HISTORY = "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
     DUE_MESSAGES = "SELECT id, body, job_id, tenant FROM messages
@@ -331,29 +338,30 @@ impl WorkTx {
         tenant: &str,
         history: &HistoryEntry,
     ) -> Result<bool> {
+        let row = args![
+            job_id,
+            tenant,
+            &history.fei,
+            history.line.map(i64::from),
+            &history.participant,
+            &history.action,
+            history.params.to_string(),
+            i64::from(history.attempt),
+            history.started_at,
+            history.ended_at,
+            history.ok,
+            history.result.to_string(),
+        ];
+        if self.tx.backend() == Backend::Postgres {
+            let mut args = args![dispatch_id, worker];
+            args.extend(row);
+            return Ok(self.tx.execute(&FINISH_DISPATCH, args).await? > 0);
+        }
         let deleted = self.tx.execute(&DELETE_DISPATCH, args![dispatch_id, worker]).await?;
         if deleted == 0 {
             return Ok(false);
         }
-        self.tx
-            .execute(
-                &INSERT_HISTORY,
-                args![
-                    job_id,
-                    tenant,
-                    &history.fei,
-                    history.line.map(i64::from),
-                    &history.participant,
-                    &history.action,
-                    history.params.to_string(),
-                    i64::from(history.attempt),
-                    history.started_at,
-                    history.ended_at,
-                    history.ok,
-                    history.result.to_string(),
-                ],
-            )
-            .await?;
+        self.tx.execute(&INSERT_HISTORY, row).await?;
         Ok(true)
     }
 
