@@ -93,7 +93,7 @@ impl Principal {
             object_id: id.to_owned(),
             at: now_ms(),
         };
-        self.state.store.audit(&entry).await?;
+        self.state.store.catalogue().audit(&entry).await?;
         Ok(())
     }
 }
@@ -126,7 +126,7 @@ impl TokenCache {
         {
             return Ok(Some(record.clone()));
         }
-        let record = store.token_by_hash(hash).await?;
+        let record = store.catalogue().token_by_hash(hash).await?;
         let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.clear();

@@ -198,7 +198,7 @@ async fn push_definition(
         created_at: now_ms(),
         created_by: Some(who.token.id.clone()),
     };
-    record.version = state.store.push_definition(&record).await?;
+    record.version = state.store.catalogue().push_definition(&record).await?;
     who.audit("push", "definition", &format!("{}@{}", record.name, record.version)).await?;
     Ok((StatusCode::CREATED, ApiJson(version_view(record))))
 }
@@ -210,7 +210,7 @@ async fn list_definitions(
     who: Principal,
 ) -> ApiResult<ApiJson<Vec<DefinitionSummary>>> {
     let tenant = who.tenant(Scope::Read)?;
-    let list = state.store.definitions(tenant).await?;
+    let list = state.store.catalogue().definitions(tenant).await?;
     Ok(ApiJson(
         list.into_iter()
             .map(|d| DefinitionSummary { name: d.name, latest_version: d.latest, updated_at: time(d.updated_at) })
@@ -228,7 +228,7 @@ async fn show_definition(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<ApiJson<DefinitionDetail>> {
     let tenant = who.tenant(Scope::Read)?;
-    let mut versions = state.store.definition_versions(tenant, &name).await?;
+    let mut versions = state.store.catalogue().definition_versions(tenant, &name).await?;
     let Some(latest) = versions.pop() else { return Err(ApiError::not_found("definition", &name)) };
     let mut entries: Vec<VersionEntry> = versions
         .into_iter()
@@ -254,6 +254,7 @@ async fn show_version(
     let tenant = who.tenant(Scope::Read)?;
     let d = state
         .store
+        .catalogue()
         .definition(tenant, &name, Some(version))
         .await?
         .ok_or_else(|| ApiError::not_found("definition version", &format!("{name}@{version}")))?;

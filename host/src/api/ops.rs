@@ -74,7 +74,7 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiR
         MetricsAccess::Token(hash) if bearer.as_deref() == Some(hash.as_str()) => {}
         MetricsAccess::Token(_) | MetricsAccess::AdminOrToken => {
             let Some(bearer) = bearer else { return Err(ApiError::Unauthorized) };
-            let record = state.store.token_by_hash(&bearer).await?.ok_or(ApiError::Unauthorized)?;
+            let record = state.store.catalogue().token_by_hash(&bearer).await?.ok_or(ApiError::Unauthorized)?;
             if record.tenant.is_some() {
                 return Err(ApiError::Forbidden(
                     "the metrics cover every tenant: use the admin token or the metrics token".into(),

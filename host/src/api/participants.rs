@@ -161,7 +161,7 @@ async fn upload_participant(
         description: serde_json::to_value(&description).unwrap_or(Value::Null),
         created_at: now_ms(),
     };
-    record.version = state.store.put_participant(&record, &wasm).await?;
+    record.version = state.store.catalogue().put_participant(&record, &wasm).await?;
     state.tenancy.invalidate(tenant);
     who.audit("upload", "participant", &format!("{}@{}", record.name, record.version)).await?;
     Ok((StatusCode::CREATED, ApiJson(uploaded_view(record))))
@@ -176,7 +176,7 @@ async fn list_participants(
 ) -> ApiResult<ApiJson<Vec<ParticipantView>>> {
     let tenant = who.tenant(Scope::Read)?;
     let mut list: Vec<ParticipantView> = builtin_views(&state).collect();
-    list.extend(state.store.participants(tenant).await?.into_iter().map(uploaded_view));
+    list.extend(state.store.catalogue().participants(tenant).await?.into_iter().map(uploaded_view));
     Ok(ApiJson(list))
 }
 
@@ -192,7 +192,7 @@ async fn show_participant(
     if let Some(view) = builtin_views(&state).find(|v| v.name == name) {
         return Ok(ApiJson(view));
     }
-    let mut versions = state.store.participant_versions(tenant, &name).await?;
+    let mut versions = state.store.catalogue().participant_versions(tenant, &name).await?;
     let list: Vec<UploadVersion> = versions
         .iter()
         .map(|v| UploadVersion { version: v.version, sha256: v.sha256.clone(), created_at: time(v.created_at) })
@@ -214,7 +214,7 @@ async fn delete_participant(
     if state.tenancy.is_builtin(&name) {
         return Err(ApiError::Conflict(format!("'{name}' is a built-in participant and cannot be deleted")));
     }
-    if state.store.participant_versions(tenant, &name).await?.is_empty() {
+    if state.store.catalogue().participant_versions(tenant, &name).await?.is_empty() {
         return Err(ApiError::not_found("participant", &name));
     }
     let runtime = state.engine.runtime(tenant).await?;
@@ -226,7 +226,7 @@ async fn delete_participant(
             )));
         }
     }
-    state.store.delete_participant(tenant, &name, now_ms()).await?;
+    state.store.catalogue().delete_participant(tenant, &name, now_ms()).await?;
     state.tenancy.invalidate(tenant);
     who.audit("delete", "participant", &name).await?;
     Ok(StatusCode::NO_CONTENT)

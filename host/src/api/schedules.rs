@@ -89,7 +89,7 @@ async fn create_schedule(
         last_job: None,
         created_at: now,
     };
-    state.store.create_schedule(&record).await?;
+    state.store.catalogue().create_schedule(&record).await?;
     who.audit("create", "schedule", &record.id).await?;
     Ok((StatusCode::CREATED, ApiJson(view(record))))
 }
@@ -97,7 +97,7 @@ async fn create_schedule(
 #[utoipa::path(get, path = "/v1/schedules", tag = "schedules", responses((status = 200, body = Vec<ScheduleView>)), security(("bearer" = [])))]
 async fn list_schedules(State(state): State<Arc<AppState>>, who: Principal) -> ApiResult<ApiJson<Vec<ScheduleView>>> {
     let tenant = who.tenant(Scope::Read)?;
-    Ok(ApiJson(state.store.schedules(tenant).await?.into_iter().map(view).collect()))
+    Ok(ApiJson(state.store.catalogue().schedules(tenant).await?.into_iter().map(view).collect()))
 }
 
 #[utoipa::path(delete, path = "/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
@@ -108,7 +108,7 @@ async fn delete_schedule(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
-    if !state.store.delete_schedule(tenant, &id).await? {
+    if !state.store.catalogue().delete_schedule(tenant, &id).await? {
         return Err(ApiError::not_found("schedule", &id));
     }
     who.audit("delete", "schedule", &id).await?;

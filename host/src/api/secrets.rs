@@ -47,7 +47,7 @@ async fn put_secret(
         return Err(ApiError::BadRequest(format!("a secret value is 1 to {MAX_SECRET_BYTES} bytes")));
     }
     let sealed = state.vault.seal(tenant, &name, &input.value);
-    state.store.put_secret(tenant, &name, &sealed, now_ms()).await?;
+    state.store.catalogue().put_secret(tenant, &name, &sealed, now_ms()).await?;
     state.tenancy.invalidate(tenant);
     who.audit("put", "secret", &name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -61,7 +61,7 @@ async fn delete_secret(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
-    if !state.store.delete_secret(tenant, &name).await? {
+    if !state.store.catalogue().delete_secret(tenant, &name).await? {
         return Err(ApiError::not_found("secret", &name));
     }
     state.tenancy.invalidate(tenant);
@@ -73,6 +73,6 @@ async fn delete_secret(
 #[utoipa::path(get, path = "/v1/secrets", tag = "secrets", responses((status = 200, body = Vec<SecretName>)), security(("bearer" = [])))]
 async fn list_secrets(State(state): State<Arc<AppState>>, who: Principal) -> ApiResult<ApiJson<Vec<SecretName>>> {
     let tenant = who.tenant(Scope::Read)?;
-    let names = state.store.secret_names(tenant).await?;
+    let names = state.store.catalogue().secret_names(tenant).await?;
     Ok(ApiJson(names.into_iter().map(|(name, at)| SecretName { name, updated_at: time(at) }).collect()))
 }

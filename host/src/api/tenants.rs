@@ -125,7 +125,7 @@ async fn create_tenant(
         revision: 1,
         created_at: now_ms(),
     };
-    if !state.store.create_tenant(&record).await? {
+    if !state.store.catalogue().create_tenant(&record).await? {
         return Err(ApiError::Conflict(format!("a tenant named '{}' exists", record.name)));
     }
     who.audit("create", "tenant", &record.id).await?;
@@ -135,7 +135,7 @@ async fn create_tenant(
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = Vec<TenantView>), (status = 403, body = super::error::ErrorBody)), security(("bearer" = [])))]
 async fn list_tenants(State(state): State<Arc<AppState>>, who: Principal) -> ApiResult<ApiJson<Vec<TenantView>>> {
     who.server_admin()?;
-    Ok(ApiJson(state.store.tenants().await?.into_iter().map(tenant_view).collect()))
+    Ok(ApiJson(state.store.catalogue().tenants().await?.into_iter().map(tenant_view).collect()))
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)),
@@ -147,7 +147,7 @@ async fn show_tenant(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<TenantView>> {
     who.server_admin()?;
-    let t = state.store.tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant", &id))?;
+    let t = state.store.catalogue().tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant", &id))?;
     Ok(ApiJson(tenant_view(t)))
 }
 
@@ -164,12 +164,13 @@ async fn update_tenant(
 ) -> ApiResult<ApiJson<TenantView>> {
     who.server_admin()?;
     check_limits(&input.limits)?;
-    if !state.store.set_tenant_limits(&id, &serde_json::to_value(&input.limits).unwrap_or_default()).await? {
+    if !state.store.catalogue().set_tenant_limits(&id, &serde_json::to_value(&input.limits).unwrap_or_default()).await?
+    {
         return Err(ApiError::not_found("tenant", &id));
     }
     state.tenancy.invalidate(&id);
     who.audit("update", "tenant", &id).await?;
-    let t = state.store.tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant", &id))?;
+    let t = state.store.catalogue().tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant", &id))?;
     Ok(ApiJson(tenant_view(t)))
 }
 
@@ -189,7 +190,7 @@ async fn issue_token(state: &AppState, tenant: &str, input: TokenInput) -> ApiRe
         scopes: input.scopes,
         created_at: now_ms(),
     };
-    state.store.insert_token(&record, &hash_token(&token)).await?;
+    state.store.catalogue().insert_token(&record, &hash_token(&token)).await?;
     Ok(token_view(record, Some(token)))
 }
 
@@ -205,13 +206,14 @@ async fn create_tenant_token(
     ApiJson(input): ApiJson<TokenInput>,
 ) -> ApiResult<(StatusCode, ApiJson<TokenView>)> {
     who.server_admin()?;
-    if state.store.tenant(&id).await?.is_none() {
+    if state.store.catalogue().tenant(&id).await?.is_none() {
         return Err(ApiError::not_found("tenant", &id));
     }
     let view = issue_token(&state, &id, input).await?;
     // Recorded in the tenant's log, so its members see who made the token.
     state
         .store
+        .catalogue()
         .audit(&AuditEntry {
             id: 0,
             tenant: Some(id.clone()),
@@ -243,7 +245,7 @@ async fn create_token(
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, body = Vec<TokenView>), (status = 403, body = super::error::ErrorBody)), security(("bearer" = [])))]
 async fn list_tokens(State(state): State<Arc<AppState>>, who: Principal) -> ApiResult<ApiJson<Vec<TokenView>>> {
     let tenant = who.tenant(Scope::Admin)?;
-    Ok(ApiJson(state.store.tokens(tenant).await?.into_iter().map(|t| token_view(t, None)).collect()))
+    Ok(ApiJson(state.store.catalogue().tokens(tenant).await?.into_iter().map(|t| token_view(t, None)).collect()))
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
@@ -255,7 +257,7 @@ async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
-    if !state.store.revoke_token(tenant, &id).await? {
+    if !state.store.catalogue().revoke_token(tenant, &id).await? {
         return Err(ApiError::not_found("token", &id));
     }
     state.tokens.forget(&id);
@@ -277,7 +279,7 @@ async fn audit_log(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 500".into()));
     }
-    let entries = state.store.audit_log(tenant, q.before, limit).await?;
+    let entries = state.store.catalogue().audit_log(tenant, q.before, limit).await?;
     Ok(ApiJson(
         entries
             .into_iter()

@@ -129,7 +129,7 @@ async fn create_trigger(
         per_minute: input.per_minute as i64,
         created_at: now_ms(),
     };
-    state.store.create_trigger(&record, &hash_token(&secret)).await?;
+    state.store.catalogue().create_trigger(&record, &hash_token(&secret)).await?;
     who.audit("create", "trigger", &record.id).await?;
     let url = format!("{}/hooks/{secret}", state.config.public_url.trim_end_matches('/'));
     Ok((StatusCode::CREATED, ApiJson(view(record, Some(url)))))
@@ -138,7 +138,7 @@ async fn create_trigger(
 #[utoipa::path(get, path = "/v1/triggers", tag = "triggers", responses((status = 200, body = Vec<TriggerView>)), security(("bearer" = [])))]
 async fn list_triggers(State(state): State<Arc<AppState>>, who: Principal) -> ApiResult<ApiJson<Vec<TriggerView>>> {
     let tenant = who.tenant(Scope::Read)?;
-    Ok(ApiJson(state.store.triggers(tenant).await?.into_iter().map(|t| view(t, None)).collect()))
+    Ok(ApiJson(state.store.catalogue().triggers(tenant).await?.into_iter().map(|t| view(t, None)).collect()))
 }
 
 #[utoipa::path(delete, path = "/v1/triggers/{id}", tag = "triggers", params(("id" = String, Path)),
@@ -149,7 +149,7 @@ async fn delete_trigger(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = who.tenant(Scope::Admin)?;
-    if !state.store.delete_trigger(tenant, &id).await? {
+    if !state.store.catalogue().delete_trigger(tenant, &id).await? {
         return Err(ApiError::not_found("trigger", &id));
     }
     who.audit("delete", "trigger", &id).await?;
@@ -169,6 +169,7 @@ async fn fire_trigger(
 ) -> ApiResult<(StatusCode, ApiJson<Fired>)> {
     let trigger = state
         .store
+        .catalogue()
         .trigger_by_hash(&hash_token(&secret))
         .await?
         .ok_or_else(|| ApiError::NotFound("no such trigger".into()))?;
@@ -190,6 +191,7 @@ async fn fire_trigger(
     let job_id = super::jobs::create(&state, &trigger.tenant, input, None).await?;
     state
         .store
+        .catalogue()
         .audit(&crate::store::AuditEntry {
             id: 0,
             tenant: Some(trigger.tenant.clone()),

@@ -40,12 +40,12 @@ async fn bootstrap_admin(store: &Store) -> anyhow::Result<()> {
     if let Ok(token) = std::env::var("MASTERMIND_ADMIN_TOKEN")
         && !token.trim().is_empty()
     {
-        store.set_admin_token(&api::hash_token(token.trim())).await?;
+        store.catalogue().set_admin_token(&api::hash_token(token.trim())).await?;
         return Ok(());
     }
-    if !store.has_admin_token().await? {
+    if !store.catalogue().has_admin_token().await? {
         let token = api::new_token();
-        store.set_admin_token(&api::hash_token(&token)).await?;
+        store.catalogue().set_admin_token(&api::hash_token(&token)).await?;
         println!("admin token (shown once, keep it): {token}");
     }
     Ok(())

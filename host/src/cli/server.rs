@@ -98,7 +98,7 @@ pub(super) async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyho
         Ok(vault) => vault,
         // A worker on a database that holds no secrets yet (jobs started
         // with `mastermind run`) needs no key; one that holds some does.
-        Err(e) if key_use == KeyUse::Open && !store.has_secrets().await? => {
+        Err(e) if key_use == KeyUse::Open && !store.catalogue().has_secrets().await? => {
             tracing::info!("no secret key ({e:#}); this worker runs no tenant's secrets");
             Vault::ephemeral()
         }

@@ -54,7 +54,7 @@ pub async fn load_definition(
     name: &str,
     version: Option<i64>,
 ) -> Result<(Definition, String), LaunchError> {
-    let record = store.definition(tenant, name, version).await?.ok_or_else(|| {
+    let record = store.catalogue().definition(tenant, name, version).await?.ok_or_else(|| {
         LaunchError::NoDefinition(match version {
             Some(v) => format!("{name}@{v}"),
             None => name.to_owned(),

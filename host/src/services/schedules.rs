@@ -75,7 +75,7 @@ impl Scheduler {
 
     async fn fire_due(&self) -> Result<(), StoreError> {
         let now = now_ms();
-        for s in self.store.due_schedules(now, PER_LOOK).await? {
+        for s in self.store.catalogue().due_schedules(now, PER_LOOK).await? {
             let job_id = tick_job_id(&s.id, s.next_at);
             let fields = match &s.fields {
                 Value::Object(m) => m.clone(),
@@ -97,7 +97,9 @@ impl Scheduler {
                 }
             };
             let next = next_tick(&s.cron, &s.time_zone, now.max(s.next_at)).unwrap_or(i64::MAX);
-            if self.store.advance_schedule(&s.id, s.next_at, next, launched.as_deref()).await? && launched.is_some() {
+            if self.store.catalogue().advance_schedule(&s.id, s.next_at, next, launched.as_deref()).await?
+                && launched.is_some()
+            {
                 self.metrics.job_created();
             }
         }

@@ -192,7 +192,7 @@ impl ServerTenancy {
         {
             return Ok(runtime.clone());
         }
-        let Some(revision) = self.store.tenant_revision(tenant).await? else {
+        let Some(revision) = self.store.catalogue().tenant_revision(tenant).await? else {
             if let Some(local) = &self.local {
                 return Ok(local.clone());
             }
@@ -233,7 +233,7 @@ impl ServerTenancy {
         for b in &self.builtins {
             registry.insert(b.participant.clone(), b.grants.clone(), b.settings.clone());
         }
-        for (record, wasm) in self.store.participant_components(tenant).await? {
+        for (record, wasm) in self.store.catalogue().participant_components(tenant).await? {
             // Validated at upload; a component that no longer loads (a
             // changed host) is left out and its steps fail as unknown.
             match self.sandbox.load(&wasm).await {
@@ -249,7 +249,7 @@ impl ServerTenancy {
         }
         let mut secrets = MemorySecrets::new();
         let mut values = Vec::new();
-        for (name, sealed) in self.store.sealed_secrets(tenant).await? {
+        for (name, sealed) in self.store.catalogue().sealed_secrets(tenant).await? {
             match self.vault.open(tenant, &name, &sealed) {
                 Ok(value) => {
                     values.push(Secret::new(value.clone()));
@@ -258,7 +258,7 @@ impl ServerTenancy {
                 Err(e) => tracing::error!(tenant, secret = %name, error = %e, "secret does not open"),
             }
         }
-        let limits = match self.store.tenant(tenant).await? {
+        let limits = match self.store.catalogue().tenant(tenant).await? {
             Some(t) => serde_json::from_value::<TenantLimits>(t.limits).unwrap_or_default(),
             None => TenantLimits::default(),
         };

@@ -3,16 +3,27 @@
 //! Guarantees: entries are only appended; a tenant lists only its own.
 
 use super::sql::{args, statements};
-use super::{Result, Store};
+use super::{Catalogue, Result};
 
+/// One change made through the API: who made it, to what, when.
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
+    /// Its row id, increasing: the cursor [`Catalogue::audit_log`] pages
+    /// by (ignored when appending).
     pub id: i64,
+    /// The tenant whose log it is in; None for the server's own (changes
+    /// made with the admin token outside any tenant).
     pub tenant: Option<String>,
+    /// The id of the token that made the change; None when no token did (a
+    /// trigger's launch).
     pub token: Option<String>,
+    /// What was done (`"create"`, `"delete"`, `"launch"`...).
     pub action: String,
+    /// What kind of object (`"job"`, `"secret"`...).
     pub object_kind: String,
+    /// Which one (an id, a name, `name@version`).
     pub object_id: String,
+    /// When, in milliseconds since the Unix epoch.
     pub at: i64,
 }
 
@@ -23,7 +34,11 @@ statements! {
                  WHERE tenant = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
 }
 
-impl Store {
+impl Catalogue {
+    /// Appends `e` to the log (its `id` is assigned by the database).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
         self.db
             .execute(
@@ -34,7 +49,12 @@ impl Store {
         Ok(())
     }
 
-    /// A tenant's entries, newest first, older than `before` when given.
+    /// A tenant's entries, newest first, older than `before` (an entry's
+    /// id) when given, at most `limit`.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn audit_log(&self, tenant: &str, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = self.db.fetch_all(&AUDIT_LOG, args![tenant, before.unwrap_or(i64::MAX), limit]).await?;
         rows.iter()

@@ -6,26 +6,40 @@
 //! latest version is the highest.
 
 use super::sql::{Row, args, statements};
-use super::{Result, Store, corrupt, from_json};
+use super::{Catalogue, Result, corrupt, from_json};
 use serde_json::Value;
 
+/// One version of a stored definition: its source as pushed and the tree
+/// jobs launched from it run.
 #[derive(Debug, Clone)]
 pub struct DefinitionRecord {
+    /// The tenant that owns it.
     pub tenant: String,
+    /// Its name, unique in the tenant.
     pub name: String,
+    /// From 1, one more for each push of the name (assigned by
+    /// [`Catalogue::push_definition`]).
     pub version: i64,
+    /// How `source` is written: `mastermind` (text) or `json` (a tree).
     pub format: String,
+    /// The text as pushed.
     pub source: String,
+    /// `source` parsed: what a job launched from this version runs.
     pub tree: Value,
+    /// When it was pushed, in milliseconds since the Unix epoch.
     pub created_at: i64,
+    /// The id of the token that pushed it.
     pub created_by: Option<String>,
 }
 
-/// A definition's name, latest version and how many versions it has.
+/// A definition's name, latest version and when that version was pushed.
 #[derive(Debug, Clone)]
 pub struct DefinitionSummary {
+    /// Its name.
     pub name: String,
+    /// Its highest version.
     pub latest: i64,
+    /// When its latest version was pushed.
     pub updated_at: i64,
 }
 
@@ -64,8 +78,14 @@ fn from_row(r: &Row) -> Result<DefinitionRecord> {
     })
 }
 
-impl Store {
-    /// Stores `d` as the next version of its name; returns that version.
+impl Catalogue {
+    /// Stores `d` as the next version of its name (its `version` is
+    /// ignored); returns that version.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails, or when
+    /// concurrent pushes of the name took ten versions in a row before this
+    /// one could.
     pub async fn push_definition(&self, d: &DefinitionRecord) -> Result<i64> {
         // The primary key refuses a version taken by a concurrent push:
         // retry with the next number.
@@ -98,7 +118,12 @@ impl Store {
         }
     }
 
-    /// One version (the latest when `version` is None).
+    /// One version (the latest when `version` is None); None when there is
+    /// no such definition or version.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn definition(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<DefinitionRecord>> {
         let sql = if version.is_some() { &DEFINITION_VERSION } else { &DEFINITION_LATEST };
         let mut args = args![tenant, name];
@@ -107,11 +132,19 @@ impl Store {
     }
 
     /// Every version of a definition, oldest first.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn definition_versions(&self, tenant: &str, name: &str) -> Result<Vec<DefinitionRecord>> {
         self.db.fetch_all(&DEFINITION_VERSIONS, args![tenant, name]).await?.iter().map(from_row).collect()
     }
 
     /// The tenant's definitions by name.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn definitions(&self, tenant: &str) -> Result<Vec<DefinitionSummary>> {
         let rows = self.db.fetch_all(&DEFINITIONS, args![tenant]).await?;
         rows.iter()

@@ -4,10 +4,10 @@
 
 use super::sql::{Row, SqlValue, Statement, args, statements};
 use super::{
-    Controlled, HistoryEntry, JobRecord, Result, RunningStep, Store, StoredEvent, Transition, corrupt, from_json,
-    insert_message, now_ms, work,
+    HistoryEntry, JobLease, JobRecord, NewEvent, NewMessage, Result, RunningStep, Store, StoredEvent, corrupt,
+    from_json, insert_message, now_ms, work,
 };
-use crate::model::{JobState, Message};
+use crate::model::{Fields, JobState, Message};
 use serde_json::Value;
 
 statements! {
@@ -22,6 +22,41 @@ statements! {
         "SELECT state, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = $1) AS last FROM jobs WHERE id = $1";
     HISTORY = "SELECT fei, line, participant, action, params, attempt, started_at, ended_at, ok, result
                FROM history WHERE job_id = $1 ORDER BY id";
+}
+
+/// One change of a job's state made from outside its batches, as
+/// [`Store::control_job`] makes it: from one of `from` to `to`.
+#[derive(Debug, Clone)]
+pub struct Transition<'a> {
+    /// The states it may be made from.
+    pub from: &'a [JobState],
+    /// The state it makes.
+    pub to: JobState,
+    /// Queued in the same transaction (a cancel, a retry, a first apply).
+    pub message: Option<NewMessage>,
+    /// Replaces the job's fields (a started job's, with their overrides).
+    pub fields: Option<&'a Fields>,
+    /// Clears the job's error (it runs again).
+    pub clears_error: bool,
+    /// Leases the job to a worker of this process (see [`JobLease`]).
+    pub lease: Option<JobLease<'a>>,
+    /// Appended to the job's events (a pending job cancelled: its end).
+    pub event: Option<NewEvent>,
+    /// Events kept per job (see
+    /// [`WorkTx::append_events`](super::WorkTx::append_events)).
+    pub keep_events: usize,
+}
+
+/// What [`Store::control_job`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controlled {
+    /// The transition at this index was made (its event, if any, got
+    /// this number).
+    Made(usize, Option<i64>),
+    /// No job of this id for this tenant.
+    NotFound,
+    /// The job is in this state, which none of the transitions starts from.
+    Conflict(JobState),
 }
 
 /// The UPDATE of [`Store::control_job`]: `$1` state, `$2` time, `$3` end,
@@ -52,17 +87,32 @@ pub(super) fn control_statement(clears_error: bool, fields: bool, lease: bool, f
 }
 
 impl Store {
+    /// A job, definition tree included; None when there is none of that
+    /// id (of any tenant: callers check the tenant).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
         let row = self.db.fetch_optional(&JOB, args![id]).await?;
         row.map(|r| job_from_row(&r)).transpose()
     }
 
-    /// A job's stored definition tree.
+    /// A job's stored definition tree alone; None when there is no such
+    /// job.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
         let row = self.db.fetch_optional(&JOB_DEFINITION, args![id]).await?;
         row.map(|r| from_json("job definition", r.str("definition")?)).transpose()
     }
 
+    /// The ids of every job (of every tenant) in `state`, oldest first.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
         let rows = self.db.fetch_all(&JOBS_IN_STATE, args![state.as_str()]).await?;
         rows.iter().map(|r| r.text("id")).collect()
@@ -75,6 +125,10 @@ impl Store {
     /// it (`WHERE ... AND state IN (...)`), so a concurrent change — another
     /// control call, or a batch that completed the job — makes this one
     /// answer [`Controlled::Conflict`] instead of overwriting it.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn control_job(&self, id: &str, tenant: &str, transitions: &[Transition<'_>]) -> Result<Controlled> {
         let mut tx = self.db.begin().await?;
         for (index, t) in transitions.iter().enumerate() {
@@ -118,6 +172,10 @@ impl Store {
 
     /// A job's participant calls in flight (journaled, not yet finished),
     /// oldest first.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn running_steps(&self, job_id: &str) -> Result<Vec<RunningStep>> {
         let rows = self.db.fetch_all(&RUNNING_STEPS, args![job_id]).await?;
         let mut steps = Vec::with_capacity(rows.len());
@@ -138,6 +196,10 @@ impl Store {
 
     /// Up to `limit` of the job's stored events numbered after `after`, in
     /// order.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn events_after(&self, job_id: &str, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
         let rows = self.db.fetch_all(&EVENTS_AFTER, args![job_id, after, limit]).await?;
         rows.iter()
@@ -149,6 +211,11 @@ impl Store {
 
     /// The job's state and the number of its last event, read together:
     /// when the state is final, every event up to that number is stored.
+    /// None when there is no such job.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn event_cursor(&self, job_id: &str) -> Result<Option<(JobState, i64)>> {
         let row = self.db.fetch_optional(&EVENT_CURSOR, args![job_id]).await?;
         row.map(|r| {
@@ -158,6 +225,11 @@ impl Store {
         .transpose()
     }
 
+    /// The job's finished participant calls, in the order they finished.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn history(&self, job_id: &str) -> Result<Vec<HistoryEntry>> {
         let rows = self.db.fetch_all(&HISTORY, args![job_id]).await?;
         rows.iter()

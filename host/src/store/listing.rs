@@ -9,11 +9,13 @@ use crate::model::JobState;
 /// Which jobs to list.
 #[derive(Debug, Default, Clone)]
 pub struct JobFilter {
+    /// Only jobs in this state.
     pub state: Option<JobState>,
     /// The definition's name (jobs launched from a stored definition).
     pub name: Option<String>,
     /// Only jobs older than this id.
     pub before: Option<String>,
+    /// At most this many.
     pub limit: i64,
 }
 
@@ -51,7 +53,12 @@ pub(super) fn list_jobs_statement(state: bool, name: bool, before: bool) -> Stat
 }
 
 impl Store {
-    /// A tenant's jobs, without their definition trees.
+    /// A tenant's jobs that pass `filter`, newest first, without their
+    /// definition trees.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn list_jobs(&self, tenant: &str, filter: &JobFilter) -> Result<Vec<JobRecord>> {
         let sql = list_jobs_statement(filter.state.is_some(), filter.name.is_some(), filter.before.is_some());
         let mut args = args![tenant];
@@ -64,12 +71,20 @@ impl Store {
 
     /// The ids and definition trees of a tenant's jobs that are not over
     /// (pending, running, paused or failed: a failed job can be retried).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn unfinished_jobs(&self, tenant: &str) -> Result<Vec<(String, serde_json::Value)>> {
         let rows = self.db.fetch_all(&UNFINISHED_JOBS, args![tenant]).await?;
         rows.iter().map(|r| Ok((r.text("id")?, from_json("job definition", r.str("definition")?)?))).collect()
     }
 
-    /// Jobs per state, for metrics.
+    /// How many jobs (of every tenant) are in each state that has any, for
+    /// metrics.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
         let rows = self.db.fetch_all(&JOB_COUNTS, args![]).await?;
         rows.iter().map(|r| Ok((r.text("state")?, r.int("n")?))).collect()
@@ -77,7 +92,10 @@ impl Store {
 }
 
 impl Store {
-    /// Checks the database answers.
+    /// Checks the database answers (a health check).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn ping(&self) -> Result<()> {
         self.db.execute(&PING, args![]).await?;
         Ok(())

@@ -1,11 +1,25 @@
-//! Durable storage of jobs, live expressions, messages and step history,
-//! on SQLite (embedded default) or PostgreSQL (several processes sharing
-//! one database), through one SQL dialect-neutral implementation (every
-//! statement is written once, and named; `sql.rs` runs it on either
-//! database; [`statements()`] lists them all, so a test prepares each on
-//! both).
+//! Durable storage, on SQLite (embedded default) or PostgreSQL (several
+//! processes sharing one database), through one SQL dialect-neutral
+//! implementation (every statement is written once, and named; `sql.rs`
+//! runs it on either database; [`statements()`] lists them all, so a test
+//! prepares each on both).
 //!
-//! Guarantees:
+//! Two types split the store by what they own; both run on the same
+//! database handle (a [`Catalogue`] is a cheap clone of its [`Store`]'s):
+//! - [`Store`], the job journal: what jobs do. Jobs, their messages
+//!   (participant calls, timers, replies) and live expressions, workers'
+//!   leases and heartbeats, the batches workers commit ([`WorkTx`]), events,
+//!   step history, listings, and the database itself (open, close, listen,
+//!   ping). A kind of row a job's batches or its lifecycle write belongs
+//!   here, and may need a [`WorkTx`] method.
+//! - [`Catalogue`] (reached by [`Store::catalogue`]), what a tenant
+//!   configures: tenants and their tokens, definitions, participants,
+//!   secrets, triggers, schedules, and the audit log of changes to them.
+//!   Written by the API, the CLI and the schedules' loop, read when jobs
+//!   are launched or run; never inside a job's batch. A new kind a tenant (or the server's admin) sets up
+//!   belongs here, in a file of its own with `impl Catalogue`.
+//!
+//! Guarantees of the journal:
 //! - A job batch is one transaction ([`WorkTx`]): the messages it consumed
 //!   are deleted in the same transaction that stores their effects, so a
 //!   process killed at any point either left the messages to be processed
@@ -25,28 +39,38 @@
 //! - A job's events are stored by the transaction that produced them,
 //!   numbered without gaps in commit order ([`WorkTx::append_events`]).
 //!
+//! Each catalogue kind's file states its own guarantees.
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let store = mastermind::store::Store::open("sqlite:///tmp/mm.db").await?;
 //! let running = store.jobs_in_state(mastermind::model::JobState::Running).await?;
+//! let tenants = store.catalogue().tenants().await?;
 //! # Ok(()) }
 //! ```
 
-mod audit;
-mod definitions;
+// The job journal.
 mod events;
 mod jobs;
 mod listing;
+pub(crate) mod sql;
+mod statements;
+mod work;
+
+// The catalogue.
+mod audit;
+mod catalogue;
+mod definitions;
 mod participants;
 mod schedules;
 mod secrets;
-pub(crate) mod sql;
-mod statements;
 mod tenants;
 mod triggers;
 
 pub use audit::AuditEntry;
+pub use catalogue::Catalogue;
 pub use definitions::{DefinitionRecord, DefinitionSummary};
+pub use jobs::{Controlled, Transition};
 pub use listing::JobFilter;
 pub use participants::ParticipantRecord;
 pub use schedules::ScheduleRecord;
@@ -54,6 +78,7 @@ pub use sql::Statement;
 pub use statements::statements;
 pub use tenants::{TenantRecord, TokenRecord};
 pub use triggers::TriggerRecord;
+pub use work::{WorkTx, Written};
 
 use crate::model::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
@@ -61,22 +86,45 @@ use sql::{Db, Tx, args, statements};
 use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
+/// Why a store operation failed. A method that fails part way through a
+/// transaction of its own stores nothing of it (the transaction is rolled
+/// back); a failed [`WorkTx`] is dropped by its caller, which rolls it back.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A statement or a connection failed through sqlx (PostgreSQL's
+    /// driver, and SQLite's while migrating), or a row a statement must
+    /// return was missing.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The migrations could not be applied when the store was opened.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (not what this version
+    /// writes) or a value could not be encoded to be written; also a
+    /// definition name pushed concurrently too often to get a version.
     #[error("corrupt {what} in the store: {detail}")]
-    Corrupt { what: &'static str, detail: String },
+    Corrupt {
+        /// Which kind of value (`"job state"`, `"message"`...).
+        what: &'static str,
+        /// The parser's or the serializer's complaint.
+        detail: String,
+    },
+    /// [`Store::open`] was given a URL it cannot use (an in-memory SQLite
+    /// database would lose every job with the process).
     #[error("unsupported database URL '{0}': use sqlite:PATH or postgres://...")]
     BadUrl(String),
+    /// The embedded SQLite database (through rusqlite) failed or refused a
+    /// statement.
     #[error("embedded database: {0}")]
     Embedded(String),
+    /// A job is leased to another worker, so work under this worker's
+    /// lease must not be committed. (The store's own methods answer `None`
+    /// or `false` for a lost lease instead; nothing constructs this yet.)
     #[error("job {0} is leased to another worker")]
     LeaseLost(String),
 }
 
+/// A store operation's result: [`StoreError`] unless said otherwise.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 statements! {
@@ -95,55 +143,86 @@ statements! {
                       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
 }
 
+/// Which database a store runs on, chosen by its URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// The embedded file database: one process, one connection.
     Sqlite,
+    /// A server database that several processes may share.
     Postgres,
 }
 
 /// A job as stored.
 #[derive(Debug, Clone)]
 pub struct JobRecord {
+    /// A UUIDv7: ids sort by creation time (listings page by id).
     pub id: String,
+    /// The tenant that owns the job; only it sees the job.
     pub tenant: String,
+    /// The stored definition's name, for a job launched from one.
     pub name: Option<String>,
+    /// The definition tree the job runs (null when a listing left it out).
     pub definition: Value,
+    /// `name@version` of the stored definition it was launched from.
     pub definition_ref: Option<String>,
+    /// Where the job is in its lifecycle.
     pub state: JobState,
+    /// The job's workitem fields, as its last batch left them.
     pub fields: Fields,
+    /// Why the job failed, while it is failed.
     pub error: Option<StepError>,
+    /// Milliseconds since the Unix epoch, as every time in the store.
     pub created_at: i64,
+    /// When the job last changed state or was last worked on.
     pub updated_at: i64,
+    /// When the job reached a final state.
     pub finished_at: Option<i64>,
 }
 
 /// A message as stored, with its row id and job.
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
+    /// Its row id: increasing in insertion order, and how a dispatch is
+    /// finished or withdrawn.
     pub id: i64,
+    /// The job it is for.
     pub job_id: String,
+    /// The job's tenant.
     pub tenant: String,
+    /// What it says.
     pub message: Message,
 }
 
 /// A message to store, due at a time.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    /// What it says.
     pub message: Message,
+    /// When it may be processed (now for most; a timer's time; a
+    /// participant call's journal time).
     pub due_at: i64,
 }
 
 /// One row of a job's step history.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HistoryEntry {
+    /// The expression that made the call.
     pub fei: String,
+    /// The call's line in the definition's source, when known.
     pub line: Option<u32>,
+    /// Who was called.
     pub participant: String,
+    /// What it was asked to do.
     pub action: String,
+    /// The parameters it was given.
     pub params: Value,
+    /// Which attempt of the step this was (1 for the first).
     pub attempt: u32,
+    /// When the call started.
     pub started_at: i64,
+    /// When it ended.
     pub ended_at: i64,
+    /// Whether it succeeded.
     pub ok: bool,
     /// Field updates on success, the error otherwise.
     pub result: Value,
@@ -152,10 +231,15 @@ pub struct HistoryEntry {
 /// A participant call in flight, as journaled.
 #[derive(Debug, Clone)]
 pub struct RunningStep {
+    /// The expression that made the call.
     pub fei: String,
+    /// The call's line in the definition's source, when known.
     pub line: Option<u32>,
+    /// Who is called.
     pub participant: String,
+    /// What it is asked to do.
     pub action: String,
+    /// Which attempt of the step this is (1 for the first).
     pub attempt: u32,
     /// When the call was journaled (it starts then, or when a call slot frees).
     pub since: i64,
@@ -166,33 +250,16 @@ pub struct RunningStep {
 /// meanwhile. Lapses like any lease if that worker dies first.
 #[derive(Debug, Clone, Copy)]
 pub struct JobLease<'a> {
+    /// The worker that holds it.
     pub worker: &'a str,
+    /// When it lapses.
     pub until: i64,
-}
-
-/// One change of a job's state made from outside its batches, as
-/// [`Store::control_job`] makes it: from one of `from` to `to`.
-#[derive(Debug, Clone)]
-pub struct Transition<'a> {
-    pub from: &'a [JobState],
-    pub to: JobState,
-    /// Queued in the same transaction (a cancel, a retry, a first apply).
-    pub message: Option<NewMessage>,
-    /// Replaces the job's fields (a started job's, with their overrides).
-    pub fields: Option<&'a Fields>,
-    /// Clears the job's error (it runs again).
-    pub clears_error: bool,
-    /// Leases the job to a worker of this process (see [`JobLease`]).
-    pub lease: Option<JobLease<'a>>,
-    /// Appended to the job's events (a pending job cancelled: its end).
-    pub event: Option<NewEvent>,
-    /// Events kept per job (see [`WorkTx::append_events`]).
-    pub keep_events: usize,
 }
 
 /// An event to store: its name and its data, as streamed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
+    /// Its name, as streamed (`"step"`, `"end"`...).
     pub kind: &'static str,
     /// Its data as JSON text.
     pub body: String,
@@ -201,49 +268,54 @@ pub struct NewEvent {
 /// An event as stored, with its place in the job's sequence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
+    /// Its number in the job's sequence: from 1, without gaps, in commit
+    /// order.
     pub seq: i64,
+    /// Its name, as streamed.
     pub kind: String,
+    /// Its data.
     pub data: Value,
-}
-
-/// What [`Store::control_job`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Controlled {
-    /// The transition at this index was made (its event, if any, got
-    /// this number).
-    Made(usize, Option<i64>),
-    /// No job of this id for this tenant.
-    NotFound,
-    /// The job is in this state, which none of the transitions starts from.
-    Conflict(JobState),
 }
 
 /// Everything one batch of a job changed, written in one transaction.
 #[derive(Debug, Default)]
 pub struct BatchChanges {
+    /// Row ids of the messages the batch processed (deleted).
     pub consumed: Vec<i64>,
+    /// Expressions the batch created or changed (stored whole).
     pub upserts: Vec<Expression>,
+    /// Feis of the expressions the batch ended (deleted).
     pub removals: Vec<String>,
+    /// Messages the batch queued (participant calls are journaled, leased
+    /// to the batch's worker).
     pub messages: Vec<NewMessage>,
     /// Feis whose pending dispatch must be withdrawn (their step was cancelled).
     pub withdrawn_dispatches: Vec<String>,
     /// Feis whose pending timers are deleted (their expression is gone).
     pub withdrawn_timers: Vec<String>,
+    /// The job's new state, when it changed.
     pub job_state: Option<JobState>,
+    /// The job's new fields, when they changed.
     pub job_fields: Option<Fields>,
     /// `Some(None)` clears the error.
     pub job_error: Option<Option<StepError>>,
 }
 
-/// The database behind the engine.
+/// The database behind the engine, and the job journal on it (see the
+/// module documentation for what it owns and what its [`Catalogue`] owns).
+/// Cheap to clone: clones share the connections.
 #[derive(Clone)]
 pub struct Store {
     /// Where statements run (see `sql.rs`).
     db: Db,
     backend: Backend,
     url: String,
+    /// What tenants configure, on the same `db`.
+    catalogue: Catalogue,
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it): how
+/// every time in the store is written.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -259,6 +331,12 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `url`:
     /// `sqlite:PATH` / `sqlite://PATH` / a bare file path, or `postgres://...`.
+    ///
+    /// # Errors
+    /// [`StoreError::BadUrl`] for a URL of neither kind (or an in-memory
+    /// SQLite database); [`StoreError::Migrate`] when a migration fails;
+    /// [`StoreError::Database`] or [`StoreError::Embedded`] when the
+    /// database cannot be reached or opened.
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalize_url(url)?;
@@ -285,11 +363,19 @@ impl Store {
                 Db::Pool(pool)
             }
         };
-        Ok(Store { db, backend, url })
+        Ok(Store { catalogue: Catalogue::new(db.clone()), db, backend, url })
     }
 
+    /// Which database the store runs on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// What tenants configure (tenants, tokens, definitions, participants,
+    /// secrets, triggers, schedules, the audit log), on this store's
+    /// database.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
     }
 
     /// Closes the database's connections (a test's fresh database can then
@@ -309,6 +395,10 @@ impl Store {
 
     /// Calls `wake` whenever another process queues work (PostgreSQL's
     /// LISTEN); returns at once on SQLite. Runs until the connection fails.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the listening connection cannot be
+    /// made or fails.
     pub async fn listen(&self, wake: impl Fn()) -> Result<()> {
         if self.backend != Backend::Postgres {
             return Ok(());
@@ -325,6 +415,9 @@ impl Store {
     /// one transaction, leased to `lease` when given (a worker of this
     /// process takes it at once; see [`JobLease`]).
     /// Returns false, storing nothing, when a job with that id exists.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
     pub async fn create_job(
         &self,
         job: &JobRecord,
@@ -361,6 +454,9 @@ impl Store {
     }
 
     /// Queues a message for a job outside any batch.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
     pub async fn enqueue(&self, job_id: &str, tenant: &str, message: &NewMessage) -> Result<()> {
         let mut tx = self.db.begin().await?;
         insert_message(&mut tx, job_id, tenant, message, None).await?;
@@ -371,6 +467,9 @@ impl Store {
 
     /// Records this worker as alive; leases of workers that stopped
     /// heartbeating lapse.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
     pub async fn heartbeat(&self, worker: &str) -> Result<()> {
         self.db.execute(&HEARTBEAT, args![worker, now_ms()]).await?;
         Ok(())
@@ -378,6 +477,9 @@ impl Store {
 
     /// Forgets every lease (an embedded database has one process: whoever
     /// held a lease before it started is dead).
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
     pub async fn clear_leases(&self) -> Result<()> {
         let mut tx = self.db.begin().await?;
         tx.execute(&CLEAR_JOB_LEASES, args![]).await?;
@@ -390,14 +492,14 @@ impl Store {
     /// until then. Messages already due are either being worked on or
     /// claimed on the next round; counting them would make an idle worker
     /// spin while a call is in flight.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
     pub async fn next_due(&self) -> Result<Option<i64>> {
         let row = self.db.fetch_one(&NEXT_DUE, args![now_ms()]).await?;
         row.opt_int("due")
     }
 }
-
-mod work;
-pub use work::{WorkTx, Written};
 
 /// The PostgreSQL channel workers listen on: a message was queued.
 pub const NOTIFY_CHANNEL: &str = "mastermind_work";

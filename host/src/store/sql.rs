@@ -65,6 +65,8 @@ impl Statement {
         self.name.strip_prefix("mastermind::").unwrap_or(self.name)
     }
 
+    /// Its text, with PostgreSQL's `$N` markers (as run on either
+    /// database).
     pub fn sql(&self) -> &str {
         &self.sql
     }

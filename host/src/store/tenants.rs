@@ -8,25 +8,37 @@
 //! process knows its cached copy is stale.
 
 use super::sql::{Row, Tx, args, statements};
-use super::{Result, Store, from_json, now_ms};
+use super::{Catalogue, Result, from_json, now_ms};
 use serde_json::Value;
 
+/// A tenant: the unit that owns jobs and everything in the catalogue.
 #[derive(Debug, Clone)]
 pub struct TenantRecord {
+    /// Its id, which every row it owns carries.
     pub id: String,
+    /// Its name, unique on the server.
     pub name: String,
+    /// Its limits (a `services::tenancy::TenantLimits`, as JSON).
     pub limits: Value,
+    /// Bumped whenever anything its jobs run with changes (see the module
+    /// documentation); 1 when created.
     pub revision: i64,
+    /// When it was created, in milliseconds since the Unix epoch.
     pub created_at: i64,
 }
 
+/// An API token, without its text (only its hash is stored).
 #[derive(Debug, Clone)]
 pub struct TokenRecord {
+    /// Its id, as the audit log names it.
     pub id: String,
     /// None for the server's admin token.
     pub tenant: Option<String>,
+    /// What its holder called it.
     pub name: String,
+    /// What it may do (`read`, `run`, `admin`).
     pub scopes: Vec<String>,
+    /// When it was issued, in milliseconds since the Unix epoch.
     pub created_at: i64,
 }
 
@@ -92,31 +104,59 @@ pub(super) async fn bump_revision(tx: &mut Tx, tenant: &str) -> Result<()> {
     Ok(())
 }
 
-impl Store {
-    /// Stores a new tenant; false when the name is taken.
+impl Catalogue {
+    /// Stores a new tenant (at revision 1); false when the name is taken.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn create_tenant(&self, t: &TenantRecord) -> Result<bool> {
         let done = self.db.execute(&INSERT_TENANT, args![&t.id, &t.name, t.limits.to_string(), t.created_at]).await?;
         Ok(done == 1)
     }
 
+    /// Every tenant, oldest first.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn tenants(&self) -> Result<Vec<TenantRecord>> {
         self.db.fetch_all(&TENANTS, args![]).await?.iter().map(tenant_from_row).collect()
     }
 
+    /// One tenant; None when there is none of that id.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>> {
         self.db.fetch_optional(&TENANT, args![id]).await?.as_ref().map(tenant_from_row).transpose()
     }
 
-    /// Replaces a tenant's limits; false when there is no such tenant.
+    /// Replaces a tenant's limits and bumps its revision; false when there
+    /// is no such tenant.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn set_tenant_limits(&self, id: &str, limits: &Value) -> Result<bool> {
         let done = self.db.execute(&SET_TENANT_LIMITS, args![limits.to_string(), id]).await?;
         Ok(done == 1)
     }
 
+    /// A tenant's current revision (cheaper than [`Catalogue::tenant`]: a
+    /// process checks it to know whether its cached copy is stale); None
+    /// when there is no such tenant.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn tenant_revision(&self, id: &str) -> Result<Option<i64>> {
         self.db.fetch_optional(&TENANT_REVISION, args![id]).await?.map(|r| r.int("revision")).transpose()
     }
 
+    /// Stores a token by `hash`, the SHA-256 of its text (the text itself
+    /// is never stored).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn insert_token(&self, token: &TokenRecord, hash: &str) -> Result<()> {
         self.db
             .execute(
@@ -127,29 +167,48 @@ impl Store {
         Ok(())
     }
 
-    /// The live token whose hash is `hash`.
+    /// The live (not revoked) token whose hash is `hash`: how a request
+    /// is authenticated.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
         self.db.fetch_optional(&TOKEN_BY_HASH, args![hash]).await?.as_ref().map(token_from_row).transpose()
     }
 
-    /// The live tokens of a tenant (never their text: it is not stored).
+    /// The live tokens of a tenant, oldest first (never their text: it is
+    /// not stored).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>> {
         self.db.fetch_all(&TOKENS, args![tenant]).await?.iter().map(token_from_row).collect()
     }
 
-    /// Revokes a tenant's token; false when it has no such live token.
+    /// Revokes a tenant's token for good; false when it has no such live
+    /// token.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool> {
         let done = self.db.execute(&REVOKE_TOKEN, args![now_ms(), id, tenant]).await?;
         Ok(done == 1)
     }
 
     /// Whether the server has an admin token yet.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn has_admin_token(&self) -> Result<bool> {
         let row = self.db.fetch_one(&COUNT_ADMIN_TOKENS, args![]).await?;
         Ok(row.int("n")? > 0)
     }
 
-    /// Makes `hash` the one admin token (revoking any other).
+    /// Makes `hash` the one admin token (revoking any other), in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn set_admin_token(&self, hash: &str) -> Result<()> {
         let mut tx = self.db.begin().await?;
         let now = now_ms();

@@ -5,17 +5,26 @@
 //! in its own tenant.
 
 use super::sql::{Row, args, statements};
-use super::{Result, Store, from_json};
+use super::{Catalogue, Result, from_json};
 use serde_json::Value;
 
+/// A webhook trigger (its secret's hash is stored beside it, never read
+/// back).
 #[derive(Debug, Clone)]
 pub struct TriggerRecord {
+    /// A UUIDv7.
     pub id: String,
+    /// The tenant it launches in.
     pub tenant: String,
+    /// The stored definition's name (its latest version at each call).
     pub definition: String,
+    /// The field the posted payload goes under.
     pub field: String,
+    /// The fields each launch starts from.
     pub fields: Value,
+    /// Launches per minute at most (enforced per process by the API).
     pub per_minute: i64,
+    /// When it was created, in milliseconds since the Unix epoch.
     pub created_at: i64,
 }
 
@@ -47,7 +56,11 @@ fn from_row(r: &Row) -> Result<TriggerRecord> {
     })
 }
 
-impl Store {
+impl Catalogue {
+    /// Stores a new trigger, found later by `hash`, its secret's SHA-256.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn create_trigger(&self, t: &TriggerRecord, hash: &str) -> Result<()> {
         self.db
             .execute(
@@ -67,18 +80,39 @@ impl Store {
         Ok(())
     }
 
+    /// The tenant's triggers, oldest first.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn triggers(&self, tenant: &str) -> Result<Vec<TriggerRecord>> {
         self.db.fetch_all(&TRIGGERS, args![tenant]).await?.iter().map(from_row).collect()
     }
 
+    /// One of the tenant's triggers; None when it has none of that id.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn trigger(&self, tenant: &str, id: &str) -> Result<Option<TriggerRecord>> {
         self.db.fetch_optional(&TRIGGER, args![tenant, id]).await?.as_ref().map(from_row).transpose()
     }
 
+    /// The trigger whose secret hashes to `hash`, of whichever tenant: how
+    /// a call to its URL finds it.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn trigger_by_hash(&self, hash: &str) -> Result<Option<TriggerRecord>> {
         self.db.fetch_optional(&TRIGGER_BY_HASH, args![hash]).await?.as_ref().map(from_row).transpose()
     }
 
+    /// Deletes one of the tenant's triggers; false when it has none of
+    /// that id.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn delete_trigger(&self, tenant: &str, id: &str) -> Result<bool> {
         Ok(self.db.execute(&DELETE_TRIGGER, args![tenant, id]).await? == 1)
     }

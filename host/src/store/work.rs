@@ -233,7 +233,12 @@ pub(super) fn marks(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// One transaction of the worker's; see the module documentation.
+/// One transaction of the worker's: the batches of one or more jobs,
+/// stored together by [`WorkTx::commit`] or not at all (dropped, it is
+/// rolled back). Each job's work starts by taking the job
+/// ([`WorkTx::take_claimed`] or [`WorkTx::open_job`]), which on PostgreSQL
+/// holds the job's row until the commit, so no other process works on it
+/// meanwhile.
 pub struct WorkTx {
     tx: Tx,
     store: Store,
@@ -259,6 +264,9 @@ fn stored_messages(rows: Vec<super::sql::Row>, what: &'static str) -> Result<Vec
 impl Store {
     /// Leases up to `limit` jobs that have messages due and are not leased
     /// to a live worker. Returns their ids and tenants.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn claim_jobs(
         &self,
         worker: &str,
@@ -274,6 +282,9 @@ impl Store {
     }
 
     /// Gives up a claimed job's lease (its work failed: someone may retry).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<()> {
         self.db.execute(&RELEASE_JOB, args![job_id, worker]).await?;
         Ok(())
@@ -282,6 +293,10 @@ impl Store {
     /// Leases up to `limit` participant calls that are due, not paused and
     /// not held by a live worker, skipping `skip_tenants`. Fair between
     /// tenants: every tenant's oldest call comes before any tenant's second.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn claim_dispatches(
         &self,
         worker: &str,
@@ -298,7 +313,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Begins a transaction of the worker's.
+    /// Begins a transaction of the worker's (on SQLite it holds the one
+    /// connection's write lock until committed or dropped).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn begin_work(&self) -> Result<WorkTx> {
         Ok(WorkTx { tx: self.db.begin().await?, store: self.clone() })
     }
@@ -308,6 +327,10 @@ impl WorkTx {
     /// Starts work on a job `worker` claimed: checks the lease is still
     /// its own and releases it (with the commit). Returns the job's state,
     /// or None when the lease was lost.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn take_claimed(&mut self, job_id: &str, worker: &str) -> Result<Option<JobState>> {
         let row = self.tx.fetch_optional(&TAKE_CLAIMED, args![now_ms(), job_id, worker]).await?;
         row.map(|r| parse_state(r.text("state")?)).transpose()
@@ -317,6 +340,10 @@ impl WorkTx {
     /// result at once): its state, or None when the job is not running or
     /// failed, or another live worker holds its lease (then the result is
     /// queued for that worker, see [`WorkTx::queue_message`]).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn open_job(&mut self, job_id: &str, worker: &str, stale_after: Duration) -> Result<Option<JobState>> {
         let now = now_ms();
         let row = self
@@ -330,6 +357,9 @@ impl WorkTx {
     /// appends to history. Returns false (and stores nothing) when the
     /// dispatch is gone or leased to someone else (the step was cancelled
     /// or taken over).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn finish_dispatch(
         &mut self,
         dispatch_id: i64,
@@ -367,18 +397,30 @@ impl WorkTx {
 
     /// Queues a message for whoever processes the job next (waking other
     /// processes' workers on PostgreSQL).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn queue_message(&mut self, job_id: &str, tenant: &str, message: &NewMessage) -> Result<()> {
         insert_message(&mut self.tx, job_id, tenant, message, None).await?;
         self.store.notify_workers(&mut self.tx, job_id).await
     }
 
     /// The job's due messages, dispatches excepted, oldest first.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn due_messages(&mut self, job_id: &str) -> Result<Vec<StoredMessage>> {
         let rows = self.tx.fetch_all(&DUE_MESSAGES, args![job_id, now_ms()]).await?;
         stored_messages(rows, "message")
     }
 
     /// The job's live expressions.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn expressions(&mut self, job_id: &str) -> Result<Vec<Expression>> {
         let rows = self.tx.fetch_all(&EXPRESSIONS, args![job_id]).await?;
         rows.iter().map(|r| from_json("expression", r.str("body")?)).collect()
@@ -388,6 +430,10 @@ impl WorkTx {
     /// new messages are inserted (a step cancelled and applied again in
     /// place keeps its new call). Returns the participant calls it stored,
     /// leased to `worker`, and those it withdrew.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn write(&mut self, job_id: &str, tenant: &str, worker: &str, changes: BatchChanges) -> Result<Written> {
         let tx = &mut self.tx;
         // One statement per kind of change rather than per row: on
@@ -457,17 +503,28 @@ impl WorkTx {
     /// Holds the job's row until the commit (waiting for another worker's
     /// transaction on it to end), as [`WorkTx::open_job`] does when it
     /// takes the job: for work on a job this transaction did not take.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn lock_job(&mut self, job_id: &str) -> Result<()> {
         self.tx.execute(&LOCK_JOB, args![job_id]).await?;
         Ok(())
     }
 
     /// Appends a batch's events to the job's (see `store::events`): the
-    /// first one's number.
+    /// first one's number (0 when `events` is empty).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn append_events(&mut self, job_id: &str, tenant: &str, events: &[NewEvent], keep: usize) -> Result<i64> {
         super::events::append(&mut self.tx, job_id, tenant, events, keep).await
     }
 
+    /// Stores everything the transaction did, at once.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the commit fails: then
+    /// nothing of the transaction is stored.
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await
     }
