@@ -105,6 +105,7 @@ pub enum Message {
     /// Apply failed steps again (Ruote's replay-at-error), with fields
     /// replaced by `fields` when given.
     Retry {
+        /// The fields the failed steps start again with; their own when `None`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fields: Option<Fields>,
     },
