@@ -88,7 +88,7 @@ pub struct Request {
 /// One HTTP header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    /// Its name, as sent (case kept).
+    /// Its name (`content-type`).
     pub name: String,
     /// Its value.
     pub value: String,

@@ -35,6 +35,9 @@ pub trait KnownHosts: Send + Sync {
     /// for `tenant`, recording it if nothing is. An `Err` means the store
     /// could not be read or written; the caller must then refuse the host,
     /// since an unrecorded first use would silently re-trust it next time.
+    ///
+    /// # Errors
+    /// Why the store could not be read or written.
     fn check_or_record(&self, tenant: &str, host: &str, fingerprint: &str) -> Result<HostKeyCheck, String>;
 }
 

@@ -27,6 +27,10 @@ pub struct Registered {
 /// expressions' unit tests, so they run without Wasm or a database.
 pub trait Resolver: Send + Sync {
     /// The (participant, action) a step node calls, or why it calls none.
+    ///
+    /// # Errors
+    /// Why the step calls nothing (no such participant or action), for its
+    /// author.
     fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String>;
 
     /// The description of one action, to check a step's params against.

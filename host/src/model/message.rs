@@ -17,7 +17,7 @@ pub struct Dispatch {
     pub params: Fields,
     /// The fields the call is made with.
     pub workitem: Workitem,
-    /// Which attempt this is (1 for the first), so a stale result is ignored.
+    /// Which attempt this is: 1, then one more at each retry of the step.
     pub attempt: u32,
     /// Stable across retries and restarts: the job, the expression position
     /// and the application.
@@ -57,7 +57,7 @@ pub enum Message {
         tree: TreeRef,
         /// The fields it starts with.
         workitem: Workitem,
-        /// Variables to open its scope with (a subprocess's, a retry's kept ones).
+        /// Variables its scope starts with, when given (a retry keeps its own).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         variables: Option<Fields>,
         /// How many times on_error already retried it (kept across a retry).
