@@ -33,7 +33,7 @@ pub enum MetricsAccess {
     #[default]
     AdminOrToken,
     /// The server's admin token or this metrics token (`--metrics-token`),
-    /// given as its SHA-256 in hex ([`hash_token`](super::hash_token)).
+    /// given as its SHA-256 in hex ([`hash_token`]).
     Token(String),
     /// Only on the separate metrics address; the API's `/metrics` is 404.
     Elsewhere,

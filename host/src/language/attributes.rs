@@ -77,7 +77,8 @@ pub enum HandlerAction {
     Cancel,
     /// `undo`: the same as `cancel`, as Ruote spells it.
     Undo,
-    /// `redo`: apply the step again as a new application.
+    /// `redo`: apply the step again with the fields it started with (a
+    /// `retry` starts from those it failed with).
     Redo,
     /// `cando`: cancel it (running its `on_cancel`), then apply it again.
     Cando,

@@ -68,7 +68,7 @@ pub fn definition_from_json_str(text: &str) -> Result<Definition, JsonError> {
 ///
 /// # Errors
 /// When a node has a wrong key or value type, nests deeper than
-/// [`MAX_DEPTH`](super::MAX_DEPTH), or a `define` wrapper is malformed.
+/// [`MAX_DEPTH`], or a `define` wrapper is malformed.
 pub fn definition_from_json(value: &Value) -> Result<Definition, JsonError> {
     let mut path = Path::default();
     if let Value::Object(object) = value
