@@ -1,3 +1,6 @@
+//! The `mastermind` command: parses the command line, sets up logging on
+//! stderr, and runs the subcommand (see [`mastermind::cli`]).
+
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -48,6 +48,7 @@ pub fn new_token() -> String {
     format!("mm_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// How tokens are kept and compared: the SHA-256 of the token, hex.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

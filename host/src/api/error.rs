@@ -10,25 +10,40 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+/// Why a request failed; each kind is one `code` and one status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The request is malformed (400).
     #[error("{0}")]
     BadRequest(String),
     /// A definition that does not parse or refers to unknown participants.
     #[error("{message}")]
-    InvalidDefinition { message: String, details: Value },
+    InvalidDefinition {
+        /// How many errors the definition has.
+        message: String,
+        /// `diagnostics` (each with its line, column and help) and
+        /// `rendered` (all of them as text, with carets).
+        details: Value,
+    },
+    /// No token, or one the server does not know (401).
     #[error("missing or unknown API token")]
     Unauthorized,
+    /// The token may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// No such object, or another tenant's (404).
     #[error("{0}")]
     NotFound(String),
+    /// The object's state does not allow it, or the name is taken (409).
     #[error("{0}")]
     Conflict(String),
+    /// The body or an upload is over its limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The tenant's rate is spent for now (429, with `retry-after`).
     #[error("rate limit exceeded: {0}")]
     RateLimited(String),
+    /// The server cannot serve now, e.g. its database is down (503).
     #[error("{0}")]
     Unavailable(String),
     /// Something broke on our side: logged in full, reported vaguely.
@@ -39,21 +54,26 @@ pub enum ApiError {
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
+/// One error, as clients see it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable: bad_request, invalid_definition, unauthorized,
     /// forbidden, not_found, conflict, too_large, rate_limited,
     /// unavailable, internal.
     pub code: String,
+    /// One line for the user.
     pub message: String,
+    /// More, for `invalid_definition`: the diagnostics, each located.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
 }
 
 impl ApiError {
+    /// The HTTP status that goes with the error.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -69,6 +89,7 @@ impl ApiError {
         }
     }
 
+    /// The error's `code` in responses (`not_found`).
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
@@ -189,9 +210,13 @@ pub struct ApiQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
+/// What handlers return: a response, or an [`ApiError`] rendered as one.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// A JSON body that may be left out entirely (an empty body is the default).
+///
+/// # Errors
+/// [`ApiError::BadRequest`] when the body is not JSON of type `T`.
 pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());

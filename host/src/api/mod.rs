@@ -67,18 +67,26 @@ pub struct ApiConfig {
 
 /// What every handler shares.
 pub struct AppState {
+    /// Tenants, tokens, definitions, jobs and the audit log.
     pub store: Store,
+    /// Launches and controls jobs.
     pub engine: Arc<Engine>,
+    /// Loads uploaded participants to check them.
     pub sandbox: Arc<Sandbox>,
+    /// Each tenant's runtime, launch rate and secret values.
     pub tenancy: Arc<ServerTenancy>,
+    /// Seals secrets as they are set.
     pub vault: Arc<Vault>,
+    /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// The handlers' settings.
     pub config: ApiConfig,
     tokens: auth::TokenCache,
     triggers: triggers::TriggerLimits,
 }
 
 impl AppState {
+    /// The state for a server of these parts.
     pub fn new(
         store: Store,
         engine: Arc<Engine>,

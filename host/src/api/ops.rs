@@ -32,6 +32,8 @@ pub enum MetricsAccess {
     /// tenant's job counts.
     #[default]
     AdminOrToken,
+    /// The server's admin token or this metrics token (`--metrics-token`),
+    /// given as its SHA-256 in hex ([`hash_token`]).
     Token(String),
     /// Only on the separate metrics address; the API's `/metrics` is 404.
     Elsewhere,

@@ -41,9 +41,11 @@ const AUTH_LINE: usize = 60;
 pub struct Request {
     /// The organization's base URL, e.g. `https://chef.example.com/organizations/acme`.
     pub server_url: String,
+    /// The Chef client (API user) whose key signs the request.
     pub client_name: String,
     /// Name of the secret holding the client's private key (PEM).
     pub key_secret: String,
+    /// GET, POST, PUT or DELETE.
     pub method: String,
     /// Relative to `server_url`, e.g. `/nodes/web1`, with any query.
     pub path: String,
@@ -54,12 +56,20 @@ pub struct Request {
 /// The server's answer, its body redacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The body (JSON, as the server sent it), redacted.
     pub body: String,
 }
 
 impl CallCaps {
     /// Checks, signs and sends `request` (see the module docs for the order).
+    ///
+    /// # Errors
+    /// `denied` when the server, the resolved URL, the key's secret or the
+    /// address is not granted; `bad-input` for a malformed URL, path, method
+    /// or body; `fatal` when the key is unset or cannot sign; `retryable`
+    /// when the server cannot be reached in time.
     pub async fn chef_send(&mut self, request: Request) -> Result<Response, CapabilityError> {
         let base = server_url(&request.server_url)?;
         let Some(access) = self.grants.chef_access(&base) else {

@@ -19,63 +19,99 @@ use std::sync::Mutex;
 /// What to launch (`RunInstances`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRequest {
+    /// The region to launch in; it must be granted.
     pub region: String,
+    /// The AMI to launch (required).
     pub image_id: String,
+    /// The instance type, e.g. `t3.micro` (required).
     pub instance_type: String,
+    /// The EC2 key pair to install for SSH.
     pub key_name: Option<String>,
+    /// The zone to place the instances in; EC2 picks one when `None`.
     pub availability_zone: Option<String>,
     /// Security group names (EC2-Classic/default VPC style).
     pub security_groups: Vec<String>,
+    /// Security group ids (VPC style).
     pub security_group_ids: Vec<String>,
+    /// The VPC subnet to launch into.
     pub subnet_id: Option<String>,
     /// Plain text; the host base64-encodes it.
     pub user_data: Option<String>,
+    /// Tags put on the instances at launch.
     pub tags: Vec<InstanceTag>,
     /// EC2's ClientToken: the same token never launches twice.
     pub client_token: Option<String>,
+    /// How many instances (at least one).
     pub count: u32,
 }
 
+/// An EC2 tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceTag {
+    /// The tag's key (`Name`).
     pub key: String,
+    /// The tag's value.
     pub value: String,
 }
 
 /// An instance as EC2 describes it (empty strings become `None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
+    /// The instance's id (`i-...`).
     pub instance_id: String,
+    /// The AMI it runs.
     pub image_id: Option<String>,
+    /// Its type (`t3.micro`).
     pub instance_type: Option<String>,
     /// pending, running, shutting-down, terminated, stopping, stopped
     pub state: String,
+    /// Why it is in its state, when EC2 says (a stop's or a failure's reason).
     pub state_reason: Option<String>,
+    /// Its key pair.
     pub key_name: Option<String>,
+    /// Its zone.
     pub availability_zone: Option<String>,
+    /// Its public IPv4 address.
     pub public_ip: Option<String>,
+    /// Its private IPv4 address.
     pub private_ip: Option<String>,
+    /// Its public DNS name.
     pub public_dns: Option<String>,
+    /// Its private DNS name.
     pub private_dns: Option<String>,
+    /// When it was launched (RFC 3339).
     pub launch_time: Option<String>,
+    /// Its subnet.
     pub subnet_id: Option<String>,
+    /// Its VPC.
     pub vpc_id: Option<String>,
+    /// The names of its security groups.
     pub security_groups: Vec<String>,
+    /// Its tags.
     pub tags: Vec<InstanceTag>,
 }
 
+/// What [`CallCaps::ec2_change_state`] does to instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateAction {
+    /// Start stopped instances.
     Start,
+    /// Stop running instances.
     Stop,
+    /// Reboot running instances.
     Reboot,
+    /// Terminate instances for good.
     Terminate,
 }
 
+/// An instance's state before and after a start, stop or terminate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateChange {
+    /// The instance.
     pub instance_id: String,
+    /// Its state before (`running`).
     pub previous_state: String,
+    /// Its state now (`stopping`).
     pub current_state: String,
 }
 
@@ -102,6 +138,8 @@ struct Cache {
 }
 
 impl Ec2Clients {
+    /// An empty cache whose clients talk to `endpoint` (the operator's
+    /// AWS_ENDPOINT_URL), or to AWS when `None`.
     pub fn new(endpoint: Option<String>) -> Self {
         Ec2Clients { endpoint, clients: Mutex::new(Cache::default()) }
     }
@@ -245,6 +283,12 @@ impl CallCaps {
 impl CallCaps {
     /// Launches `request.count` instances with the credentials in secret
     /// `credentials`.
+    ///
+    /// # Errors
+    /// `denied` when the region or the credentials secret is not granted;
+    /// `bad-input` when the region, image or type is missing; `fatal` for
+    /// unreadable credentials or an error EC2 says will recur; `retryable` for
+    /// throttling, timeouts and unreachable endpoints.
     pub async fn ec2_run_instances(
         &mut self,
         credentials: &str,
@@ -290,6 +334,9 @@ impl CallCaps {
 
     /// The given instances; with no ids, the live ones matching `filters`
     /// (EC2 filter name and accepted values).
+    ///
+    /// # Errors
+    /// As [`CallCaps::ec2_run_instances`].
     pub async fn ec2_describe_instances(
         &mut self,
         credentials: &str,
@@ -317,6 +364,9 @@ impl CallCaps {
 
     /// Starts, stops, reboots or terminates instances; a reboot reports no
     /// state change.
+    ///
+    /// # Errors
+    /// As [`CallCaps::ec2_run_instances`]; `bad-input` when no ids are given.
     pub async fn ec2_change_state(
         &mut self,
         credentials: &str,

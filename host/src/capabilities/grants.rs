@@ -27,7 +27,9 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid grant '{spec}': {reason}")]
 pub struct GrantError {
+    /// The spec as given.
     pub spec: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 
@@ -39,10 +41,15 @@ fn invalid(spec: &str, reason: impl Into<String>) -> GrantError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Grants {
+    /// Hosts reachable over HTTP(S) (`http=`).
     pub http: Vec<HostGrant>,
+    /// Users and hosts reachable over SSH (`ssh=`).
     pub ssh: Vec<SshGrant>,
+    /// AWS regions EC2 calls may use (`ec2=`; `*` for any).
     pub ec2: Vec<String>,
+    /// Chef server URLs, canonical and without a trailing `/` (`chef=`).
     pub chef: Vec<String>,
+    /// Secrets capability calls may use, by name (`secret=`).
     pub secrets: Vec<String>,
     /// Reach public addresses only, even through hosts granted by exact
     /// name or address (a server's policy for its tenants' uploads: a
@@ -53,6 +60,9 @@ pub struct Grants {
 
 impl Grants {
     /// Parses `kind=value` specs into one grant set.
+    ///
+    /// # Errors
+    /// The first spec that does not read (see [`Grants::add`]).
     pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Self, GrantError> {
         let mut grants = Grants::default();
         for spec in specs {
@@ -61,6 +71,11 @@ impl Grants {
         Ok(grants)
     }
 
+    /// Adds one `kind=value` spec.
+    ///
+    /// # Errors
+    /// When the spec has no `=`, an empty value, an unknown kind, or a value
+    /// its kind refuses (a bad host or port, a non-region, a non-HTTP URL).
     pub fn add(&mut self, spec: &str) -> Result<(), GrantError> {
         let (kind, value) =
             spec.split_once('=').ok_or_else(|| invalid(spec, "expected KIND=VALUE, e.g. http=api.example.com"))?;
@@ -111,6 +126,7 @@ impl Grants {
         self.policy(best(self.http.iter().filter_map(|g| g.matches(host, port))))
     }
 
+    /// How an SSH target is granted to `user`, if at all.
     pub fn ssh_access(&self, user: &str, host: &str, port: u16) -> Option<Access> {
         self.policy(best(self.ssh.iter().filter_map(|g| {
             (g.user.as_deref().is_none_or(|u| u == user)).then(|| g.host.matches(host, port)).flatten()
@@ -122,6 +138,7 @@ impl Grants {
         access.map(|a| if self.public_only { Access::Wildcard } else { a })
     }
 
+    /// Whether EC2 calls may use `region`.
     pub fn allows_region(&self, region: &str) -> bool {
         self.ec2.iter().any(|r| r == "*" || r == region)
     }
@@ -150,6 +167,7 @@ impl Grants {
         hosts
     }
 
+    /// Whether capability calls may use secret `name`.
     pub fn allows_secret(&self, name: &str) -> bool {
         self.secrets.iter().any(|s| s == name)
     }
@@ -170,7 +188,10 @@ impl Grants {
 /// addresses) or through a wildcard (public addresses only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {
+    /// Through a wildcard: public addresses only.
     Wildcard,
+    /// By exact name or address: may reach private addresses, unless the
+    /// grants are `public_only`.
     Exact,
 }
 
@@ -293,6 +314,7 @@ pub struct SshGrant {
 }
 
 impl SshGrant {
+    /// The host and port part of the grant.
     pub fn host(&self) -> &HostGrant {
         &self.host
     }

@@ -20,6 +20,10 @@ pub struct HttpClients {
 }
 
 impl HttpClients {
+    /// Builds both clients.
+    ///
+    /// # Errors
+    /// When the TLS backend cannot be set up.
     pub fn new() -> anyhow::Result<Self> {
         let build = |allow_private| {
             reqwest::Client::builder()
@@ -71,40 +75,55 @@ pub struct Request {
     pub method: String,
     /// An absolute http or https URL.
     pub url: String,
+    /// Headers to send as given; the host-set ones (`host`, framing) are refused.
     pub headers: Vec<Header>,
+    /// Where to splice secrets in, by name.
     pub secrets: Vec<SecretUse>,
+    /// The body to send, if any.
     pub body: Option<Vec<u8>>,
     /// Defaults to, and is capped by, what remains of the call's deadline.
     pub timeout_ms: Option<u32>,
 }
 
+/// One HTTP header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// Its name (`content-type`).
     pub name: String,
+    /// Its value.
     pub value: String,
 }
 
 /// Header `name` set to `prefix` followed by the value of secret `secret`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretHeader {
+    /// The header's name.
     pub name: String,
+    /// Text before the secret's value (`Bearer `).
     pub prefix: String,
+    /// The secret's name; it must be granted.
     pub secret: String,
 }
 
 /// A user name or password: written out, or the name of a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialPart {
+    /// Written out in the request.
     Literal(String),
+    /// The name of a secret holding it; it must be granted.
     Secret(String),
 }
 
 /// Where the host splices a secret into a request, after the grant check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretUse {
+    /// A header whose value holds a secret.
     Header(SecretHeader),
+    /// HTTP basic authentication, either part from a secret.
     BasicAuth {
+        /// The user name.
         user: CredentialPart,
+        /// The password.
         password: CredentialPart,
     },
     /// Every `{secret:NAME}` in the URL's path and query, percent-encoded.
@@ -114,8 +133,12 @@ pub enum SecretUse {
 /// The response, headers and body redacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The response's headers, redacted.
     pub headers: Vec<Header>,
+    /// The body, redacted, at most [`MAX_RESPONSE_BYTES`] (less when the call's
+    /// memory or response budget is smaller).
     pub body: Vec<u8>,
 }
 
@@ -130,6 +153,11 @@ const HOST_SET_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding
 
 impl CallCaps {
     /// Sends `request` if its host is granted; redirects are not followed.
+    ///
+    /// # Errors
+    /// `denied` when the host, a secret or the address is not allowed;
+    /// `bad-input` for a malformed URL, method or header; `retryable` for a
+    /// connection failure or timeout; `fatal` for a body over the limits.
     pub async fn http_send(&mut self, request: Request) -> Result<Response, CapabilityError> {
         let url = parse_url(&request.url)?;
         let host = normalize_host(url.host_str().unwrap_or_default());

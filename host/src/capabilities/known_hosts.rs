@@ -22,7 +22,10 @@ pub enum HostKeyCheck {
     /// Nothing was recorded; the presented fingerprint now is.
     Recorded,
     /// A different fingerprint is recorded: the host's key changed.
-    Changed { expected: String },
+    Changed {
+        /// The fingerprint recorded before.
+        expected: String,
+    },
 }
 
 /// Where recorded host keys live. Implementations must make
@@ -32,6 +35,9 @@ pub trait KnownHosts: Send + Sync {
     /// for `tenant`, recording it if nothing is. An `Err` means the store
     /// could not be read or written; the caller must then refuse the host,
     /// since an unrecorded first use would silently re-trust it next time.
+    ///
+    /// # Errors
+    /// Why the store could not be read or written.
     fn check_or_record(&self, tenant: &str, host: &str, fingerprint: &str) -> Result<HostKeyCheck, String>;
 }
 
@@ -54,6 +60,7 @@ fn check(records: &mut Records, tenant: &str, host: &str, fingerprint: &str) -> 
 pub struct MemoryKnownHosts(Mutex<Records>);
 
 impl MemoryKnownHosts {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -79,6 +86,9 @@ impl FileKnownHosts {
     /// Opens (or starts) the file at `path`; an unreadable or corrupt file
     /// is an error rather than an empty store, which would re-trust every
     /// host.
+    ///
+    /// # Errors
+    /// When the file exists but cannot be read or is not valid JSON.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let records = match std::fs::read_to_string(path) {
             Ok(text) if text.trim().is_empty() => Records::new(),

@@ -9,14 +9,20 @@ use std::time::Duration;
 /// How much a log line matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// Finest detail.
     Trace,
+    /// Detail for whoever debugs the participant.
     Debug,
+    /// Ordinary progress.
     Info,
+    /// Something looks wrong, but the call goes on.
     Warn,
+    /// Something failed.
     Error,
 }
 
 impl Level {
+    /// The level as events carry it (`warn`).
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Trace => "trace",
@@ -30,6 +36,9 @@ impl Level {
 
 impl CallCaps {
     /// Reports a log line, redacted, and charges it to the log budget.
+    ///
+    /// # Errors
+    /// [`LimitReached`] ([`Limit::Log`]) when the call's log budget is spent.
     pub fn log_line(&mut self, level: Level, message: &str) -> Result<(), LimitReached> {
         let size = message.len() + 16;
         let message = self.redact(message);
@@ -37,6 +46,9 @@ impl CallCaps {
     }
 
     /// Reports progress (`percent` capped at 100), charged like a log line.
+    ///
+    /// # Errors
+    /// As [`CallCaps::log_line`].
     pub fn log_progress(&mut self, message: &str, percent: Option<u8>) -> Result<(), LimitReached> {
         let size = message.len() + 16;
         let message = self.redact(message);
@@ -44,6 +56,10 @@ impl CallCaps {
     }
 
     /// Sleeps `ms` milliseconds, or until the deadline, which ends the call.
+    ///
+    /// # Errors
+    /// [`LimitReached`] ([`Limit::Deadline`]) when the sleep would reach the
+    /// call's deadline: it sleeps until then, and the call ends.
     pub async fn timer_sleep(&mut self, ms: u64) -> Result<(), LimitReached> {
         let wanted = Duration::from_millis(ms);
         let left = self.time_left(None);

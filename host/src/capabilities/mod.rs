@@ -49,6 +49,7 @@ pub use ssh_slots::{
 /// may handle it; its kind tells the engine what may help if it does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapabilityError {
+    /// What may help: the engine's default handling follows it.
     pub kind: CapabilityErrorKind,
     /// One line for the operator; never holds a secret's value.
     pub message: String,
@@ -70,15 +71,19 @@ pub enum CapabilityErrorKind {
 }
 
 impl CapabilityError {
+    /// A refusal by the grants or the address policy.
     pub fn denied(message: impl Into<String>) -> Self {
         CapabilityError { kind: CapabilityErrorKind::Denied, message: message.into() }
     }
+    /// A malformed request.
     pub fn bad_input(message: impl Into<String>) -> Self {
         CapabilityError { kind: CapabilityErrorKind::BadInput, message: message.into() }
     }
+    /// A failure retrying will not fix.
     pub fn fatal(message: impl Into<String>) -> Self {
         CapabilityError { kind: CapabilityErrorKind::Fatal, message: message.into() }
     }
+    /// A transient failure: the same request may succeed later.
     pub fn retryable(message: impl Into<String>) -> Self {
         CapabilityError { kind: CapabilityErrorKind::Retryable, message: message.into() }
     }
@@ -90,11 +95,14 @@ impl CapabilityError {
 /// would for any other limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitReached {
+    /// Which limit: the call's error names it.
     pub limit: Limit,
+    /// One line for the operator.
     pub message: String,
 }
 
 impl LimitReached {
+    /// The limit reached, and what reached it.
     pub fn new(limit: Limit, message: impl Into<String>) -> Self {
         LimitReached { limit, message: message.into() }
     }
@@ -104,12 +112,25 @@ impl LimitReached {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ParticipantEvent {
-    Log { level: String, message: String },
-    Progress { message: String, percent: Option<u8> },
+    /// A log line.
+    Log {
+        /// `trace`, `debug`, `info`, `warn` or `error`.
+        level: String,
+        /// The line, redacted of the call's secrets.
+        message: String,
+    },
+    /// A progress report.
+    Progress {
+        /// What the participant is doing, redacted.
+        message: String,
+        /// How far along, 0 to 100, when it knows.
+        percent: Option<u8>,
+    },
 }
 
 /// Receives a call's log lines and progress reports as they happen.
 pub trait EventSink: Send + Sync {
+    /// Takes one event; called from the call's task, so it must not block.
     fn emit(&self, event: ParticipantEvent);
 }
 
@@ -133,6 +154,11 @@ pub struct HostConfig {
 }
 
 impl HostServices {
+    /// The services for `config`.
+    ///
+    /// # Errors
+    /// When the known-hosts file cannot be read or created, or the HTTP
+    /// clients cannot be built.
     pub fn new(config: &HostConfig) -> anyhow::Result<Self> {
         let known_hosts: Arc<dyn KnownHosts> = match &config.known_hosts_file {
             Some(path) => Arc::new(FileKnownHosts::open(path)?),

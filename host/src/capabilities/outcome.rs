@@ -14,6 +14,10 @@ pub(crate) struct Kept {
 
 impl CallCaps {
     /// Keeps `updates` (a JSON object, redacted) over what was kept before.
+    ///
+    /// # Errors
+    /// `bad-input` when `updates` is not a JSON object, or everything kept
+    /// would exceed the call's output limit.
     pub fn outcome_keep(&mut self, updates: &str) -> Result<(), CapabilityError> {
         let size = self.kept.size + updates.len();
         if size > self.output_limit {

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value so it is never printed by accident.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -29,6 +30,7 @@ impl fmt::Debug for Secret {
 
 /// Where the secrets of one tenant come from.
 pub trait SecretStore: Send + Sync {
+    /// The value of secret `name`, or `None` when it is not set.
     fn get(&self, name: &str) -> Option<Secret>;
 }
 
@@ -37,14 +39,17 @@ pub trait SecretStore: Send + Sync {
 pub struct MemorySecrets(BTreeMap<String, Secret>);
 
 impl MemorySecrets {
+    /// No secrets.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Sets secret `name` to `value`, replacing any earlier value.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.0.insert(name.into(), Secret::new(value));
     }
 
+    /// The names of the secrets held, in order; never their values.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
@@ -92,6 +97,7 @@ pub struct Redactor {
 }
 
 impl Redactor {
+    /// A redactor of `values`, each as it is and JSON-escaped.
     pub fn new(values: &[Secret]) -> Self {
         let mut r = Redactor::default();
         for v in values {
@@ -117,6 +123,7 @@ impl Redactor {
         self.automaton = OnceLock::new();
     }
 
+    /// Whether there is nothing to redact (then redacting copies the text).
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
@@ -137,6 +144,8 @@ impl Redactor {
         Some(built.as_ref().map_err(|_| ()))
     }
 
+    /// `text` with every value replaced by [`REDACTED`]; all of it redacted if
+    /// the patterns could not be compiled.
     pub fn redact(&self, text: &str) -> String {
         match self.automaton() {
             None => text.to_owned(),
@@ -152,6 +161,7 @@ impl Redactor {
         }
     }
 
+    /// Byte-level [`Redactor::redact`], for response bodies.
     pub fn redact_bytes(&self, body: Vec<u8>) -> Vec<u8> {
         match self.automaton() {
             None => body,

@@ -37,9 +37,11 @@ const MAX_STREAM_BYTES: usize = 1 << 20;
 /// One command to run on every target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecRequest {
+    /// The hosts to run on, at most [`MAX_TARGETS_PER_CALL`]; each must be granted.
     pub targets: Vec<ExecTarget>,
     /// Name of the secret holding the private key (OpenSSH PEM).
     pub key_secret: String,
+    /// The command line, run by the remote user's shell.
     pub command: String,
     /// Sent to the command's standard input, then closed.
     pub stdin: Option<String>,
@@ -54,19 +56,27 @@ pub struct ExecRequest {
 /// A host to run on, as the participant named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecTarget {
+    /// Host name or address.
     pub host: String,
+    /// The SSH port (22 unless given).
     pub port: u16,
+    /// The remote user to log in as.
     pub user: String,
 }
 
 /// What the command did on one target, its streams redacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
+    /// Standard output, at most 1 MiB (less when the call's response budget
+    /// is shared over many hosts).
     pub stdout: String,
+    /// Standard error, cut the same way.
     pub stderr: String,
     /// None when the command was killed by a signal.
     pub exit_status: Option<u32>,
+    /// The signal that killed the command (`KILL`), if one did.
     pub exit_signal: Option<String>,
+    /// How long the command ran on this host, connection included.
     pub duration_ms: u64,
 }
 
@@ -108,6 +118,11 @@ impl CallCaps {
     /// Runs the command on every target. Fails as a whole only when the
     /// request is refused before any connection; each target's own failure
     /// is in its result.
+    ///
+    /// # Errors
+    /// `bad-input` for no targets, too many, an empty command, a malformed
+    /// target, pin or key; `denied` when a target, its address or the key
+    /// secret is not granted; `fatal` when the key secret is unset.
     pub async fn ssh_exec(&mut self, request: ExecRequest) -> Result<ExecResults, CapabilityError> {
         if request.targets.is_empty() {
             return Err(CapabilityError::bad_input("ssh: no targets"));

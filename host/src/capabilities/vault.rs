@@ -14,16 +14,22 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use std::path::Path;
 
+/// Why the vault could not be set up, or a sealed value not opened.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
+    /// The key is missing, unreadable or not 32 base64-encoded bytes.
     #[error("secret key: {0}")]
     Key(String),
+    /// The value was sealed with another key, or for another tenant or name.
     #[error("a stored secret does not open with this key (was the key changed?)")]
     Open,
+    /// The stored text is not a sealed value.
     #[error("a stored secret is malformed")]
     Malformed,
 }
 
+/// Seals and opens secret values with the process's key (see the module
+/// docs): only sealed values are stored.
 pub struct Vault {
     cipher: XChaCha20Poly1305,
 }
@@ -36,6 +42,9 @@ impl std::fmt::Debug for Vault {
 
 impl Vault {
     /// A vault with a key given as base64 text (32 bytes decoded).
+    ///
+    /// # Errors
+    /// [`VaultError::Key`] when `text` is not base64 of 32 bytes.
     pub fn from_base64(text: &str) -> Result<Self, VaultError> {
         let key = B64.decode(text.trim()).map_err(|e| VaultError::Key(format!("not base64: {e}")))?;
         if key.len() != 32 {
@@ -53,6 +62,10 @@ impl Vault {
     }
 
     /// The key in `path`, created (random, mode 0600) if the file is absent.
+    ///
+    /// # Errors
+    /// [`VaultError::Key`] when the file cannot be read or written, or does not
+    /// hold a key.
     pub fn from_file_or_create(path: &Path) -> Result<Self, VaultError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::from_base64(&text),
@@ -66,6 +79,9 @@ impl Vault {
         }
     }
 
+    /// Seals `value` as secret `name` of `tenant`: base64 text, with a fresh
+    /// nonce each time, that only [`Vault::open`] with the same key, tenant and
+    /// name opens.
     pub fn seal(&self, tenant: &str, name: &str, value: &str) -> String {
         let nonce: [u8; 24] = rand::random();
         let aad = associated_data(tenant, name);
@@ -78,6 +94,11 @@ impl Vault {
         B64.encode(out)
     }
 
+    /// Opens a value [`Vault::seal`] sealed for the same tenant and name.
+    ///
+    /// # Errors
+    /// [`VaultError::Open`] for another key, tenant or name;
+    /// [`VaultError::Malformed`] when `sealed` is not a sealed value.
     pub fn open(&self, tenant: &str, name: &str, sealed: &str) -> Result<String, VaultError> {
         let bytes = B64.decode(sealed).map_err(|_| VaultError::Malformed)?;
         if bytes.len() < 24 + 16 {

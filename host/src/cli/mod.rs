@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The parsed command line: one of the subcommands.
 #[derive(Debug, Parser)]
 #[command(name = "mastermind", version, about = "Infrastructure orchestration with sandboxed WebAssembly participants")]
 pub struct Cli {
@@ -51,6 +52,7 @@ enum Command {
     Participant(participant::Command),
 }
 
+/// Runs the command; an error is printed on stderr and exits with 1.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args).await,

@@ -71,7 +71,13 @@ pub async fn builtins(sandbox: &Sandbox, extra: &[String]) -> anyhow::Result<Vec
     Ok(out)
 }
 
-/// The built-in participants as one registry.
+/// The built-in participants as one registry: each with its default
+/// grants (see docs/participants.md) plus `extra` grants given as
+/// `PARTICIPANT:SPEC`, and its settings from the environment.
+///
+/// # Errors
+/// When a built-in does not load, a grant does not read, or `extra` names
+/// no built-in.
 pub async fn builtin_registry(sandbox: &Sandbox, extra: &[String]) -> anyhow::Result<Registry> {
     let mut registry = Registry::new();
     for b in builtins(sandbox, extra).await? {

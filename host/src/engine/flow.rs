@@ -21,9 +21,23 @@ use std::collections::{HashMap, HashSet, VecDeque};
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum FlowEvent {
-    Echo { text: String },
-    StepFailed { fei: String, error: StepError },
-    Finished { state: JobState },
+    /// An `echo` expression's text.
+    Echo {
+        /// The text, dollar notation resolved.
+        text: String,
+    },
+    /// A step failed and no handler took the error: the job is failed.
+    StepFailed {
+        /// The failed expression.
+        fei: String,
+        /// Why it failed.
+        error: StepError,
+    },
+    /// The job ended (completed or canceled).
+    Finished {
+        /// The state it ended in.
+        state: JobState,
+    },
 }
 
 pub(crate) struct Flow<'a> {

@@ -29,14 +29,20 @@ use crate::model::JobState::{self, *};
 /// What can be asked of a job from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
+    /// Start a pending job.
     Start,
+    /// Pause a running job: nothing new starts until it is resumed.
     Pause,
+    /// Resume a paused job.
     Resume,
+    /// Cancel a job, whatever it is doing, unless it has ended.
     Cancel,
+    /// Apply a failed job's failed steps again.
     Retry,
 }
 
 impl Control {
+    /// The control as conflicts name it (`launch` for [`Control::Start`]).
     pub fn as_str(self) -> &'static str {
         match self {
             Control::Start => "launch",

@@ -64,17 +64,29 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast};
 
+/// Why the engine refused a launch or a control, or could not do it.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The definition does not check against the tenant's participants: every
+    /// problem, each at its line.
     #[error("{0}")]
     Invalid(ParseErrors),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The tenant has no job with this id.
     #[error("no job {0}")]
     NotFound(String),
     /// The job's state does not allow the control (see `lifecycle.rs`).
     #[error("job {job} is {state}: {action} is not possible")]
-    State { job: String, state: &'static str, action: &'static str },
+    State {
+        /// The job's id.
+        job: String,
+        /// The state it was found in.
+        state: &'static str,
+        /// The control refused (`pause`).
+        action: &'static str,
+    },
 }
 
 /// A job to store: see [`Engine::create`].
@@ -82,12 +94,17 @@ pub struct NewJob<'a> {
     /// A chosen id (a schedule's tick): creating a job whose id exists
     /// does nothing. A new UUIDv7 when None.
     pub id: Option<String>,
+    /// The tenant whose participants, secrets and limits the job uses.
     pub tenant: String,
+    /// What the job runs; checked before anything is stored.
     pub definition: &'a Definition,
+    /// The job's initial fields.
     pub fields: Fields,
+    /// A name to show for the job; the definition's name when `None`.
     pub name: Option<String>,
     /// `name@version` of the stored definition it came from.
     pub definition_ref: Option<String>,
+    /// Start it now; `false` leaves it pending until [`Engine::start`].
     pub start: bool,
 }
 
@@ -126,42 +143,69 @@ pub fn deep_merge(base: &mut Value, overlay: Value) {
 /// published once the transaction that stored it committed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobEvent {
+    /// The job it happened in.
     pub job_id: String,
     /// Its place in the job's events: 1, 2, ... without gaps, in the order
     /// they happened (see `crate::store::WorkTx::append_events`).
     pub seq: i64,
+    /// What happened.
     #[serde(flatten)]
     pub event: Event,
 }
 
+/// What happened in a job: calls starting and finishing, what they
+/// reported, and the flow's own events. Serialized as the event streams
+/// show it (`type` names the variant).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
+    /// A participant call is starting.
     StepStarted {
+        /// The participant expression making the call.
         fei: String,
+        /// The step's definition line (0 when unknown).
         line: u32,
+        /// The participant called.
         participant: String,
+        /// The action called.
         action: String,
+        /// Which attempt (1 for the first).
         attempt: u32,
     },
+    /// A participant call ended, well or not.
     StepFinished {
+        /// The participant expression that made the call.
         fei: String,
+        /// The step's definition line (0 when unknown).
         line: u32,
+        /// The participant called.
         participant: String,
+        /// The action called.
         action: String,
+        /// How long the call took.
         elapsed_ms: u64,
+        /// Why it failed; `None` when it succeeded.
         error: Option<StepError>,
     },
+    /// A log line of a participant call, redacted.
     Log {
+        /// The participant expression whose call logged it.
         fei: String,
+        /// `trace`, `debug`, `info`, `warn` or `error`.
         level: String,
+        /// The line.
         message: String,
     },
+    /// A participant call's progress report, redacted.
     Progress {
+        /// The participant expression whose call reported it.
         fei: String,
+        /// What the call is doing.
         message: String,
+        /// How far along, 0 to 100, when the call says.
         percent: Option<u8>,
     },
+    /// An event of the flow itself (an echo, a failed step, the end).
     Flow(FlowEvent),
 }
 
@@ -220,6 +264,8 @@ impl Default for EngineConfig {
     }
 }
 
+/// The engine: launches and controls jobs, and (once [`Engine::run`] is
+/// called) works on them. Shared as an `Arc`.
 pub struct Engine {
     store: Store,
     sandbox: Arc<Sandbox>,
@@ -277,6 +323,7 @@ impl Engine {
         })
     }
 
+    /// The store the engine's jobs are in.
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -287,6 +334,9 @@ impl Engine {
     }
 
     /// What `tenant`'s jobs may use.
+    ///
+    /// # Errors
+    /// When the tenancy cannot read the tenant from the store.
     pub async fn runtime(&self, tenant: &str) -> Result<Arc<TenantRuntime>, StoreError> {
         self.tenancy.runtime(tenant).await
     }
@@ -297,6 +347,9 @@ impl Engine {
     }
 
     /// Checks a definition and starts a job with `fields`. Returns its id.
+    ///
+    /// # Errors
+    /// As [`Engine::create`].
     pub async fn launch(
         &self,
         tenant: &str,
@@ -312,6 +365,10 @@ impl Engine {
     /// Checks a definition against the tenant's participants and stores a
     /// job: running at once when `start`, pending (see [`Engine::start`])
     /// otherwise. Returns its id.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] with every problem when the definition does
+    /// not check; [`EngineError::Store`] when the store fails.
     pub async fn create(&self, job: NewJob<'_>) -> Result<String, EngineError> {
         let definition = job.definition;
         let runtime = self.runtime(&job.tenant).await?;
@@ -347,6 +404,10 @@ impl Engine {
     }
 
     /// Starts `tenant`'s pending job, its fields deep-merged with `overrides`.
+    ///
+    /// # Errors
+    /// [`EngineError::NotFound`] when `tenant` has no such job;
+    /// [`EngineError::State`] when it is not pending.
     pub async fn start(&self, tenant: &str, job_id: &str, overrides: Option<Fields>) -> Result<(), EngineError> {
         let job = match self.store.job(job_id).await? {
             Some(job) if job.tenant == tenant => job,
@@ -433,6 +494,9 @@ impl Engine {
     }
 
     /// Waits until the job completes, is canceled or fails.
+    ///
+    /// # Errors
+    /// [`EngineError::NotFound`] when there is no such job (any tenant's).
     pub async fn wait_for(&self, job_id: &str) -> Result<JobRecord, EngineError> {
         loop {
             // Armed before the state is read, so an end in between still wakes us.
@@ -454,6 +518,10 @@ impl Engine {
     /// Cancels `tenant`'s job: a pending job ends canceled at once; any
     /// other (paused and failed ones too) gets a cancel, which withdraws its
     /// calls (aborting those in flight here) and ends it canceled.
+    ///
+    /// # Errors
+    /// [`EngineError::NotFound`] when `tenant` has no such job;
+    /// [`EngineError::State`] when it has already ended.
     pub async fn cancel(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
         let message = NewMessage { message: Message::Cancel { fei: Fei::root(), kill: false }, due_at: now_ms() };
         let ended = Event::Flow(FlowEvent::Finished { state: JobState::Canceled });
@@ -467,12 +535,20 @@ impl Engine {
 
     /// Pauses `tenant`'s running job: nothing new starts (calls in flight
     /// finish; their results wait for the resume).
+    ///
+    /// # Errors
+    /// [`EngineError::NotFound`] when `tenant` has no such job;
+    /// [`EngineError::State`] when it is not running.
     pub async fn pause(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
         self.control(tenant, job_id, Control::Pause, None, None, None, None).await?;
         Ok(())
     }
 
     /// Resumes `tenant`'s paused job.
+    ///
+    /// # Errors
+    /// [`EngineError::NotFound`] when `tenant` has no such job;
+    /// [`EngineError::State`] when it is not paused.
     pub async fn resume(&self, tenant: &str, job_id: &str) -> Result<(), EngineError> {
         self.control(tenant, job_id, Control::Resume, None, None, None, None).await?;
         self.wake.notify_one();
@@ -481,6 +557,10 @@ impl Engine {
 
     /// Runs `tenant`'s failed job's failed steps again; `fields`, when
     /// given, replace those of the steps' workitems (Ruote's replay at error).
+    ///
+    /// # Errors
+    /// [`EngineError::NotFound`] when `tenant` has no such job;
+    /// [`EngineError::State`] when it has not failed.
     pub async fn retry(&self, tenant: &str, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
         let message = NewMessage { message: Message::Retry { fields }, due_at: now_ms() };
         self.control(tenant, job_id, Control::Retry, Some(message), None, None, None).await?;

@@ -14,8 +14,11 @@ use std::sync::Arc;
 /// A participant as a job sees it: the loaded component, what it may do,
 /// and the non-secret settings it gets in its call context.
 pub struct Registered {
+    /// The loaded component.
     pub participant: Participant,
+    /// The capabilities its calls may use.
     pub grants: Arc<Grants>,
+    /// Non-secret configuration passed in each call's context.
     pub settings: Vec<(String, String)>,
 }
 
@@ -24,6 +27,10 @@ pub struct Registered {
 /// expressions' unit tests, so they run without Wasm or a database.
 pub trait Resolver: Send + Sync {
     /// The (participant, action) a step node calls, or why it calls none.
+    ///
+    /// # Errors
+    /// Why the step calls nothing (no such participant or action), for its
+    /// author.
     fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String>;
 
     /// The description of one action, to check a step's params against.
@@ -40,12 +47,14 @@ impl Resolver for Registry {
     }
 }
 
+/// The participants of one tenant, by name: a [`Resolver`] for its jobs.
 #[derive(Default)]
 pub struct Registry {
     participants: BTreeMap<String, Arc<Registered>>,
 }
 
 impl Registry {
+    /// No participants.
     pub fn new() -> Self {
         Self::default()
     }
@@ -56,15 +65,21 @@ impl Registry {
         self.participants.insert(name, Arc::new(Registered { participant, grants: Arc::new(grants), settings }));
     }
 
+    /// The participant registered as `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<Registered>> {
         self.participants.get(name)
     }
 
+    /// What each registered participant says about itself, by name.
     pub fn descriptions(&self) -> impl Iterator<Item = &Description> {
         self.participants.values().map(|r| r.participant.description())
     }
 
     /// The (participant, action) a step node calls, or why it calls none.
+    ///
+    /// # Errors
+    /// Why the step calls nothing: no participant by that name, or no such
+    /// action, said so the author can fix it.
     pub fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String> {
         if super::expressions::is_explicit_step(name) {
             let Some(target) = node.first_arg_str().or_else(|| node.attr_str("ref")) else {

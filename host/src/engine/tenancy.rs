@@ -18,17 +18,23 @@ use std::sync::Arc;
 
 /// One tenant's participants, secrets and limits.
 pub struct TenantRuntime {
+    /// Its participants, built-in and uploaded, with their grants.
     pub registry: Arc<Registry>,
+    /// Its secrets, unsealed.
     pub secrets: Arc<dyn SecretStore>,
+    /// The limits each of its calls runs under (a step's `timeout` may shorten
+    /// the deadline).
     pub limits: Limits,
     /// Participant calls of this tenant in flight at once, in this process.
     pub max_concurrent_calls: usize,
 }
 
+/// What [`Tenancy::runtime`] returns: the runtime, once the store is read.
 pub type RuntimeFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<TenantRuntime>, StoreError>> + Send + 'a>>;
 
 /// Resolves a tenant to what its jobs may use.
 pub trait Tenancy: Send + Sync {
+    /// `tenant`'s runtime; an error only when the store cannot be read.
     fn runtime<'a>(&'a self, tenant: &'a str) -> RuntimeFuture<'a>;
 }
 

@@ -13,6 +13,8 @@ use crate::language::{Definition, Diagnostic, Node, dollar};
 use serde_json::Value;
 use std::collections::HashSet;
 
+/// Every problem of `definition` against the participants `resolver`
+/// knows (see the module docs); empty when it may run.
 pub fn validate(definition: &Definition, resolver: &dyn Resolver) -> Vec<Diagnostic> {
     let mut known = Known::default();
     collect(&definition.root, &mut known);

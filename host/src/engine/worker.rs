@@ -24,6 +24,10 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 impl Engine {
     /// Works until `stop` is cancelled: resumes whatever a dead process
     /// left (its jobs, its calls, its timers) and whatever arrives.
+    ///
+    /// # Errors
+    /// When the store fails at start (clearing leases, the first heartbeat)
+    /// or in the claim loop.
     pub async fn run(self: &Arc<Self>, stop: CancellationToken) -> Result<(), StoreError> {
         if self.config.exclusive {
             self.store.clear_leases().await?;

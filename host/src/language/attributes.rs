@@ -4,16 +4,22 @@
 use std::fmt;
 use std::time::Duration;
 
+/// Why a duration attribute does not read, in its author's terms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid duration {input:?}: {reason}")]
 pub struct DurationError {
+    /// The text as written.
     pub input: String,
+    /// What is wrong with it, and how to write it instead.
     pub reason: String,
 }
 
 /// Parses a duration: `30s`, `5m` (minutes, as in Ruote), `2h`, `1d`, `1w`, `1h30m`,
 /// `500ms`, or a bare number of seconds (`90`, `1.5`). Long unit names (`2 hours`) are
 /// accepted too.
+///
+/// # Errors
+/// When `input` is empty, negative, too large or not a number with units.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let text = input.trim();
     let error = |reason: String| DurationError { input: input.to_string(), reason };
@@ -64,9 +70,15 @@ pub enum HandlerAction {
     Retry,
     /// `retry(any)`: apply the step again whatever its error.
     RetryAny,
+    /// `pass`: reply to the parent as if the step had completed, with the
+    /// fields it failed with.
     Pass,
+    /// `cancel`: cancel the step and reply with the fields it was applied with.
     Cancel,
+    /// `undo`: the same as `cancel`, as Ruote spells it.
     Undo,
+    /// `redo`: apply the step again with the fields it started with (a
+    /// `retry` starts from those it failed with).
     Redo,
     /// `cando`: cancel it (running its `on_cancel`), then apply it again.
     Cando,
@@ -104,27 +116,38 @@ impl HandlerAction {
 pub struct Handler {
     /// Wait this long before acting.
     pub delay: Option<Duration>,
+    /// What to do.
     pub action: HandlerAction,
     /// For `retry`: at most this many attempts before moving to the next item.
     pub times: Option<u32>,
 }
 
+/// Why an `on_error` or `on_timeout` value does not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {attribute} value {input:?}: {reason}")]
 pub struct HandlerError {
     /// `on_error` or `on_timeout`.
     pub attribute: &'static str,
+    /// The value as written.
     pub input: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 
 /// Parses an `on_error` value: a handler name, `retry`, `retry(any)`, `pass`, `cancel`,
 /// `undo`, `redo`, or Ruote's composed list such as `'10s: retry * 3, pass'`.
+///
+/// # Errors
+/// When an item is neither a known action nor a name, or its delay or
+/// count does not read.
 pub fn parse_on_error(input: &str) -> Result<Vec<Handler>, HandlerError> {
     parse_handlers(input, "on_error")
 }
 
 /// Parses an `on_timeout` value: as [`parse_on_error`], plus `error`.
+///
+/// # Errors
+/// As [`parse_on_error`].
 pub fn parse_on_timeout(input: &str) -> Result<Vec<Handler>, HandlerError> {
     parse_handlers(input, "on_timeout")
 }

@@ -13,17 +13,35 @@ const MAX_DEPTH: usize = 64;
 /// Compiled regex size limit, so a condition cannot make the engine allocate wildly.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// Why a condition could not be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConditionError {
+    /// The condition does not read.
     #[error("invalid condition {condition:?}: {message}")]
-    Syntax { condition: String, message: String },
+    Syntax {
+        /// The condition's text.
+        condition: String,
+        /// What does not read, and where.
+        message: String,
+    },
+    /// A `${...}` reference in it failed.
     #[error(transparent)]
     Dollar(#[from] DollarError),
+    /// A `=~` pattern is not a valid regular expression.
     #[error("invalid regular expression {pattern:?}: {message}")]
-    Regex { pattern: String, message: String },
+    Regex {
+        /// The pattern as written.
+        pattern: String,
+        /// Why the regex engine refused it.
+        message: String,
+    },
 }
 
 /// Evaluates a condition's raw text (with its `${...}` references unsubstituted).
+///
+/// # Errors
+/// When the condition does not read, a reference in it fails, or a
+/// regular expression in it is invalid.
 pub fn evaluate(condition: &str, lookup: &dyn Lookup) -> Result<bool, ConditionError> {
     let tokens = lex(condition).map_err(|message| syntax(condition, message))?;
     if tokens.is_empty() {
@@ -40,6 +58,9 @@ pub fn evaluate(condition: &str, lookup: &dyn Lookup) -> Result<bool, ConditionE
 }
 
 /// Evaluates an `if:`/`unless:` attribute, which may also be a JSON boolean.
+///
+/// # Errors
+/// As [`evaluate`], for a string value.
 pub fn evaluate_value(value: &Value, lookup: &dyn Lookup) -> Result<bool, ConditionError> {
     match value {
         Value::String(text) => evaluate(text, lookup),

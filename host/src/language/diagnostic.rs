@@ -12,8 +12,11 @@ use super::tree::Span;
 /// a bad duration in an attribute) report in exactly the same format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// What is wrong, as the headline of the rendered error.
     pub message: String,
+    /// Where it is wrong: the caret's place.
     pub span: Span,
+    /// How to fix it, when there is a likely fix.
     pub help: Option<String>,
     /// Other places that explain the error (where an unclosed bracket was
     /// opened), each with its label, shown after the main one as rustc does.
@@ -21,15 +24,18 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A diagnostic with no help and no notes.
     pub fn new(span: Span, message: impl Into<String>) -> Self {
         Diagnostic { message: message.into(), span, help: None, notes: Vec::new() }
     }
 
+    /// The same with a `help:` line.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
+    /// The same with one more labelled place.
     pub fn with_note(mut self, span: Span, label: impl Into<String>) -> Self {
         self.notes.push((span, label.into()));
         self
@@ -133,14 +139,18 @@ fn locate(source: &str, span: &Span) -> Option<Located> {
 /// Every error found while parsing one source, with the source kept so they can be shown.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseErrors {
+    /// The name shown in `-->` lines.
     pub file_name: String,
+    /// The text parsed, to render each diagnostic against.
     pub source: String,
+    /// The errors, in source order.
     pub diagnostics: Vec<Diagnostic>,
     /// Parsing stopped early because too many errors were found.
     pub truncated: bool,
 }
 
 impl ParseErrors {
+    /// An empty set for `source`.
     pub fn new(file_name: impl Into<String>, source: impl Into<String>) -> Self {
         ParseErrors { file_name: file_name.into(), source: source.into(), diagnostics: Vec::new(), truncated: false }
     }

@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 /// Where references are resolved. Implementations receive the raw dotted path
 /// (`server.tags.Name`) and may use [`lookup_path`] to walk it.
 pub trait Lookup {
+    /// The field at dotted `path`, or `None` when it is not set.
     fn field(&self, path: &str) -> Option<Value>;
+    /// The variable at dotted `path`, or `None` when it is not set.
     fn variable(&self, path: &str) -> Option<Value>;
 
     /// Whether a missing field or variable reads as nothing (empty text
@@ -26,7 +28,9 @@ pub trait Lookup {
 /// A [`Lookup`] over two JSON documents, for callers that hold fields and variables as values.
 #[derive(Debug, Clone, Copy)]
 pub struct ValueLookup<'a> {
+    /// The workitem's fields (an object).
     pub fields: &'a Value,
+    /// The variables in scope (an object).
     pub variables: &'a Value,
 }
 
@@ -45,21 +49,48 @@ pub const MAX_NESTING: usize = 32;
 /// How deeply [`substitute_value`] descends into arrays and hashes.
 const MAX_VALUE_DEPTH: usize = 512;
 
+/// Why dollar notation could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DollarError {
-    /// `kind` is `"field"` or `"variable"`.
+    /// A reference names a field or variable that is not set, and the
+    /// [`Lookup`] reads strictly.
     #[error("{kind} `{name}` is not set")]
-    Missing { kind: &'static str, name: String },
+    Missing {
+        /// `"field"` or `"variable"`.
+        kind: &'static str,
+        /// The dotted path that was not found.
+        name: String,
+    },
+    /// A `${` has no closing `}`.
     #[error("unterminated `${{` in {text:?}")]
-    Unterminated { text: String },
+    Unterminated {
+        /// The text holding it.
+        text: String,
+    },
+    /// A `${p:x}` with a prefix other than `f:` and `v:`.
     #[error("unknown prefix `{prefix}:` in `${{{reference}}}`; use `f:` for a field or `v:` for a variable")]
-    UnknownPrefix { prefix: String, reference: String },
+    UnknownPrefix {
+        /// The prefix found.
+        prefix: String,
+        /// The whole reference, without `${` and `}`.
+        reference: String,
+    },
+    /// A `${}` with nothing inside.
     #[error("empty reference `${{}}` in {text:?}")]
-    Empty { text: String },
+    Empty {
+        /// The text holding it.
+        text: String,
+    },
+    /// References nest deeper than [`MAX_NESTING`], or a value deeper than
+    /// the substitution descends.
     #[error("dollar notation is nested too deeply")]
     TooDeep,
+    /// Substitution made two keys of one hash the same.
     #[error("two keys of a hash both become `{key}` after substitution")]
-    DuplicateKey { key: String },
+    DuplicateKey {
+        /// The key both became.
+        key: String,
+    },
 }
 
 /// Walks a dotted path through hashes (by key) and arrays (by index):
@@ -93,6 +124,10 @@ pub fn to_display_string(value: &Value) -> String {
 
 /// Replaces every `${...}` in `text` with the referenced value's text.
 /// `\${` produces a literal `${`.
+///
+/// # Errors
+/// When a reference is malformed, nests too deeply, or names something
+/// missing that the [`Lookup`] reads strictly.
 pub fn interpolate(text: &str, lookup: &dyn Lookup) -> Result<String, DollarError> {
     if !text.contains("${") {
         return Ok(text.to_string());
@@ -104,6 +139,10 @@ pub fn interpolate(text: &str, lookup: &dyn Lookup) -> Result<String, DollarErro
 /// Checks the dollar notation in `text` without resolving anything, so a
 /// definition check can report an unterminated `${`, an empty `${}` or an
 /// unknown prefix before the job runs.
+///
+/// # Errors
+/// When a reference is unterminated, empty, has an unknown prefix or nests
+/// too deeply.
 pub fn check_syntax(text: &str) -> Result<(), DollarError> {
     /// Every reference resolves (to a plain word, so a nested reference
     /// still forms a valid outer one).
@@ -121,6 +160,9 @@ pub fn check_syntax(text: &str) -> Result<(), DollarError> {
 
 /// Substitutes one string. `$f:path` / `$v:path` as the whole string yield the value
 /// with its own type (an array stays an array); anything else is interpolated.
+///
+/// # Errors
+/// As [`interpolate`].
 pub fn substitute_str(text: &str, lookup: &dyn Lookup) -> Result<Value, DollarError> {
     if let Some((kind, rest)) = typed_reference(text) {
         let path = interpolate(rest, lookup)?;
@@ -131,6 +173,10 @@ pub fn substitute_str(text: &str, lookup: &dyn Lookup) -> Result<Value, DollarEr
 
 /// Applies [`substitute_str`] to every string in `value`, hash keys included (keys are
 /// always interpolated to text).
+///
+/// # Errors
+/// As [`interpolate`]; also when `value` is nested too deeply, or two keys
+/// of a hash become the same.
 pub fn substitute_value(value: &Value, lookup: &dyn Lookup) -> Result<Value, DollarError> {
     substitute_at(value, lookup, 0)
 }

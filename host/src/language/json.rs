@@ -19,6 +19,7 @@ use super::tree::{Definition, Node, Span, describe_value, is_define_name, unwrap
 pub struct JsonError {
     /// Dotted path to the offending value; empty for the document itself.
     pub path: String,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -50,6 +51,9 @@ pub fn definition_to_json(definition: &Definition) -> Value {
 }
 
 /// Reads a definition from JSON text.
+///
+/// # Errors
+/// When `text` is not JSON, or not a definition (see [`definition_from_json`]).
 pub fn definition_from_json_str(text: &str) -> Result<Definition, JsonError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| JsonError { path: String::new(), message: format!("invalid JSON: {e}") })?;
@@ -61,6 +65,10 @@ pub fn definition_from_json_str(text: &str) -> Result<Definition, JsonError> {
 /// A bare `define`/`process_definition` node (as Ruote trees start) is unwrapped the
 /// same way the text form's lone `define 'x' do ... end` is; any other bare node is
 /// the root itself.
+///
+/// # Errors
+/// When a node has a wrong key or value type, nests deeper than
+/// [`MAX_DEPTH`], or a `define` wrapper is malformed.
 pub fn definition_from_json(value: &Value) -> Result<Definition, JsonError> {
     let mut path = Path::default();
     if let Value::Object(object) = value
@@ -93,6 +101,9 @@ pub fn definition_from_json(value: &Value) -> Result<Definition, JsonError> {
 }
 
 /// Reads one node in either form.
+///
+/// # Errors
+/// As [`definition_from_json`], for one node.
 pub fn node_from_json(value: &Value) -> Result<Node, JsonError> {
     node(value, &mut Path::default(), 0)
 }

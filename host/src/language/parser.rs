@@ -19,6 +19,10 @@ pub const MAX_DEPTH: usize = 256;
 pub const MAX_ERRORS: usize = 20;
 
 /// Parses definition text. `file_name` is only used in rendered errors.
+///
+/// # Errors
+/// Every syntax error found (up to [`MAX_ERRORS`]), each with its place, as
+/// one [`ParseErrors`].
 pub fn parse(file_name: &str, source: &str) -> Result<Definition, ParseErrors> {
     if u32::try_from(source.len()).is_err() {
         let message = "definition is too large (over 4 GiB)";

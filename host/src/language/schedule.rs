@@ -20,7 +20,9 @@ use std::time::Duration;
 /// How often: a fixed interval, or the ticks of a cron line.
 #[derive(Debug, Clone)]
 pub enum Frequency {
+    /// Every so long (`'10m'`).
     Interval(Duration),
+    /// At each tick of a cron line.
     Cron(Box<Cron>),
 }
 
@@ -28,6 +30,9 @@ impl Frequency {
     /// A duration (`'10m'`, `'1h30m'`, `90`) or else a cron line. The
     /// error says what was wrong with the cron reading when the text looks
     /// like one (it has spaces or a `*`), else with the duration's.
+    ///
+    /// # Errors
+    /// When `text` is neither a duration above zero nor a cron line.
     pub fn parse(text: &str) -> Result<Frequency, String> {
         let duration = match parse_duration(text) {
             Ok(d) if d.is_zero() => return Err(format!("'{text}' is no interval: it must be more than zero")),
@@ -44,6 +49,9 @@ impl Frequency {
 
     /// The first time strictly after `after_ms` (milliseconds since the
     /// epoch); cron lines are read in `time_zone` (an IANA name).
+    ///
+    /// # Errors
+    /// When `time_zone` is unknown or the next tick is out of range.
     pub fn next_after(&self, after_ms: i64, time_zone: &str) -> Result<i64, String> {
         match self {
             Frequency::Interval(d) => Ok(after_ms.saturating_add(d.as_millis().min(i64::MAX as u128) as i64)),
@@ -53,11 +61,17 @@ impl Frequency {
 }
 
 /// Parses a cron line (five fields, or six with seconds first).
+///
+/// # Errors
+/// When `text` is not a valid cron line.
 pub fn cron(text: &str) -> Result<Cron, String> {
     Cron::from_str(text.trim()).map_err(|e| format!("cron '{text}': {e}"))
 }
 
 /// The first tick of `cron` strictly after `after_ms`, in `time_zone`.
+///
+/// # Errors
+/// When `time_zone` is unknown, or `after_ms` or the next tick is out of range.
 pub fn next_tick(cron: &Cron, time_zone: &str, after_ms: i64) -> Result<i64, String> {
     let tz: chrono_tz::Tz = time_zone.parse().map_err(|_| format!("unknown time zone '{time_zone}'"))?;
     let after = Utc.timestamp_millis_opt(after_ms).single().ok_or("time out of range")?.with_timezone(&tz);

@@ -31,6 +31,7 @@ impl Span {
 /// One step of a workflow: an expression name with its arguments and nested steps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// The expression or participant it names (`sequence`, `create_ec2_server`).
     pub name: String,
     /// Positional arguments, in order.
     pub args: Vec<Value>,
@@ -38,6 +39,7 @@ pub struct Node {
     /// but a `Vec` keeps the author's order for error messages and round trips without
     /// depending on map ordering features.
     pub attrs: Vec<(String, Value)>,
+    /// Nested steps (a `do ... end` block), in order.
     pub children: Vec<Node>,
     /// The statement's name token, so errors point at the step the author wrote.
     pub span: Span,
@@ -74,7 +76,9 @@ impl Node {
 /// A whole workflow definition: an optional name and a root step (normally `sequence`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Definition {
+    /// The name given to `define`, if any.
     pub name: Option<String>,
+    /// The step the job applies first.
     pub root: Node,
 }
 
@@ -91,6 +95,10 @@ pub fn is_define_name(name: &str) -> bool {
 /// The wrapper's remaining attributes (for instance `on_error`) are moved onto the root
 /// `sequence`, because in Ruote they apply to the whole process. The error string
 /// explains what is wrong with the wrapper's arguments; callers attach a location.
+///
+/// # Errors
+/// When the wrapper has more than one positional argument, a name that is
+/// not a string, or two names.
 pub fn unwrap_define(node: Node) -> Result<Definition, String> {
     let Node { args, attrs, children, span, name: wrapper } = node;
     let mut args = args.into_iter();

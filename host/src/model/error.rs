@@ -10,9 +10,13 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
+    /// The participant says trying again may work.
     Retryable,
+    /// The participant says trying again will not help.
     Fatal,
+    /// A capability refused (not granted, or the address policy).
     Denied,
+    /// The call's params or fields are wrong for the action.
     BadInput,
     /// The sandbox stopped the call because it hit a limit (see [`Limit`]).
     Limit,
@@ -21,6 +25,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind as the contract and the API spell it (`bad-input`).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Retryable => "retryable",
@@ -43,16 +48,22 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Limit {
+    /// The component grew its memory past the tenant's limit.
     Memory,
+    /// The call ran past its deadline (wall clock).
     Deadline,
+    /// The component exhausted its stack.
     Stack,
+    /// The call returned more bytes of field updates than allowed.
     Output,
+    /// The call logged more than its log budget.
     Log,
     /// No free instance slot in the pool: too many calls at once.
     Concurrency,
 }
 
 impl Limit {
+    /// The limit as stored and shown after `limit:` (`memory`).
     pub fn as_str(self) -> &'static str {
         match self {
             Limit::Memory => "memory",
@@ -69,8 +80,11 @@ impl Limit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct CallError {
+    /// What kind of failure: decides which handlers retry it.
     pub kind: ErrorKind,
+    /// The participant's or the sandbox's explanation, for the operator.
     pub message: String,
+    /// Which limit, when `kind` is [`ErrorKind::Limit`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
     /// Field updates the participant kept before failing (`outcome.keep`):
@@ -80,10 +94,12 @@ pub struct CallError {
 }
 
 impl CallError {
+    /// An error of `kind`, with no limit and no kept fields.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         CallError { kind, message: message.into(), limit: None, fields: None }
     }
 
+    /// A [`ErrorKind::Limit`] error naming the limit hit.
     pub fn limit(limit: Limit, message: impl Into<String>) -> Self {
         CallError { kind: ErrorKind::Limit, message: message.into(), limit: Some(limit), fields: None }
     }
@@ -134,6 +150,8 @@ impl StepErrorKind {
         )
     }
 
+    /// The kind as stored and shown (`retryable`, `limit:memory`, `error` for
+    /// [`StepErrorKind::Raised`]); its `From<String>` reads it back.
     pub fn as_str(self) -> &'static str {
         match self {
             StepErrorKind::Retryable => "retryable",
@@ -208,7 +226,9 @@ impl std::fmt::Display for StepErrorKind {
 /// An error as recorded on a failed step and in history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepError {
+    /// What kind of failure: decides which handlers apply.
     pub kind: StepErrorKind,
+    /// The explanation, for the operator and for `on_error` patterns.
     pub message: String,
     /// The definition line of the step, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,14 +236,17 @@ pub struct StepError {
 }
 
 impl StepError {
+    /// An error of `kind` at no known line.
     pub fn new(kind: StepErrorKind, message: impl Into<String>) -> Self {
         StepError { kind, message: message.into(), line: None }
     }
 
+    /// A participant call's error as the step's error (kind and message).
     pub fn from_call(e: &CallError) -> Self {
         StepError { kind: StepErrorKind::of_call(e), message: e.message.clone(), line: None }
     }
 
+    /// The same error at definition line `line` (0, unknown, leaves it unset).
     pub fn at_line(mut self, line: u32) -> Self {
         if line > 0 {
             self.line = Some(line);

@@ -12,7 +12,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TreeRef {
+    /// Child indexes from the definition's root (`[]` is the root itself).
     Path(Vec<u32>),
+    /// A tree stored with the expression.
     Inline(Box<NodeJson>),
 }
 
@@ -22,6 +24,7 @@ pub enum TreeRef {
 pub struct NodeJson(pub Value);
 
 impl NodeJson {
+    /// A node in its stored form.
     pub fn from_node(node: &Node) -> Self {
         NodeJson(crate::language::json::node_to_json(node))
     }
@@ -30,8 +33,11 @@ impl NodeJson {
 /// An expression currently alive in a job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Expression {
+    /// Its id.
     pub fei: Fei,
+    /// Who gets its reply (`None` for the root).
     pub parent: Option<Fei>,
+    /// The tree it runs.
     pub tree: TreeRef,
     /// The expression kind it was applied as (`sequence`, `participant`...).
     pub kind: String,
@@ -46,6 +52,7 @@ pub struct Expression {
     /// Kind-specific state (a sequence's position, a concurrence's replies).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub state: Value,
+    /// Running, cancelling its children, or failed.
     #[serde(default)]
     pub status: Status,
     /// Incremented at each timer armed for this expression, so a stale
@@ -83,6 +90,7 @@ pub struct RegisteredHandler {
     /// A regular expression searched in the error's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
+    /// What handles a matching error.
     pub handler: HandlerTarget,
 }
 
@@ -91,7 +99,9 @@ pub struct RegisteredHandler {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HandlerTarget {
+    /// An `on_error:` spec: `retry`, `pass`, `cancel`, a handler's name...
     Spec(String),
+    /// A block to apply in the failed expression's place.
     Tree(NodeJson),
 }
 
@@ -103,41 +113,61 @@ pub enum AfterCancel {
     /// Reply to the parent as if done, with the fields it started with.
     Pass,
     /// Apply the expression again after `delay_ms`.
-    Retry { delay_ms: u64 },
+    Retry {
+        /// How long to wait before applying it again.
+        delay_ms: u64,
+    },
     /// Apply the named handler (subprocess or participant) in its place,
     /// with the failing step's fields (the applied ones when `None`).
     Handler {
+        /// The handler's name.
         name: String,
+        /// The error being handled; the handler's workitem carries it.
         error: StepError,
+        /// The failing step's fields, when they differ from the applied ones.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         workitem: Option<Workitem>,
     },
     /// The same with a tree (an `on_error` expression's block).
     HandlerTree {
+        /// The handler's block.
         tree: NodeJson,
+        /// The error being handled; the handler's workitem carries it.
         error: StepError,
+        /// The failing step's fields, when they differ from the applied ones.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         workitem: Option<Workitem>,
     },
     /// It was cancelled (not killed): apply its `on_cancel:` handler in its
     /// place, with the fields it was applied with.
-    OnCancel { name: String },
+    OnCancel {
+        /// The `on_cancel:` handler's name.
+        name: String,
+    },
     /// `cando`: its `on_cancel:` handler, then itself again.
     Cando,
     /// Reply to the parent with this workitem (a timeout: `__timed_out__`).
-    ReplyWith { workitem: Workitem },
+    ReplyWith {
+        /// The fields to reply with.
+        workitem: Workitem,
+    },
     /// Apply the expression again, as a new application, with the
     /// workitem it was first applied with (`redo`).
     Redo,
 }
 
+/// Where a live expression is in its life.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum Status {
+    /// Applied and working (or waiting on its children, a timer or a call).
     #[default]
     Active,
     /// Cancelling its children; replies to its parent once they are gone.
     Cancelling,
     /// Failed with no handler; the job is failed until it is retried.
-    Failed { error: StepError },
+    Failed {
+        /// Why it failed, as shown to the operator.
+        error: StepError,
+    },
 }

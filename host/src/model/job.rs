@@ -6,15 +6,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// Created but not started: waits for `start`, which may merge override fields.
     Pending,
+    /// Its batches run and its calls are made.
     Running,
+    /// Stopped by a `pause`: its messages wait until `resume`.
     Paused,
+    /// A step failed with no handler: waits for a `retry` or a `cancel`.
     Failed,
+    /// Its root replied: done (final).
     Completed,
+    /// Cancelled from outside, before or after it started (final).
     Canceled,
 }
 
 impl JobState {
+    /// The state as stored and shown; [`JobState::parse`] reads it back.
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Pending => "pending",
@@ -26,6 +33,7 @@ impl JobState {
         }
     }
 
+    /// The state named `s`, or `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => JobState::Pending,
@@ -38,6 +46,7 @@ impl JobState {
         })
     }
 
+    /// Whether the job is over for good: nothing changes it any more.
     pub fn is_final(self) -> bool {
         matches!(self, JobState::Completed | JobState::Canceled)
     }
@@ -58,6 +67,7 @@ impl JobState {
     /// and the committers ask this.
     pub const RUNNABLE: [JobState; 2] = [JobState::Running, JobState::Failed];
 
+    /// Whether the job is in [`JobState::RUNNABLE`].
     pub fn is_runnable(self) -> bool {
         Self::RUNNABLE.contains(&self)
     }

@@ -7,15 +7,22 @@ use serde::{Deserialize, Serialize};
 /// One participant call to make, as journaled before it is made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dispatch {
+    /// The participant expression making the call; its result goes back there.
     pub fei: Fei,
+    /// The participant's registered name (`ec2_server`).
     pub participant: String,
+    /// The participant's action to invoke (`create`).
     pub action: String,
+    /// The step's params, dollar notation already resolved.
     pub params: Fields,
+    /// The fields the call is made with.
     pub workitem: Workitem,
+    /// Which attempt this is: 1, then one more at each retry of the step.
     pub attempt: u32,
     /// Stable across retries and restarts: the job, the expression position
     /// and the application.
     pub idempotency_key: String,
+    /// The step's definition line (0 when unknown), for errors and history.
     pub line: u32,
     /// Wall-clock limit for this call (the step's `timeout`, else the tenant's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,22 +47,35 @@ pub enum TimerKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
+    /// Apply (start) the tree at `tree` as expression `fei`, child of `parent`.
     Apply {
+        /// The new expression's id.
         fei: Fei,
+        /// Who gets its reply (`None` for the root).
         parent: Option<Fei>,
+        /// The tree to apply.
         tree: TreeRef,
+        /// The fields it starts with.
         workitem: Workitem,
+        /// Variables its scope starts with, when given (a retry keeps its own).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         variables: Option<Fields>,
+        /// How many times on_error already retried it (kept across a retry).
         #[serde(default)]
         retries: u32,
     },
+    /// A child is done: `from` replies to its parent `to` with its fields.
     Reply {
+        /// The parent receiving the reply.
         to: Fei,
+        /// The child that is done.
         from: Fei,
+        /// The child's fields as it left them.
         workitem: Workitem,
     },
+    /// Cancel the expression `fei` and its children.
     Cancel {
+        /// The expression to cancel.
         fei: Fei,
         /// A kill skips on_cancel handlers and cancels forgotten branches too.
         #[serde(default)]
@@ -65,24 +85,34 @@ pub enum Message {
     Dispatch(Dispatch),
     /// A participant call's outcome, for its participant expression.
     Result {
+        /// The participant expression that made the call.
         fei: Fei,
+        /// The field updates, or why the call failed.
         outcome: Result<Fields, CallError>,
+        /// The attempt it answers (see [`Dispatch::attempt`]).
         attempt: u32,
     },
+    /// A timer of expression `fei` rang.
     Timer {
+        /// The expression whose timer it is.
         fei: Fei,
+        /// What the timer was armed for.
         kind: TimerKind,
+        /// The expression's token when the timer was armed: a timer whose token no
+        /// longer matches is stale and ignored.
         token: u32,
     },
     /// Apply failed steps again (Ruote's replay-at-error), with fields
     /// replaced by `fields` when given.
     Retry {
+        /// The fields the failed steps start again with; their own when `None`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fields: Option<Fields>,
     },
 }
 
 impl Message {
+    /// The message's type as stored and logged (`apply`, `reply`...).
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Apply { .. } => "apply",

@@ -20,6 +20,8 @@ pub use message::{Dispatch, Message, TimerKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// A workitem's fields (and an expression's variables): a JSON object whose
+/// keys keep their order.
 pub type Fields = Map<String, Value>;
 
 /// A flow expression id: the expression's position in the definition tree
@@ -35,6 +37,8 @@ impl Fei {
         Fei("0!0".into())
     }
 
+    /// A new application of the expression at position `expid`, with a fresh
+    /// random suffix.
     pub fn new(expid: &str) -> Self {
         Fei(format!("{expid}!{:08x}", rand::random::<u32>()))
     }
@@ -64,5 +68,6 @@ impl std::fmt::Display for Fei {
 /// What flows from step to step: the job's fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Workitem {
+    /// The fields themselves; participants read them and return updates.
     pub fields: Fields,
 }

@@ -3,6 +3,10 @@
 //! Every import is async (a participant waiting on the network or a timer
 //! holds no thread) and trappable (a host function can end the call, e.g.
 //! when the log budget is spent).
+//!
+//! The generated items carry the WIT file's own comments where it has
+//! them; the contract is documented there, not here.
+#![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
     world: "participant",

@@ -27,10 +27,17 @@ use wasmtime::component::Component;
 type HmacSha256 = Hmac<Sha256>;
 const TAG_LEN: usize = 32;
 
+/// Why the cache directory could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// Reading or writing under `path` failed.
     #[error("cache directory {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The directory or file concerned.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// How much compiled code the cache keeps, and for how long.

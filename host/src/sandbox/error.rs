@@ -6,24 +6,37 @@ pub use crate::model::{CallError, ErrorKind, Limit};
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The bytes are not WebAssembly at all.
     #[error("not a WebAssembly binary: {0}")]
     NotWasm(String),
     #[error(
         "this is a core WebAssembly module, not a component: build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
     )]
+    /// A core module rather than a component.
     CoreModule,
+    /// Over the sandbox's size limit.
     #[error("component is {size} bytes, over the {max}-byte limit")]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// The component's size, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A component that does not validate or compile.
     #[error("invalid component: {0}")]
     Invalid(String),
     #[error(
         "component imports {0}, which is not part of the participant world (allowed: mastermind:participant/* and WASI 0.2)"
     )]
+    /// It imports something outside the participant world and WASI 0.2.
     UnknownImport(String),
+    /// Its exports do not match the contract's `describe` and `invoke`.
     #[error("component does not implement the participant world: {0}")]
     WrongWorld(String),
+    /// Its `describe` failed or returned an invalid description.
     #[error("component's describe failed: {0}")]
     Describe(CallError),
+    /// The compiled-code cache could not be used.
     #[error("compiled-code cache: {0}")]
     Cache(String),
 }

@@ -65,6 +65,7 @@ use wasmtime::component::{Component, Linker};
 /// How the sandbox is sized and where it keeps compiled code.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
+    /// Engine-wide sizing: instance pool, memory, stack.
     pub engine: EngineConfig,
     /// Where compiled components are cached; `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
@@ -75,6 +76,7 @@ pub struct SandboxConfig {
     pub cpu_cores_per_tenant: Option<f64>,
     /// The largest component accepted, in bytes.
     pub max_component_bytes: usize,
+    /// Settings of the capabilities (AWS endpoint, known-hosts file).
     pub host: HostConfig,
 }
 
@@ -94,30 +96,44 @@ impl Default for SandboxConfig {
 /// What a participant says about itself (the WIT `description`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Description {
+    /// The name steps use (`ec2_server` in `create_ec2_server`).
     pub name: String,
+    /// The participant's own version, shown to operators.
     pub version: String,
+    /// What it is for.
     pub doc: String,
+    /// The action a bare step (`participant 'name'`) calls.
     pub default_action: Option<String>,
+    /// Its actions; names are unique.
     pub actions: Vec<ActionSpec>,
 }
 
+/// One action a participant offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionSpec {
+    /// The name steps call it by (`create`).
     pub name: String,
+    /// What it does.
     pub doc: String,
+    /// The params it takes.
     pub params: Vec<ParamSpec>,
 }
 
+/// One param of an action, which definition checks compare steps against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamSpec {
+    /// The param's name, as a step's attribute.
     pub name: String,
     /// string, integer, number, boolean, array, object or any.
     pub kind: String,
+    /// Whether a step must give it.
     pub required: bool,
+    /// One line.
     pub doc: String,
 }
 
 impl Description {
+    /// The action called `name`, if the participant has it.
     pub fn action(&self, name: &str) -> Option<&ActionSpec> {
         self.actions.iter().find(|a| a.name == name)
     }
@@ -136,6 +152,7 @@ impl Participant {
     pub fn digest(&self) -> &str {
         &self.digest
     }
+    /// What the component said about itself when it was loaded.
     pub fn description(&self) -> &Description {
         &self.description
     }
@@ -144,24 +161,36 @@ impl Participant {
 /// Where a call comes from (the WIT `context`).
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
+    /// The job making the call.
     pub job_id: String,
+    /// The step's expression path in the definition (`0_2_1`).
     pub step_id: String,
+    /// 1 on the first try, incremented on each retry of the same step.
     pub attempt: u32,
+    /// Stable across retries of the step and restarts: for remote APIs that
+    /// deduplicate requests.
     pub idempotency_key: String,
+    /// The tenant whose job it is.
     pub tenant: String,
+    /// Non-secret configuration the operator gave the participant.
     pub settings: Vec<(String, String)>,
 }
 
 /// One call: an action with its params, the job's fields and the context.
 #[derive(Debug, Clone)]
 pub struct CallRequest {
+    /// The action to invoke; must be one the participant describes.
     pub action: String,
+    /// The step's params (a JSON object, dollar notation resolved).
     pub params: Value,
+    /// The job's fields (a JSON object).
     pub fields: Value,
+    /// Where the call comes from.
     pub context: CallContext,
 }
 
 impl CallRequest {
+    /// A first attempt at `action` with `params`, no fields and an empty context.
     pub fn new(action: &str, params: Value) -> Self {
         CallRequest {
             action: action.to_owned(),
@@ -175,9 +204,13 @@ impl CallRequest {
 /// What a call may use and how far it may go.
 #[derive(Clone)]
 pub struct CallEnv {
+    /// The capabilities the participant may use.
     pub grants: Arc<Grants>,
+    /// The tenant's secrets, which grants may name.
     pub secrets: Arc<dyn SecretStore>,
+    /// The limits the call runs under.
     pub limits: Limits,
+    /// Where the call's log lines and progress go; `None` drops them.
     pub events: Option<Arc<dyn EventSink>>,
 }
 
@@ -200,6 +233,7 @@ pub struct Outcome {
     pub updates: Map<String, Value>,
     /// Capability calls the host refused along the way.
     pub denials: Vec<String>,
+    /// How long the call took, wall clock.
     pub elapsed: Duration,
 }
 
@@ -216,6 +250,11 @@ pub struct Sandbox {
 const STDERR_CAPTURE: usize = 16 << 10;
 
 impl Sandbox {
+    /// A sandbox sized by `config`, with its epoch ticker thread started.
+    ///
+    /// # Errors
+    /// When the engine cannot be built for `config`, the cache directory or
+    /// known-hosts file cannot be opened, or the ticker thread not started.
     pub fn new(config: SandboxConfig) -> anyhow::Result<Self> {
         let engine = engine::build(&config.engine).map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
         let mut linker: Linker<CallState> = Linker::new(&engine);
@@ -238,6 +277,11 @@ impl Sandbox {
 
     /// Validates, compiles (or fetches from the cache), links and describes
     /// a component.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming why the bytes are not an acceptable participant:
+    /// not a component, too large, foreign imports, the wrong world, or a
+    /// failing or invalid `describe`.
     pub async fn load(&self, bytes: &[u8]) -> Result<Participant, LoadError> {
         self.load_checked(bytes, |_| Ok::<(), std::convert::Infallible>(())).await.map(|loaded| match loaded {
             Ok(participant) => participant,
@@ -247,6 +291,9 @@ impl Sandbox {
     /// [`Sandbox::load`], with the caller's own check of the description
     /// (an upload's name) run before the compiled code is cached, so that a
     /// component the caller refuses leaves nothing behind either.
+    ///
+    /// # Errors
+    /// As [`Sandbox::load`]; the caller's refusal is the inner `Err`.
     pub async fn load_checked<E>(
         &self,
         bytes: &[u8],
@@ -307,6 +354,10 @@ impl Sandbox {
 
     /// Runs one call. Denied capabilities, limits and crashes all come back
     /// as a [`CallError`]; the sandbox stays usable.
+    ///
+    /// # Errors
+    /// A [`CallError`]: the participant's own, a denied capability, a limit
+    /// hit, or a crash.
     pub async fn invoke(
         &self,
         participant: &Participant,

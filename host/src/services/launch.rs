@@ -20,9 +20,16 @@ pub enum LaunchError {
     NoDefinition(String),
     /// The stored definition could not be read back.
     #[error("stored definition {name}: {message}")]
-    Corrupt { name: String, message: String },
+    Corrupt {
+        /// The definition's name.
+        name: String,
+        /// Why its stored tree does not read.
+        message: String,
+    },
+    /// The engine refused the job (see [`EngineError`]).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -30,11 +37,13 @@ pub enum LaunchError {
 /// A job to create from a stored definition.
 #[derive(Debug, Clone)]
 pub struct Launch {
+    /// Whose definition, and whose job.
     pub tenant: String,
     /// The definition's name.
     pub definition: String,
     /// Its version; the latest when `None`.
     pub version: Option<i64>,
+    /// The job's initial fields.
     pub fields: Fields,
     /// Start it now (`false`: leave it pending until started).
     pub start: bool,

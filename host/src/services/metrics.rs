@@ -42,6 +42,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The metrics, registered and at zero.
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let jobs = Family::<StateLabel, Gauge>::default();
@@ -55,6 +56,7 @@ impl Metrics {
         Metrics { registry, jobs, steps, errors, created }
     }
 
+    /// Counts one job created by this process.
     pub fn job_created(&self) {
         self.created.inc();
     }

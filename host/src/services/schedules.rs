@@ -56,6 +56,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// A scheduler launching jobs on `engine`, counting them in `metrics`.
     pub fn new(store: Store, engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
         Scheduler { store, engine, metrics }
     }

@@ -60,6 +60,9 @@ impl Default for TenantLimits {
 
 impl TenantLimits {
     /// Checks the limits are within what this server allows.
+    ///
+    /// # Errors
+    /// A message naming the first limit outside the server's bounds.
     pub fn check(&self) -> Result<(), String> {
         let max = TenantLimits::ceiling();
         if self.memory_bytes < 1 << 20 || self.memory_bytes > max.memory_bytes {
@@ -107,8 +110,11 @@ impl TenantLimits {
 
 /// A built-in participant as every tenant gets it.
 pub struct Builtin {
+    /// The loaded participant.
     pub participant: Participant,
+    /// What it may use, in every tenant.
     pub grants: Grants,
+    /// Non-secret configuration passed to each of its calls.
     pub settings: Vec<(String, String)>,
 }
 
@@ -122,6 +128,8 @@ struct Cached {
     launches: Option<(u32, Arc<DefaultDirectRateLimiter>)>,
 }
 
+/// The server's tenancy: each tenant's runtime built from the store and
+/// cached by revision (see the module docs).
 pub struct ServerTenancy {
     store: Store,
     sandbox: Arc<Sandbox>,
@@ -138,6 +146,10 @@ pub struct ServerTenancy {
 }
 
 impl ServerTenancy {
+    /// A tenancy over `store`. `public_only_uploads` holds uploaded
+    /// participants to public addresses; `local` is what jobs of a tenant
+    /// unknown to the store run with (`None`: the built-ins and default
+    /// limits).
     pub fn new(
         store: Store,
         sandbox: Arc<Sandbox>,
@@ -149,15 +161,20 @@ impl ServerTenancy {
         ServerTenancy { store, sandbox, vault, builtins, cache: Mutex::new(HashMap::new()), public_only_uploads, local }
     }
 
+    /// The built-in participants every tenant has.
     pub fn builtins(&self) -> &[Builtin] {
         &self.builtins
     }
 
+    /// Whether `name` is a built-in participant's (an upload may not take it).
     pub fn is_builtin(&self, name: &str) -> bool {
         self.builtins.iter().any(|b| b.participant.description().name == name)
     }
 
     /// The tenant's secret values (for redaction of API output).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
     pub async fn secret_values(&self, tenant: &str) -> Result<Arc<Vec<Secret>>, StoreError> {
         self.load(tenant).await?;
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -166,6 +183,9 @@ impl ServerTenancy {
 
     /// Takes one of the tenant's launches per second, or says it has none
     /// left: the error names the limit.
+    ///
+    /// # Errors
+    /// The outer error when the store cannot be read.
     pub async fn admit_launch(&self, tenant: &str) -> Result<Result<(), String>, StoreError> {
         self.load(tenant).await?;
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
