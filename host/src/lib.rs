@@ -18,6 +18,10 @@
 //!   definitions, schedules and metrics, for every kind of process;
 //! - [`api`]: the HTTP JSON API (`mastermind serve`);
 //! - [`cli`]: the `mastermind` command.
+// Every public item says why it exists, and every fallible public function
+// when it fails (`cargo clippy -- -D warnings` in .ci/run makes these errors).
+#![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod api;
 pub mod builtin;
