@@ -16,7 +16,10 @@
 //!
 //! `cargo bench --bench fairness` (MASTERMIND_BENCH_RATE=20 victim jobs/s and
 //! MASTERMIND_BENCH_SECONDS=10 per phase by default;
-//! MASTERMIND_BENCH_ATTACKS=sleepy,spin,big,fanout picks the attacks).
+//! MASTERMIND_BENCH_ATTACKS=sleepy,spin,big,fanout picks the attacks, `flood`
+//! adds 3-step no-op jobs; MASTERMIND_BENCH_ATTACKER_LAUNCHES=N raises the
+//! attacker's launches per second and MASTERMIND_BENCH_ATTACKER_TASKS=N
+//! launches from N tasks at once).
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -78,7 +81,16 @@ async fn main() -> anyhow::Result<()> {
     post(&victim, "/v1/definitions", json!({ "name": "three", "source": "noop_noop\nnoop_noop\nnoop_noop\n" })).await?;
 
     let silent = silent_listener().await?;
-    let attacker = tenant(&post, "attacker", json!({ "deadline_ms": 2000, "output_bytes": 2 << 20 })).await?;
+    // MASTERMIND_BENCH_ATTACKER_LAUNCHES raises the attacker's launches per
+    // second (default 50) and MASTERMIND_BENCH_ATTACKER_TASKS its launching
+    // tasks (default 1): a flood that keeps the committer busy.
+    let launches: Option<u64> = std::env::var("MASTERMIND_BENCH_ATTACKER_LAUNCHES").ok().and_then(|r| r.parse().ok());
+    let tasks: usize = std::env::var("MASTERMIND_BENCH_ATTACKER_TASKS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+    let mut limits = json!({ "deadline_ms": 2000, "output_bytes": 2 << 20 });
+    if let Some(launches) = launches {
+        limits["launches_per_second"] = json!(launches);
+    }
+    let attacker = tenant(&post, "attacker", limits).await?;
     put_secret(&http, &url, &attacker, "key", &ssh_key(dir.path())?).await?;
     post(&attacker, "/v1/participants", json!({ "wasm": wasm("noop")? })).await?;
     let grants = [format!("ssh=*@127.0.0.1:{silent}"), "secret=key".to_owned()];
@@ -87,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         ("sleepy", "sleep_noop ms: 1500\n".to_owned()),
         ("spin", "spin_hostile\n".to_owned()),
         ("big", "huge_output_hostile mib: 1\n".to_owned()),
+        ("flood", "noop_noop\nnoop_noop\nnoop_noop\n".to_owned()),
         (
             "fanout",
             format!("ssh_fanout_hostile host: '127.0.0.1', port: {silent}, count: 256, key: 'key', timeout_ms: 1500\n"),
@@ -110,28 +123,35 @@ async fn main() -> anyhow::Result<()> {
 
     let post = std::sync::Arc::new(post);
     let stop = tokio_util::sync::CancellationToken::new();
-    let flood = {
-        let (stop, attacker, post) = (stop.clone(), attacker.clone(), post.clone());
-        let names: Vec<&'static str> = attacks.iter().map(|(n, _)| *n).collect();
-        tokio::spawn(async move {
-            let (mut launched, mut refused) = (0usize, 0usize);
-            while !stop.is_cancelled() {
-                for name in &names {
-                    match post(&attacker, "/v1/jobs", json!({ "definition": name })).await {
-                        Ok(_) => launched += 1,
-                        Err(_) => refused += 1,
+    let floods: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (stop, attacker, post) = (stop.clone(), attacker.clone(), post.clone());
+            let names: Vec<&'static str> = attacks.iter().map(|(n, _)| *n).collect();
+            tokio::spawn(async move {
+                let (mut launched, mut refused) = (0usize, 0usize);
+                while !stop.is_cancelled() {
+                    for name in &names {
+                        match post(&attacker, "/v1/jobs", json!({ "definition": name })).await {
+                            Ok(_) => launched += 1,
+                            Err(_) => refused += 1,
+                        }
                     }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            (launched, refused)
+                (launched, refused)
+            })
         })
-    };
+        .collect();
     // Let the attacker reach its concurrency limit first.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let attacked = run_victim(&post, &victim, rate, seconds).await;
     stop.cancel();
-    let (launched, refused) = flood.await?;
+    let (mut launched, mut refused) = (0, 0);
+    for flood in floods {
+        let (l, r) = flood.await?;
+        launched += l;
+        refused += r;
+    }
     report("attacked", &attacked);
     println!("bench: fairness_attacker_jobs_launched = {launched} jobs");
     println!("bench: fairness_attacker_launches_refused = {refused} requests");
