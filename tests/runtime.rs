@@ -7,7 +7,7 @@
 mod support;
 
 use mastermind::model::{JobState, Message};
-use mastermind::store::NewMessage;
+use mastermind::store::{NewEvent, NewMessage};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use support::engine::{Db, Harness, on_both, trail};
@@ -505,4 +505,36 @@ on_both!(a_jobs_events_are_bounded_by_the_retention, |h| {
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (12..=21).collect::<Vec<_>>());
     assert_eq!(events.last().unwrap().kind, "finished");
+});
+
+// One worker transaction stores many jobs' events together (on PostgreSQL
+// in one statement per 32 rows for all of them): each job's numbers follow
+// its own, without gaps, in the order they were appended — a job appended
+// twice, and jobs whose rows span several statements, included.
+on_both!(a_transactions_events_are_numbered_per_job, |h| {
+    let store = h.engine.store();
+    let rows = |job: &str, n: usize| -> Vec<NewEvent> {
+        (0..n).map(|i| NewEvent { kind: "echo", body: json!({ "text": format!("{job} {i}") }).to_string() }).collect()
+    };
+    let mut tx = store.begin_work().await.unwrap();
+    assert_eq!(tx.append_events("ev-a", "test", rows("a", 3), 1000), 0);
+    assert_eq!(tx.append_events("ev-b", "test", rows("b", 40), 1000), 1);
+    tx.append_events("ev-c", "test", Vec::new(), 1000);
+    tx.append_events("ev-a", "test", rows("a2", 30), 1000);
+    assert_eq!(tx.commit().await.unwrap(), vec![1, 1, 0, 4]);
+
+    let mut tx = store.begin_work().await.unwrap();
+    tx.append_events("ev-b", "test", rows("b2", 2), 1000);
+    assert_eq!(tx.commit().await.unwrap(), vec![41]);
+
+    let texts = |events: Vec<(String, serde_json::Value)>| -> Vec<String> {
+        events.into_iter().map(|(_, data)| data["text"].as_str().unwrap().to_owned()).collect()
+    };
+    let a = texts(stored_events(h, "ev-a").await);
+    let expected_a: Vec<String> = (0..3).map(|i| format!("a {i}")).chain((0..30).map(|i| format!("a2 {i}"))).collect();
+    assert_eq!(a, expected_a);
+    let b = texts(stored_events(h, "ev-b").await);
+    let expected_b: Vec<String> = (0..40).map(|i| format!("b {i}")).chain((0..2).map(|i| format!("b2 {i}"))).collect();
+    assert_eq!(b, expected_b);
+    assert!(stored_events(h, "ev-c").await.is_empty());
 });

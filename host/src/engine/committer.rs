@@ -103,8 +103,11 @@ struct Context {
 /// What to do once a transaction committed.
 #[derive(Default)]
 struct After {
-    /// Job, number, event: stored, to publish.
-    events: Vec<(String, i64, Event)>,
+    /// Events stored with the transaction, to publish: the index of their
+    /// append in it (numbered at the commit, `numbers`), job, events.
+    events: Vec<(usize, String, Vec<Event>)>,
+    /// Each append's first number, as the commit answered.
+    numbers: Vec<i64>,
     /// Withdrawn dispatches: their calls are aborted.
     withdrawn: Vec<i64>,
     dispatches: Vec<StoredMessage>,
@@ -280,7 +283,7 @@ impl Engine {
         for (work, context) in items {
             self.work_in(&mut tx, work, context.as_ref(), cache.as_deref_mut(), &mut after).await?;
         }
-        tx.commit().await?;
+        after.numbers = tx.commit().await?;
         Ok(after)
     }
 
@@ -337,7 +340,7 @@ impl Engine {
                         after.wake = true;
                         // Numbering the job's events needs its row.
                         tx.lock_job(&f.job_id).await?;
-                        self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after).await?;
+                        self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after);
                         tx.queue_message(&f.job_id, &f.tenant, &f.result).await
                     }
                 }
@@ -363,7 +366,8 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let messages = tx.due_messages(job_id).await?;
         if messages.is_empty() && result.is_none() {
-            return self.store_events(tx, job_id, tenant, earlier, after).await;
+            self.store_events(tx, job_id, tenant, earlier, after);
+            return Ok(());
         }
         // Taken out of the cache: a failure below leaves no stale copy.
         let cached = cache.as_deref_mut().and_then(|c| c.0.remove(job_id));
@@ -401,36 +405,32 @@ impl Engine {
                 });
             }
         }
-        self.store_events(tx, job_id, tenant, events, after).await?;
+        self.store_events(tx, job_id, tenant, events, after);
         after.withdrawn.extend(written.withdrawn);
         after.dispatches.extend(written.dispatches);
         Ok(())
     }
 
-    /// Stores `events` in the job's sequence, to publish after the commit.
-    async fn store_events(
-        &self,
-        tx: &mut WorkTx,
-        job_id: &str,
-        tenant: &str,
-        events: Vec<Event>,
-        after: &mut After,
-    ) -> Result<(), StoreError> {
+    /// Appends `events` to the job's sequence (stored, and numbered, when
+    /// the transaction commits), to publish after the commit.
+    fn store_events(&self, tx: &mut WorkTx, job_id: &str, tenant: &str, events: Vec<Event>, after: &mut After) {
         if events.is_empty() {
-            return Ok(());
+            return;
         }
         let rows: Vec<_> = events.iter().map(Event::stored).collect();
-        let first = tx.append_events(job_id, tenant, &rows, self.config.events_per_job).await?;
-        after.events.extend(events.into_iter().enumerate().map(|(i, e)| (job_id.to_owned(), first + i as i64, e)));
-        Ok(())
+        let append = tx.append_events(job_id, tenant, rows, self.config.events_per_job);
+        after.events.push((append, job_id.to_owned(), events));
     }
 
     /// Aborts withdrawn calls first (their slots free up for the calls
     /// started next), publishes, then starts the calls the batches stored.
     fn after_commit(self: &Arc<Self>, after: After) {
         self.dispatcher.abort(&after.withdrawn);
-        for (job_id, seq, event) in after.events {
-            self.publish(&job_id, seq, event);
+        for (append, job_id, events) in after.events {
+            let first = after.numbers.get(append).copied().unwrap_or_default();
+            for (i, event) in events.into_iter().enumerate() {
+                self.publish(&job_id, first + i as i64, event);
+            }
         }
         for dispatch in after.dispatches {
             self.spawn_call(dispatch);

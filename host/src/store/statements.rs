@@ -38,6 +38,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
     }
     for n in SIZES {
         all.push(events::append_statement(n));
+        all.push(events::append_jobs_statement(n));
         all.push(events::insert_statement(n));
         all.push(work::delete_messages_statement(n));
         all.push(work::delete_expressions_statement(n));

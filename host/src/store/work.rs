@@ -242,6 +242,8 @@ pub(super) fn marks(first: usize, n: usize) -> String {
 pub struct WorkTx {
     tx: Tx,
     store: Store,
+    /// Events appended, stored at the commit.
+    events: Vec<super::events::Pending>,
 }
 
 fn parse_state(state: String) -> Result<JobState> {
@@ -319,7 +321,7 @@ impl Store {
     /// # Errors
     /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn begin_work(&self) -> Result<WorkTx> {
-        Ok(WorkTx { tx: self.db.begin().await?, store: self.clone() })
+        Ok(WorkTx { tx: self.db.begin().await?, store: self.clone(), events: Vec::new() })
     }
 }
 
@@ -511,21 +513,30 @@ impl WorkTx {
         Ok(())
     }
 
-    /// Appends a batch's events to the job's (see `store::events`): the
-    /// first one's number (0 when `events` is empty).
-    ///
-    /// # Errors
-    /// A [`StoreError`](super::StoreError) when the database fails.
-    pub async fn append_events(&mut self, job_id: &str, tenant: &str, events: &[NewEvent], keep: usize) -> Result<i64> {
-        super::events::append(&mut self.tx, job_id, tenant, events, keep).await
+    /// Appends a batch's events to the job's (see `store::events`): they
+    /// are numbered and stored with every other job's of this transaction
+    /// when it commits. Returns the index of this append's first number in
+    /// what [`WorkTx::commit`] returns.
+    pub fn append_events(&mut self, job_id: &str, tenant: &str, events: Vec<NewEvent>, keep: usize) -> usize {
+        self.events.push(super::events::Pending {
+            job_id: job_id.to_owned(),
+            tenant: tenant.to_owned(),
+            rows: events,
+            keep,
+        });
+        self.events.len() - 1
     }
 
-    /// Stores everything the transaction did, at once.
+    /// Stores the appended events, then everything the transaction did, at
+    /// once. Returns the first number of each append's events, in order (0
+    /// for an append without events).
     ///
     /// # Errors
-    /// A [`StoreError`](super::StoreError) when the commit fails: then
-    /// nothing of the transaction is stored.
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await
+    /// A [`StoreError`](super::StoreError) when storing or the commit fails:
+    /// then nothing of the transaction is stored.
+    pub async fn commit(mut self) -> Result<Vec<i64>> {
+        let firsts = super::events::store_pending(&mut self.tx, &self.events).await?;
+        self.tx.commit().await?;
+        Ok(firsts)
     }
 }
