@@ -987,6 +987,55 @@ on_both!(the_command_line_client_drives_a_server, |dir, db| {
     assert!(stderr.contains('^') && stderr.contains("422"), "{stderr}");
 });
 
+/// `mastermind serve` on `db` with MASTERMIND_ADMIN_TOKEN set to `token`,
+/// expected to refuse to start: what it printed.
+async fn refused_start(db: &str, token: &str) -> String {
+    let start = tokio::process::Command::new(support::mastermind_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", support::free_port()), "--db", db])
+        .env("MASTERMIND_ADMIN_TOKEN", token)
+        .env("MASTERMIND_SECRET_KEY", "c2VjcmV0LWtleS1mb3ItdGhlLWFwaS10ZXN0cy0zMmI=")
+        .env("MASTERMIND_CACHE_DIR", std::env::temp_dir().join("mastermind-test-compiled"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), start).await.expect("it stops").unwrap();
+    assert!(!out.status.success(), "started with MASTERMIND_ADMIN_TOKEN={token}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A MASTERMIND_ADMIN_TOKEN that differs from the stored one replaces it and
+/// says so (the old one stops working); a replaced (revoked) token is never
+/// brought back, a tenant's token is not an admin's, and a short one is
+/// refused. Before, setting an old token again silently revived it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_is_replaced_loudly_and_never_revived() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
+    let mut server = Server::start_with(dir.path(), &db, &[]).await;
+    let first = server.admin();
+    first.ok(Method::GET, "/v1/tenants", None).await;
+    let tenant_token = server.tenant("acme").await.token.clone();
+
+    let second = "mm_second_admin_token_0123456789abcdefghijk";
+    server.admin_token = second.to_owned();
+    server.restart().await;
+    assert!(server.logs().contains("differs from the admin token stored"), "{}", server.logs());
+    Api::new(&server.url, second).ok(Method::GET, "/v1/tenants", None).await;
+    first.fails(Method::GET, "/v1/tenants", None, StatusCode::UNAUTHORIZED).await;
+    server.kill().await;
+
+    let revived = refused_start(&db, support::server::ADMIN_TOKEN).await;
+    assert!(revived.contains("replaced since"), "{revived}");
+    let tenants = refused_start(&db, &tenant_token).await;
+    assert!(tenants.contains("a tenant's token"), "{tenants}");
+    let short = refused_start(&db, "mm_short_token").await;
+    assert!(short.contains("at least 32"), "{short}");
+
+    // The second is still the admin token, and the first still refused.
+    server.restart().await;
+    Api::new(&server.url, second).ok(Method::GET, "/v1/tenants", None).await;
+    first.fails(Method::GET, "/v1/tenants", None, StatusCode::UNAUTHORIZED).await;
+}
+
 /// Without MASTERMIND_ADMIN_TOKEN the first start makes an admin token and
 /// prints it once; a restart does not print it again and it still works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

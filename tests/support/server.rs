@@ -25,6 +25,8 @@ pub struct Server {
     pub generated_admin: bool,
     /// Started without `--allow-private-grants` (a server's default).
     pub public_only: bool,
+    /// MASTERMIND_ADMIN_TOKEN at each start ([`ADMIN_TOKEN`] unless set).
+    pub admin_token: String,
 }
 
 /// Pass to [`Server::start_with`] for a server with its default address
@@ -51,6 +53,7 @@ impl Server {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             generated_admin: extra_args.contains(&"--generated-admin-token-for-tests"),
             public_only: extra_args.contains(&PUBLIC_ONLY),
+            admin_token: ADMIN_TOKEN.to_owned(),
         };
         server.extra_args.retain(|a| a != "--generated-admin-token-for-tests" && a != PUBLIC_ONLY);
         server.spawn().await;
@@ -63,7 +66,7 @@ impl Server {
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db])
             .args((!self.public_only).then_some("--allow-private-grants"))
             .args(&self.extra_args)
-            .env("MASTERMIND_ADMIN_TOKEN", if self.generated_admin { "" } else { ADMIN_TOKEN })
+            .env("MASTERMIND_ADMIN_TOKEN", if self.generated_admin { "" } else { &self.admin_token })
             .env("MASTERMIND_SECRET_KEY", "c2VjcmV0LWtleS1mb3ItdGhlLWFwaS10ZXN0cy0zMmI=")
             // One compiled-code cache for every test's server (entries are
             // authenticated and written atomically): each would otherwise

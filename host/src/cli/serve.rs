@@ -5,7 +5,7 @@
 use super::runtime;
 use super::server::{KeyUse, ServerArgs, start, stop_on_signal};
 use crate::api::{self, ApiConfig, AppState};
-use crate::store::Store;
+use crate::store::{AdminTokenChange, Store};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -34,13 +34,38 @@ pub struct ServeArgs {
     common: ServerArgs,
 }
 
+/// The shortest admin token accepted: a guessable one opens every tenant.
+const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 /// Makes sure there is an admin token: MASTERMIND_ADMIN_TOKEN's, or one
-/// generated on the first start and printed once.
+/// generated on the first start and printed once. A token that replaces
+/// the stored one is said so (the old one stops working); a short, revoked
+/// or tenant's token stops the start.
 async fn bootstrap_admin(store: &Store) -> anyhow::Result<()> {
     if let Ok(token) = std::env::var("MASTERMIND_ADMIN_TOKEN")
         && !token.trim().is_empty()
     {
-        store.catalogue().set_admin_token(&api::hash_token(token.trim())).await?;
+        let token = token.trim();
+        anyhow::ensure!(
+            token.chars().count() >= MIN_ADMIN_TOKEN_CHARS,
+            "MASTERMIND_ADMIN_TOKEN is {} characters long; use at least {MIN_ADMIN_TOKEN_CHARS} \
+             (for example: export MASTERMIND_ADMIN_TOKEN=mm_$(openssl rand -hex 24))",
+            token.chars().count()
+        );
+        match store.catalogue().set_admin_token(&api::hash_token(token)).await? {
+            AdminTokenChange::Kept | AdminTokenChange::Stored => {}
+            AdminTokenChange::Replaced => eprintln!(
+                "MASTERMIND_ADMIN_TOKEN differs from the admin token stored in the database: \
+                 the stored one is revoked, MASTERMIND_ADMIN_TOKEN's is the admin token from now on"
+            ),
+            AdminTokenChange::Revoked => anyhow::bail!(
+                "MASTERMIND_ADMIN_TOKEN was this server's admin token and has been replaced since; \
+                 a revoked token never works again: choose a new one"
+            ),
+            AdminTokenChange::TenantToken => {
+                anyhow::bail!("MASTERMIND_ADMIN_TOKEN is a tenant's token: choose a token of its own")
+            }
+        }
         return Ok(());
     }
     if !store.catalogue().has_admin_token().await? {

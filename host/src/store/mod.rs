@@ -76,7 +76,7 @@ pub use participants::ParticipantRecord;
 pub use schedules::ScheduleRecord;
 pub use sql::Statement;
 pub use statements::statements;
-pub use tenants::{TenantRecord, TokenRecord};
+pub use tenants::{AdminTokenChange, TenantRecord, TokenRecord};
 pub use triggers::TriggerRecord;
 pub use work::{WorkTx, Written};
 

@@ -93,8 +93,10 @@ statements! {
     COUNT_ADMIN_TOKENS = "SELECT COUNT(*) AS n FROM tokens WHERE tenant IS NULL AND revoked_at IS NULL";
     REVOKE_OTHER_ADMIN_TOKENS =
         "UPDATE tokens SET revoked_at = $1 WHERE tenant IS NULL AND revoked_at IS NULL AND hash <> $2";
+    /// Never brings back a revoked token: the caller checked the hash is new.
     INSERT_ADMIN_TOKEN = "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, NULL, 'admin', $2, 'admin', $3)
-                          ON CONFLICT (hash) DO UPDATE SET revoked_at = NULL";
+                          ON CONFLICT (hash) DO NOTHING";
+    TOKEN_OWNER = "SELECT tenant, revoked_at FROM tokens WHERE hash = $1";
 }
 
 /// Marks, inside a transaction that changes it, what a tenant's jobs run
@@ -204,17 +206,46 @@ impl Catalogue {
         Ok(row.int("n")? > 0)
     }
 
-    /// Makes `hash` the one admin token (revoking any other), in one
-    /// transaction.
+    /// Makes `hash` the one admin token, revoking any other, in one
+    /// transaction; refuses (changing nothing) a token that was revoked or
+    /// is a tenant's. Says what it did, for the operator to be told.
     ///
     /// # Errors
     /// A [`StoreError`](super::StoreError) when the database fails.
-    pub async fn set_admin_token(&self, hash: &str) -> Result<()> {
+    pub async fn set_admin_token(&self, hash: &str) -> Result<AdminTokenChange> {
         let mut tx = self.db.begin().await?;
         let now = now_ms();
-        tx.execute(&REVOKE_OTHER_ADMIN_TOKENS, args![now, hash]).await?;
-        tx.execute(&INSERT_ADMIN_TOKEN, args![uuid::Uuid::now_v7().to_string(), hash, now]).await?;
+        let known = match tx.fetch_optional(&TOKEN_OWNER, args![hash]).await? {
+            Some(row) if row.opt_text("tenant")?.is_some() => return Ok(AdminTokenChange::TenantToken),
+            Some(row) if row.opt_int("revoked_at")?.is_some() => return Ok(AdminTokenChange::Revoked),
+            Some(_) => true,
+            None => false,
+        };
+        let revoked = tx.execute(&REVOKE_OTHER_ADMIN_TOKENS, args![now, hash]).await?;
+        if !known {
+            tx.execute(&INSERT_ADMIN_TOKEN, args![uuid::Uuid::now_v7().to_string(), hash, now]).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(match (known, revoked) {
+            (_, 1..) => AdminTokenChange::Replaced,
+            (true, 0) => AdminTokenChange::Kept,
+            (false, 0) => AdminTokenChange::Stored,
+        })
     }
+}
+
+/// What [`Catalogue::set_admin_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminTokenChange {
+    /// It was the admin token already.
+    Kept,
+    /// It is the first admin token.
+    Stored,
+    /// It replaced another admin token, now revoked.
+    Replaced,
+    /// Refused: it was an admin token once and was revoked (a revoked token
+    /// never authenticates again).
+    Revoked,
+    /// Refused: it is a tenant's token.
+    TenantToken,
 }
