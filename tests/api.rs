@@ -238,6 +238,31 @@ on_both!(definitions_are_versioned_and_validated, |dir, db| {
     let (status, body) = api.call(Method::POST, "/v1/definitions", Some(json!("just a string"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "bad_request");
+
+    // The text itself, as text/plain, named in the query (`curl
+    // --data-binary @deploy.mm`): no JSON quoting.
+    let text = |query: &str, body: &str| {
+        api.http
+            .post(format!("{}/v1/definitions{query}", api.url))
+            .bearer_auth(&api.token)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(body.to_owned())
+            .send()
+    };
+    let pushed = text("?name=deploy", TWO_STEPS).await.unwrap();
+    assert_eq!(pushed.status(), StatusCode::CREATED);
+    let pushed: Value = pushed.json().await.unwrap();
+    assert_eq!(
+        (&pushed["name"], &pushed["version"], &pushed["source"]),
+        (&json!("deploy"), &json!(3), &json!(TWO_STEPS))
+    );
+    let unnamed = text("", TWO_STEPS).await.unwrap();
+    assert_eq!(unnamed.status(), StatusCode::BAD_REQUEST);
+    assert!(unnamed.text().await.unwrap().contains("?name="));
+    let bad_text = text("?name=bad", bad).await.unwrap();
+    assert_eq!(bad_text.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_text: Value = bad_text.json().await.unwrap();
+    assert!(bad_text["error"]["details"]["rendered"].as_str().unwrap().contains('^'), "{bad_text}");
 });
 
 on_both!(jobs_run_and_are_controlled, |dir, db| {

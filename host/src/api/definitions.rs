@@ -5,8 +5,8 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use super::{AppState, time};
 use crate::language::{Definition, ParseErrors};
 use crate::store::{DefinitionRecord, now_ms};
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -33,6 +33,44 @@ pub struct DefinitionInput {
     pub source: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub tree: Option<Value>,
+}
+
+/// A pushed definition's name, when its body is its text (`text/plain`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NameQuery {
+    /// The definition's name (required with a `text/plain` body).
+    pub name: Option<String>,
+}
+
+/// A pushed definition: JSON ([`DefinitionInput`]), or its text as
+/// `text/plain` with its name in the query, so that `curl --data-binary
+/// @deploy.mm -H 'Content-Type: text/plain' .../v1/definitions?name=deploy`
+/// needs no quoting.
+pub struct DefinitionBody(DefinitionInput);
+
+impl<S: Send + Sync> FromRequest<S> for DefinitionBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let text = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/plain"));
+        if !text {
+            let ApiJson(input) = ApiJson::<DefinitionInput>::from_request(request, state).await?;
+            return Ok(DefinitionBody(input));
+        }
+        let query = Query::<NameQuery>::try_from_uri(request.uri()).map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Some(name) = query.0.name else {
+            return Err(ApiError::BadRequest(
+                "a text/plain definition takes its name in the query: POST /v1/definitions?name=NAME".into(),
+            ));
+        };
+        let source = String::from_request(request, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        Ok(DefinitionBody(DefinitionInput { name, source: Some(source), tree: None }))
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -176,14 +214,17 @@ fn version_view(d: DefinitionRecord) -> DefinitionVersion {
 }
 
 /// Pushes a definition: the first version of a new name, or the next one.
-#[utoipa::path(post, path = "/v1/definitions", tag = "definitions", request_body = DefinitionInput,
+#[utoipa::path(post, path = "/v1/definitions", tag = "definitions",
+    request_body(content((DefinitionInput = "application/json"), (String = "text/plain")),
+                 description = "JSON, or the definition's text as text/plain with its name in the query"),
+    params(NameQuery),
     responses((status = 201, body = DefinitionVersion), (status = 400, body = super::error::ErrorBody),
               (status = 422, description = "errors with line and column", body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn push_definition(
     State(state): State<Arc<AppState>>,
     who: Principal,
-    ApiJson(input): ApiJson<DefinitionInput>,
+    DefinitionBody(input): DefinitionBody,
 ) -> ApiResult<(StatusCode, ApiJson<DefinitionVersion>)> {
     let tenant = who.tenant(Scope::Admin)?;
     check_name("definition", &input.name)?;
