@@ -1010,6 +1010,31 @@ on_both!(the_command_line_client_drives_a_server, |dir, db| {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains('^') && stderr.contains("422"), "{stderr}");
+    // Mistakes in the client's settings are named, with the fix.
+    let tried = |url: &str, token: Option<&str>| {
+        let mut cmd = tokio::process::Command::new(support::mastermind_bin());
+        cmd.args(["jobs", "list"]).env("MASTERMIND_URL", url).env_remove("MASTERMIND_TOKEN").kill_on_drop(true);
+        if let Some(token) = token {
+            cmd.env("MASTERMIND_TOKEN", token);
+        }
+        async move {
+            let out = cmd.output().await.unwrap();
+            assert!(!out.status.success());
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        }
+    };
+    let bare = server.url.trim_start_matches("http://").to_owned();
+    let no_scheme = tried(&bare, Some(&api.token)).await;
+    assert!(no_scheme.contains(&format!("set it to http://{bare}")), "{no_scheme}");
+    let no_token = tried(&server.url, None).await;
+    assert!(no_token.contains("MASTERMIND_TOKEN is not set"), "{no_token}");
+    let wrong_token = tried(&server.url, Some("mm_not_a_token_of_this_server")).await;
+    assert!(wrong_token.contains("refused MASTERMIND_TOKEN"), "{wrong_token}");
+    let nobody = tried(&format!("http://127.0.0.1:{}", support::free_port()), Some(&api.token)).await;
+    assert!(nobody.contains("is `mastermind serve` running there?"), "{nobody}");
+    for stderr in [&no_scheme, &no_token, &wrong_token, &nobody] {
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("error")).count(), 1, "printed once: {stderr}");
+    }
 });
 
 /// `mastermind serve` on `db` with MASTERMIND_ADMIN_TOKEN set to `token`,

@@ -115,6 +115,12 @@ impl Client {
         let base = std::env::var("MASTERMIND_URL")
             .unwrap_or_else(|_| format!("http://127.0.0.1:{}", crate::api::DEFAULT_PORT));
         let token = std::env::var("MASTERMIND_TOKEN").ok().filter(|t| !t.is_empty());
+        // `localhost:7464` parses as a URL of scheme `localhost`: only the
+        // two schemes the server speaks pass.
+        let scheme = url::Url::parse(&base).map(|u| u.scheme().to_owned()).unwrap_or_default();
+        if scheme != "http" && scheme != "https" {
+            bail!("MASTERMIND_URL '{base}' is not an http:// or https:// URL: set it to http://{base}");
+        }
         Ok(Client { http: reqwest::Client::builder().build()?, base: base.trim_end_matches('/').to_owned(), token })
     }
 
@@ -132,8 +138,21 @@ impl Client {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.with_context(|| format!("contacting {}", self.base))?;
+        let response = request.send().await.map_err(|e| {
+            let hint =
+                if e.is_connect() { ": is `mastermind serve` running there? (MASTERMIND_URL says where)" } else { "" };
+            anyhow::anyhow!("contacting {}{hint}: {e}", self.base)
+        })?;
         let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            match self.token {
+                None => bail!(
+                    "MASTERMIND_TOKEN is not set: export MASTERMIND_TOKEN=<a token of your tenant> \
+                     (an admin makes one: POST /v1/tenants/{{id}}/tokens)"
+                ),
+                Some(_) => bail!("the server refused MASTERMIND_TOKEN (401): revoked, or not this server's?"),
+            }
+        }
         let text = response.text().await?;
         let value: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
