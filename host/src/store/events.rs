@@ -12,8 +12,8 @@
 //!
 //! A worker's transaction ([`WorkTx`](super::WorkTx)) holds several jobs'
 //! batches; their events wait in it ([`Pending`]) and are stored together
-//! just before the commit ([`store_pending`]), in the order they were
-//! appended.
+//! just before the commit ([`append`]), in the order they were appended.
+//! A control call stores its one event the same way.
 //!
 //! The two databases number differently, each the cheaper way for it. On
 //! PostgreSQL one statement reads each job's largest number and inserts
@@ -33,26 +33,6 @@ use std::collections::HashMap;
 statements! {
     LAST_EVENT (Sqlite) = "SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1";
     DELETE_OLD_EVENTS = "DELETE FROM events WHERE job_id = $1 AND seq <= $2";
-}
-
-/// PostgreSQL's INSERT of `rows` events, numbered in the statement: `$1`
-/// job, `$2` tenant, `$3` time, then kind and body per row; each row's
-/// offset is a literal (markers and constants spliced, values bound).
-pub(super) fn append_statement(rows: usize) -> Statement {
-    let rows: Vec<String> =
-        (0..rows).map(|i| format!("SELECT {} AS k, ${} AS kind, ${} AS body", i + 1, 4 + 2 * i, 5 + 2 * i)).collect();
-    Statement::built(
-        "store::events::append_statement",
-        format!(
-            "INSERT INTO events (job_id, seq, tenant, at, kind, body)
-             SELECT $1, base.last + v.k, $2, $3, v.kind, v.body
-             FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1) base,
-                  ({}) v
-             RETURNING seq",
-            rows.join(" UNION ALL ")
-        ),
-    )
-    .only_on(Backend::Postgres)
 }
 
 /// SQLite's INSERT of `rows` events numbered from `$4`: `$1` job, `$2`
@@ -96,94 +76,85 @@ pub(super) fn append_jobs_statement(rows: usize) -> Statement {
     .only_on(Backend::Postgres)
 }
 
-static APPEND: PerRowCount = PerRowCount::new(append_statement);
 static APPEND_JOBS: PerRowCount = PerRowCount::new(append_jobs_statement);
 static INSERT: PerRowCount = PerRowCount::new(insert_statement);
 
-/// Numbers `events` after the job's last, stores them and drops all but
-/// the last `keep` of the job's events. Returns the first one's number.
-pub(super) async fn append(tx: &mut Tx, job_id: &str, tenant: &str, events: &[NewEvent], keep: usize) -> Result<i64> {
-    if events.is_empty() {
-        return Ok(0);
-    }
-    let now = now_ms();
-    let (first, last) = match tx.backend() {
-        Backend::Postgres => {
-            let mut range: Option<(i64, i64)> = None;
-            for chunk in events.chunks(ROWS_PER_STATEMENT) {
-                let mut args = args![job_id, tenant, now];
-                push_rows(&mut args, chunk);
-                for row in tx.fetch_all(APPEND.rows(chunk.len()), args).await? {
-                    let seq = row.int("seq")?;
-                    range = Some(range.map_or((seq, seq), |(a, b)| (a.min(seq), b.max(seq))));
-                }
-            }
-            range.ok_or_else(|| corrupt("events", "nothing was stored"))?
-        }
-        Backend::Sqlite => {
-            let first = tx.fetch_one(&LAST_EVENT, args![job_id]).await?.int("last")? + 1;
-            let mut next = first;
-            for chunk in events.chunks(ROWS_PER_STATEMENT) {
-                let mut args = args![job_id, tenant, now, next];
-                push_rows(&mut args, chunk);
-                tx.execute(INSERT.rows(chunk.len()), args).await?;
-                next += chunk.len() as i64;
-            }
-            (first, next - 1)
-        }
-    };
-    let keep = keep.max(1) as i64;
-    if last > keep {
-        tx.execute(&DELETE_OLD_EVENTS, args![job_id, last - keep]).await?;
-    }
-    Ok(first)
-}
-
-fn push_rows(args: &mut Vec<SqlValue>, events: &[NewEvent]) {
-    for e in events {
-        args.push(SqlValue::from(e.kind));
-        args.push(SqlValue::from(&e.body));
-    }
-}
-
-/// A job's events appended in a worker's transaction, stored by
-/// [`store_pending`] before it commits.
+/// A job's events to store: appended in a worker's transaction and stored
+/// by [`append`] before it commits, or stored by a control call at once.
 pub(super) struct Pending {
     pub(super) job_id: String,
     pub(super) tenant: String,
     pub(super) rows: Vec<NewEvent>,
-    /// The job's events kept (see [`append`]).
+    /// The job's events kept: all but the newest `keep` are dropped.
     pub(super) keep: usize,
 }
 
 /// Stores `pending` (several jobs', a job possibly more than once), each
-/// numbered after what its job had, in order. Returns each one's first
-/// number (0 when it has no events).
-pub(super) async fn store_pending(tx: &mut Tx, pending: &[Pending]) -> Result<Vec<i64>> {
-    if tx.backend() == Backend::Sqlite {
-        let mut firsts = Vec::with_capacity(pending.len());
-        for p in pending {
-            firsts.push(append(tx, &p.job_id, &p.tenant, &p.rows, p.keep).await?);
+/// numbered after what its job had, in order, and applies each job's
+/// retention. Returns each one's first number (0 when it has no events).
+pub(super) async fn append(tx: &mut Tx, pending: &[Pending]) -> Result<Vec<i64>> {
+    match tx.backend() {
+        Backend::Sqlite => {
+            let mut firsts = Vec::with_capacity(pending.len());
+            for p in pending {
+                firsts.push(append_one(tx, p).await?);
+            }
+            Ok(firsts)
         }
-        return Ok(firsts);
+        Backend::Postgres => append_all(tx, pending).await,
     }
-    // Each row with its place among its job's rows in its statement; each
-    // append's first row, by statement and place.
+}
+
+/// SQLite: reads the job's largest number, inserts plain rows after it.
+async fn append_one(tx: &mut Tx, p: &Pending) -> Result<i64> {
+    if p.rows.is_empty() {
+        return Ok(0);
+    }
+    let now = now_ms();
+    let first = tx.fetch_one(&LAST_EVENT, args![&p.job_id]).await?.int("last")? + 1;
+    let mut next = first;
+    for chunk in p.rows.chunks(ROWS_PER_STATEMENT) {
+        let mut args = args![&p.job_id, &p.tenant, now, next];
+        for e in chunk {
+            args.push(SqlValue::from(e.kind));
+            args.push(SqlValue::from(&e.body));
+        }
+        tx.execute(INSERT.rows(chunk.len()), args).await?;
+        next += chunk.len() as i64;
+    }
+    drop_old(tx, &p.job_id, next - 1, p.keep).await?;
+    Ok(first)
+}
+
+/// Drops all but the newest `keep` of a job whose largest number is `last`.
+async fn drop_old(tx: &mut Tx, job_id: &str, last: i64, keep: usize) -> Result<()> {
+    let keep = keep.max(1) as i64;
+    if last > keep {
+        tx.execute(&DELETE_OLD_EVENTS, args![job_id, last - keep]).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: every job's rows in statements of [`ROWS_PER_STATEMENT`],
+/// each row numbered in the statement after its job's largest.
+async fn append_all(tx: &mut Tx, pending: &[Pending]) -> Result<Vec<i64>> {
+    // Each row with its append; each append's first row, by statement and
+    // place among its job's rows in that statement.
     let rows: Vec<(usize, &NewEvent)> =
         pending.iter().enumerate().flat_map(|(i, p)| p.rows.iter().map(move |r| (i, r))).collect();
     let mut first_row: Vec<Option<(usize, i64)>> = vec![None; pending.len()];
     // Per statement, each job's number before it (its first minus one).
     let mut bases: Vec<HashMap<&str, i64>> = Vec::new();
-    let mut last: HashMap<&str, (i64, usize)> = HashMap::new();
+    let mut last: HashMap<&str, i64> = HashMap::new();
     let now = now_ms();
-    for (chunk_index, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
+    for (statement, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
         let mut offsets: HashMap<&str, i64> = HashMap::new();
         let mut args = args![now];
         for (i, row) in chunk {
             let p = &pending[*i];
             let k = offsets.entry(p.job_id.as_str()).or_default();
             *k += 1;
-            first_row[*i].get_or_insert((chunk_index, *k));
+            first_row[*i].get_or_insert((statement, *k));
             args.extend([
                 SqlValue::from(&p.job_id),
                 SqlValue::from(&p.tenant),
@@ -199,15 +170,14 @@ pub(super) async fn store_pending(tx: &mut Tx, pending: &[Pending]) -> Result<Ve
                 return Err(corrupt("events", format!("stored for a job not appended: {job}")));
             };
             base.insert(*job, stored.int("first")? - 1);
-            let keep = pending.iter().find(|p| p.job_id == *job).map_or(1, |p| p.keep);
-            last.insert(job, (stored.int("last")?, keep));
+            last.insert(job, stored.int("last")?);
         }
         bases.push(base);
     }
-    for (job, (last, keep)) in last {
-        let keep = keep.max(1) as i64;
-        if last > keep {
-            tx.execute(&DELETE_OLD_EVENTS, args![job, last - keep]).await?;
+    for p in pending {
+        // Once per job, after all its rows.
+        if let Some(last) = last.remove(p.job_id.as_str()) {
+            drop_old(tx, &p.job_id, last, p.keep).await?;
         }
     }
     pending
@@ -215,7 +185,7 @@ pub(super) async fn store_pending(tx: &mut Tx, pending: &[Pending]) -> Result<Ve
         .zip(first_row)
         .map(|(p, first)| match first {
             None => Ok(0),
-            Some((chunk, k)) => bases[chunk]
+            Some((statement, k)) => bases[statement]
                 .get(p.job_id.as_str())
                 .map(|base| base + k)
                 .ok_or_else(|| corrupt("events", "a job's events were not stored")),

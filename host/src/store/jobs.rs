@@ -2,6 +2,7 @@
 //! flight, its events and step history), and changes of its state from
 //! outside its batches ([`Store::control_job`]).
 
+use super::events::Pending;
 use super::sql::{Row, SqlValue, Statement, args, statements};
 use super::{
     HistoryEntry, JobLease, JobRecord, NewEvent, NewMessage, Result, RunningStep, Store, StoredEvent, corrupt,
@@ -152,7 +153,13 @@ impl Store {
             }
             let seq = match &t.event {
                 Some(event) => {
-                    Some(super::events::append(&mut tx, id, tenant, std::slice::from_ref(event), t.keep_events).await?)
+                    let pending = Pending {
+                        job_id: id.to_owned(),
+                        tenant: tenant.to_owned(),
+                        rows: vec![event.clone()],
+                        keep: t.keep_events,
+                    };
+                    super::events::append(&mut tx, std::slice::from_ref(&pending)).await?.first().copied()
                 }
                 None => None,
             };

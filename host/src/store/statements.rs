@@ -37,7 +37,6 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         all.push(work::claim_dispatches_statement(backend, n));
     }
     for n in SIZES {
-        all.push(events::append_statement(n));
         all.push(events::append_jobs_statement(n));
         all.push(events::insert_statement(n));
         all.push(work::delete_messages_statement(n));

@@ -535,7 +535,7 @@ impl WorkTx {
     /// A [`StoreError`](super::StoreError) when storing or the commit fails:
     /// then nothing of the transaction is stored.
     pub async fn commit(mut self) -> Result<Vec<i64>> {
-        let firsts = super::events::store_pending(&mut self.tx, &self.events).await?;
+        let firsts = super::events::append(&mut self.tx, &self.events).await?;
         self.tx.commit().await?;
         Ok(firsts)
     }
