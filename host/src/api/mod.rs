@@ -22,6 +22,7 @@
 //! ```
 
 mod auth;
+mod console;
 mod definitions;
 pub mod error;
 mod events;
@@ -30,11 +31,13 @@ mod ops;
 mod participants;
 mod schedules;
 mod secrets;
+mod session;
 mod tenants;
 mod triggers;
 
 pub use auth::{hash_token, new_token};
 pub use ops::{MetricsAccess, metrics_router};
+pub use session::{SIGNIN_SCOPE, signin_url};
 
 use crate::capabilities::Vault;
 use crate::engine::{Engine, Registry};
@@ -147,10 +150,12 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(secrets::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .merge(triggers::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .merge(schedules::routes())
+        .merge(session::routes())
         .split_for_parts();
     let document = openapi.clone();
     let router = router
         .route("/openapi.json", axum::routing::get(move || async move { axum::Json(document) }))
+        .merge(console::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
             let mut response =

@@ -3,6 +3,7 @@
 
 use super::auth::{Principal, Scope, hash_token, new_token};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use super::session::{SIGNIN_SCOPE, signin_url};
 use super::{AppState, time};
 use crate::services::TenantLimits;
 use crate::store::{AuditEntry, TenantRecord, TokenRecord, now_ms};
@@ -52,7 +53,8 @@ pub struct TokenInput {
     /// What the token is for, e.g. `ci` or `alice`.
     #[schema(pattern = r"^[A-Za-z0-9_.\-]{1,100}$")]
     pub name: String,
-    /// Any of `read`, `run`, `admin`.
+    /// Any of `read`, `run`, `admin`; or `signin` alone, for a one-time
+    /// console sign-in link.
     pub scopes: Vec<String>,
 }
 
@@ -66,6 +68,10 @@ pub struct TokenView {
     /// The token itself: shown only when it is created.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// For a `signin` token, when it is created: the console's one-time
+    /// sign-in link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signin_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,7 +104,15 @@ fn tenant_view(t: TenantRecord) -> TenantView {
 }
 
 fn token_view(t: TokenRecord, token: Option<String>) -> TokenView {
-    TokenView { id: t.id, tenant: t.tenant, name: t.name, scopes: t.scopes, created_at: time(t.created_at), token }
+    TokenView {
+        id: t.id,
+        tenant: t.tenant,
+        name: t.name,
+        scopes: t.scopes,
+        created_at: time(t.created_at),
+        token,
+        signin_url: None,
+    }
 }
 
 fn check_limits(limits: &TenantLimits) -> ApiResult<()> {
@@ -179,8 +193,12 @@ async fn issue_token(state: &AppState, tenant: &str, input: TokenInput) -> ApiRe
     if input.scopes.is_empty() {
         return Err(ApiError::BadRequest("give at least one scope: read, run or admin".into()));
     }
-    if let Some(bad) = input.scopes.iter().find(|s| Scope::parse(s).is_none()) {
-        return Err(ApiError::BadRequest(format!("unknown scope '{bad}' (read, run, admin)")));
+    let signin = input.scopes.iter().any(|s| s == SIGNIN_SCOPE);
+    if signin && input.scopes.len() > 1 {
+        return Err(ApiError::BadRequest(format!("the '{SIGNIN_SCOPE}' scope (a one-time sign-in link) goes alone")));
+    }
+    if let Some(bad) = input.scopes.iter().find(|s| Scope::parse(s).is_none() && *s != SIGNIN_SCOPE) {
+        return Err(ApiError::BadRequest(format!("unknown scope '{bad}' (read, run, admin, or signin alone)")));
     }
     let token = new_token();
     let record = TokenRecord {
@@ -191,7 +209,8 @@ async fn issue_token(state: &AppState, tenant: &str, input: TokenInput) -> ApiRe
         created_at: now_ms(),
     };
     state.store.catalogue().insert_token(&record, &hash_token(&token)).await?;
-    Ok(token_view(record, Some(token)))
+    let signin_url = signin.then(|| signin_url(&state.config.public_url, &token));
+    Ok(TokenView { signin_url, ..token_view(record, Some(token)) })
 }
 
 /// Issues a token for a tenant (the server's admin token).

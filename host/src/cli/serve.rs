@@ -5,7 +5,8 @@
 use super::runtime;
 use super::server::{KeyUse, ServerArgs, start, stop_on_signal};
 use crate::api::{self, ApiConfig, AppState};
-use crate::store::{AdminTokenChange, Store};
+use crate::services::TenantLimits;
+use crate::store::{AdminTokenChange, Store, TenantRecord, TokenRecord, now_ms};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -40,8 +41,9 @@ const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 /// Makes sure there is an admin token: MASTERMIND_ADMIN_TOKEN's, or one
 /// generated on the first start and printed once. A token that replaces
 /// the stored one is said so (the old one stops working); a short, revoked
-/// or tenant's token stops the start.
-async fn bootstrap_admin(store: &Store) -> anyhow::Result<()> {
+/// or tenant's token stops the start. True on the first start of a server
+/// given no configuration (it generated the admin token).
+async fn bootstrap_admin(store: &Store) -> anyhow::Result<bool> {
     if let Ok(token) = std::env::var("MASTERMIND_ADMIN_TOKEN")
         && !token.trim().is_empty()
     {
@@ -66,20 +68,60 @@ async fn bootstrap_admin(store: &Store) -> anyhow::Result<()> {
                 anyhow::bail!("MASTERMIND_ADMIN_TOKEN is a tenant's token: choose a token of its own")
             }
         }
+        return Ok(false);
+    }
+    if store.catalogue().has_admin_token().await? {
+        return Ok(false);
+    }
+    let token = api::new_token();
+    store.catalogue().set_admin_token(&api::hash_token(&token)).await?;
+    println!("admin token (shown once, keep it): {token}");
+    Ok(true)
+}
+
+/// The tenant a server given no configuration starts with, so that its
+/// first user signs in to the console without creating one.
+const DEFAULT_TENANT: &str = "default";
+
+/// On the first start of a server given no configuration (and no tenant
+/// yet): creates the default tenant and prints, once, a tenant token and a
+/// one-time sign-in link to the console.
+async fn bootstrap_default_tenant(store: &Store, public_url: &str) -> anyhow::Result<()> {
+    let catalogue = store.catalogue();
+    if !catalogue.tenants().await?.is_empty() {
         return Ok(());
     }
-    if !store.catalogue().has_admin_token().await? {
+    let tenant = TenantRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: DEFAULT_TENANT.into(),
+        limits: serde_json::to_value(TenantLimits::default())?,
+        revision: 1,
+        created_at: now_ms(),
+    };
+    catalogue.create_tenant(&tenant).await?;
+    let issue = async |name: &str, scope: &str| -> anyhow::Result<String> {
         let token = api::new_token();
-        store.catalogue().set_admin_token(&api::hash_token(&token)).await?;
-        println!("admin token (shown once, keep it): {token}");
-    }
+        let record = TokenRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant: Some(tenant.id.clone()),
+            name: name.into(),
+            scopes: vec![scope.into()],
+            created_at: now_ms(),
+        };
+        catalogue.insert_token(&record, &api::hash_token(&token)).await?;
+        Ok(token)
+    };
+    let token = issue("first-start", "admin").await?;
+    let link = issue("first-start-signin", api::SIGNIN_SCOPE).await?;
+    println!("tenant '{DEFAULT_TENANT}' token, admin scope (shown once, keep it): {token}");
+    println!("sign in to the console (the link works once, for 24 hours): {}", api::signin_url(public_url, &link));
     Ok(())
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let db = args.db.clone().unwrap_or_else(runtime::default_db_url);
     let server = start(&db, &args.common, KeyUse::Seal).await?;
-    bootstrap_admin(&server.store).await?;
+    let first_start = bootstrap_admin(&server.store).await?;
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
@@ -95,11 +137,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (None, _) => api::MetricsAccess::AdminOrToken,
     };
     let stop = stop_on_signal();
-    let config = ApiConfig {
-        public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{address}")),
-        allow_private_grants: args.common.allow_private_grants,
-        metrics,
-    };
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    let config =
+        ApiConfig { public_url: public_url.clone(), allow_private_grants: args.common.allow_private_grants, metrics };
+    if first_start {
+        bootstrap_default_tenant(&server.store, &config.public_url).await?;
+    }
     let scheduler = server.spawn_scheduler(stop.clone());
     let state = AppState::new(
         server.store.clone(),
@@ -128,6 +171,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
     }
     eprintln!("mastermind serve: listening on http://{address} (database {db})");
+    eprintln!("mastermind serve: the console is at {}/", public_url.trim_end_matches('/'));
     let shutdown = stop.clone();
     axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
     stop.cancel();
