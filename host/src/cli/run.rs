@@ -28,10 +28,16 @@ pub struct RunArgs {
     /// A secret participants may use: NAME=VALUE or NAME=@FILE.
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     secrets: Vec<String>,
-    /// An extra grant for a built-in participant: PARTICIPANT:KIND=VALUE,
-    /// e.g. `http:http=api.example.com`, `ssh:ssh=deploy@web1`.
+    /// A grant for a participant (built in or given with --participant):
+    /// PARTICIPANT:KIND=VALUE, e.g. `http:http=api.example.com`,
+    /// `ssh:ssh=deploy@web1`.
     #[arg(long = "grant", value_name = "PARTICIPANT:SPEC")]
     grants: Vec<String>,
+    /// Your own participant: a component (.wasm), or a directory of them;
+    /// repeatable. It runs in the same sandbox, under the same limits, as
+    /// on a server, with only the grants --grant gives it.
+    #[arg(long = "participant", value_name = "PATH.wasm")]
+    participants: Vec<PathBuf>,
     /// Finish an interrupted job instead of starting one.
     #[arg(long, value_name = "JOB_ID", conflicts_with_all = ["file", "fields", "fields_file"])]
     resume: Option<String>,
@@ -40,6 +46,10 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     file: PathBuf,
+    /// Your own participant (.wasm, or a directory of them), so that steps
+    /// calling it are checked against its description; repeatable.
+    #[arg(long = "participant", value_name = "PATH.wasm")]
+    participants: Vec<PathBuf>,
 }
 
 /// Reads and parses a definition file (text, or JSON by extension or content).
@@ -71,7 +81,7 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let sandbox = runtime::sandbox(None)?;
-    let registry = runtime::builtin_registry(&sandbox, &[]).await?;
+    let registry = runtime::local_registry(&sandbox, &[], &args.participants).await?;
     let problems = crate::engine::validate(&definition, &registry);
     if problems.is_empty() {
         println!("{}: ok", args.file.display());
@@ -97,7 +107,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         (None, None) => anyhow::bail!("give a definition file to run, or --resume JOB_ID"),
     };
-    let rt = runtime::start(&db, &args.secrets, &args.grants).await?;
+    let rt = runtime::start(&db, &args.secrets, &args.grants, &args.participants).await?;
     let engine = rt.engine.clone();
     let mut events = engine.subscribe();
     let job_id = match (&args.resume, definition) {

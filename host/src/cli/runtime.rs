@@ -86,6 +86,74 @@ pub async fn builtin_registry(sandbox: &Sandbox, extra: &[String]) -> anyhow::Re
     Ok(registry)
 }
 
+/// The built-ins and the author's own components (`--participant`: files,
+/// or directories whose `*.wasm` files are taken), as one registry: what
+/// `mastermind run` and `check` call. Grants (`PARTICIPANT:SPEC`) go to
+/// the built-in or component named; a component gets nothing else, as an
+/// upload gets nothing but its grants on a server.
+///
+/// # Errors
+/// When a component does not load or is named like a built-in or another
+/// component, a grant does not read, or one names no participant.
+pub async fn local_registry(sandbox: &Sandbox, grants: &[String], own: &[PathBuf]) -> anyhow::Result<Registry> {
+    let mut components = Vec::new();
+    for path in component_files(own)? {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let participant = sandbox.load(&bytes).await.with_context(|| format!("loading {}", path.display()))?;
+        components.push((path, participant));
+    }
+    let names: Vec<String> = components.iter().map(|(_, p)| p.description().name.clone()).collect();
+    let target = |spec: &str| spec.split_once(':').map(|(t, _)| t.to_owned());
+    let (own_grants, builtin_grants): (Vec<&String>, Vec<&String>) =
+        grants.iter().partition(|spec| target(spec).is_some_and(|t| names.contains(&t)));
+    let builtin_grants: Vec<String> = builtin_grants.into_iter().cloned().collect();
+    let mut registry = Registry::new();
+    for b in builtins(sandbox, &builtin_grants).await? {
+        registry.insert(b.participant, b.grants, b.settings);
+    }
+    for (i, (path, p)) in components.iter().enumerate() {
+        let name = &p.description().name;
+        let again = names[..i].contains(name);
+        anyhow::ensure!(
+            !again && registry.get(name).is_none(),
+            "{}: a participant named '{name}' is {}",
+            path.display(),
+            if again { "given twice" } else { "built in" }
+        );
+    }
+    for (_, participant) in components {
+        let name = participant.description().name.clone();
+        let mut granted = Grants::default();
+        for spec in own_grants.iter().filter(|spec| target(spec).as_deref() == Some(&name)) {
+            let (_, grant) = spec.split_once(':').unwrap_or_default();
+            granted.add(grant).with_context(|| format!("--grant '{spec}'"))?;
+        }
+        registry.insert(participant, granted, Vec::new());
+    }
+    Ok(registry)
+}
+
+/// The `.wasm` files `paths` name: files as given, directories' `*.wasm`
+/// in name order.
+fn component_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading the directory {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+                .collect();
+            anyhow::ensure!(!found.is_empty(), "{}: no .wasm file in this directory", path.display());
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
 type Settings = Vec<(String, String)>;
 
 /// The narrowest grants each built-in needs for its job, and the settings
@@ -148,9 +216,9 @@ pub struct Runtime {
     pub engine: Arc<Engine>,
 }
 
-pub async fn start(db: &str, secret_specs: &[String], grants: &[String]) -> anyhow::Result<Runtime> {
+pub async fn start(db: &str, secret_specs: &[String], grants: &[String], own: &[PathBuf]) -> anyhow::Result<Runtime> {
     let sandbox = sandbox(None)?;
-    let registry = Arc::new(builtin_registry(&sandbox, grants).await?);
+    let registry = Arc::new(local_registry(&sandbox, grants, own).await?);
     let secrets = Arc::new(secrets(secret_specs)?);
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;
     let exclusive = store.backend() == Backend::Sqlite;
