@@ -6,6 +6,7 @@
 //! only its tenant and carries scopes: `read` (every GET), `run` (create,
 //! launch and control jobs), `admin` (definitions, participants, secrets,
 //! triggers, schedules, tokens, audit). `admin` implies the others, `run`
+//! implies `read`. `approve` decides approvals (so does `admin`) and
 //! implies `read`.
 
 use super::AppState;
@@ -42,6 +43,9 @@ impl Scope {
     }
 }
 
+/// The scope of tokens that decide approvals (and may read).
+pub const APPROVE_SCOPE: &str = "approve";
+
 /// A new random token.
 pub fn new_token() -> String {
     let bytes: [u8; 32] = rand::random();
@@ -68,9 +72,21 @@ impl Principal {
                 "the admin token manages tenants and tokens; use a tenant token for this".into(),
             ));
         };
-        let highest = self.token.scopes.iter().filter_map(|s| Scope::parse(s)).max();
+        // `approve` lets its holder read what it decides on.
+        let read_for_approvers = |s: &String| (s == APPROVE_SCOPE).then_some(Scope::Read);
+        let highest = self.token.scopes.iter().filter_map(|s| Scope::parse(s).or_else(|| read_for_approvers(s))).max();
         if highest.is_none_or(|h| h < scope) {
             return Err(ApiError::Forbidden(format!("this token lacks the '{}' scope", scope.as_str())));
+        }
+        Ok(tenant)
+    }
+
+    /// The caller's tenant, after checking it may decide approvals there:
+    /// its token holds the `approve` or the `admin` scope.
+    pub fn approver(&self) -> Result<&str, ApiError> {
+        let tenant = self.tenant(Scope::Read)?;
+        if !self.token.scopes.iter().any(|s| s == APPROVE_SCOPE || s == Scope::Admin.as_str()) {
+            return Err(ApiError::Forbidden(format!("this token lacks the '{APPROVE_SCOPE}' scope")));
         }
         Ok(tenant)
     }

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod approvals;
 mod auth;
 mod console;
 mod definitions;
@@ -151,6 +152,7 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(triggers::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .merge(schedules::routes())
         .merge(session::routes())
+        .merge(approvals::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .split_for_parts();
     let document = openapi.clone();
     let router = router

@@ -1,7 +1,7 @@
 //! Tenants (the server's admin token) and API tokens (the admin token for
 //! a tenant's first tokens, a tenant's own admin-scoped tokens after that).
 
-use super::auth::{Principal, Scope, hash_token, new_token};
+use super::auth::{APPROVE_SCOPE, Principal, Scope, hash_token, new_token};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use super::session::{SIGNIN_SCOPE, signin_url};
 use super::{AppState, time};
@@ -53,7 +53,7 @@ pub struct TokenInput {
     /// What the token is for, e.g. `ci` or `alice`.
     #[schema(pattern = r"^[A-Za-z0-9_.\-]{1,100}$")]
     pub name: String,
-    /// Any of `read`, `run`, `admin`; or `signin` alone, for a one-time
+    /// Any of `read`, `run`, `admin`, `approve`; or `signin` alone, for a one-time
     /// console sign-in link.
     pub scopes: Vec<String>,
 }
@@ -197,8 +197,12 @@ async fn issue_token(state: &AppState, tenant: &str, input: TokenInput) -> ApiRe
     if signin && input.scopes.len() > 1 {
         return Err(ApiError::BadRequest(format!("the '{SIGNIN_SCOPE}' scope (a one-time sign-in link) goes alone")));
     }
-    if let Some(bad) = input.scopes.iter().find(|s| Scope::parse(s).is_none() && *s != SIGNIN_SCOPE) {
-        return Err(ApiError::BadRequest(format!("unknown scope '{bad}' (read, run, admin, or signin alone)")));
+    if let Some(bad) =
+        input.scopes.iter().find(|s| Scope::parse(s).is_none() && *s != SIGNIN_SCOPE && *s != APPROVE_SCOPE)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown scope '{bad}' (read, run, admin, approve, or signin alone)"
+        )));
     }
     let token = new_token();
     let record = TokenRecord {

@@ -161,6 +161,7 @@ impl<'a> Flow<'a> {
                 }
             }
             Message::Retry { fields } => super::handlers::retry_failed(self, fields),
+            Message::Decision { fei, decision } => expressions::approval::decide(self, &fei, decision),
             Message::Dispatch(_) => {} // never queued in a flow
         }
     }

@@ -39,6 +39,9 @@ pub enum Control {
     Cancel,
     /// Apply a failed job's failed steps again.
     Retry,
+    /// Deliver a person's decision to an approval (a paused job keeps it
+    /// until it is resumed).
+    Decide,
 }
 
 impl Control {
@@ -50,6 +53,7 @@ impl Control {
             Control::Resume => "resume",
             Control::Cancel => "cancel",
             Control::Retry => "retry",
+            Control::Decide => "decide",
         }
     }
 }
@@ -77,6 +81,8 @@ pub(crate) const RULES: &[Rule] = &[
     // failed job runs again for that) and ends it canceled.
     Rule { control: Control::Cancel, from: &[Running, Paused, Failed], to: Running, queues: true, clears_error: true },
     Rule { control: Control::Retry, from: &[Failed], to: Running, queues: true, clears_error: true },
+    Rule { control: Control::Decide, from: &[Running], to: Running, queues: true, clears_error: false },
+    Rule { control: Control::Decide, from: &[Paused], to: Paused, queues: true, clears_error: false },
 ];
 
 /// The rules of `control`, in table order.
@@ -90,7 +96,9 @@ mod tests {
 
     #[test]
     fn rules_of_a_control_start_from_disjoint_states_and_never_from_a_final_one() {
-        for control in [Control::Start, Control::Pause, Control::Resume, Control::Cancel, Control::Retry] {
+        for control in
+            [Control::Start, Control::Pause, Control::Resume, Control::Cancel, Control::Retry, Control::Decide]
+        {
             let mut seen = Vec::new();
             for rule in rules(control) {
                 for from in rule.from {

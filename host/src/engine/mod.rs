@@ -55,9 +55,10 @@ pub use validate::validate;
 
 use crate::capabilities::SecretStore;
 use crate::language::{Definition, ParseErrors};
-use crate::model::{Fei, Fields, JobState, Message, StepError, Workitem};
+use crate::model::{Decision, Fei, Fields, JobState, Message, StepError, Workitem};
 use crate::sandbox::{Limits, Sandbox};
 use crate::store::{Controlled, JobRecord, NewMessage, Store, StoreError, Transition, now_ms};
+pub use expressions::approval::{ApprovalState, FORM_TYPES, has_type as form_value_has_type};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -564,6 +565,20 @@ impl Engine {
     pub async fn retry(&self, tenant: &str, job_id: &str, fields: Option<Fields>) -> Result<(), EngineError> {
         let message = NewMessage { message: Message::Retry { fields }, due_at: now_ms() };
         self.control(tenant, job_id, Control::Retry, Some(message), None, None, None).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Delivers a person's decision to the approval `fei` of `tenant`'s
+    /// job (see `expressions/approval.rs`); one that arrives after the
+    /// approval ended changes nothing.
+    ///
+    /// # Errors
+    /// [`EngineError::NotFound`] when `tenant` has no such job;
+    /// [`EngineError::State`] when it is neither running nor paused.
+    pub async fn decide(&self, tenant: &str, job_id: &str, fei: Fei, decision: Decision) -> Result<(), EngineError> {
+        let message = NewMessage { message: Message::Decision { fei, decision }, due_at: now_ms() };
+        self.control(tenant, job_id, Control::Decide, Some(message), None, None, None).await?;
         self.wake.notify_one();
         Ok(())
     }

@@ -134,6 +134,8 @@ pub enum StepErrorKind {
     Validation,
     /// The engine could not go on (a stored tree that does not read).
     Internal,
+    /// A person rejected an `approval`.
+    Rejected,
 }
 
 impl StepErrorKind {
@@ -169,6 +171,7 @@ impl StepErrorKind {
             StepErrorKind::Raised => "error",
             StepErrorKind::Validation => "validation",
             StepErrorKind::Internal => "internal",
+            StepErrorKind::Rejected => "rejected",
         }
     }
 
@@ -212,6 +215,7 @@ impl From<String> for StepErrorKind {
             StepErrorKind::Raised,
             StepErrorKind::Validation,
             StepErrorKind::Internal,
+            StepErrorKind::Rejected,
         ];
         ALL.iter().copied().find(|k| k.as_str() == text).unwrap_or(StepErrorKind::Fatal)
     }

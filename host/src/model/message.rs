@@ -102,6 +102,13 @@ pub enum Message {
         /// longer matches is stale and ignored.
         token: u32,
     },
+    /// A person decided the `approval` expression `fei`.
+    Decision {
+        /// The approval decided.
+        fei: Fei,
+        /// What was decided, by whom.
+        decision: Decision,
+    },
     /// Apply failed steps again (Ruote's replay-at-error), with fields
     /// replaced by `fields` when given.
     Retry {
@@ -122,6 +129,24 @@ impl Message {
             Message::Result { .. } => "result",
             Message::Timer { .. } => "timer",
             Message::Retry { .. } => "retry",
+            Message::Decision { .. } => "decision",
         }
     }
+}
+
+/// A person's answer to an `approval`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Approved, or rejected.
+    pub approved: bool,
+    /// The name of the token that decided.
+    pub by: String,
+    /// Why, in the decider's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The approval form's fields, merged into the workitem when approved.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub fields: Fields,
+    /// When, in milliseconds since the Unix epoch.
+    pub at: i64,
 }

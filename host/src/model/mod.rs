@@ -15,7 +15,7 @@ mod message;
 pub use error::{CallError, ErrorKind, Limit, StepError, StepErrorKind};
 pub use expression::{AfterCancel, Expression, HandlerTarget, NodeJson, RegisteredHandler, Status, TreeRef};
 pub use job::JobState;
-pub use message::{Dispatch, Message, TimerKind};
+pub use message::{Decision, Dispatch, Message, TimerKind};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -5,10 +5,10 @@
 use super::events::Pending;
 use super::sql::{Row, SqlValue, Statement, args, statements};
 use super::{
-    HistoryEntry, JobLease, JobRecord, NewEvent, NewMessage, Result, RunningStep, Store, StoredEvent, corrupt,
-    from_json, insert_message, now_ms, work,
+    HistoryEntry, JobLease, JobRecord, NewEvent, NewMessage, Result, RunningStep, Store, StoredEvent,
+    WaitingExpression, corrupt, from_json, insert_message, now_ms, work,
 };
-use crate::model::{Fields, JobState, Message};
+use crate::model::{Expression, Fields, JobState, Message};
 use serde_json::Value;
 
 statements! {
@@ -18,6 +18,14 @@ statements! {
     JOBS_IN_STATE = "SELECT id FROM jobs WHERE state = $1 ORDER BY created_at";
     JOB_STATE = "SELECT state FROM jobs WHERE id = $1 AND tenant = $2";
     RUNNING_STEPS = "SELECT body, due_at FROM messages WHERE job_id = $1 AND kind = 'dispatch' ORDER BY id";
+    // The kind is matched in the JSON text, then checked on the parsed row:
+    // only expressions that wait on people are listed this way, and a
+    // tenant has few of them.
+    WAITING_EXPRESSIONS = "SELECT e.job_id, e.body, j.name, j.definition_ref FROM expressions e
+                           JOIN jobs j ON j.id = e.job_id
+                           WHERE e.tenant = $1 AND j.state IN ('running', 'paused') AND e.body LIKE $2
+                           ORDER BY e.job_id, e.fei";
+    TENANT_EXPRESSION = "SELECT body FROM expressions WHERE job_id = $1 AND fei = $2 AND tenant = $3";
     EVENTS_AFTER = "SELECT seq, kind, body FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
     EVENT_CURSOR =
         "SELECT state, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = $1) AS last FROM jobs WHERE id = $1";
@@ -199,6 +207,42 @@ impl Store {
             }
         }
         Ok(steps)
+    }
+
+    /// The live expressions of `kind` (e.g. `approval`) in `tenant`'s
+    /// running and paused jobs, with their job's name and definition.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
+    pub async fn waiting_expressions(&self, tenant: &str, kind: &str) -> Result<Vec<WaitingExpression>> {
+        let pattern = format!("%\"kind\":\"{kind}\"%");
+        let rows = self.db.fetch_all(&WAITING_EXPRESSIONS, args![tenant, pattern]).await?;
+        let mut found = Vec::new();
+        for r in &rows {
+            let expression: Expression = from_json("expression", r.str("body")?)?;
+            if expression.kind == kind {
+                found.push(WaitingExpression {
+                    job_id: r.text("job_id")?,
+                    job_name: r.opt_text("name")?,
+                    definition: r.opt_text("definition_ref")?,
+                    expression,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// One live expression of `tenant`'s job.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or the
+    /// stored row cannot be read.
+    pub async fn tenant_expression(&self, tenant: &str, job_id: &str, fei: &str) -> Result<Option<Expression>> {
+        match self.db.fetch_optional(&TENANT_EXPRESSION, args![job_id, fei, tenant]).await? {
+            Some(r) => Ok(Some(from_json("expression", r.str("body")?)?)),
+            None => Ok(None),
+        }
     }
 
     /// Up to `limit` of the job's stored events numbered after `after`, in

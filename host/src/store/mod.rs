@@ -228,6 +228,19 @@ pub struct HistoryEntry {
     pub result: Value,
 }
 
+/// A live expression found by its kind, with the job it belongs to.
+#[derive(Debug, Clone)]
+pub struct WaitingExpression {
+    /// Its job.
+    pub job_id: String,
+    /// The job's name, if it has one.
+    pub job_name: Option<String>,
+    /// `name@version` of the stored definition the job runs.
+    pub definition: Option<String>,
+    /// The expression itself.
+    pub expression: Expression,
+}
+
 /// A participant call in flight, as journaled.
 #[derive(Debug, Clone)]
 pub struct RunningStep {
@@ -516,7 +529,8 @@ async fn insert_message(
         Message::Apply { fei, .. }
         | Message::Cancel { fei, .. }
         | Message::Result { fei, .. }
-        | Message::Timer { fei, .. } => Some(fei.0.clone()),
+        | Message::Timer { fei, .. }
+        | Message::Decision { fei, .. } => Some(fei.0.clone()),
         Message::Reply { to, .. } => Some(to.0.clone()),
         Message::Retry { .. } => None,
     };

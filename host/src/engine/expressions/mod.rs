@@ -124,6 +124,7 @@ macro_rules! vocabulary {
 vocabulary! {
     add_branches => [AddBranches],
     apply => [Apply],
+    approval => [Approval],
     await_ => [Await],
     cancel_process => [CancelProcess],
     command => [Command],
