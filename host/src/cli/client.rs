@@ -153,10 +153,11 @@ pub(super) struct Client {
     source: TokenSource,
 }
 
-/// An error answer of the server: its status and message.
+/// An error answer of the server: its status, `code` and `message`.
 #[derive(Debug)]
 pub(super) struct ServerError {
     pub(super) status: StatusCode,
+    pub(super) code: String,
     pub(super) message: String,
 }
 
@@ -268,6 +269,7 @@ impl Client {
             }
             return Err(ServerError {
                 status,
+                code: error["code"].as_str().unwrap_or_default().to_owned(),
                 message: error["message"].as_str().unwrap_or("request failed").to_owned(),
             }
             .into());
@@ -614,11 +616,56 @@ pub(super) fn participant_table(list: &Value, colour: bool) -> String {
     output::table(&["NAME", "KIND", "VERSION", "ACTIONS", "GRANTS"], &rows, "no participants", colour)
 }
 
-/// Uploads a component with its grants.
+/// Uploads a component, refusing one over the size limit before sending
+/// it; a refusal the user can fix says how.
 async fn upload(client: &Client, file: &std::path::Path, grants: Vec<String>) -> anyhow::Result<Value> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let limit = crate::api::MAX_COMPONENT_BYTES;
+    if bytes.len() > limit {
+        bail!("{}", too_large(file, bytes.len(), limit));
+    }
     let body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(&bytes), "grants": grants });
-    client.send(Method::POST, "/v1/participants", Some(body)).await
+    client.send(Method::POST, "/v1/participants", Some(body)).await.map_err(|e| {
+        let Some(refused) = server_error(&e) else { return e };
+        if refused.code == "too_large" || refused.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // This server's limit, when it says (`over the N-byte limit`).
+            let limit = regex::Regex::new(r"over the (\d+)-byte limit")
+                .ok()
+                .and_then(|r| r.captures(&refused.message))
+                .and_then(|c| c[1].parse().ok());
+            return anyhow::anyhow!(
+                "{} ({})",
+                match limit {
+                    Some(limit) => too_large(file, bytes.len(), limit),
+                    None => format!("{} is {}: the server says {}", file.display(), size(bytes.len()), refused.message),
+                },
+                refused.status
+            );
+        }
+        if refused.code == "bad_request" && refused.message.contains(crate::api::PRIVATE_GRANTS_REFUSED) {
+            return anyhow::anyhow!(
+                "{refused}\nThe server was started without --allow-private-grants: grant a public host, or have it \
+                 started with `mastermind serve --allow-private-grants`, which lets uploads reach loopback and \
+                 private addresses"
+            );
+        }
+        e
+    })
+}
+
+fn too_large(file: &std::path::Path, len: usize, limit: usize) -> String {
+    format!(
+        "{} is {}, over the server's limit of {} for a component: build it in release mode with \
+         `strip = true` in its profile to make it smaller",
+        file.display(),
+        size(len),
+        size(limit)
+    )
+}
+
+/// `17825792 bytes (17.0 MiB)`.
+fn size(bytes: usize) -> String {
+    format!("{bytes} bytes ({:.1} MiB)", bytes as f64 / (1 << 20) as f64)
 }
 
 pub async fn secrets(cmd: Secrets) -> anyhow::Result<ExitCode> {
