@@ -333,7 +333,7 @@ impl Quiet {
         let Ok(saved) = tcgetattr(&stdin) else { return Quiet { saved: None } };
         let mut quiet = saved.clone();
         quiet.local_modes.remove(LocalModes::ECHO);
-        if tcsetattr(&stdin, OptionalActions::Flush, &quiet).is_err() {
+        if tcsetattr(&stdin, OptionalActions::Now, &quiet).is_err() {
             return Quiet { saved: None };
         }
         Quiet { saved: Some(saved) }
@@ -349,7 +349,7 @@ impl Drop for Quiet {
     fn drop(&mut self) {
         #[cfg(unix)]
         if let Some(saved) = &self.saved {
-            let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Flush, saved);
+            let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, saved);
         }
     }
 }
