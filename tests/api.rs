@@ -962,6 +962,8 @@ on_both!(the_command_line_client_drives_a_server, |dir, db| {
     let client = |args: &[&str]| {
         let mut cmd = tokio::process::Command::new(support::mastermind_bin());
         cmd.args(args).env("MASTERMIND_URL", &server.url).env("MASTERMIND_TOKEN", &api.token).kill_on_drop(true);
+        // No stored login (`mastermind login`) of the machine's user is read.
+        cmd.env("XDG_CONFIG_HOME", dir.join("config"));
         cmd
     };
     let wasm = dir.join("tester.wasm");
@@ -1014,6 +1016,7 @@ on_both!(the_command_line_client_drives_a_server, |dir, db| {
     let tried = |url: &str, token: Option<&str>| {
         let mut cmd = tokio::process::Command::new(support::mastermind_bin());
         cmd.args(["jobs", "list"]).env("MASTERMIND_URL", url).env_remove("MASTERMIND_TOKEN").kill_on_drop(true);
+        cmd.env("XDG_CONFIG_HOME", dir.join("config"));
         if let Some(token) = token {
             cmd.env("MASTERMIND_TOKEN", token);
         }

@@ -39,6 +39,7 @@ mod triggers;
 pub use auth::{hash_token, new_token};
 pub use ops::{MetricsAccess, metrics_router};
 pub use session::{SIGNIN_SCOPE, signin_url};
+pub(crate) use participants::{MAX_COMPONENT_BYTES, PRIVATE_GRANTS_REFUSED};
 
 use crate::capabilities::Vault;
 use crate::engine::{Engine, Registry};

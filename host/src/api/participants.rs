@@ -103,13 +103,17 @@ async fn check_grants(state: &AppState, specs: &[String]) -> ApiResult<()> {
     for host in grants.exact_hosts() {
         if let Some(why) = crate::capabilities::net::non_public_grant(&host).await {
             return Err(ApiError::BadRequest(format!(
-                "grant for '{}': {why}; uploads may not be granted loopback or private addresses on this server",
+                "grant for '{}': {why}; {PRIVATE_GRANTS_REFUSED}",
                 clip(&host, 256)
             )));
         }
     }
     Ok(())
 }
+
+/// The end of the message refusing a grant of a non-public host, which
+/// `mastermind participants upload` recognises to name the server's flag.
+pub const PRIVATE_GRANTS_REFUSED: &str = "uploads may not be granted loopback or private addresses on this server";
 
 /// Grants per upload: each is checked (and a name resolved) at upload.
 const MAX_GRANTS: usize = 64;

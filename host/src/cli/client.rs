@@ -1,14 +1,21 @@
 //! The client commands: a server's definitions, jobs, participants and
-//! secrets, through its HTTP API. MASTERMIND_URL says where the server is
-//! (http://127.0.0.1:7464 when unset), MASTERMIND_TOKEN who is asking.
+//! secrets, through its HTTP API. MASTERMIND_URL says where the server is,
+//! MASTERMIND_TOKEN who is asking; when they are unset, what `mastermind
+//! login` stored (the token only for the URL it was stored with); else
+//! http://127.0.0.1:7464 and no token.
+//!
+//! Lists print a table and pushes a one-line answer when stdout is a
+//! terminal, the API's JSON otherwise or with `--json` (see [`super::output`]).
 
+use super::config;
+use super::output::{self, Output, Style};
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use clap::Subcommand;
 use futures_util::StreamExt;
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,11 +27,18 @@ pub enum Definitions {
         /// The name; the file's stem when absent.
         #[arg(long)]
         name: Option<String>,
+        /// Print the stored version as JSON (source and tree included).
+        #[arg(long)]
+        json: bool,
     },
-    List,
-    Show {
-        name: String,
+    /// List the definitions: name, latest version, when it was pushed.
+    List {
+        /// JSON instead of a table (the default when stdout is not a terminal).
+        #[arg(long)]
+        json: bool,
     },
+    /// The latest version, with the list of versions (JSON).
+    Show { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,11 +63,23 @@ pub enum Jobs {
     Show {
         id: String,
     },
+    /// List jobs, newest first: id, state, definition@version, created, duration.
     List {
+        /// Only jobs in this state (pending, running, paused, failed, completed, canceled).
         #[arg(long)]
         state: Option<String>,
+        /// Only jobs of this definition.
         #[arg(long)]
         definition: Option<String>,
+        /// How many (1 to 500; the server's default, 50, when absent).
+        #[arg(long)]
+        limit: Option<i64>,
+        /// The next page: the cursor the previous page ended with.
+        #[arg(long)]
+        before: Option<String>,
+        /// JSON instead of a table (the default when stdout is not a terminal).
+        #[arg(long)]
+        json: bool,
     },
     Cancel {
         id: String,
@@ -80,8 +106,16 @@ pub enum Participants {
         /// A capability, e.g. http=api.example.com, secret=api_token.
         #[arg(long = "grant", value_name = "SPEC")]
         grants: Vec<String>,
+        /// Print the upload as JSON (its description included).
+        #[arg(long)]
+        json: bool,
     },
-    List,
+    /// List the built-in participants and the uploads.
+    List {
+        /// JSON instead of a table (the default when stdout is not a terminal).
+        #[arg(long)]
+        json: bool,
+    },
     Show {
         name: String,
     },
@@ -104,24 +138,83 @@ pub enum Secrets {
     },
 }
 
-struct Client {
+/// Where a client's token came from, to name it when the server refuses it.
+#[derive(Debug, Clone)]
+enum TokenSource {
+    None,
+    Env,
+    Login(PathBuf),
+}
+
+pub(super) struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    source: TokenSource,
+}
+
+/// An error answer of the server: its status, `code` and `message`.
+#[derive(Debug)]
+pub(super) struct ServerError {
+    pub(super) status: StatusCode,
+    pub(super) code: String,
+    pub(super) message: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.status)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// The server's error behind `e`, if that is what it is.
+pub(super) fn server_error(e: &anyhow::Error) -> Option<&ServerError> {
+    e.downcast_ref::<ServerError>()
+}
+
+/// `url` if it is an http:// or https:// URL; `what` names where it came from.
+pub(super) fn check_url(url: &str, what: &str) -> anyhow::Result<String> {
+    // `localhost:7464` parses as a URL of scheme `localhost`: only the
+    // two schemes the server speaks pass.
+    let scheme = url::Url::parse(url).map(|u| u.scheme().to_owned()).unwrap_or_default();
+    if scheme != "http" && scheme != "https" {
+        bail!("{what} '{url}' is not an http:// or https:// URL: set it to http://{url}");
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 impl Client {
-    fn from_env() -> anyhow::Result<Self> {
-        let base = std::env::var("MASTERMIND_URL")
-            .unwrap_or_else(|_| format!("http://127.0.0.1:{}", crate::api::DEFAULT_PORT));
-        let token = std::env::var("MASTERMIND_TOKEN").ok().filter(|t| !t.is_empty());
-        // `localhost:7464` parses as a URL of scheme `localhost`: only the
-        // two schemes the server speaks pass.
-        let scheme = url::Url::parse(&base).map(|u| u.scheme().to_owned()).unwrap_or_default();
-        if scheme != "http" && scheme != "https" {
-            bail!("MASTERMIND_URL '{base}' is not an http:// or https:// URL: set it to http://{base}");
-        }
-        Ok(Client { http: reqwest::Client::builder().build()?, base: base.trim_end_matches('/').to_owned(), token })
+    /// MASTERMIND_URL and MASTERMIND_TOKEN, else the stored login. The
+    /// stored token goes only to the URL it was stored with: pointing
+    /// MASTERMIND_URL elsewhere does not send it there.
+    pub(super) fn from_env() -> anyhow::Result<Self> {
+        let env_url = std::env::var("MASTERMIND_URL").ok().filter(|u| !u.is_empty());
+        let env_token = std::env::var("MASTERMIND_TOKEN").ok().filter(|t| !t.is_empty());
+        let login = if env_url.is_some() && env_token.is_some() { None } else { config::load()? };
+        let base = match (&env_url, &login) {
+            (Some(url), _) => check_url(url, "MASTERMIND_URL")?,
+            (None, Some((login, path))) => check_url(&login.url, &format!("the URL stored in {}", path.display()))?,
+            (None, None) => format!("http://127.0.0.1:{}", crate::api::DEFAULT_PORT),
+        };
+        let (token, source) = match (env_token, login) {
+            (Some(token), _) => (Some(token), TokenSource::Env),
+            (None, Some((login, path))) if login.url.trim_end_matches('/') == base => {
+                (Some(login.token), TokenSource::Login(path))
+            }
+            _ => (None, TokenSource::None),
+        };
+        Self::new(base, token, source)
+    }
+
+    /// A client of `base` with `token` (as `mastermind login` checks it).
+    pub(super) fn with_token(base: &str, token: &str) -> anyhow::Result<Self> {
+        Self::new(base.to_owned(), Some(token.to_owned()), TokenSource::None)
+    }
+
+    fn new(base: String, token: Option<String>, source: TokenSource) -> anyhow::Result<Self> {
+        Ok(Client { http: reqwest::Client::builder().build()?, base, token, source })
     }
 
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
@@ -132,25 +225,38 @@ impl Client {
         request
     }
 
-    /// Sends a request; an error answer becomes an error with the server's message.
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    /// Sends a request; an error answer becomes an error with the server's
+    /// message (a [`ServerError`], but for a refused token, which is
+    /// explained with the fix).
+    pub(super) async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.map_err(|e| {
-            let hint =
-                if e.is_connect() { ": is `mastermind serve` running there? (MASTERMIND_URL says where)" } else { "" };
+            let hint = if e.is_connect() {
+                ": is `mastermind serve` running there? (MASTERMIND_URL, or `mastermind login URL`, says where)"
+            } else {
+                ""
+            };
             anyhow::anyhow!("contacting {}{hint}: {e}", self.base)
         })?;
         let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            match self.token {
-                None => bail!(
-                    "MASTERMIND_TOKEN is not set: export MASTERMIND_TOKEN=<a token of your tenant> \
-                     (an admin makes one: POST /v1/tenants/{{id}}/tokens)"
+        if status == StatusCode::UNAUTHORIZED {
+            let base = &self.base;
+            match &self.source {
+                TokenSource::None if self.token.is_none() => bail!(
+                    "MASTERMIND_TOKEN is not set and no login is stored for {base}: run `mastermind login {base}` \
+                     (it asks for the token), or export MASTERMIND_TOKEN=<a token of your tenant> \
+                     (an admin makes one: mastermind tokens create --tenant TENANT --scope admin)"
                 ),
-                Some(_) => bail!("the server refused MASTERMIND_TOKEN (401): revoked, or not this server's?"),
+                TokenSource::None => bail!("the server refused this token (401): revoked, or not this server's?"),
+                TokenSource::Env => bail!("the server refused MASTERMIND_TOKEN (401): revoked, or not this server's?"),
+                TokenSource::Login(path) => bail!(
+                    "the server refused the token `mastermind login` stored in {} (401): revoked? \
+                     Run `mastermind login {base}` with a current one",
+                    path.display()
+                ),
             }
         }
         let text = response.text().await?;
@@ -161,7 +267,12 @@ impl Client {
             if let Some(rendered) = error["details"]["rendered"].as_str() {
                 eprint!("{rendered}");
             }
-            bail!("{} ({status})", error["message"].as_str().unwrap_or("request failed"));
+            return Err(ServerError {
+                status,
+                code: error["code"].as_str().unwrap_or_default().to_owned(),
+                message: error["message"].as_str().unwrap_or("request failed").to_owned(),
+            }
+            .into());
         }
         Ok(value)
     }
@@ -179,10 +290,30 @@ fn fields(specs: &[String], file: Option<&PathBuf>) -> anyhow::Result<serde_json
     Ok(fields)
 }
 
+/// Prints `value` as JSON, or for people as `human` renders it.
+pub(super) fn emit(output: Output, value: &Value, human: impl FnOnce(Style) -> String) -> anyhow::Result<()> {
+    match output {
+        Output::Json => super::print_json(value),
+        Output::Human { colour } => output::print_text(&human(Style::new(colour))),
+    }
+}
+
+/// A query string of the given pairs, encoded; empty when none is set.
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if let Some(value) = value {
+            query.append_pair(key, value);
+        }
+    }
+    let query = query.finish();
+    if query.is_empty() { query } else { format!("?{query}") }
+}
+
 pub async fn definitions(cmd: Definitions) -> anyhow::Result<ExitCode> {
     let client = Client::from_env()?;
-    let out = match cmd {
-        Definitions::Push { file, name } => {
+    match cmd {
+        Definitions::Push { file, name, json } => {
             let source = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let name = name
                 .or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -192,13 +323,60 @@ pub async fn definitions(cmd: Definitions) -> anyhow::Result<ExitCode> {
             } else {
                 json!({ "name": name, "source": source })
             };
-            client.send(Method::POST, "/v1/definitions", Some(body)).await?
+            let pushed = client.send(Method::POST, "/v1/definitions", Some(body)).await?;
+            emit(Output::choose(json), &pushed, |style| pushed_text(&pushed, style))?;
         }
-        Definitions::List => client.send(Method::GET, "/v1/definitions", None).await?,
-        Definitions::Show { name } => client.send(Method::GET, &format!("/v1/definitions/{name}"), None).await?,
-    };
-    super::print_json(&out)?;
+        Definitions::List { json } => {
+            let list = client.send(Method::GET, "/v1/definitions", None).await?;
+            emit(Output::choose(json), &list, |style| {
+                let rows = items(&list)
+                    .map(|d| {
+                        vec![
+                            output::cell(&d["name"]),
+                            output::cell(&d["latest_version"]),
+                            output::time_cell(&d["updated_at"]),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                output::table(&["NAME", "VERSION", "UPDATED (UTC)"], &rows, "no definitions yet", style.on)
+            })?;
+        }
+        Definitions::Show { name } => {
+            super::print_json(&client.send(Method::GET, &format!("/v1/definitions/{name}"), None).await?)?
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `name@version`, then any problems the server noted (`warnings`,
+/// `problems`), each on a line of its own.
+fn pushed_text(pushed: &Value, style: Style) -> String {
+    let mut text = format!(
+        "{}{}@{}{}\n",
+        style.bold,
+        pushed["name"].as_str().unwrap_or("?"),
+        output::cell(&pushed["version"]),
+        style.reset
+    );
+    for key in ["problems", "warnings"] {
+        for problem in items(&pushed[key]) {
+            let message = problem.as_str().map(str::to_owned).unwrap_or_else(|| {
+                let located = match (problem["line"].as_u64(), problem["column"].as_u64()) {
+                    (Some(line), Some(column)) => format!("line {line}, column {column}: "),
+                    (Some(line), None) => format!("line {line}: "),
+                    _ => String::new(),
+                };
+                format!("{located}{}", problem["message"].as_str().unwrap_or(&problem.to_string()))
+            });
+            text.push_str(&format!("{}warning:{} {message}\n", style.yellow, style.reset));
+        }
+    }
+    text
+}
+
+/// The items of a JSON list (none when it is not one).
+pub(super) fn items(list: &Value) -> impl Iterator<Item = &Value> {
+    list.as_array().into_iter().flatten()
 }
 
 pub async fn jobs(cmd: Jobs) -> anyhow::Result<ExitCode> {
@@ -216,15 +394,41 @@ pub async fn jobs(cmd: Jobs) -> anyhow::Result<ExitCode> {
         }
         Jobs::Watch { id } => return watch(&client, &id).await,
         Jobs::Show { id } => client.send(Method::GET, &format!("/v1/jobs/{id}"), None).await?,
-        Jobs::List { state, definition } => {
-            let mut query = Vec::new();
-            if let Some(s) = state {
-                query.push(format!("state={s}"));
-            }
-            if let Some(d) = definition {
-                query.push(format!("definition={d}"));
-            }
-            client.send(Method::GET, &format!("/v1/jobs?{}", query.join("&")), None).await?
+        Jobs::List { state, definition, limit, before, json } => {
+            let path = format!(
+                "/v1/jobs{}",
+                query(&[
+                    ("state", state),
+                    ("definition", definition),
+                    ("limit", limit.map(|l| l.to_string())),
+                    ("before", before)
+                ])
+            );
+            let page = client.send(Method::GET, &path, None).await?;
+            emit(Output::choose(json), &page, |style| {
+                let rows = items(&page["jobs"])
+                    .map(|j| {
+                        vec![
+                            output::cell(&j["id"]),
+                            state_cell(&j["state"], style),
+                            output::cell(&j["definition"]),
+                            output::time_cell(&j["created_at"]),
+                            output::duration_cell(&j["created_at"], &j["finished_at"]),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                let mut text = output::table(
+                    &["ID", "STATE", "DEFINITION", "CREATED (UTC)", "DURATION"],
+                    &rows,
+                    "no jobs",
+                    style.on,
+                );
+                if let Some(next) = page["next"].as_str() {
+                    text.push_str(&format!("{}more: add --before {next}{}\n", style.dim, style.reset));
+                }
+                text
+            })?;
+            return Ok(ExitCode::SUCCESS);
         }
         Jobs::Cancel { id } => client.send(Method::POST, &format!("/v1/jobs/{id}/cancel"), None).await?,
         Jobs::Pause { id } => client.send(Method::POST, &format!("/v1/jobs/{id}/pause"), None).await?,
@@ -238,11 +442,22 @@ pub async fn jobs(cmd: Jobs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A job's state: green when completed, red when failed, dim when canceled.
+fn state_cell(state: &Value, style: Style) -> String {
+    let colour = match state.as_str() {
+        Some("completed") => style.green,
+        Some("failed") => style.red,
+        Some("canceled") => style.dim,
+        _ => "",
+    };
+    if colour.is_empty() { output::cell(state) } else { format!("{colour}{}{}", output::cell(state), style.reset) }
+}
+
 /// Prints a job's events as they happen, each once and in order (they are
 /// numbered: a dropped connection is resumed after the last one printed);
 /// the final fields on stdout.
 async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
-    let tty = std::io::stderr().is_terminal();
+    let colour = output::colour_stderr();
     let mut last_id: Option<i64> = None;
     let mut last_state = Value::Null;
     let mut failures = 0;
@@ -296,7 +511,7 @@ async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
                 if name == "state" {
                     last_state = data.clone();
                 }
-                show(name, &data, tty);
+                show(name, &data, Style::new(colour));
             }
         }
         if matches!(last_state["state"].as_str(), Some("completed" | "canceled" | "failed")) {
@@ -318,8 +533,8 @@ fn step_line(d: &Value) -> String {
     format!("line {} {}.{}", d["line"], d["participant"].as_str().unwrap_or("?"), d["action"].as_str().unwrap_or("?"))
 }
 
-fn show(name: &str, data: &Value, tty: bool) {
-    let (green, red, dim, reset) = if tty { ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
+fn show(name: &str, data: &Value, style: Style) {
+    let Style { green, red, dim, reset, .. } = style;
     let step = step_line;
     match name {
         "state" => {
@@ -346,12 +561,24 @@ fn show(name: &str, data: &Value, tty: bool) {
 pub async fn participants(cmd: Participants) -> anyhow::Result<ExitCode> {
     let client = Client::from_env()?;
     let out = match cmd {
-        Participants::Upload { file, grants } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(bytes), "grants": grants });
-            client.send(Method::POST, "/v1/participants", Some(body)).await?
+        Participants::Upload { file, grants, json } => {
+            let uploaded = upload(&client, &file, grants).await?;
+            emit(Output::choose(json), &uploaded, |style| {
+                format!(
+                    "{}{}@{}{}\n",
+                    style.bold,
+                    uploaded["name"].as_str().unwrap_or("?"),
+                    output::cell(&uploaded["version"]),
+                    style.reset
+                )
+            })?;
+            return Ok(ExitCode::SUCCESS);
         }
-        Participants::List => client.send(Method::GET, "/v1/participants", None).await?,
+        Participants::List { json } => {
+            let list = client.send(Method::GET, "/v1/participants", None).await?;
+            emit(Output::choose(json), &list, |style| participant_table(&list, style.on))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Participants::Show { name } => client.send(Method::GET, &format!("/v1/participants/{name}"), None).await?,
         Participants::Delete { name } => client.send(Method::DELETE, &format!("/v1/participants/{name}"), None).await?,
     };
@@ -359,6 +586,86 @@ pub async fn participants(cmd: Participants) -> anyhow::Result<ExitCode> {
         super::print_json(&out)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Participants as a table: the API's views (name, kind, version, actions,
+/// grants), or bare descriptions (`mastermind participant list`: name,
+/// version, actions, what it is for).
+pub(super) fn participant_table(list: &Value, colour: bool) -> String {
+    let actions = |description: &Value| {
+        let names: Vec<&str> = items(&description["actions"]).filter_map(|a| a["name"].as_str()).collect();
+        if names.is_empty() { "-".to_owned() } else { names.join(",") }
+    };
+    if items(list).any(|p| p.get("kind").is_none()) {
+        let rows: Vec<Vec<String>> = items(list)
+            .map(|d| vec![output::cell(&d["name"]), output::cell(&d["version"]), actions(d), output::cell(&d["doc"])])
+            .collect();
+        return output::table(&["NAME", "VERSION", "ACTIONS", "DOC"], &rows, "no participants", colour);
+    }
+    let rows: Vec<Vec<String>> = items(list)
+        .map(|p| {
+            vec![
+                output::cell(&p["name"]),
+                output::cell(&p["kind"]),
+                output::cell(&p["version"]),
+                actions(&p["description"]),
+                output::cell(&p["grants"]),
+            ]
+        })
+        .collect();
+    output::table(&["NAME", "KIND", "VERSION", "ACTIONS", "GRANTS"], &rows, "no participants", colour)
+}
+
+/// Uploads a component, refusing one over the size limit before sending
+/// it; a refusal the user can fix says how.
+async fn upload(client: &Client, file: &std::path::Path, grants: Vec<String>) -> anyhow::Result<Value> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let limit = crate::api::MAX_COMPONENT_BYTES;
+    if bytes.len() > limit {
+        bail!("{}", too_large(file, bytes.len(), limit));
+    }
+    let body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(&bytes), "grants": grants });
+    client.send(Method::POST, "/v1/participants", Some(body)).await.map_err(|e| {
+        let Some(refused) = server_error(&e) else { return e };
+        if refused.code == "too_large" || refused.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // This server's limit, when it says (`over the N-byte limit`).
+            let limit = regex::Regex::new(r"over the (\d+)-byte limit")
+                .ok()
+                .and_then(|r| r.captures(&refused.message))
+                .and_then(|c| c[1].parse().ok());
+            return anyhow::anyhow!(
+                "{} ({})",
+                match limit {
+                    Some(limit) => too_large(file, bytes.len(), limit),
+                    None => format!("{} is {}: the server says {}", file.display(), size(bytes.len()), refused.message),
+                },
+                refused.status
+            );
+        }
+        if refused.code == "bad_request" && refused.message.contains(crate::api::PRIVATE_GRANTS_REFUSED) {
+            return anyhow::anyhow!(
+                "{refused}\nThe server was started without --allow-private-grants: grant a public host, or have it \
+                 started with `mastermind serve --allow-private-grants`, which lets uploads reach loopback and \
+                 private addresses"
+            );
+        }
+        e
+    })
+}
+
+fn too_large(file: &std::path::Path, len: usize, limit: usize) -> String {
+    format!(
+        "{} is {}, over the server's limit of {} for a component: build it in release mode with \
+         `strip = true` in its profile to make it smaller",
+        file.display(),
+        size(len),
+        size(limit)
+    )
+}
+
+/// `17825792 bytes (17.0 MiB)`.
+fn size(bytes: usize) -> String {
+    format!("{bytes} bytes ({:.1} MiB)", bytes as f64 / (1 << 20) as f64)
 }
 
 pub async fn secrets(cmd: Secrets) -> anyhow::Result<ExitCode> {

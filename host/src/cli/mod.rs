@@ -1,6 +1,9 @@
 //! The `mastermind` command line.
 
+mod access;
 mod client;
+mod config;
+mod output;
 mod participant;
 mod run;
 mod runtime;
@@ -47,6 +50,15 @@ enum Command {
     /// Secrets on a server.
     #[command(subcommand)]
     Secrets(client::Secrets),
+    /// Tenants on a server (the server's admin token).
+    #[command(subcommand)]
+    Tenants(access::Tenants),
+    /// API tokens on a server: a tenant's (admin token), or your tenant's own.
+    #[command(subcommand)]
+    Tokens(access::Tokens),
+    /// Store a server's URL and a token for the client commands, once the
+    /// server accepts the token (MASTERMIND_URL and MASTERMIND_TOKEN win).
+    Login(access::LoginArgs),
     /// Inspect and run participant components.
     #[command(subcommand)]
     Participant(participant::Command),
@@ -63,12 +75,16 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Jobs(cmd) => client::jobs(cmd).await,
         Command::Participants(cmd) => client::participants(cmd).await,
         Command::Secrets(cmd) => client::secrets(cmd).await,
+        Command::Tenants(cmd) => access::tenants(cmd).await,
+        Command::Tokens(cmd) => access::tokens(cmd).await,
+        Command::Login(args) => access::login(args).await,
         Command::Participant(cmd) => participant::run(cmd).await,
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let style = output::Style::new(output::colour_stderr());
+            eprintln!("{}error:{} {e:#}", style.red, style.reset);
             ExitCode::from(1)
         }
     }

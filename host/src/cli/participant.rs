@@ -21,8 +21,12 @@ pub enum Command {
     },
     /// Run one action and print the field updates as JSON.
     Invoke(InvokeArgs),
-    /// List the built-in participants.
-    List,
+    /// List the built-in participants: a table on a terminal, else JSON.
+    List {
+        /// Their descriptions as JSON (the default when stdout is not a terminal).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -54,14 +58,17 @@ pub struct InvokeArgs {
 
 pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::List => {
+        Command::List { json } => {
             let sandbox = super::runtime::sandbox(None)?;
             let mut out = Vec::new();
             for (name, bytes) in builtin::BUILTINS {
                 let p = sandbox.load(bytes).await.with_context(|| format!("loading built-in {name}"))?;
                 out.push(serde_json::to_value(p.description())?);
             }
-            super::print_json(&out)?;
+            let out = Value::Array(out);
+            super::client::emit(super::output::Output::choose(json), &out, |style| {
+                super::client::participant_table(&out, style.on)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Describe { participant } => {
