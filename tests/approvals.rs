@@ -168,3 +168,36 @@ async fn a_decision_on_a_paused_job_waits_for_the_resume() {
     assert_eq!(done["state"], "completed", "{done}");
     assert_eq!(done["fields"]["went"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_lists_and_decides_approvals() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let owner = server.tenant("acme").await;
+    owner.push("gate", "approval 'Ship ${v}?', form: { ticket: 'integer' }\nset 'f:went' => true").await;
+    let job = owner.launch("gate", json!({ "v": "2.0" })).await;
+    let approval = pending(&owner, &job).await;
+    let cli = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(support::mastermind_bin());
+        cmd.args(args)
+            .env("MASTERMIND_URL", &server.url)
+            .env("MASTERMIND_TOKEN", &owner.token)
+            .env("XDG_CONFIG_HOME", dir.path().join("config"));
+        cmd
+    };
+    // In a pipe: the API's JSON.
+    let out = cli(&["approvals", "list"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["prompt"], "Ship 2.0?");
+    let id = approval["id"].as_str().unwrap();
+    // A wrong type is refused with the server's reason.
+    let out = cli(&["approvals", "approve", &job, id, "-f", "ticket=abc"]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ticket"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["approvals", "approve", &job, id, "-f", "ticket:=7", "-m", "go"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let done = owner.wait_state(&job, &["completed", "failed"]).await;
+    assert_eq!(done["fields"]["ticket"], 7);
+    assert_eq!(done["fields"]["approval"]["comment"], "go");
+}

@@ -154,6 +154,25 @@ test("a running job is cancelled", async () => {
   await jobState("canceled");
 });
 
+test("an approval is decided in the inbox, with its form", async () => {
+  await pushDefinition("gated", "sequence do\n  approval 'Ship ${v}?', form: { ticket: 'integer' }\n  echo_echo message: 'shipped ticket ${ticket}'\nend\n");
+  const id = await launch("gated", { v: "3.1" });
+  // The job page shows what it waits on.
+  await page.locator(".approval h2", { hasText: "Ship 3.1?" }).waitFor(WAIT);
+  await page.goto(`${MM_URL}/#/approvals`);
+  const card = page.locator(".approval", { hasText: "Ship 3.1?" });
+  await card.waitFor(WAIT);
+  await card.getByLabel("ticket (integer)").fill("42");
+  await card.getByLabel("Comment").fill("ship it");
+  await shot("approvals");
+  await card.getByRole("button", { name: "Approve" }).click();
+  await page.getByText("Nothing is waiting for a decision.").waitFor(WAIT);
+  await page.goto(`${MM_URL}/#/jobs/${id}`);
+  await jobState("completed");
+  await page.locator("#fields", { hasText: '"ticket": 42' }).waitFor(WAIT);
+  await page.locator("#fields", { hasText: '"comment": "ship it"' }).waitFor(WAIT);
+});
+
 test("a participant is uploaded with grants, and its actions are shown", async () => {
   await page.goto(`${MM_URL}/#/participants`);
   await page.getByRole("link", { name: "echo", exact: true }).waitFor(WAIT);

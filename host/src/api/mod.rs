@@ -38,8 +38,8 @@ mod triggers;
 
 pub use auth::{hash_token, new_token};
 pub use ops::{MetricsAccess, metrics_router};
-pub use session::{SIGNIN_SCOPE, signin_url};
 pub(crate) use participants::{MAX_COMPONENT_BYTES, PRIVATE_GRANTS_REFUSED};
+pub use session::{SIGNIN_SCOPE, signin_url};
 
 use crate::capabilities::Vault;
 use crate::engine::{Engine, Registry};

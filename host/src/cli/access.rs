@@ -100,8 +100,11 @@ pub enum Tokens {
         /// The tenant, by id or name (the admin token only).
         #[arg(long)]
         tenant: Option<String>,
-        /// What it may do: read, run (implies read) or admin (implies run).
-        #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = ["read", "run", "admin"])]
+        /// What it may do: read, run (implies read), admin (implies run),
+        /// approve (decides approvals; implies read); or signin alone: a
+        /// one-time console sign-in link.
+        #[arg(long = "scope", value_name = "SCOPE", required = true,
+              value_parser = ["read", "run", "admin", "approve", "signin"])]
         scopes: Vec<String>,
         /// What it is for, e.g. ci or alice.
         #[arg(long, default_value = "cli")]
@@ -198,6 +201,17 @@ pub async fn tokens(cmd: Tokens) -> anyhow::Result<ExitCode> {
                     })?
                 }
             };
+            if let Some(link) = token["signin_url"].as_str() {
+                emit(Output::choose(json), &token, |style| {
+                    format!(
+                        "sign-in link for {} (works once, for 24 hours):\n{}{link}{}\n",
+                        token["name"].as_str().unwrap_or("?"),
+                        style.bold,
+                        style.reset
+                    )
+                })?;
+                return Ok(ExitCode::SUCCESS);
+            }
             emit(Output::choose(json), &token, |style| {
                 format!(
                     "created token {} {} ({}){}\n{}{}{}\n{}shown this once: keep it now, e.g. `mastermind login URL` \

@@ -1,6 +1,7 @@
 //! The `mastermind` command line.
 
 mod access;
+mod approvals;
 mod client;
 mod config;
 mod output;
@@ -50,6 +51,9 @@ enum Command {
     /// Secrets on a server.
     #[command(subcommand)]
     Secrets(client::Secrets),
+    /// Approvals waiting in your tenant's jobs, and your decisions.
+    #[command(subcommand)]
+    Approvals(approvals::Approvals),
     /// Tenants on a server (the server's admin token).
     #[command(subcommand)]
     Tenants(access::Tenants),
@@ -75,6 +79,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Jobs(cmd) => client::jobs(cmd).await,
         Command::Participants(cmd) => client::participants(cmd).await,
         Command::Secrets(cmd) => client::secrets(cmd).await,
+        Command::Approvals(cmd) => approvals::approvals(cmd).await,
         Command::Tenants(cmd) => access::tenants(cmd).await,
         Command::Tokens(cmd) => access::tokens(cmd).await,
         Command::Login(args) => access::login(args).await,

@@ -5,12 +5,14 @@
 import { api, session, h, fill, field, report, say, signedOut } from "./ui.js";
 import { jobsPage, jobPage } from "./jobs.js";
 import { definitionsPage, definitionPage } from "./definitions.js";
+import { approvalsPage } from "./approvals.js";
 import { participantsPage, participantPage, secretsPage, triggersPage, schedulesPage, auditPage, tenantPage } from "./settings.js";
 
 const routes = [
   [/^\/signin(?:\/(.+))?$/, signinPage, { open: true }],
   [/^\/jobs$/, jobsPage],
   [/^\/jobs\/([^/]+)$/, jobPage],
+  [/^\/approvals$/, approvalsPage],
   [/^\/definitions$/, definitionsPage],
   [/^\/definitions\/new$/, (main, params, signal) => definitionPage(main, [null], signal)],
   [/^\/definitions\/([^/]+)$/, definitionPage],

@@ -4,6 +4,7 @@
 
 import { api, h, fill, table, badge, say, report, when, duration, between, json, parseObject, field, link, enc, every, followEvents, isOver } from "./ui.js";
 import { diagram, stepStates } from "./graph.js";
+import { approvalCard } from "./approvals.js";
 
 const STATES = ["", "pending", "running", "paused", "failed", "completed", "canceled"];
 
@@ -56,13 +57,13 @@ export async function jobPage(main, [id], signal) {
     state: h("span"), controls: h("div", { class: "controls" }), error: h("div"),
     source: h("div", { class: "source" }), graph: h("div", { class: "graph" }),
     timeline: h("div"), log: h("ol", { class: "events", "aria-live": "polite", "aria-label": "Events" }),
-    fields: h("pre", { class: "json", id: "fields" }), connection: h("span", { class: "muted" }),
+    approvals: h("div"), fields: h("pre", { class: "json", id: "fields" }), connection: h("span", { class: "muted" }),
   };
   fill(main,
     h("div", { class: "heading" }, h("h1", {}, job.name || "Job"), parts.state),
     h("p", { class: "muted" }, "Job ", h("code", {}, job.id), ". ",
       job.definition ? ["Runs ", link(`/definitions/${enc(job.definition.split("@")[0])}`, job.definition), ". "] : "", "Started ", when(job.created_at), "."),
-    parts.error, parts.controls,
+    parts.error, parts.controls, parts.approvals,
     h("div", { class: "split" },
       h("section", { "aria-labelledby": "h-source" }, h("h2", { id: "h-source" }, "Source"), parts.source),
       h("section", { "aria-labelledby": "h-graph" }, h("h2", { id: "h-graph" }, "Diagram"), parts.graph)),
@@ -118,6 +119,15 @@ export async function jobPage(main, [id], signal) {
   };
   render();
   follow();
+  // The approvals this job waits on, decided here as in the inbox.
+  const approvals = async () => {
+    const waiting = isOver(job.state) ? [] : (await api("GET", "/v1/approvals", undefined, { signal })).filter((a) => a.job_id === id);
+    const key = waiting.map((a) => a.id).join(" ");
+    if (parts.approvals.dataset.key === key) return;
+    parts.approvals.dataset.key = key;
+    fill(parts.approvals, waiting.map((a) => approvalCard(a, reload)));
+  };
+  every(2000, signal, approvals);
 }
 
 function eventLine(type, data, seq) {
