@@ -17,8 +17,9 @@
 //!
 //! On SQLite the restarted process takes up everything at once (it owns the
 //! file). On PostgreSQL a restarted process is a new worker: the dead one's
-//! jobs and calls are taken over once its heartbeat is stale (10 s), by
-//! whichever process claims them first.
+//! jobs and calls are taken over once its heartbeat is stale (10 s, or
+//! `--takeover-after`: the last test), by whichever process claims them
+//! first.
 //!
 //! At the end every job completed; every step has exactly one successful
 //! history entry and one successful `step_finished` event; each job's events
@@ -262,6 +263,8 @@ struct Cluster {
     data_dir: PathBuf,
     raw: sqlx::AnyPool,
     output: Arc<Mutex<Vec<String>>>,
+    /// More arguments for every process.
+    extra: Vec<String>,
 }
 
 impl Cluster {
@@ -275,6 +278,7 @@ impl Cluster {
             data_dir: dir.join("data"),
             raw,
             output: Arc::new(Mutex::new(Vec::new())),
+            extra: Vec::new(),
         }
     }
 
@@ -293,6 +297,7 @@ impl Cluster {
             cmd.arg("worker");
         }
         cmd.args(["--db", &self.db, "--grant", &self.grant])
+            .args(&self.extra)
             .env("MASTERMIND_CACHE_DIR", compiled_cache())
             .env("XDG_DATA_HOME", &self.data_dir)
             .env("MASTERMIND_SECRET_KEY", "c2VjcmV0LWtleS1mb3ItdGhlLWFwaS10ZXN0cy0zMmI=")
@@ -634,6 +639,55 @@ async fn postgres_processes_killed_at_random_lose_nothing() {
     }
     check("postgres", &store, &jobs, &receiver, &kills).await;
     eprintln!("postgres: done {waited:.1?} after the last kill, {:.1?} in all", started.elapsed());
+    cluster.raw.close().await;
+    store.close().await;
+}
+
+/// `--takeover-after`: a dead process's jobs and calls move to the others
+/// once its heartbeat is that old (here 2 s), not after the default 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_process_work_moves_after_the_takeover_time() {
+    let _serial = SERIAL.lock().await;
+    let mut rng = StdRng::seed_from_u64(seed());
+    let receiver = receiver(POSTGRES_REPLY_DELAY).await;
+    let database = Database::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&database.url).await.unwrap();
+    let jobs = launch(&store, &receiver, &mut rng, 2000, 100..400).await;
+    let mut cluster = Cluster::new(&database.url, &receiver, dir.path()).await;
+    cluster.extra = vec!["--takeover-after".into(), "2s".into()];
+    let mut processes = [Process::new("worker-1", false), Process::new("worker-2", false)];
+    for process in &mut processes {
+        cluster.spawn(process).await;
+    }
+    // Killed while it holds work, and left dead.
+    let kill = loop {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let kill = cluster.kill(&mut processes[0]).await;
+        if !kill.held.is_empty() {
+            break kill;
+        }
+        cluster.spawn(&mut processes[0]).await;
+    };
+    let dead = processes[0].worker_id.clone();
+    let held = format!(
+        "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_owner = '{dead}')
+              + (SELECT COUNT(*) FROM messages WHERE kind = 'dispatch' AND lease_owner = '{dead}')"
+    );
+    let moved = loop {
+        let row = sqlx::query(sqlx::AssertSqlSafe(held.clone())).fetch_one(&cluster.raw).await.unwrap();
+        if row.try_get::<i64, _>(0).unwrap() == 0 {
+            break kill.at.elapsed();
+        }
+        assert!(kill.at.elapsed() < Duration::from_secs(8), "still held 8 s after the kill:\n{}", cluster.tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("takeover: the dead process's {} jobs moved {moved:.1?} after the kill", kill.held.len());
+    // Its heartbeat was at most 0.4 s old when it died (one fifth of 2 s).
+    assert!(moved >= Duration::from_millis(1400), "taken over while its heartbeat was fresh: {moved:?}");
+    let waited = wait_completed(&store, &jobs, &cluster, Duration::from_secs(60)).await;
+    eprintln!("takeover: every job completed {waited:.1?} after");
+    cluster.kill(&mut processes[1]).await;
     cluster.raw.close().await;
     store.close().await;
 }

@@ -342,14 +342,19 @@ on_both!(randomized_job_control_under_concurrency, |h| {
                 let id = engine.create(job).await.unwrap();
                 jobs.lock().unwrap().push((id.clone(), kind));
                 if pending {
-                    // Started, cancelled, or both at once.
+                    // Started, cancelled, or both at once. Another task's
+                    // random operation may have cancelled it already: a
+                    // conflict is a normal answer then.
+                    let settled = |r: Result<(), mastermind::engine::EngineError>| {
+                        matches!(r, Ok(()) | Err(mastermind::engine::EngineError::State { .. }))
+                    };
                     match rng.random_range(0..3) {
-                        0 => engine.start("test", &id, None).await.unwrap(),
+                        0 => assert!(settled(engine.start("test", &id, None).await)),
                         1 => {
                             let (s, c) = tokio::join!(engine.start("test", &id, None), engine.cancel("test", &id));
-                            assert!(s.is_ok() || c.is_ok());
+                            assert!(s.is_ok() || c.is_ok() || (settled(s) && settled(c)));
                         }
-                        _ => engine.cancel("test", &id).await.unwrap(),
+                        _ => assert!(settled(engine.cancel("test", &id).await)),
                     }
                 }
                 // A few operations on random jobs so far.

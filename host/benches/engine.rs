@@ -1,6 +1,7 @@
 //! Engine benchmark: prints `bench: NAME = VALUE UNIT` lines.
 //!
-//! - a sequential 1,000-step job of no-op Wasm steps on SQLite: per-step
+//! - a sequential 1,000-step job of no-op Wasm steps on SQLite (with the
+//!   default durability, then `durability=full`): per-step
 //!   overhead (p50 and p99 of the time from one step's start to the next's),
 //!   every step journaled;
 //! - 1,000 concurrent jobs × 10 no-op steps: steps per second, on SQLite and
@@ -153,6 +154,11 @@ async fn main() -> anyhow::Result<()> {
     light_tasks(&sqlite, "sqlite").await?;
     concurrent(&sqlite, "sqlite", 1000).await?;
     sqlite.stop.cancel();
+    // The same with every commit fsynced (power-loss safe).
+    let full = bench_engine(&format!("sqlite:{}?durability=full", dir.path().join("bench-full.db").display())).await?;
+    sequential(&full, "sqlite_full_durability").await?;
+    concurrent(&full, "sqlite_full_durability", 1000).await?;
+    full.stop.cancel();
 
     let admin = std::env::var("MASTERMIND_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());

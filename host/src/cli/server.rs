@@ -39,6 +39,20 @@ pub struct ServerArgs {
     /// Events kept per job (streams replay them); older ones are dropped.
     #[arg(long, env = "MASTERMIND_EVENTS_PER_JOB", default_value_t = EngineConfig::default().events_per_job)]
     events_per_job: usize,
+    /// How long a process that stopped heartbeating (killed, hung, cut off)
+    /// keeps its jobs and calls before the others take them over: 1s to
+    /// 30s. Every process of a database should use the same.
+    #[arg(long, env = "MASTERMIND_TAKEOVER_AFTER", default_value = "10s", value_parser = takeover)]
+    takeover_after: std::time::Duration,
+}
+
+fn takeover(text: &str) -> Result<std::time::Duration, String> {
+    let after = crate::language::attributes::parse_duration(text).map_err(|e| e.to_string())?;
+    let range = crate::engine::TAKEOVER_RANGE;
+    if !range.contains(&after) {
+        return Err(format!("{text}: between {:?} and {:?}", range.start(), range.end()));
+    }
+    Ok(after)
 }
 
 pub(super) struct Server {
@@ -108,6 +122,7 @@ pub(super) async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyho
     let config = EngineConfig {
         exclusive: store.backend() == Backend::Sqlite,
         events_per_job: args.events_per_job,
+        takeover_after: args.takeover_after,
         ..EngineConfig::default()
     };
     let local = TenantRuntime {

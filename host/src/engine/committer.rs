@@ -322,7 +322,7 @@ impl Engine {
                 }
             }
             Work::Finished(f) => {
-                let state = tx.open_job(&f.job_id, &self.worker_id, super::worker::STALE_AFTER).await?;
+                let state = tx.open_job(&f.job_id, &self.worker_id, self.config.takeover_after).await?;
                 let stored =
                     tx.finish_dispatch(f.dispatch_id, &self.worker_id, &f.job_id, &f.tenant, &f.history).await?;
                 if !stored {

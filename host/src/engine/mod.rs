@@ -63,6 +63,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 
 /// Why the engine refused a launch or a control, or could not do it.
@@ -257,11 +258,26 @@ pub struct EngineConfig {
     /// Events kept per job: older ones are dropped as new ones are stored
     /// (a stream then starts at the oldest kept).
     pub events_per_job: usize,
+    /// A process whose heartbeat is older than this is taken for dead: the
+    /// others take over its jobs and calls. Each process heartbeats five
+    /// times as often. Between [`TAKEOVER_RANGE`]'s bounds.
+    pub takeover_after: Duration,
 }
+
+/// The takeover times a deployment may choose: under a second, a busy
+/// database's pause would pass for a death; a job's lease (30 s) bounds it
+/// above.
+pub const TAKEOVER_RANGE: std::ops::RangeInclusive<Duration> = Duration::from_secs(1)..=worker::JOB_LEASE;
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_concurrent_calls: 256, limits: Limits::default(), exclusive: true, events_per_job: 10_000 }
+        EngineConfig {
+            max_concurrent_calls: 256,
+            limits: Limits::default(),
+            exclusive: true,
+            events_per_job: 10_000,
+            takeover_after: Duration::from_secs(10),
+        }
     }
 }
 

@@ -16,9 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a job stays leased to a worker that stopped heartbeating.
 pub(super) const JOB_LEASE: Duration = Duration::from_secs(30);
-/// A worker whose heartbeat is older than this is dead; its calls are reclaimed.
-pub(super) const STALE_AFTER: Duration = Duration::from_secs(10);
-const HEARTBEAT: Duration = Duration::from_secs(2);
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
 impl Engine {
@@ -40,7 +37,7 @@ impl Engine {
             tokio::spawn(async move {
                 while !stop.is_cancelled() {
                     tokio::select! {
-                        _ = tokio::time::sleep(HEARTBEAT) => {}
+                        _ = tokio::time::sleep(engine.config.takeover_after / 5) => {}
                         _ = stop.cancelled() => break,
                     }
                     if let Err(e) = engine.store.heartbeat(&engine.worker_id).await {
@@ -62,14 +59,18 @@ impl Engine {
         };
         while !stop.is_cancelled() {
             let mut busy = false;
-            for (job_id, tenant) in self.store.claim_jobs(&self.worker_id, JOB_LEASE, STALE_AFTER, 32).await? {
+            for (job_id, tenant) in
+                self.store.claim_jobs(&self.worker_id, JOB_LEASE, self.config.takeover_after, 32).await?
+            {
                 busy = true;
                 self.submit(Work::Claimed { job_id, tenant }).await;
             }
             let free = self.dispatcher.free_slots() as i64;
             if free > 0 {
                 let saturated = self.dispatcher.saturated();
-                for dispatch in self.store.claim_dispatches(&self.worker_id, STALE_AFTER, free, &saturated).await? {
+                for dispatch in
+                    self.store.claim_dispatches(&self.worker_id, self.config.takeover_after, free, &saturated).await?
+                {
                     busy = true;
                     self.spawn_call(dispatch);
                 }

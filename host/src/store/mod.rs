@@ -352,7 +352,7 @@ impl Store {
     /// database cannot be reached or opened.
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let (backend, url) = normalize_url(url)?;
+        let (backend, url, durability) = normalize_url(url)?;
         let db = match backend {
             Backend::Sqlite => {
                 // sqlx runs the migrations (its table records which ran),
@@ -361,7 +361,7 @@ impl Store {
                 let migrated = sqlx::migrate!("../migrations/sqlite").run(&pool).await;
                 pool.close().await;
                 migrated?;
-                sql::open_embedded(sqlite_path(&url))?
+                sql::open_embedded(sqlite_path(&url), durability)?
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -547,10 +547,26 @@ fn sqlite_path(url: &str) -> &str {
     path.split_once('?').map_or(path, |(p, _)| p)
 }
 
-/// Accepts `sqlite:PATH`, `sqlite://PATH`, a bare path, or a PostgreSQL URL.
-fn normalize_url(url: &str) -> Result<(Backend, String)> {
+/// How the embedded store's commits reach the disk: `sqlite:PATH?durability=`
+/// `normal` (the default) or `full`. PostgreSQL's is the server's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// SQLite's `synchronous=NORMAL` in WAL mode: a commit is in the
+    /// operating system's hands when it returns, so a killed or crashed
+    /// process loses nothing; a power loss or an operating system crash may
+    /// lose the last commits (never the database's consistency).
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is on the disk (fsync) before it
+    /// returns, and survives a power loss too.
+    Full,
+}
+
+/// Accepts `sqlite:PATH`, `sqlite://PATH`, a bare path, or a PostgreSQL
+/// URL; an SQLite URL's `durability=` is the store's and is taken out.
+fn normalize_url(url: &str) -> Result<(Backend, String, Durability)> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((Backend::Postgres, url.to_owned()));
+        return Ok((Backend::Postgres, url.to_owned(), Durability::Normal));
     }
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     // An in-memory database would lose every job with the process.
@@ -558,8 +574,18 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
         return Err(StoreError::BadUrl(url.to_owned()));
     }
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let mode = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
-    Ok((Backend::Sqlite, format!("sqlite://{path}?{mode}")))
+    let mut durability = Durability::Normal;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("durability", "normal")) => durability = Durability::Normal,
+            Some(("durability", "full")) => durability = Durability::Full,
+            Some(("durability", _)) => return Err(StoreError::BadUrl(format!("{url} (durability is normal or full)"))),
+            _ => rest.push(pair),
+        }
+    }
+    let mode = if rest.is_empty() { "mode=rwc".to_owned() } else { rest.join("&") };
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{mode}"), durability))
 }
 
 #[cfg(test)]
@@ -581,12 +607,22 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        let sqlite = |u: &str| normalize_url(u).map(|(b, url)| (b, sqlite_path(&url).to_owned())).ok();
+        let sqlite = |u: &str| normalize_url(u).map(|(b, url, _)| (b, sqlite_path(&url).to_owned())).ok();
         assert_eq!(sqlite("/tmp/a.db"), Some((Backend::Sqlite, "/tmp/a.db".into())));
         assert_eq!(sqlite("sqlite:///tmp/a.db"), Some((Backend::Sqlite, "/tmp/a.db".into())));
         assert_eq!(sqlite("sqlite:a.db?mode=rw"), Some((Backend::Sqlite, "a.db".into())));
         assert_eq!(normalize_url("postgres://u@h/db").unwrap().0, Backend::Postgres);
-        for bad in ["", "sqlite::memory:", ":memory:", "mysql://h/db"] {
+        let durability = |u: &str| normalize_url(u).map(|(_, url, d)| (url, d)).ok();
+        assert_eq!(durability("a.db"), Some(("sqlite://a.db?mode=rwc".into(), Durability::Normal)));
+        assert_eq!(
+            durability("sqlite:a.db?durability=full"),
+            Some(("sqlite://a.db?mode=rwc".into(), Durability::Full))
+        );
+        assert_eq!(
+            durability("sqlite:a.db?mode=rw&durability=normal"),
+            Some(("sqlite://a.db?mode=rw".into(), Durability::Normal))
+        );
+        for bad in ["", "sqlite::memory:", ":memory:", "mysql://h/db", "a.db?durability=always"] {
             assert!(normalize_url(bad).is_err(), "{bad}");
         }
     }

@@ -280,14 +280,19 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Opens the embedded database's connection (already migrated).
-pub(crate) fn open_embedded(path: &str) -> Result<Db> {
+pub(crate) fn open_embedded(path: &str, durability: super::Durability) -> Result<Db> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(embedded_error)?;
     // WAL: readers never block the writer; NORMAL sync is durable against a
-    // killed process (docs/benchmarks.md, "Durability").
+    // killed process, FULL against a power loss too (docs/benchmarks.md,
+    // "Durability").
     conn.pragma_update(None, "journal_mode", "WAL").map_err(embedded_error)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(embedded_error)?;
+    let synchronous = match durability {
+        super::Durability::Normal => "NORMAL",
+        super::Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous).map_err(embedded_error)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(embedded_error)?;
     // The commit that crosses this many WAL pages copies them into the
     // database first, inside the commit: at SQLite's default (1,000 pages)
@@ -531,8 +536,21 @@ mod tests {
 
     fn db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
-        let db = open_embedded(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        let db = open_embedded(dir.path().join("t.db").to_str().unwrap(), Default::default()).unwrap();
         (dir, db)
+    }
+
+    #[tokio::test]
+    async fn durability_chooses_how_commits_are_synced() {
+        for (durability, expected) in [(super::super::Durability::Normal, 1), (super::super::Durability::Full, 2)] {
+            let dir = tempfile::tempdir().unwrap();
+            let Db::Embedded(conn) = open_embedded(dir.path().join("t.db").to_str().unwrap(), durability).unwrap()
+            else {
+                unreachable!()
+            };
+            let synchronous: i64 = conn.lock().await.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+            assert_eq!(synchronous, expected, "{durability:?}");
+        }
     }
 
     #[tokio::test]
