@@ -28,6 +28,7 @@ mod definitions;
 pub mod error;
 mod events;
 mod jobs;
+mod locks;
 mod ops;
 mod participants;
 mod schedules;
@@ -154,6 +155,7 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(schedules::routes())
         .merge(session::routes())
         .merge(approvals::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
+        .merge(locks::routes())
         .split_for_parts();
     let document = openapi.clone();
     let router = router

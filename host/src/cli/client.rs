@@ -299,7 +299,7 @@ pub(super) fn emit(output: Output, value: &Value, human: impl FnOnce(Style) -> S
 }
 
 /// A query string of the given pairs, encoded; empty when none is set.
-fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(super) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (key, value) in pairs {
         if let Some(value) = value {

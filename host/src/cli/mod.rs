@@ -4,6 +4,7 @@ mod access;
 mod approvals;
 mod client;
 mod config;
+mod locks;
 mod output;
 mod participant;
 mod run;
@@ -54,6 +55,8 @@ enum Command {
     /// Approvals waiting in your tenant's jobs, and your decisions.
     #[command(subcommand)]
     Approvals(approvals::Approvals),
+    /// Lock keys your tenant's jobs hold, and who waits for them.
+    Locks(locks::LocksArgs),
     /// Tenants on a server (the server's admin token).
     #[command(subcommand)]
     Tenants(access::Tenants),
@@ -80,6 +83,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Participants(cmd) => client::participants(cmd).await,
         Command::Secrets(cmd) => client::secrets(cmd).await,
         Command::Approvals(cmd) => approvals::approvals(cmd).await,
+        Command::Locks(args) => locks::locks(args).await,
         Command::Tenants(cmd) => access::tenants(cmd).await,
         Command::Tokens(cmd) => access::tokens(cmd).await,
         Command::Login(args) => access::login(args).await,

@@ -382,6 +382,9 @@ impl Engine {
         // A timer (or a retry without delay) is the claim loop's: woken, it
         // claims what is due and sleeps until the next timer.
         after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, crate::model::Message::Dispatch(_)));
+        // Lock changes may let a job in (this one, or another): its
+        // `granted` message is the claim loop's too.
+        after.wake |= !outcome.changes.locks.is_empty();
         let written = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
         if let Some(cache) = cache
             && !outcome.state.is_final()

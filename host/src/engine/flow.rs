@@ -12,7 +12,7 @@ use super::registry::Resolver;
 use crate::language::dollar::{self, Lookup};
 use crate::language::{Definition, Node};
 use crate::model::*;
-use crate::store::{BatchChanges, NewMessage, now_ms};
+use crate::store::{BatchChanges, LockChange, NewMessage, now_ms};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -59,6 +59,8 @@ pub(crate) struct Flow<'a> {
     pub events: Vec<FlowEvent>,
     /// Messages handled in this batch.
     handled: usize,
+    /// Locks asked for and let go of (`lock`), in order.
+    locks: Vec<LockChange>,
 }
 
 /// The result of [`Flow::into_changes`].
@@ -100,6 +102,7 @@ impl<'a> Flow<'a> {
             job_error: None,
             events: Vec::new(),
             handled: 0,
+            locks: Vec::new(),
         }
     }
 
@@ -162,8 +165,14 @@ impl<'a> Flow<'a> {
             }
             Message::Retry { fields } => super::handlers::retry_failed(self, fields),
             Message::Decision { fei, decision } => expressions::approval::decide(self, &fei, decision),
+            Message::Granted { fei } => expressions::lock::granted(self, &fei),
             Message::Dispatch(_) => {} // never queued in a flow
         }
+    }
+
+    /// Asks for, or lets go of, a lock: applied when the batch commits.
+    pub fn change_lock(&mut self, change: LockChange) {
+        self.locks.push(change);
     }
 
     pub fn queue(&mut self, message: Message) {
@@ -427,7 +436,11 @@ impl<'a> Flow<'a> {
     /// What the batch changed, to write in one transaction, and the live
     /// expressions after it (the worker keeps them while it may go on with
     /// the job, so the next batch need not read them back).
-    pub fn into_changes(self, consumed: Vec<i64>) -> BatchOutcome {
+    pub fn into_changes(mut self, consumed: Vec<i64>) -> BatchOutcome {
+        if self.state_changed && self.state.is_final() {
+            // Whatever way it ended, a job over holds nothing.
+            self.locks.push(LockChange::LeaveAll);
+        }
         let upserts = self.dirty.iter().filter_map(|f| self.exprs.get(f).cloned()).collect();
         let changes = BatchChanges {
             consumed,
@@ -439,6 +452,7 @@ impl<'a> Flow<'a> {
             job_state: self.state_changed.then_some(self.state),
             job_fields: self.final_fields,
             job_error: self.job_error,
+            locks: self.locks,
         };
         BatchOutcome { changes, events: self.events, state: self.state, expressions: self.exprs }
     }

@@ -93,7 +93,9 @@ pub fn is_define_name(name: &str) -> bool {
 /// Turns a `define 'name' do ... end` node into a definition.
 ///
 /// The wrapper's remaining attributes (for instance `on_error`) are moved onto the root
-/// `sequence`, because in Ruote they apply to the whole process. The error string
+/// `sequence`, because in Ruote they apply to the whole process. `lock:` (with
+/// `lock_limit:` and `lock_timeout:`) makes the root a `lock` around that sequence: the
+/// whole run holds the key. The error string
 /// explains what is wrong with the wrapper's arguments; callers attach a location.
 ///
 /// # Errors
@@ -117,8 +119,13 @@ pub fn unwrap_define(node: Node) -> Result<Definition, String> {
     }
     let mut root = Node::new("sequence", span);
     root.children = children;
+    let mut lock = Node::new("lock", span);
     for (key, value) in attrs {
-        if key == "name" {
+        if let Some(lock_attr) = key.strip_prefix("lock_") {
+            lock.attrs.push((lock_attr.to_owned(), value));
+        } else if key == "lock" {
+            lock.args.push(value);
+        } else if key == "name" {
             match (value, &name) {
                 (Value::String(s), None) => name = Some(s),
                 (Value::String(_), Some(_)) => {
@@ -134,6 +141,10 @@ pub fn unwrap_define(node: Node) -> Result<Definition, String> {
         } else {
             root.attrs.push((key, value));
         }
+    }
+    if !lock.args.is_empty() || !lock.attrs.is_empty() {
+        lock.children.push(root);
+        root = lock;
     }
     Ok(Definition { name, root })
 }

@@ -109,6 +109,11 @@ pub enum Message {
         /// What was decided, by whom.
         decision: Decision,
     },
+    /// The `lock` expression `fei` holds its key now: it runs its block.
+    Granted {
+        /// The lock expression let in.
+        fei: Fei,
+    },
     /// Apply failed steps again (Ruote's replay-at-error), with fields
     /// replaced by `fields` when given.
     Retry {
@@ -130,6 +135,7 @@ impl Message {
             Message::Timer { .. } => "timer",
             Message::Retry { .. } => "retry",
             Message::Decision { .. } => "decision",
+            Message::Granted { .. } => "granted",
         }
     }
 }

@@ -53,6 +53,7 @@
 mod events;
 mod jobs;
 mod listing;
+mod locks;
 pub(crate) mod sql;
 mod statements;
 mod work;
@@ -72,6 +73,7 @@ pub use catalogue::Catalogue;
 pub use definitions::{DefinitionRecord, DefinitionSummary};
 pub use jobs::{Controlled, Transition};
 pub use listing::JobFilter;
+pub use locks::{LockChange, LockEntry};
 pub use participants::ParticipantRecord;
 pub use schedules::ScheduleRecord;
 pub use sql::Statement;
@@ -312,6 +314,8 @@ pub struct BatchChanges {
     pub job_fields: Option<Fields>,
     /// `Some(None)` clears the error.
     pub job_error: Option<Option<StepError>>,
+    /// Locks the batch asked for or let go of (applied at the commit).
+    pub locks: Vec<LockChange>,
 }
 
 /// The database behind the engine, and the job journal on it (see the
@@ -530,7 +534,8 @@ async fn insert_message(
         | Message::Cancel { fei, .. }
         | Message::Result { fei, .. }
         | Message::Timer { fei, .. }
-        | Message::Decision { fei, .. } => Some(fei.0.clone()),
+        | Message::Decision { fei, .. }
+        | Message::Granted { fei } => Some(fei.0.clone()),
         Message::Reply { to, .. } => Some(to.0.clone()),
         Message::Retry { .. } => None,
     };

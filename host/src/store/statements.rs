@@ -8,7 +8,9 @@
 
 use super::sql::{self, Statement};
 use super::work::{self, ROWS_PER_STATEMENT};
-use super::{Backend, audit, definitions, events, jobs, listing, participants, schedules, secrets, tenants, triggers};
+use super::{
+    Backend, audit, definitions, events, jobs, listing, locks, participants, schedules, secrets, tenants, triggers,
+};
 
 /// The lengths a built list is prepared with: one, a few, the most.
 const SIZES: [usize; 3] = [1, 2, ROWS_PER_STATEMENT];
@@ -24,6 +26,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         audit::STATEMENTS,
         definitions::STATEMENTS,
         events::STATEMENTS,
+        locks::STATEMENTS,
         participants::STATEMENTS,
         schedules::STATEMENTS,
         secrets::STATEMENTS,

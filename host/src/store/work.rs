@@ -244,6 +244,8 @@ pub struct WorkTx {
     store: Store,
     /// Events appended, stored at the commit.
     events: Vec<super::events::Pending>,
+    /// Lock changes, applied at the commit.
+    locks: Vec<super::locks::Pending>,
 }
 
 fn parse_state(state: String) -> Result<JobState> {
@@ -321,7 +323,7 @@ impl Store {
     /// # Errors
     /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn begin_work(&self) -> Result<WorkTx> {
-        Ok(WorkTx { tx: self.db.begin().await?, store: self.clone(), events: Vec::new() })
+        Ok(WorkTx { tx: self.db.begin().await?, store: self.clone(), events: Vec::new(), locks: Vec::new() })
     }
 }
 
@@ -499,6 +501,11 @@ impl WorkTx {
             let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
             tx.execute(&SET_JOB_ERROR, args![text, job_id]).await?;
         }
+        self.locks.extend(changes.locks.into_iter().map(|change| super::locks::Pending {
+            job_id: job_id.to_owned(),
+            tenant: tenant.to_owned(),
+            change,
+        }));
         Ok(written)
     }
 
@@ -527,14 +534,19 @@ impl WorkTx {
         self.events.len() - 1
     }
 
-    /// Stores the appended events, then everything the transaction did, at
-    /// once. Returns the first number of each append's events, in order (0
+    /// Applies the lock changes (letting in the waiters that now may, see
+    /// `store::locks`) and stores the appended events, then everything the
+    /// transaction did, at once. Returns the first number of each append's events, in order (0
     /// for an append without events).
     ///
     /// # Errors
     /// A [`StoreError`](super::StoreError) when storing or the commit fails:
     /// then nothing of the transaction is stored.
     pub async fn commit(mut self) -> Result<Vec<i64>> {
+        let granted = super::locks::apply(&mut self.tx, std::mem::take(&mut self.locks)).await?;
+        for job_id in &granted {
+            self.store.notify_workers(&mut self.tx, job_id).await?;
+        }
         let firsts = super::events::append(&mut self.tx, &self.events).await?;
         self.tx.commit().await?;
         Ok(firsts)

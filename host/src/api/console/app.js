@@ -6,6 +6,7 @@ import { api, session, h, fill, field, report, say, signedOut } from "./ui.js";
 import { jobsPage, jobPage } from "./jobs.js";
 import { definitionsPage, definitionPage } from "./definitions.js";
 import { approvalsPage } from "./approvals.js";
+import { locksPage } from "./locks.js";
 import { participantsPage, participantPage, secretsPage, triggersPage, schedulesPage, auditPage, tenantPage } from "./settings.js";
 
 const routes = [
@@ -13,6 +14,7 @@ const routes = [
   [/^\/jobs$/, jobsPage],
   [/^\/jobs\/([^/]+)$/, jobPage],
   [/^\/approvals$/, approvalsPage],
+  [/^\/locks$/, locksPage],
   [/^\/definitions$/, definitionsPage],
   [/^\/definitions\/new$/, (main, params, signal) => definitionPage(main, [null], signal)],
   [/^\/definitions\/([^/]+)$/, definitionPage],

@@ -5,6 +5,7 @@
 import { api, h, fill, table, badge, say, report, when, duration, between, json, parseObject, field, link, enc, every, followEvents, isOver } from "./ui.js";
 import { diagram, stepStates } from "./graph.js";
 import { approvalCard } from "./approvals.js";
+import { lockNotice } from "./locks.js";
 
 const STATES = ["", "pending", "running", "paused", "failed", "completed", "canceled"];
 
@@ -57,13 +58,13 @@ export async function jobPage(main, [id], signal) {
     state: h("span"), controls: h("div", { class: "controls" }), error: h("div"),
     source: h("div", { class: "source" }), graph: h("div", { class: "graph" }),
     timeline: h("div"), log: h("ol", { class: "events", "aria-live": "polite", "aria-label": "Events" }),
-    approvals: h("div"), fields: h("pre", { class: "json", id: "fields" }), connection: h("span", { class: "muted" }),
+    approvals: h("div"), locks: h("div"), fields: h("pre", { class: "json", id: "fields" }), connection: h("span", { class: "muted" }),
   };
   fill(main,
     h("div", { class: "heading" }, h("h1", {}, job.name || "Job"), parts.state),
     h("p", { class: "muted" }, "Job ", h("code", {}, job.id), ". ",
       job.definition ? ["Runs ", link(`/definitions/${enc(job.definition.split("@")[0])}`, job.definition), ". "] : "", "Started ", when(job.created_at), "."),
-    parts.error, parts.controls, parts.approvals,
+    parts.error, parts.controls, parts.locks, parts.approvals,
     h("div", { class: "split" },
       h("section", { "aria-labelledby": "h-source" }, h("h2", { id: "h-source" }, "Source"), parts.source),
       h("section", { "aria-labelledby": "h-graph" }, h("h2", { id: "h-graph" }, "Diagram"), parts.graph)),
@@ -128,6 +129,12 @@ export async function jobPage(main, [id], signal) {
     fill(parts.approvals, waiting.map((a) => approvalCard(a, reload)));
   };
   every(2000, signal, approvals);
+  // The lock keys it holds or waits for (and its place in line).
+  const locks = async () => {
+    const held = isOver(job.state) ? [] : await api("GET", `/v1/locks?job=${enc(id)}`, undefined, { signal });
+    fill(parts.locks, lockNotice(held, id));
+  };
+  every(2000, signal, locks);
 }
 
 function eventLine(type, data, seq) {

@@ -28,6 +28,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("jobs.js", JAVASCRIPT, include_str!("jobs.js")),
     ("graph.js", JAVASCRIPT, include_str!("graph.js")),
     ("approvals.js", JAVASCRIPT, include_str!("approvals.js")),
+    ("locks.js", JAVASCRIPT, include_str!("locks.js")),
     ("definitions.js", JAVASCRIPT, include_str!("definitions.js")),
     ("settings.js", JAVASCRIPT, include_str!("settings.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("style.css")),

@@ -142,6 +142,7 @@ vocabulary! {
     if_ => [If],
     inc => [Inc],
     iterator => [Iterator],
+    lock => [Lock],
     lose => [Lose],
     noop => [Noop],
     once => [Once],
