@@ -173,6 +173,28 @@ test("an approval is decided in the inbox, with its form", async () => {
   await page.locator("#fields", { hasText: '"comment": "ship it"' }).waitFor(WAIT);
 });
 
+test("a job waiting for a lock says for which key and its place; the Locks page lists both", async () => {
+  await pushDefinition("locked", "lock 'deploy-${env}' do\n  wait '${pause}'\nend\n");
+  const holder = await launch("locked", { env: "prod", pause: "1h" });
+  await jobState("running");
+  await page.getByText("Holds the lock").waitFor(WAIT);
+  const waiter = await launch("locked", { env: "prod", pause: "1s" });
+  const notice = page.locator(".notice", { hasText: "Waiting for the lock" });
+  await notice.waitFor(WAIT);
+  assert.match(await notice.innerText(), /deploy-prod \(#1 in line, held by job/);
+  await page.goto(`${MM_URL}/#/locks`);
+  const card = page.locator(".card", { hasText: "deploy-prod" });
+  await card.locator("tr", { hasText: "holds" }).waitFor(WAIT);
+  await card.locator("tr", { hasText: "waits (#1)" }).waitFor(WAIT);
+  await shot("locks");
+  // Cancelling the holder lets the waiter in; it completes.
+  await page.goto(`${MM_URL}/#/jobs/${holder}`);
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await jobState("canceled");
+  await page.goto(`${MM_URL}/#/jobs/${waiter}`);
+  await jobState("completed");
+});
+
 test("a participant is uploaded with grants, and its actions are shown", async () => {
   await page.goto(`${MM_URL}/#/participants`);
   await page.getByRole("link", { name: "echo", exact: true }).waitFor(WAIT);
