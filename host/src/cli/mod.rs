@@ -4,6 +4,7 @@ mod access;
 mod approvals;
 mod client;
 mod config;
+mod new;
 mod output;
 mod participant;
 mod run;
