@@ -155,25 +155,14 @@ impl TestHost {
     /// Runs `action` with `params` and `fields` (JSON objects) as the host
     /// would: checked against the description first, then invoked.
     pub fn invoke<P: Participant>(&self, action: &str, params: Value, fields: Value) -> Run {
-        let previous = CURRENT.with(|c| c.replace(Some(Session { stub: self.stub.clone(), run: Run::default() })));
-        // Restores the enclosing session even if the participant panics.
-        struct Restore(Option<Option<Session>>);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                if let Some(previous) = self.0.take() {
-                    CURRENT.with(|c| c.replace(previous));
-                }
-            }
-        }
-        let mut restore = Restore(Some(previous));
+        let session = Entered::new(Session { stub: self.stub.clone(), run: Run::default() });
         let result = (|| {
             let params = as_object("params", params)?;
             let fields = as_object("fields", fields)?;
             let call = Call { action: action.to_owned(), params, fields, context: self.context.clone() };
             crate::guest::run::<P>(call)
         })();
-        let previous = restore.0.take().unwrap_or_default();
-        let mut run = CURRENT.with(|c| c.replace(previous)).map(|s| s.run).unwrap_or_default();
+        let mut run = session.leave();
         if let Err(e) = &result
             && let Some(kept) = &e.fields
         {
@@ -245,6 +234,33 @@ struct Session {
 
 thread_local! {
     static CURRENT: RefCell<Option<Session>> = const { RefCell::new(None) };
+}
+
+/// This thread's current session while a call runs; the one it replaced
+/// (a stub calling a participant in turn) is put back when it is left,
+/// or dropped because the participant panicked.
+struct Entered {
+    previous: Option<Option<Session>>,
+}
+
+impl Entered {
+    fn new(session: Session) -> Self {
+        Entered { previous: Some(CURRENT.with(|c| c.replace(Some(session)))) }
+    }
+
+    /// What the call did.
+    fn leave(mut self) -> Run {
+        let previous = self.previous.take().unwrap_or_default();
+        CURRENT.with(|c| c.replace(previous)).map(|s| s.run).unwrap_or_default()
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            CURRENT.with(|c| c.replace(previous));
+        }
+    }
 }
 
 /// The stub of the call running on this thread, if any (cloned out, so a
