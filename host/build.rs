@@ -91,7 +91,35 @@ fn main() {
     }
     registry.push(']');
     std::fs::write(out_dir.join("builtins.rs"), registry).unwrap();
+    std::fs::write(out_dir.join("sdk_files.rs"), sdk_files(&root.join("plugins/sdk"))).unwrap();
     println!("cargo:rustc-env=MASTERMIND_PARTICIPANTS_DIR={}", dest.display());
+}
+
+/// The Rust SDK's manifest, sources and WIT as `&[(path, contents)]`, for
+/// `mastermind participant new` to write into a project: found here rather
+/// than listed by hand, so a new SDK file cannot be left out.
+fn sdk_files(sdk: &Path) -> String {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "wit") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = vec![sdk.join("Cargo.toml")];
+    walk(&sdk.join("src"), &mut files);
+    walk(&sdk.join("wit"), &mut files);
+    files.sort();
+    let mut list = String::from("&[\n");
+    for file in files {
+        let relative = file.strip_prefix(sdk).unwrap().to_string_lossy().replace('\\', "/");
+        writeln!(list, "    ({relative:?}, include_str!({:?})),", file.display().to_string()).unwrap();
+    }
+    list.push(']');
+    list
 }
 
 /// (package name, directory name) of every guest crate in `dir`; the SDK

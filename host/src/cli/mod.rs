@@ -5,6 +5,7 @@ mod approvals;
 mod client;
 mod config;
 mod locks;
+mod new;
 mod output;
 mod participant;
 mod run;

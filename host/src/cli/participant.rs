@@ -1,5 +1,6 @@
-//! `mastermind participant describe|invoke|list`: one participant, one call,
-//! no engine. Handy for writing and debugging participants.
+//! `mastermind participant describe|invoke|list|new`: one participant, one
+//! call, no engine. Handy for writing and debugging participants; `new`
+//! starts one (`new.rs`).
 
 use crate::builtin;
 use crate::capabilities::{EventSink, Grants, MemorySecrets, ParticipantEvent};
@@ -27,6 +28,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start a participant: a project that builds into a component with one
+    /// cargo command and tests natively with `cargo test`, the SDK and the
+    /// WIT contract written into it from this binary.
+    New(super::new::NewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +83,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Invoke(args) => invoke(args).await,
+        Command::New(args) => super::new::new(args),
     }
 }
 

@@ -1,15 +1,18 @@
 //! `mastermind run` and `mastermind check`.
 
 use super::runtime;
-use crate::engine::{Event, FlowEvent};
 use crate::language::{Definition, ParseErrors};
-use crate::model::JobState;
+use crate::model::{JobState, StepError};
+use crate::store::Store;
 use anyhow::Context as _;
 use clap::Args;
 use serde_json::{Map, Value};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
@@ -132,6 +135,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     eprintln!("job {job_id} (database {db})");
 
+    // Every event of the job is shown, once and in order: live from the
+    // engine's broadcast, and from the store for any the broadcast did not
+    // deliver (a lagging receiver, the last ones published as the job
+    // ended). A resumed job's earlier events were shown by its first run.
+    let shown = match &args.resume {
+        Some(_) => engine.store().event_cursor(&job_id).await?.map_or(0, |(_, last)| last),
+        None => 0,
+    };
+    let shown = Arc::new(AtomicI64::new(shown));
+    let tty = std::io::stderr().is_terminal();
     let stop = CancellationToken::new();
     let worker = {
         let engine = engine.clone();
@@ -139,20 +152,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(async move { engine.run(stop).await })
     };
     let display = {
-        let id = job_id.clone();
-        let tty = std::io::stderr().is_terminal();
+        let (engine, id, shown) = (engine.clone(), job_id.clone(), shown.clone());
         tokio::spawn(async move {
-            while let Ok(e) = events.recv().await {
-                if e.job_id == id {
-                    show(&e.event, tty);
+            loop {
+                match events.recv().await {
+                    Ok(e) if e.job_id == id => {
+                        if e.seq > shown.load(Ordering::SeqCst) + 1 {
+                            let _ = show_stored(engine.store(), &id, &shown, tty).await;
+                        }
+                        if e.seq == shown.load(Ordering::SeqCst) + 1 {
+                            show(e.event.name(), &e.event.data(), tty);
+                            shown.store(e.seq, Ordering::SeqCst);
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
         })
     };
     let job = engine.wait_for(&job_id).await?;
+    // Stopped between two events (it only awaits between them), then the
+    // store has every event the job's final state came with.
+    display.abort();
+    let _ = display.await;
+    show_stored(engine.store(), &job_id, &shown, tty).await?;
     stop.cancel();
     let _ = worker.await;
-    display.abort();
 
     match job.state {
         JobState::Completed => {
@@ -184,27 +210,46 @@ fn collect_fields(args: &RunArgs) -> anyhow::Result<Map<String, Value>> {
     Ok(fields)
 }
 
-/// One line per event on stderr (coloured on a terminal).
-fn show(event: &Event, tty: bool) {
+/// Shows the job's stored events after the last one shown.
+async fn show_stored(store: &Store, job_id: &str, shown: &AtomicI64, tty: bool) -> anyhow::Result<()> {
+    loop {
+        let events = store.events_after(job_id, shown.load(Ordering::SeqCst), 500).await?;
+        let Some(last) = events.last().map(|e| e.seq) else { return Ok(()) };
+        for e in &events {
+            show(&e.kind, &e.data, tty);
+        }
+        shown.store(last, Ordering::SeqCst);
+    }
+}
+
+/// One line per event on stderr (coloured on a terminal), from the event's
+/// name and data as streamed and stored.
+fn show(kind: &str, data: &Value, tty: bool) {
     let (green, red, dim, reset) = if tty { ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m") } else { ("", "", "", "") };
-    match event {
-        Event::StepStarted { line, participant, action, attempt, .. } => {
-            let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
-            eprintln!("{dim}->{reset} {participant}.{action} [line {line}]{again}");
+    let text = |key: &str| data[key].as_str().unwrap_or("").to_owned();
+    let step = || format!("{}.{}", text("participant"), text("action"));
+    let error = || match serde_json::from_value::<StepError>(data["error"].clone()) {
+        Ok(e) => e.to_string(),
+        Err(_) => data["error"].to_string(),
+    };
+    match kind {
+        "step_started" => {
+            let attempt = data["attempt"].as_u64().unwrap_or(1);
+            let again = if attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+            eprintln!("{dim}->{reset} {} [line {}]{again}", step(), data["line"]);
         }
-        Event::StepFinished { participant, action, elapsed_ms, error: None, .. } => {
-            eprintln!("{green}ok{reset} {participant}.{action} {dim}{elapsed_ms} ms{reset}");
+        "step_finished" if data["error"].is_null() => {
+            eprintln!("{green}ok{reset} {} {dim}{} ms{reset}", step(), data["elapsed_ms"]);
         }
-        Event::StepFinished { participant, action, elapsed_ms, error: Some(e), .. } => {
-            eprintln!("{red}!!{reset} {participant}.{action} {dim}{elapsed_ms} ms{reset}: {e}");
-        }
-        Event::Log { level, message, .. } => eprintln!("   {dim}{level}:{reset} {message}"),
-        Event::Progress { message, percent, .. } => match percent {
-            Some(p) => eprintln!("   {p:>3}% {message}"),
-            None => eprintln!("   ... {message}"),
+        "step_finished" => eprintln!("{red}!!{reset} {} {dim}{} ms{reset}: {}", step(), data["elapsed_ms"], error()),
+        "log" => eprintln!("   {dim}{}:{reset} {}", text("level"), text("message")),
+        "progress" => match data["percent"].as_u64() {
+            Some(p) => eprintln!("   {p:>3}% {}", text("message")),
+            None => eprintln!("   ... {}", text("message")),
         },
-        Event::Flow(FlowEvent::Echo { text }) => eprintln!("{text}"),
-        Event::Flow(FlowEvent::StepFailed { error, .. }) => eprintln!("{red}step failed{reset}: {error}"),
-        Event::Flow(FlowEvent::Finished { state }) => eprintln!("job {}", state.as_str()),
+        "echo" => eprintln!("{}", text("text")),
+        "step_failed" => eprintln!("{red}step failed{reset}: {}", error()),
+        "finished" => eprintln!("job {}", text("state")),
+        _ => {}
     }
 }

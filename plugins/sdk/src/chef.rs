@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 use crate::{Action, Call, Kind};
 use serde_json::Value;
 
+/// A request as the host signs and sends it (what a test's stub answers).
+pub use wit::Request;
+
 /// The setting that names the Chef server when a step has no `server_url`.
 pub const SERVER_URL_SETTING: &str = "CHEF_SERVER_URL";
 /// The setting that names the API client when a step has no `client_name`.
@@ -129,7 +132,7 @@ impl Server {
             path: path.into(),
             body: body.map(Value::to_string),
         };
-        let r = wit::send(&request)?;
+        let r = crate::imports::chef_send(&request)?;
         Ok(Response { status: r.status, body: r.body })
     }
 

@@ -88,8 +88,51 @@ impl Request {
         self
     }
 
+    /// The method, in upper case (what a test's stub answers on).
+    pub fn method(&self) -> &str {
+        &self.0.method
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    /// A header set with [`Request::header`] (not the secret ones, whose
+    /// values only the host knows).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.0.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+    }
+
+    pub fn body_bytes(&self) -> Option<&[u8]> {
+        self.0.body.as_deref()
+    }
+
+    /// The names of the secrets the host is asked to splice in.
+    pub fn secret_names(&self) -> Vec<&str> {
+        self.0
+            .secrets
+            .iter()
+            .flat_map(|s| match s {
+                SecretUse::Header(h) => vec![h.secret.as_str()],
+                SecretUse::BasicAuth((user, password)) => [user, password]
+                    .into_iter()
+                    .filter_map(|p| match p {
+                        CredentialPart::Secret(name) => Some(name.as_str()),
+                        CredentialPart::Literal(_) => None,
+                    })
+                    .collect(),
+                SecretUse::UrlPlaceholder(name) => vec![name.as_str()],
+            })
+            .collect()
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn from_wit(request: wit::Request) -> Self {
+        Request(request)
+    }
+
     pub fn send(self) -> Result<Response> {
-        let r = wit::send(&self.0)?;
+        let r = crate::imports::http_send(&self.0)?;
         Ok(Response {
             status: r.status,
             headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
@@ -107,6 +150,11 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response with `status` and a `body` (what a test's stub returns).
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Response { status, headers: Vec::new(), body: body.into() }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }

@@ -30,6 +30,11 @@
 //! description: an unknown action, a missing required param or a param of
 //! the wrong JSON type fails the step with one `bad-input` error that lists
 //! every problem, so an action's body can assume its params are present.
+//!
+//! The same code runs natively under `cargo test`: [`testing`] calls a
+//! participant as the host would, with the host's capabilities answered by
+//! a stub the test provides (or a `denied` error saying they are not
+//! available in unit tests).
 
 mod call;
 pub mod chef;
@@ -39,15 +44,21 @@ mod error;
 #[doc(hidden)]
 pub mod guest;
 pub mod http;
+mod imports;
 pub mod log;
 pub mod ssh;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 /// The raw bindings generated from `wit/participant.wit`.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "participant",
-        path: "../../wit",
+        // The crate's own copy of the contract, so that it builds wherever
+        // it is copied (`mastermind participant new` writes it into each
+        // new project); the host's tests check it equals the repository's.
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "export_guest",
         default_bindings_module: "mastermind_sdk::bindings",
@@ -61,15 +72,62 @@ pub use duration::parse_duration;
 pub use error::{Error, ErrorKind, Result};
 pub use serde_json::{self, Value, json};
 
-/// Capability interfaces without a higher-level helper yet, as generated.
+/// Amazon EC2 through the host: the host holds the credentials (a call
+/// names the secret) and the endpoint. The types are the contract's.
 pub mod ec2 {
-    pub use crate::bindings::mastermind::participant::ec2::*;
+    pub use crate::bindings::mastermind::participant::ec2::{Instance, RunRequest, StateAction, StateChange, Tag};
+    use crate::{Result, imports};
+
+    /// Launches `request.count` instances; the same `client_token` never
+    /// launches twice.
+    pub fn run_instances(credentials: &str, request: &RunRequest) -> Result<Vec<Instance>> {
+        Ok(imports::run_instances(credentials, request)?)
+    }
+
+    /// The given instances; with no ids, the live ones matching `filters`
+    /// (EC2 filter name and accepted values, e.g. `tag:Name` -> `web`).
+    pub fn describe_instances(
+        credentials: &str,
+        region: &str,
+        instance_ids: &[String],
+        filters: &[(String, Vec<String>)],
+    ) -> Result<Vec<Instance>> {
+        Ok(imports::describe_instances(credentials, region, instance_ids, filters)?)
+    }
+
+    /// Starts, stops, reboots or terminates instances (a reboot reports no
+    /// state change).
+    pub fn change_state(
+        credentials: &str,
+        region: &str,
+        instance_ids: &[String],
+        action: StateAction,
+    ) -> Result<Vec<StateChange>> {
+        Ok(imports::change_state(credentials, region, instance_ids, action)?)
+    }
+}
+
+/// What a call leaves behind when it fails.
+pub mod outcome {
+    use crate::{Fields, Result, imports};
+
+    /// Keeps `fields` in the job's workitem even if this call then fails:
+    /// call it as soon as something exists that an error handler must
+    /// clean up (an instance just launched), since a trap or a deadline
+    /// ends the call before any error is returned. Later calls add to
+    /// earlier ones; a successful result is merged over them.
+    /// [`Error::with_fields`](crate::Error::with_fields) does the same for
+    /// the error an action returns.
+    pub fn keep(fields: Fields) -> Result<()> {
+        Ok(imports::keep(&serde_json::Value::Object(fields).to_string())?)
+    }
 }
 
 /// Sleeps without holding a host thread; cut short by the call's deadline.
+/// Under [`testing`] it returns at once and the time is added up instead.
 pub fn sleep(duration: std::time::Duration) {
     let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    bindings::mastermind::participant::timer::sleep(ms);
+    imports::sleep(ms);
 }
 
 /// What a participant implements.
@@ -86,7 +144,7 @@ pub trait Participant {
 pub mod prelude {
     pub use crate::{
         Action, Call, Context, Description, Error, ErrorKind, Fields, Kind, Participant, Result, Value, fields, json,
-        log, sleep,
+        log, outcome, sleep,
     };
 }
 
@@ -101,12 +159,16 @@ macro_rules! fields {
     }};
 }
 
-/// Exports a [`Participant`] implementation as the component's entry points.
+/// Exports a [`Participant`] implementation as the component's entry
+/// points. Only on wasm32: a native build (`cargo test`) has no component
+/// to export, and calls the participant through [`testing`] instead.
 #[macro_export]
 macro_rules! export {
     ($participant:ty) => {
+        #[cfg(target_arch = "wasm32")]
         struct __MastermindGuest;
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::Guest for __MastermindGuest {
             fn describe() -> $crate::bindings::mastermind::participant::types::Description {
                 $crate::guest::describe::<$participant>()
@@ -125,6 +187,14 @@ macro_rules! export {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export_guest!(__MastermindGuest with_types_in $crate::bindings);
+
+        // Natively, still check that the type is a participant.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            fn is_participant<P: $crate::Participant>() {}
+            is_participant::<$participant>();
+        };
     };
 }

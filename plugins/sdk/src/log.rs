@@ -1,20 +1,23 @@
 //! Log lines and progress reports, shown live to whoever watches the job.
+//! Under [`crate::testing`] they are recorded for the test to check.
 
-use crate::bindings::mastermind::participant::log::{self as wit, Level};
+use crate::imports;
+
+pub use crate::bindings::mastermind::participant::log::Level;
 
 pub fn debug(message: &str) {
-    wit::log(Level::Debug, message);
+    imports::log(Level::Debug, message);
 }
 pub fn info(message: &str) {
-    wit::log(Level::Info, message);
+    imports::log(Level::Info, message);
 }
 pub fn warn(message: &str) {
-    wit::log(Level::Warn, message);
+    imports::log(Level::Warn, message);
 }
 pub fn error(message: &str) {
-    wit::log(Level::Error, message);
+    imports::log(Level::Error, message);
 }
 /// What is happening now and, if known, how far along (0-100).
 pub fn progress(message: &str, percent: Option<u8>) {
-    wit::progress(message, percent);
+    imports::progress(message, percent);
 }

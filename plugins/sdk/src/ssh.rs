@@ -1,11 +1,14 @@
 //! Commands over SSH through the host, which holds the keys and verifies
 //! host keys.
 
-use crate::bindings::mastermind::participant::ssh::{self as wit, Target};
+use crate::bindings::mastermind::participant::ssh as wit;
 use crate::error::{Error, Result};
 use std::time::Duration;
 
 pub use wit::ExecOutput as Output;
+/// A command for its targets, as the host runs it (what a test's stub
+/// answers).
+pub use wit::{ExecRequest as Request, Target};
 
 /// One command for one or many hosts.
 #[derive(Debug, Clone)]
@@ -54,7 +57,7 @@ impl Exec {
 
     /// One result per target, in the order they were added.
     pub fn run(self) -> Result<Vec<Result<Output>>> {
-        let results = wit::exec(&self.0)?;
+        let results = crate::imports::ssh_exec(&self.0)?;
         Ok(results.into_iter().map(|r| r.map_err(Error::from)).collect())
     }
 }
