@@ -99,7 +99,9 @@ on_both!(a_key_is_held_by_one_job_at_a_time_in_the_order_they_asked, |h| {
     let echoes = Echoes::follow(h);
     let mut jobs = Vec::new();
     for n in 1..=3 {
-        jobs.push(h.launch(ONE_AT_A_TIME, job(n, "200ms")).await);
+        // The first holds long enough for the others to queue behind it.
+        let pause = if n == 1 { "1500ms" } else { "100ms" };
+        jobs.push(h.launch(ONE_AT_A_TIME, job(n, pause)).await);
         // Each asks once the one before is in the queue: the order is known.
         until(h, "the job is listed", |l| l.len() == n as usize).await;
     }
@@ -118,8 +120,8 @@ on_both!(a_limit_lets_that_many_in_and_keys_are_separate, |h| {
     let source = "lock 'pool', limit: 2 do
   wait '${pause}'
 end";
-    let a = h.launch(source, json!({ "pause": "400ms" })).await;
-    let b = h.launch(source, json!({ "pause": "400ms" })).await;
+    let a = h.launch(source, json!({ "pause": "30s" })).await;
+    let b = h.launch(source, json!({ "pause": "30s" })).await;
     until(h, "two holders", |l| holders(l).len() == 2).await;
     let c = h.launch(source, json!({ "pause": "10ms" })).await;
     let other = h.launch(&source.replace("pool", "other"), json!({ "pause": "10ms" })).await;
@@ -129,15 +131,18 @@ end";
     assert_eq!(holders(&pool).len(), 2, "{pool:?}");
     assert!(holders(&pool).contains(&a.as_str()) && holders(&pool).contains(&b.as_str()));
     assert_eq!(waiters(&pool), [(c.as_str(), 1)]);
-    for j in [&a, &b, &c] {
-        support::engine::completed(&h.wait(j).await);
-    }
+    // One holder leaves: the third gets in beside the other.
+    h.engine.cancel("test", &a).await.unwrap();
+    support::engine::completed(&h.wait(&c).await);
+    assert_eq!(holders(&locks(h).await), [b.as_str()]);
+    h.engine.cancel("test", &b).await.unwrap();
+    assert_eq!(h.wait(&b).await.state, JobState::Canceled);
     assert_eq!(locks(h).await, []);
 });
 
 on_both!(a_waiter_whose_time_is_up_applies_on_timeout, |h| {
     let echoes = Echoes::follow(h);
-    let holder = h.launch(ONE_AT_A_TIME, job(1, "1500ms")).await;
+    let holder = h.launch(ONE_AT_A_TIME, job(1, "3s")).await;
     until(h, "the first holds", |l| holders(l).len() == 1).await;
     let impatient = "define 'gave_up' do
   echo 'gave up'
@@ -156,8 +161,8 @@ echo 'after'";
 });
 
 on_both!(the_timeout_bounds_the_wait_not_the_block, |h| {
-    let source = "lock 'k', timeout: '200ms' do
-  wait '600ms'
+    let source = "lock 'k', timeout: '1s' do
+  wait '2s'
   echo 'done'
 end";
     let echoes = Echoes::follow(h);
@@ -212,7 +217,7 @@ end";
 });
 
 on_both!(a_hold_and_a_queue_survive_a_restart, |h| {
-    let first = h.launch(ONE_AT_A_TIME, job(1, "2s")).await;
+    let first = h.launch(ONE_AT_A_TIME, job(1, "5s")).await;
     until(h, "the first holds", |l| holders(l).len() == 1).await;
     let second = h.launch(ONE_AT_A_TIME, job(2, "10ms")).await;
     until(h, "the second waits", |l| l.len() == 2).await;
