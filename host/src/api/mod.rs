@@ -36,6 +36,7 @@ mod secrets;
 mod session;
 mod tenants;
 mod triggers;
+mod webhooks;
 
 pub use auth::{hash_token, new_token};
 pub use ops::{MetricsAccess, metrics_router};
@@ -156,6 +157,7 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(session::routes())
         .merge(approvals::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .merge(locks::routes())
+        .merge(webhooks::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .split_for_parts();
     let document = openapi.clone();
     let router = router

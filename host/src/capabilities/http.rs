@@ -40,6 +40,11 @@ impl HttpClients {
         };
         Ok(HttpClients { public_only: build(false)?, exact: build(true)? })
     }
+
+    /// The client for a policy: public addresses only, or any address.
+    pub fn for_policy(&self, allow_private: bool) -> &reqwest::Client {
+        if allow_private { &self.exact } else { &self.public_only }
+    }
 }
 
 /// Resolves names and drops the addresses the policy forbids, so the check

@@ -12,6 +12,7 @@ mod run;
 mod runtime;
 mod serve;
 mod server;
+mod webhooks;
 mod worker;
 
 pub use runtime::builtin_registry;
@@ -58,6 +59,9 @@ enum Command {
     Approvals(approvals::Approvals),
     /// Lock keys your tenant's jobs hold, and who waits for them.
     Locks(locks::LocksArgs),
+    /// Webhooks your tenant's job ends and pending approvals are posted to.
+    #[command(subcommand)]
+    Webhooks(webhooks::Webhooks),
     /// Tenants on a server (the server's admin token).
     #[command(subcommand)]
     Tenants(access::Tenants),
@@ -85,6 +89,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Secrets(cmd) => client::secrets(cmd).await,
         Command::Approvals(cmd) => approvals::approvals(cmd).await,
         Command::Locks(args) => locks::locks(args).await,
+        Command::Webhooks(cmd) => webhooks::webhooks(cmd).await,
         Command::Tenants(cmd) => access::tenants(cmd).await,
         Command::Tokens(cmd) => access::tokens(cmd).await,
         Command::Login(args) => access::login(args).await,

@@ -143,7 +143,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if first_start {
         bootstrap_default_tenant(&server.store, &config.public_url).await?;
     }
-    let scheduler = server.spawn_scheduler(stop.clone());
+    let scheduler = server.spawn_services(stop.clone())?;
     let state = AppState::new(
         server.store.clone(),
         server.engine.clone(),

@@ -6,7 +6,7 @@ use super::runtime;
 use crate::capabilities::{SecretStore, Vault};
 use crate::engine::{Engine, EngineConfig, TenantRuntime};
 use crate::sandbox::Limits;
-use crate::services::{Metrics, Scheduler, ServerTenancy};
+use crate::services::{Metrics, Notifier, Scheduler, ServerTenancy};
 use crate::store::{Backend, Store};
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
@@ -62,13 +62,20 @@ pub(super) struct Server {
     pub(super) tenancy: Arc<ServerTenancy>,
     pub(super) vault: Arc<Vault>,
     pub(super) metrics: Arc<Metrics>,
+    /// Webhooks may reach private addresses (`--allow-private-grants`).
+    allow_private: bool,
 }
 
 impl Server {
-    /// Fires due schedules until `stop` (every process that runs jobs does).
-    pub(super) fn spawn_scheduler(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    /// Fires due schedules and posts webhook notifications until `stop`
+    /// (every process that runs jobs does).
+    pub(super) fn spawn_services(&self, stop: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         let scheduler = Scheduler::new(self.store.clone(), self.engine.clone(), self.metrics.clone());
-        tokio::spawn(scheduler.run(stop))
+        let worker = format!("notifier-{}", uuid::Uuid::now_v7());
+        let notifier = Notifier::new(self.store.clone(), self.tenancy.clone(), worker, self.allow_private)?;
+        Ok(tokio::spawn(async move {
+            tokio::join!(scheduler.run(stop.clone()), notifier.run(stop));
+        }))
     }
 }
 
@@ -130,6 +137,7 @@ pub(super) async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyho
         secrets: Arc::new(runtime::secrets(&args.secrets)?) as Arc<dyn SecretStore>,
         limits: Limits::default(),
         max_concurrent_calls: config.max_concurrent_calls,
+        webhooks: Vec::new(),
     };
     let public_only = !args.allow_private_grants;
     let tenancy = Arc::new(ServerTenancy::new(
@@ -143,7 +151,8 @@ pub(super) async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyho
     let engine = Engine::with_tenancy(store.clone(), sandbox.clone(), tenancy.clone(), config);
     let metrics = Arc::new(Metrics::new());
     tokio::spawn(metrics.clone().follow(engine.subscribe()));
-    Ok(Server { store, engine, sandbox, tenancy, vault, metrics })
+    let allow_private = args.allow_private_grants;
+    Ok(Server { store, engine, sandbox, tenancy, vault, metrics, allow_private })
 }
 
 /// Cancelled on Ctrl-C or SIGTERM.

@@ -17,7 +17,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let server = start(&args.db, &args.common, KeyUse::Open).await?;
     let stop = stop_on_signal();
     eprintln!("mastermind worker: processing jobs in {}", args.db);
-    let scheduler = server.spawn_scheduler(stop.clone());
+    let scheduler = server.spawn_services(stop.clone())?;
     server.engine.run(stop.clone()).await?;
     stop.cancel();
     scheduler.await.ok();

@@ -379,6 +379,7 @@ impl Engine {
         let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
         flow.run_all(messages.into_iter().map(|m| m.message).chain(result));
         let outcome = flow.into_changes(consumed);
+        let notifications = super::notices::notifications(&context.runtime, &context.definition, job_id, &outcome);
         // A timer (or a retry without delay) is the claim loop's: woken, it
         // claims what is due and sleeps until the next timer.
         after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, crate::model::Message::Dispatch(_)));
@@ -386,6 +387,9 @@ impl Engine {
         // `granted` message is the claim loop's too.
         after.wake |= !outcome.changes.locks.is_empty();
         let written = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
+        if !notifications.is_empty() {
+            tx.notify(job_id, tenant, &notifications).await?;
+        }
         if let Some(cache) = cache
             && !outcome.state.is_final()
         {

@@ -33,6 +33,13 @@ pub enum FlowEvent {
         /// Why it failed.
         error: StepError,
     },
+    /// An `approval` waits for a person's decision.
+    ApprovalRequested {
+        /// The approval expression.
+        fei: String,
+        /// What it asks, dollar notation resolved.
+        prompt: String,
+    },
     /// The job ended (completed or canceled).
     Finished {
         /// The state it ended in.

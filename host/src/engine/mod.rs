@@ -39,6 +39,7 @@ mod expressions;
 mod flow;
 mod handlers;
 mod lifecycle;
+mod notices;
 mod registry;
 #[cfg(test)]
 pub(crate) mod scripted;
@@ -49,8 +50,9 @@ mod worker;
 pub use flow::FlowEvent;
 pub use lifecycle::Control;
 
+pub use notices::{EVENTS as NOTIFIED_EVENTS, notify_names};
 pub use registry::{Registered, Registry, Resolver};
-pub use tenancy::{RuntimeFuture, SingleTenant, Tenancy, TenantRuntime};
+pub use tenancy::{RuntimeFuture, SingleTenant, Tenancy, TenantRuntime, WebhookRoute};
 pub use validate::validate;
 
 use crate::capabilities::SecretStore;
@@ -222,6 +224,7 @@ impl Event {
             Event::Flow(FlowEvent::Echo { .. }) => "echo",
             Event::Flow(FlowEvent::StepFailed { .. }) => "step_failed",
             Event::Flow(FlowEvent::Finished { .. }) => "finished",
+            Event::Flow(FlowEvent::ApprovalRequested { .. }) => "approval_requested",
         }
     }
 
@@ -312,6 +315,7 @@ impl Engine {
             secrets,
             limits: config.limits.clone(),
             max_concurrent_calls: config.max_concurrent_calls,
+            webhooks: Vec::new(),
         };
         Self::with_tenancy(store, sandbox, Arc::new(SingleTenant(Arc::new(runtime))), config)
     }

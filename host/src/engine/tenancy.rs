@@ -27,6 +27,20 @@ pub struct TenantRuntime {
     pub limits: Limits,
     /// Participant calls of this tenant in flight at once, in this process.
     pub max_concurrent_calls: usize,
+    /// The webhooks its jobs' ends and pending approvals are posted to.
+    pub webhooks: Vec<WebhookRoute>,
+}
+
+/// A tenant's webhook, as the engine routes events to it (the URL stays in
+/// the catalogue; `services::notify` delivers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookRoute {
+    /// Its name: what a definition's `notify:` names.
+    pub name: String,
+    /// The events it is told of (`job.completed`, `approval.pending`...).
+    pub events: Vec<String>,
+    /// Told of every job's events, not only those of jobs naming it.
+    pub every_job: bool,
 }
 
 /// What [`Tenancy::runtime`] returns: the runtime, once the store is read.

@@ -7,17 +7,20 @@
 //! - [`launch`]: creating a job from a stored definition, the one way the
 //!   API, triggers and schedules all do it;
 //! - [`schedules`]: the loop that fires due schedules, in any process;
-//! - [`metrics`]: what this process counts for `/metrics`.
+//! - [`metrics`]: what this process counts for `/metrics`;
+//! - [`notify`]: the loop that posts webhook notifications, in any process.
 //!
 //! Nothing here knows about HTTP: errors are this layer's own, and the API
 //! renders them.
 
 pub mod launch;
 pub mod metrics;
+pub mod notify;
 pub mod schedules;
 pub mod tenancy;
 
 pub use launch::{Launch, LaunchError, launch_stored, load_definition};
 pub use metrics::Metrics;
+pub use notify::Notifier;
 pub use schedules::Scheduler;
 pub use tenancy::{Builtin, ServerTenancy, TenantLimits};

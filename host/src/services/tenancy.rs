@@ -9,7 +9,7 @@
 //! process is seen within that time.
 
 use crate::capabilities::{Grants, MemorySecrets, Secret, SecretStore, Vault};
-use crate::engine::{Registry, RuntimeFuture, Tenancy, TenantRuntime};
+use crate::engine::{Registry, RuntimeFuture, Tenancy, TenantRuntime, WebhookRoute};
 use crate::sandbox::{Limits, Participant, Sandbox};
 use crate::store::{Store, StoreError};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -282,11 +282,16 @@ impl ServerTenancy {
             Some(t) => serde_json::from_value::<TenantLimits>(t.limits).unwrap_or_default(),
             None => TenantLimits::default(),
         };
+        let webhooks = self.store.catalogue().webhooks(tenant).await?;
         let runtime = TenantRuntime {
             registry: Arc::new(registry),
             secrets: Arc::new(secrets) as Arc<dyn SecretStore>,
             limits: limits.to_limits(),
             max_concurrent_calls: limits.max_concurrent_calls as usize,
+            webhooks: webhooks
+                .into_iter()
+                .map(|w| WebhookRoute { name: w.name, events: w.events, every_job: w.every_job })
+                .collect(),
         };
         Ok((runtime, values, limits))
     }

@@ -9,7 +9,8 @@
 use super::sql::{self, Statement};
 use super::work::{self, ROWS_PER_STATEMENT};
 use super::{
-    Backend, audit, definitions, events, jobs, listing, locks, participants, schedules, secrets, tenants, triggers,
+    Backend, audit, definitions, events, jobs, listing, locks, notifications, participants, schedules, secrets,
+    tenants, triggers, webhooks,
 };
 
 /// The lengths a built list is prepared with: one, a few, the most.
@@ -27,6 +28,8 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         definitions::STATEMENTS,
         events::STATEMENTS,
         locks::STATEMENTS,
+        notifications::STATEMENTS,
+        webhooks::STATEMENTS,
         participants::STATEMENTS,
         schedules::STATEMENTS,
         secrets::STATEMENTS,
@@ -36,6 +39,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
     let mut all: Vec<Statement> = fixed.iter().flat_map(|list| list.iter().map(|s| (*s).clone())).collect();
     all.push(work::open_job_statement().clone());
     all.push(work::claim_jobs_statement(backend));
+    all.push(notifications::claim_statement(backend));
     for n in [0, 1, 3] {
         all.push(work::claim_dispatches_statement(backend, n));
     }

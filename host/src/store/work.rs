@@ -240,7 +240,7 @@ pub(super) fn marks(first: usize, n: usize) -> String {
 /// holds the job's row until the commit, so no other process works on it
 /// meanwhile.
 pub struct WorkTx {
-    tx: Tx,
+    pub(super) tx: Tx,
     store: Store,
     /// Events appended, stored at the commit.
     events: Vec<super::events::Pending>,

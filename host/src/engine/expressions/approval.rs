@@ -70,8 +70,10 @@ impl super::Kind for Approval {
         if let Some((name, kind)) = form.iter().find(|(_, k)| !k.as_str().is_some_and(|k| FORM_TYPES.contains(&k))) {
             return flow.fail(fei, fail(format!("form: {name}: {kind} is not one of {}", FORM_TYPES.join(", "))));
         }
+        let asked = super::super::flow::FlowEvent::ApprovalRequested { fei: fei.0.clone(), prompt: prompt.clone() };
         let state = ApprovalState { prompt, approvers, form, requested_at: flow.now(), line: node.span.line };
         super::set_state::<Approval>(flow, fei, &state);
+        flow.events.push(asked);
     }
 }
 
