@@ -501,14 +501,7 @@ async fn the_api_and_the_command_line_show_who_holds_and_who_waits() {
     assert_eq!(stranger.ok(Method::GET, "/v1/locks", None).await, json!([]));
     stranger.fails(Method::GET, &format!("/v1/locks?job={first}"), None, StatusCode::NOT_FOUND).await;
 
-    let out = tokio::process::Command::new(support::mastermind_bin())
-        .args(["locks", "--job", &second])
-        .env("MASTERMIND_URL", &server.url)
-        .env("MASTERMIND_TOKEN", &owner.token)
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .output()
-        .await
-        .unwrap();
+    let out = server.cli(&owner, &dir.path().join("config"), &["locks", "--job", &second]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, listed);

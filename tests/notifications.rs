@@ -127,14 +127,7 @@ async fn job_ends_and_pending_approvals_reach_the_webhooks_that_want_them() {
     assert_eq!(deliveries[0]["event"], "job.failed");
 
     // The command line lists them too.
-    let out = tokio::process::Command::new(support::mastermind_bin())
-        .args(["webhooks", "deliveries", "ops"])
-        .env("MASTERMIND_URL", &server.url)
-        .env("MASTERMIND_TOKEN", &owner.token)
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .output()
-        .await
-        .unwrap();
+    let out = server.cli(&owner, &dir.path().join("config"), &["webhooks", "deliveries", "ops"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, deliveries);

@@ -255,6 +255,23 @@ test("secrets, triggers, schedules, the audit log and the tenant's limits", asyn
   await page.getByRole("cell", { name: "max_concurrent_calls" }).waitFor(WAIT);
 });
 
+test("a webhook is set, a job's end is posted to it, and its deliveries are listed", async () => {
+  await page.goto(`${MM_URL}/#/webhooks`);
+  await page.getByLabel("Name").fill("team");
+  await page.getByLabel("URL", { exact: true }).fill(`${MM_URL}/not-a-receiver`);
+  await page.getByLabel("every job of the tenant").check();
+  await page.getByRole("button", { name: "Set", exact: true }).click();
+  await page.locator("td code", { hasText: "team" }).waitFor(WAIT);
+  assert.ok(!(await page.content()).includes("not-a-receiver"), "a URL's path is never shown");
+  await pushDefinition("hooked", "echo 'hi'\n");
+  await launch("hooked", {});
+  await jobState("completed");
+  await page.goto(`${MM_URL}/#/webhooks`);
+  await page.getByRole("button", { name: "Deliveries" }).click();
+  await page.getByRole("cell", { name: "job.completed" }).waitFor(WAIT);
+  await shot("webhooks");
+});
+
 test("keyboard only: skip link, navigation and a form", async () => {
   await page.goto(`${MM_URL}/#/jobs`);
   await page.reload();

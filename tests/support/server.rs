@@ -117,6 +117,20 @@ impl Server {
         self.spawn().await;
     }
 
+    /// Runs `mastermind ARGS` as a client of this server with `api`'s
+    /// token, its configuration under `config` (nothing of the user's read).
+    #[allow(dead_code)]
+    pub async fn cli(&self, api: &Api, config: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(super::mastermind_bin())
+            .args(args)
+            .env("MASTERMIND_URL", &self.url)
+            .env("MASTERMIND_TOKEN", &api.token)
+            .env("XDG_CONFIG_HOME", config)
+            .output()
+            .await
+            .unwrap()
+    }
+
     pub fn admin(&self) -> Api {
         Api::new(&self.url, ADMIN_TOKEN)
     }

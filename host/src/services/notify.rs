@@ -45,7 +45,7 @@ const POLL: Duration = Duration::from_millis(250);
 /// Rows claimed at once.
 const CLAIM: usize = 16;
 /// Posts in flight at once, per process.
-const IN_FLIGHT: usize = 64;
+pub const IN_FLIGHT: usize = 64;
 
 /// The delivery loop of one process.
 pub struct Notifier {

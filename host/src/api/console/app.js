@@ -7,6 +7,7 @@ import { jobsPage, jobPage } from "./jobs.js";
 import { definitionsPage, definitionPage } from "./definitions.js";
 import { approvalsPage } from "./approvals.js";
 import { locksPage } from "./locks.js";
+import { webhooksPage } from "./webhooks.js";
 import { participantsPage, participantPage, secretsPage, triggersPage, schedulesPage, auditPage, tenantPage } from "./settings.js";
 
 const routes = [
@@ -21,6 +22,7 @@ const routes = [
   [/^\/participants$/, participantsPage],
   [/^\/participants\/([^/]+)$/, participantPage],
   [/^\/secrets$/, secretsPage],
+  [/^\/webhooks$/, webhooksPage],
   [/^\/triggers$/, triggersPage],
   [/^\/schedules$/, schedulesPage],
   [/^\/audit$/, auditPage],

@@ -29,6 +29,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("graph.js", JAVASCRIPT, include_str!("graph.js")),
     ("approvals.js", JAVASCRIPT, include_str!("approvals.js")),
     ("locks.js", JAVASCRIPT, include_str!("locks.js")),
+    ("webhooks.js", JAVASCRIPT, include_str!("webhooks.js")),
     ("definitions.js", JAVASCRIPT, include_str!("definitions.js")),
     ("settings.js", JAVASCRIPT, include_str!("settings.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("style.css")),
