@@ -268,7 +268,7 @@ test("a webhook is set, a job's end is posted to it, and its deliveries are list
   await jobState("completed");
   await page.goto(`${MM_URL}/#/webhooks`);
   await page.getByRole("button", { name: "Deliveries" }).click();
-  await page.getByRole("cell", { name: "job.completed" }).waitFor(WAIT);
+  await page.getByRole("cell", { name: "job.completed", exact: true }).waitFor(WAIT);
   await shot("webhooks");
 });
 
