@@ -101,7 +101,8 @@ impl CallCaps {
         }
         // The same address policy as HTTP, before the key is even read.
         let host = normalize_host(url.host_str().unwrap_or_default());
-        let public_only = self.address_policy("chef", &host, &base, access).await?;
+        let public_only =
+            if self.dry_run().is_some() { false } else { self.address_policy("chef", &host, &base, access).await? };
 
         let secret = self.secret("chef", &request.key_secret)?;
         let key = parse_private_key(secret.expose()).map_err(|()| {
@@ -122,6 +123,9 @@ impl CallCaps {
             CapabilityError::fatal(format!("chef: cannot sign with the key in secret '{}': {e}", request.key_secret))
         })?;
 
+        if self.dry_run().is_some() {
+            return Ok(self.dry_chef(&request.client_name, &method, &request.path, url.as_str()));
+        }
         let timeout = self.time_left(None);
         if timeout.is_zero() {
             return Err(CapabilityError::retryable("chef: no time left before the call's deadline"));

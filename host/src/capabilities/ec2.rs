@@ -298,6 +298,9 @@ impl CallCaps {
         if request.image_id.is_empty() || request.instance_type.is_empty() {
             return Err(CapabilityError::bad_input("ec2 run-instances: image-id and instance-type are required"));
         }
+        if self.dry_run().is_some() {
+            return Ok(self.dry_run_instances(&request));
+        }
         let count = request.count.max(1) as i32;
         let mut call = client
             .run_instances()
@@ -345,6 +348,9 @@ impl CallCaps {
         filters: Vec<(String, Vec<String>)>,
     ) -> Result<Vec<Instance>, CapabilityError> {
         let client = self.ec2_client(credentials, region)?;
+        if self.dry_run().is_some() {
+            return Ok(self.dry_describe(region, &instance_ids));
+        }
         let mut call = client.describe_instances();
         if instance_ids.is_empty() {
             // Everything but the long gone.
@@ -377,6 +383,9 @@ impl CallCaps {
         let client = self.ec2_client(credentials, region)?;
         if instance_ids.is_empty() {
             return Err(CapabilityError::bad_input("ec2: no instance ids"));
+        }
+        if self.dry_run().is_some() {
+            return Ok(self.dry_change_state(region, &instance_ids, action));
         }
         let ids = Some(instance_ids);
         match action {

@@ -171,7 +171,9 @@ impl CallCaps {
         let Some(access) = self.grants.http_access(&host, port) else {
             return Err(self.deny("http", &target, &format!("grant it with http={target}")));
         };
-        let public_only = self.address_policy("http", &host, &target, access).await?;
+        // A dry run resolves nothing: no packet leaves.
+        let public_only =
+            if self.dry_run().is_some() { false } else { self.address_policy("http", &host, &target, access).await? };
         let method = request.method.to_ascii_uppercase();
         if !METHODS.contains(&method.as_str()) {
             return Err(CapabilityError::bad_input(format!(
@@ -226,6 +228,10 @@ impl CallCaps {
             return Err(CapabilityError::bad_input("http: secrets may only fill the URL's path and query"));
         }
 
+        if self.dry_run().is_some() {
+            // The URL as the participant wrote it: secret placeholders unfilled.
+            return Ok(self.dry_http(method.as_str(), &request.url));
+        }
         let timeout = self.time_left(request.timeout_ms);
         if timeout.is_zero() {
             return Err(CapabilityError::retryable("http: no time left before the call's deadline"));

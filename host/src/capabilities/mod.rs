@@ -17,6 +17,7 @@
 //! - Every host call is bounded by what remains of the call's deadline.
 
 pub mod chef;
+pub mod dry_run;
 pub mod ec2;
 pub mod grants;
 pub mod http;
@@ -30,6 +31,7 @@ mod ssh_host_keys;
 mod ssh_slots;
 pub mod vault;
 
+pub use dry_run::Stubs;
 pub use grants::{Access, GrantError, Grants};
 pub use http::HttpClients;
 pub use known_hosts::{FileKnownHosts, KnownHosts, MemoryKnownHosts};
@@ -126,6 +128,13 @@ pub enum ParticipantEvent {
         /// How far along, 0 to 100, when it knows.
         percent: Option<u8>,
     },
+    /// A dry run's capability call: what would have been sent.
+    Planned {
+        /// `http`, `ssh`, `ec2` or `chef`.
+        capability: String,
+        /// Its method and URL, hosts and command, region and instances.
+        call: serde_json::Value,
+    },
 }
 
 /// Receives a call's log lines and progress reports as they happen.
@@ -141,6 +150,8 @@ pub struct HostServices {
     pub(crate) ec2: ec2::Ec2Clients,
     pub(crate) known_hosts: Arc<dyn KnownHosts>,
     pub(crate) ssh_slots: ssh_slots::ConnectionSlots,
+    /// A dry run's answers: no capability call leaves the process.
+    pub(crate) dry_run: Option<Arc<Stubs>>,
 }
 
 /// Host-wide settings for the capabilities.
@@ -151,6 +162,9 @@ pub struct HostConfig {
     /// Where SSH host keys trusted on first use are kept; `None` keeps them
     /// in memory, so trust lasts only as long as the process.
     pub known_hosts_file: Option<std::path::PathBuf>,
+    /// Answer every capability call in the host, from these stubs or
+    /// synthetic answers, and send nothing (`mastermind run --dry-run`).
+    pub dry_run: Option<Arc<Stubs>>,
 }
 
 impl HostServices {
@@ -169,6 +183,7 @@ impl HostServices {
             ec2: ec2::Ec2Clients::new(config.aws_endpoint_url.clone()),
             known_hosts,
             ssh_slots: ssh_slots::ConnectionSlots::default(),
+            dry_run: config.dry_run.clone(),
         })
     }
 }

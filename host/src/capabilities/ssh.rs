@@ -154,6 +154,10 @@ impl CallCaps {
         }
         let secret = self.secret("ssh", &request.key_secret)?;
         let key = parse_key(&request.key_secret, secret.expose())?;
+        if self.dry_run().is_some() {
+            // Checked as a real one; nothing resolved or connected.
+            return Ok(self.dry_ssh(&request));
+        }
 
         let mut targets = Vec::with_capacity(checked.len());
         let mut early: Vec<Option<CapabilityError>> = Vec::with_capacity(checked.len());

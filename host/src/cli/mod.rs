@@ -8,6 +8,7 @@ mod locks;
 mod new;
 mod output;
 mod participant;
+mod plan;
 mod run;
 mod runtime;
 mod serve;

@@ -155,6 +155,7 @@ impl EventSink for StderrEvents {
             ParticipantEvent::Log { level, message } => eprintln!("[{}] {level}: {message}", self.0),
             ParticipantEvent::Progress { message, percent: Some(p) } => eprintln!("[{}] {p:>3}% {message}", self.0),
             ParticipantEvent::Progress { message, percent: None } => eprintln!("[{}] ... {message}", self.0),
+            ParticipantEvent::Planned { capability, call } => eprintln!("[{}] would call {capability}: {call}", self.0),
         }
     }
 }

@@ -44,6 +44,17 @@ pub struct RunArgs {
     /// Finish an interrupted job instead of starting one.
     #[arg(long, value_name = "JOB_ID", conflicts_with_all = ["file", "fields", "fields_file"])]
     resume: Option<String>,
+    /// Show what the job would do, and do none of it: it runs in full
+    /// (grants checked, dollar notation resolved, handlers taken), but
+    /// every capability call (HTTP, SSH, EC2, Chef) is answered by the host
+    /// — from --stubs, else a synthetic answer — and nothing is sent. The
+    /// job is kept apart, in a database of its own that goes with it.
+    #[arg(long, conflicts_with_all = ["resume", "db"])]
+    dry_run: bool,
+    /// A dry run's answers (JSON: `http`, `ssh`, `chef` lists and `ec2`;
+    /// see docs/language.md, "Dry runs").
+    #[arg(long, value_name = "FILE.json", requires = "dry_run")]
+    stubs: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -98,7 +109,22 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let db = args.db.clone().unwrap_or_else(runtime::default_db_url);
+    // A dry run's job lives and dies with this run, apart from real ones.
+    let apart = if args.dry_run { Some(tempfile::tempdir().context("a directory for the dry run")?) } else { None };
+    let db = match &apart {
+        Some(dir) => format!("sqlite:{}", dir.path().join("dry-run.db").display()),
+        None => args.db.clone().unwrap_or_else(runtime::default_db_url),
+    };
+    let stubs = match (&args.stubs, args.dry_run) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let stubs: crate::capabilities::Stubs =
+                serde_json::from_str(&text).with_context(|| format!("the stubs in {}", path.display()))?;
+            Some(Arc::new(stubs))
+        }
+        (None, true) => Some(Arc::default()),
+        (None, false) => None,
+    };
     let (definition, source, file_name) = match (&args.resume, &args.file) {
         (Some(_), _) => (None, String::new(), String::new()),
         (None, Some(file)) => match read_definition(file)? {
@@ -110,7 +136,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         (None, None) => anyhow::bail!("give a definition file to run, or --resume JOB_ID"),
     };
-    let rt = runtime::start(&db, &args.secrets, &args.grants, &args.participants).await?;
+    let rt = runtime::start(&db, &args.secrets, &args.grants, &args.participants, stubs).await?;
     let engine = rt.engine.clone();
     let mut events = engine.subscribe();
     let job_id = match (&args.resume, definition) {
@@ -133,7 +159,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => unreachable!("checked above"),
     };
-    eprintln!("job {job_id} (database {db})");
+    if args.dry_run {
+        eprintln!("job {job_id} (dry run: nothing is sent)");
+    } else {
+        eprintln!("job {job_id} (database {db})");
+    }
 
     // Every event of the job is shown, once and in order: live from the
     // engine's broadcast, and from the store for any the broadcast did not
@@ -179,6 +209,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     show_stored(engine.store(), &job_id, &shown, tty).await?;
     stop.cancel();
     let _ = worker.await;
+    if args.dry_run {
+        super::plan::print_plan(engine.store(), &job_id, tty).await?;
+    }
 
     match job.state {
         JobState::Completed => {
@@ -192,7 +225,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         _ => {
             let error = job.error.map(|e| e.to_string()).unwrap_or_else(|| "unknown error".into());
             eprintln!("job {job_id} failed: {error}");
-            eprintln!("retry it with: mastermind run --resume {job_id} (after fixing the cause)");
+            if !args.dry_run {
+                eprintln!("retry it with: mastermind run --resume {job_id} (after fixing the cause)");
+            }
             Ok(ExitCode::from(1))
         }
     }
@@ -248,6 +283,9 @@ fn show(kind: &str, data: &Value, tty: bool) {
             None => eprintln!("   ... {}", text("message")),
         },
         "echo" => eprintln!("{}", text("text")),
+        "planned" => {
+            eprintln!("   {dim}would call{reset} {}", super::plan::describe_call(&text("capability"), &data["call"]))
+        }
         "step_failed" => eprintln!("{red}step failed{reset}: {}", error()),
         "finished" => eprintln!("job {}", text("state")),
         _ => {}

@@ -2,7 +2,7 @@
 //! participants with their grants, secrets, the store and the engine.
 
 use crate::builtin;
-use crate::capabilities::{Grants, HostConfig, MemorySecrets};
+use crate::capabilities::{Grants, HostConfig, MemorySecrets, Stubs};
 use crate::engine::{Engine, EngineConfig, Registry};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::services::Builtin;
@@ -30,10 +30,17 @@ pub fn default_db_url() -> String {
 /// The sandbox; `cpu_cores_per_tenant` bounds each tenant's guest code
 /// (a server's; `None` for the CLI's own jobs).
 pub fn sandbox(cpu_cores_per_tenant: Option<f64>) -> anyhow::Result<Arc<Sandbox>> {
+    sandbox_with(cpu_cores_per_tenant, None)
+}
+
+/// The sandbox, answering every capability call from `dry_run` when given
+/// (`mastermind run --dry-run`).
+pub fn sandbox_with(cpu_cores_per_tenant: Option<f64>, dry_run: Option<Arc<Stubs>>) -> anyhow::Result<Arc<Sandbox>> {
     let host = HostConfig {
         aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
         // SSH host keys trusted on first use must outlive one CLI run.
         known_hosts_file: Some(data_dir().join("known_hosts.json")),
+        dry_run,
     };
     Ok(Arc::new(Sandbox::new(SandboxConfig {
         cache_dir: super::cache_dir(),
@@ -216,8 +223,14 @@ pub struct Runtime {
     pub engine: Arc<Engine>,
 }
 
-pub async fn start(db: &str, secret_specs: &[String], grants: &[String], own: &[PathBuf]) -> anyhow::Result<Runtime> {
-    let sandbox = sandbox(None)?;
+pub async fn start(
+    db: &str,
+    secret_specs: &[String],
+    grants: &[String],
+    own: &[PathBuf],
+    dry_run: Option<Arc<Stubs>>,
+) -> anyhow::Result<Runtime> {
+    let sandbox = sandbox_with(None, dry_run)?;
     let registry = Arc::new(local_registry(&sandbox, grants, own).await?);
     let secrets = Arc::new(secrets(secret_specs)?);
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;

@@ -209,6 +209,15 @@ pub enum Event {
         /// How far along, 0 to 100, when the call says.
         percent: Option<u8>,
     },
+    /// A dry run's capability call: what the step would have sent.
+    Planned {
+        /// The participant expression whose call it is.
+        fei: String,
+        /// `http`, `ssh`, `ec2` or `chef`.
+        capability: String,
+        /// Its method and URL, hosts and command, region and instances.
+        call: Value,
+    },
     /// An event of the flow itself (an echo, a failed step, the end).
     Flow(FlowEvent),
 }
@@ -221,6 +230,7 @@ impl Event {
             Event::StepFinished { .. } => "step_finished",
             Event::Log { .. } => "log",
             Event::Progress { .. } => "progress",
+            Event::Planned { .. } => "planned",
             Event::Flow(FlowEvent::Echo { .. }) => "echo",
             Event::Flow(FlowEvent::StepFailed { .. }) => "step_failed",
             Event::Flow(FlowEvent::Finished { .. }) => "finished",

@@ -219,6 +219,9 @@ impl EventSink for StepEvents {
             ParticipantEvent::Progress { message, percent } => {
                 Event::Progress { fei: self.fei.clone(), message, percent }
             }
+            ParticipantEvent::Planned { capability, call } => {
+                Event::Planned { fei: self.fei.clone(), capability, call }
+            }
         };
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         if lines.len() < MAX_CALL_LINES {
