@@ -201,3 +201,28 @@ async fn the_command_line_lists_and_decides_approvals() {
     assert_eq!(done["fields"]["ticket"], 7);
     assert_eq!(done["fields"]["approval"]["comment"], "go");
 }
+
+/// `groups:` lets any approver token of those groups decide; a token in no
+/// such group (even an approver) is refused with who may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_naming_a_group_is_decided_by_a_token_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let owner = server.tenant("acme").await;
+    let in_group = |name: &str, groups: Value| json!({ "name": name, "scopes": ["approve"], "groups": groups });
+    let carol = owner.ok(Method::POST, "/v1/tokens", Some(in_group("carol", json!(["ops", "dba"])))).await;
+    assert_eq!(carol["groups"], json!(["ops", "dba"]));
+    let carol = owner.with_token(carol["token"].as_str().unwrap());
+    let dave = owner.ok(Method::POST, "/v1/tokens", Some(in_group("dave", json!(["dev"])))).await;
+    let dave = owner.with_token(dave["token"].as_str().unwrap());
+    owner.fails(Method::POST, "/v1/tokens", Some(in_group("eve", json!(["no spaces"]))), StatusCode::BAD_REQUEST).await;
+    owner.push("gated", "approval 'Migrate?', groups: 'ops'\nset 'f:went' => true").await;
+    let job = owner.launch("gated", json!({})).await;
+    let approval = pending(&owner, &job).await;
+    assert_eq!(approval["groups"], json!(["ops"]));
+    let refused = dave.fails(Method::POST, &decide(&approval, "approve"), Some(json!({})), StatusCode::FORBIDDEN).await;
+    assert!(refused["message"].as_str().unwrap().contains("group ops"), "{refused}");
+    carol.ok(Method::POST, &decide(&approval, "approve"), Some(json!({ "comment": "window open" }))).await;
+    let done = owner.wait_state(&job, &["completed"]).await;
+    assert_eq!(done["fields"]["approval"]["by"], "carol");
+}

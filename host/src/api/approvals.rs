@@ -4,7 +4,8 @@
 //! Guarantees:
 //! - Listed with a `read` token (or `approve`); decided with an `approve`
 //!   or `admin` token, and only by a token the approval names in its
-//!   `approvers:` when it names any.
+//!   `approvers:`, or one in a group it names in `groups:`, when it names
+//!   any.
 //! - An approval's form is checked before the decision is accepted: every
 //!   field it asks for, of its type, and no other (400 otherwise).
 //! - Who decided, when and why goes into the audit log and, through the
@@ -45,8 +46,10 @@ pub struct ApprovalView {
     pub id: String,
     /// The question asked.
     pub prompt: String,
-    /// The tokens that may decide; any approver when empty.
+    /// The tokens that may decide; any approver when neither they nor groups are named.
     pub approvers: Vec<String>,
+    /// The groups whose tokens may decide.
+    pub groups: Vec<String>,
     /// The fields a decision gives, and their types.
     #[schema(value_type = Object)]
     pub form: Map<String, Value>,
@@ -92,6 +95,7 @@ fn view(
         id: fei.0.clone(),
         prompt: state.prompt,
         approvers: state.approvers,
+        groups: state.groups,
         form: state.form,
         line: state.line,
         requested_at: time(state.requested_at),
@@ -175,10 +179,15 @@ async fn decide(
         .ok_or_else(|| ApiError::not_found("approval", &format!("{job_id}/{id}")))?;
     let approval: ApprovalState = serde_json::from_value(waiting.state).unwrap_or_default();
     let by = who.token.name.clone();
-    if !approval.approvers.is_empty() && !approval.approvers.contains(&by) {
+    let open = approval.approvers.is_empty() && approval.groups.is_empty();
+    let named = approval.approvers.contains(&by);
+    let in_group = who.token.groups.iter().any(|g| approval.groups.contains(g));
+    if !(open || named || in_group) {
+        let mut who_may: Vec<String> = approval.approvers.clone();
+        who_may.extend(approval.groups.iter().map(|g| format!("group {g}")));
         return Err(ApiError::Forbidden(format!(
             "only {} may decide this approval (this token is '{by}')",
-            approval.approvers.join(", ")
+            who_may.join(", ")
         )));
     }
     if approved {

@@ -127,6 +127,7 @@ async fn sign_in(State(state): State<Arc<AppState>>, who: Principal) -> ApiResul
         tenant: Some(tenant),
         name: format!("signin-{}", &link.id[link.id.len().saturating_sub(8)..]),
         scopes: vec!["admin".into()],
+        groups: Vec::new(),
         created_at: now_ms(),
     };
     state.store.catalogue().insert_token(&record, &hash_token(&token)).await?;

@@ -56,6 +56,10 @@ pub struct TokenInput {
     /// Any of `read`, `run`, `admin`, `approve`; or `signin` alone, for a one-time
     /// console sign-in link.
     pub scopes: Vec<String>,
+    /// The groups it belongs to: an `approval` naming one (`groups: ['ops']`)
+    /// may be decided by an approver token in it.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,6 +68,7 @@ pub struct TokenView {
     pub tenant: Option<String>,
     pub name: String,
     pub scopes: Vec<String>,
+    pub groups: Vec<String>,
     pub created_at: String,
     /// The token itself: shown only when it is created.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,6 +114,7 @@ fn token_view(t: TokenRecord, token: Option<String>) -> TokenView {
         tenant: t.tenant,
         name: t.name,
         scopes: t.scopes,
+        groups: t.groups,
         created_at: time(t.created_at),
         token,
         signin_url: None,
@@ -204,12 +210,16 @@ async fn issue_token(state: &AppState, tenant: &str, input: TokenInput) -> ApiRe
             "unknown scope '{bad}' (read, run, admin, approve, or signin alone)"
         )));
     }
+    for group in &input.groups {
+        super::definitions::check_name("group", group)?;
+    }
     let token = new_token();
     let record = TokenRecord {
         id: uuid::Uuid::now_v7().to_string(),
         tenant: Some(tenant.to_owned()),
         name: input.name,
         scopes: input.scopes,
+        groups: input.groups,
         created_at: now_ms(),
     };
     state.store.catalogue().insert_token(&record, &hash_token(&token)).await?;

@@ -106,6 +106,10 @@ pub enum Tokens {
         #[arg(long = "scope", value_name = "SCOPE", required = true,
               value_parser = ["read", "run", "admin", "approve", "signin"])]
         scopes: Vec<String>,
+        /// A group it belongs to (repeatable): approvals naming the group
+        /// (`groups: ['ops']`) may be decided with it.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
         /// What it is for, e.g. ci or alice.
         #[arg(long, default_value = "cli")]
         name: String,
@@ -185,8 +189,8 @@ fn admin_only(e: anyhow::Error) -> anyhow::Error {
 pub async fn tokens(cmd: Tokens) -> anyhow::Result<ExitCode> {
     let client = Client::from_env()?;
     match cmd {
-        Tokens::Create { tenant, scopes, name, json } => {
-            let body = json!({ "name": name, "scopes": scopes });
+        Tokens::Create { tenant, scopes, groups, name, json } => {
+            let body = json!({ "name": name, "scopes": scopes, "groups": groups });
             let token = match tenant {
                 Some(tenant) => {
                     let id = tenant_id(&client, &tenant).await?;
@@ -237,11 +241,12 @@ pub async fn tokens(cmd: Tokens) -> anyhow::Result<ExitCode> {
                             output::cell(&t["id"]),
                             output::cell(&t["name"]),
                             output::cell(&t["scopes"]),
+                            output::cell(&t["groups"]),
                             output::time_cell(&t["created_at"]),
                         ]
                     })
                     .collect();
-                output::table(&["ID", "NAME", "SCOPES", "CREATED (UTC)"], &rows, "no tokens", style.on)
+                output::table(&["ID", "NAME", "SCOPES", "GROUPS", "CREATED (UTC)"], &rows, "no tokens", style.on)
             })?;
         }
         Tokens::Revoke { id } => {

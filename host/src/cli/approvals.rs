@@ -57,7 +57,7 @@ pub async fn approvals(cmd: Approvals) -> anyhow::Result<ExitCode> {
                             output::cell(&a["job_id"]),
                             output::cell(&a["id"]),
                             output::cell(&a["prompt"]),
-                            approvers(&a["approvers"]),
+                            approvers(a),
                             form(&a["form"]),
                             output::time_cell(&a["requested_at"]),
                         ]
@@ -91,8 +91,10 @@ async fn decide(client: &Client, args: DecisionArgs, verb: &str) -> anyhow::Resu
     })
 }
 
-fn approvers(list: &Value) -> String {
-    let names: Vec<String> = items(list).map(output::cell).collect();
+/// Who may decide: the tokens and groups named, or any approver.
+fn approvers(approval: &Value) -> String {
+    let mut names: Vec<String> = items(&approval["approvers"]).map(output::cell).collect();
+    names.extend(items(&approval["groups"]).map(|g| format!("group {}", output::cell(g))));
     if names.is_empty() { "any approver".into() } else { names.join(", ") }
 }
 

@@ -106,6 +106,7 @@ async fn bootstrap_default_tenant(store: &Store, public_url: &str) -> anyhow::Re
             tenant: Some(tenant.id.clone()),
             name: name.into(),
             scopes: vec![scope.into()],
+            groups: Vec::new(),
             created_at: now_ms(),
         };
         catalogue.insert_token(&record, &api::hash_token(&token)).await?;

@@ -38,6 +38,8 @@ pub struct TokenRecord {
     pub name: String,
     /// What it may do (`read`, `run`, `admin`).
     pub scopes: Vec<String>,
+    /// The groups it belongs to, for approvals that name groups.
+    pub groups: Vec<String>,
     /// When it was issued, in milliseconds since the Unix epoch.
     pub created_at: i64,
 }
@@ -58,6 +60,7 @@ fn token_from_row(r: &Row) -> Result<TokenRecord> {
         tenant: r.opt_text("tenant")?,
         name: r.text("name")?,
         scopes: r.str("scopes")?.split_whitespace().map(str::to_owned).collect(),
+        groups: r.str("groups")?.split_whitespace().map(str::to_owned).collect(),
         created_at: r.int("created_at")?,
     })
 }
@@ -71,7 +74,7 @@ macro_rules! tenant_columns {
 }
 macro_rules! token_columns {
     () => {
-        "id, tenant, name, scopes, created_at"
+        "id, tenant, name, scopes, groups, created_at"
     };
 }
 
@@ -83,7 +86,7 @@ statements! {
     TENANT = concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = $1");
     SET_TENANT_LIMITS = "UPDATE tenants SET limits = $1, revision = revision + 1 WHERE id = $2";
     TENANT_REVISION = "SELECT revision FROM tenants WHERE id = $1";
-    INSERT_TOKEN = "INSERT INTO tokens (id, tenant, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    INSERT_TOKEN = "INSERT INTO tokens (id, tenant, name, hash, scopes, groups, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
     TOKEN_BY_HASH = concat!("SELECT ", token_columns!(), " FROM tokens WHERE hash = $1 AND revoked_at IS NULL");
     TOKENS = concat!(
         "SELECT ", token_columns!(),
@@ -163,7 +166,15 @@ impl Catalogue {
         self.db
             .execute(
                 &INSERT_TOKEN,
-                args![&token.id, token.tenant.clone(), &token.name, hash, token.scopes.join(" "), token.created_at],
+                args![
+                    &token.id,
+                    token.tenant.clone(),
+                    &token.name,
+                    hash,
+                    token.scopes.join(" "),
+                    token.groups.join(" "),
+                    token.created_at
+                ],
             )
             .await?;
         Ok(())

@@ -51,11 +51,17 @@ export function approvalCard(approval, done) {
     h("h2", {}, approval.prompt),
     h("p", { class: "muted" }, "Job ", link(`/jobs/${enc(approval.job_id)}`, approval.job_name || approval.job_id.slice(-12)),
       approval.definition ? ` (${approval.definition}, line ${approval.line})` : "", ", asked ", when(approval.requested_at), ". ",
-      approval.approvers.length ? `Decided by: ${approval.approvers.join(", ")}.` : "Any approver decides."),
+      deciders(approval)),
     inputs,
     h("div", { class: "field" }, h("label", { for: comment.id }, "Comment"), comment),
     problem,
     h("div", { class: "controls" },
       h("button", { type: "submit", class: "primary" }, "Approve"),
       h("button", { type: "button", class: "danger", onclick: () => send("reject") }, "Reject")));
+}
+
+/** Who may decide: named tokens and groups, or any approver. */
+function deciders(approval) {
+  const who = [...approval.approvers, ...(approval.groups || []).map((g) => `group ${g}`)];
+  return who.length ? `Decided by: ${who.join(", ")}.` : "Any approver decides.";
 }

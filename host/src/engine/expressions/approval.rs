@@ -8,8 +8,9 @@
 //!   handles like any other (`on_error: 'rejected'` names it).
 //! - The common `timeout:` and `on_timeout:` apply as to any expression.
 //!
-//! `approvers:` names the tokens that may decide (a name or a list; any
-//! token with the `approve` or `admin` scope when absent). `form:` maps
+//! `approvers:` names the tokens that may decide, `groups:` the groups of
+//! tokens that may (each a name or a list); any token with the `approve`
+//! or `admin` scope when neither is given. `form:` maps
 //! each field the decider must give to its type: `string`, `integer`,
 //! `number`, `boolean` or `any`. A decision that arrives after the
 //! approval ended (timed out, cancelled) changes nothing.
@@ -29,8 +30,11 @@ pub(crate) struct Approval;
 pub struct ApprovalState {
     /// The question, with its dollar notation resolved.
     pub prompt: String,
-    /// Names of the tokens that may decide; any approver when empty.
+    /// Names of the tokens that may decide (any approver when neither
+    /// they nor groups are named).
     pub approvers: Vec<String>,
+    /// Groups whose approver tokens may decide.
+    pub groups: Vec<String>,
     /// The fields a decision must give, and their types.
     pub form: Map<String, Value>,
     /// When it was asked, in milliseconds since the Unix epoch.
@@ -55,12 +59,18 @@ impl super::Kind for Approval {
             },
             None => return flow.fail(fei, fail("what is asked? write approval 'Deploy to prod?'".into())),
         };
-        let approvers = match node.attr("approvers").map(|raw| expand(flow, fei, node, &workitem, raw)) {
-            None => Vec::new(),
-            Some(Err(e)) => return flow.fail(fei, e),
-            Some(Ok(Value::String(s))) => s.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect(),
-            Some(Ok(Value::Array(list))) => list.iter().map(value_text).collect(),
-            Some(Ok(other)) => return flow.fail(fei, fail(format!("approvers: a name or a list, not {other}"))),
+        let names = |attr: &str| match node.attr(attr).map(|raw| expand(flow, fei, node, &workitem, raw)) {
+            None => Ok(Vec::new()),
+            Some(Err(e)) => Err(e),
+            Some(Ok(Value::String(s))) => {
+                Ok(s.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+            }
+            Some(Ok(Value::Array(list))) => Ok(list.iter().map(value_text).collect()),
+            Some(Ok(other)) => Err(fail(format!("{attr}: a name or a list, not {other}"))),
+        };
+        let (approvers, groups) = match (names("approvers"), names("groups")) {
+            (Ok(a), Ok(g)) => (a, g),
+            (Err(e), _) | (_, Err(e)) => return flow.fail(fei, e),
         };
         let form = match node.attr("form") {
             None => Map::new(),
@@ -71,7 +81,7 @@ impl super::Kind for Approval {
             return flow.fail(fei, fail(format!("form: {name}: {kind} is not one of {}", FORM_TYPES.join(", "))));
         }
         let asked = super::super::flow::FlowEvent::ApprovalRequested { fei: fei.0.clone(), prompt: prompt.clone() };
-        let state = ApprovalState { prompt, approvers, form, requested_at: flow.now(), line: node.span.line };
+        let state = ApprovalState { prompt, approvers, groups, form, requested_at: flow.now(), line: node.span.line };
         super::set_state::<Approval>(flow, fei, &state);
         flow.events.push(asked);
     }
