@@ -119,6 +119,7 @@ fn env(grants: &[String], key: Option<&str>) -> CallEnv {
         secrets: Arc::new(secrets),
         limits: Limits::default(),
         events: None,
+        dry_run: None,
     }
 }
 

@@ -160,3 +160,54 @@ async fn a_dry_run_still_checks_grants() {
     assert!(!stderr.contains("--resume"), "a dry run's job is not kept: {stderr}");
     assert_eq!(web.connections(), 0);
 }
+
+/// `"dry_run": true` on `POST /v1/jobs`: the job is marked a dry run in the
+/// API, its calls are answered from its stubs, its plan lists them, and the
+/// granted receiver gets nothing — while a real job of the same definition
+/// reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_through_the_api_is_marked_and_sends_nothing() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = HttpReceiver::start().await;
+    let grant = format!("http:http=127.0.0.1:{}", receiver.port);
+    let db = format!("sqlite:{}", dir.path().join("mm.db").display());
+    let server = support::server::Server::start_with(dir.path(), &db, &["--grant", &grant]).await;
+    let owner = server.tenant("acme").await;
+    let url = receiver.url("/ping");
+    owner.push("ping", &format!("get_http url: '{url}'\necho 'status ${{http_status}}'")).await;
+
+    let stubs = json!({ "http": [{ "url": url, "status": 204 }] });
+    let body = json!({ "definition": "ping", "dry_run": true, "stubs": stubs });
+    let made = owner.ok(Method::POST, "/v1/jobs", Some(body)).await;
+    assert_eq!(made["dry_run"], true);
+    let id = made["id"].as_str().unwrap().to_owned();
+    let done = owner.wait_state(&id, &["completed", "failed"]).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["dry_run"], true);
+    assert_eq!(done["fields"]["http_status"], 204);
+    let plan = owner.ok(Method::GET, &format!("/v1/jobs/{id}/plan"), None).await;
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["steps"][0]["participant"], "http");
+    assert_eq!(plan["steps"][0]["calls"], json!([{ "capability": "http", "call": { "method": "GET", "url": url } }]));
+    let listed = owner.ok(Method::GET, "/v1/jobs", None).await;
+    assert_eq!(listed["jobs"][0]["dry_run"], true);
+    assert_eq!(receiver.connections(), 0, "a dry run sent something");
+
+    // Stubs without a dry run, or that do not read, are refused.
+    let stray = json!({ "definition": "ping", "stubs": stubs });
+    owner.fails(Method::POST, "/v1/jobs", Some(stray), StatusCode::BAD_REQUEST).await;
+    let bad = json!({ "definition": "ping", "dry_run": true, "stubs": { "smtp": [] } });
+    owner.fails(Method::POST, "/v1/jobs", Some(bad), StatusCode::BAD_REQUEST).await;
+
+    // The same definition for real reaches the receiver.
+    let real = owner.launch("ping", json!({})).await;
+    let done = owner.wait_state(&real, &["completed", "failed"]).await;
+    assert_eq!(done["dry_run"], false);
+    assert_eq!(done["fields"]["http_status"], 200, "{done}");
+    assert_eq!(receiver.requests().len(), 1);
+    let plan = owner.ok(Method::GET, &format!("/v1/jobs/{real}/plan"), None).await;
+    assert_eq!(plan["dry_run"], false);
+    assert_eq!(plan["steps"][0]["calls"], json!([]));
+}

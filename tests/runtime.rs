@@ -116,6 +116,7 @@ async fn create_pending(h: &Harness, source: &str) -> String {
         name: None,
         definition_ref: None,
         start: false,
+        dry_run: None,
     };
     h.engine.create(job).await.unwrap()
 }
@@ -338,6 +339,7 @@ on_both!(randomized_job_control_under_concurrency, |h| {
                     name: Some(format!("mix-{kind}")),
                     definition_ref: None,
                     start: !pending,
+                    dry_run: None,
                 };
                 let id = engine.create(job).await.unwrap();
                 jobs.lock().unwrap().push((id.clone(), kind));

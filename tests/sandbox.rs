@@ -32,7 +32,13 @@ fn env_with(grants: &[&str], secrets: &[(&str, &str)], limits: Limits) -> CallEn
     for (k, v) in secrets {
         store.insert(*k, *v);
     }
-    CallEnv { grants: Arc::new(Grants::parse(grants).unwrap()), secrets: Arc::new(store), limits, events: None }
+    CallEnv {
+        grants: Arc::new(Grants::parse(grants).unwrap()),
+        secrets: Arc::new(store),
+        limits,
+        events: None,
+        dry_run: None,
+    }
 }
 
 async fn call(

@@ -21,7 +21,13 @@ fn env(grants: &[&str], key: &str) -> CallEnv {
     let mut secrets = MemorySecrets::new();
     secrets.insert("ssh_key", key);
     let limits = Limits { deadline: Duration::from_secs(60), ..Limits::default() };
-    CallEnv { grants: Arc::new(Grants::parse(grants).unwrap()), secrets: Arc::new(secrets), limits, events: None }
+    CallEnv {
+        grants: Arc::new(Grants::parse(grants).unwrap()),
+        secrets: Arc::new(secrets),
+        limits,
+        events: None,
+        dry_run: None,
+    }
 }
 
 /// Loopback by its exact address (any port) and the key secret.

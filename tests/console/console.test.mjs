@@ -272,6 +272,18 @@ test("a webhook is set, a job's end is posted to it, and its deliveries are list
   await shot("webhooks");
 });
 
+test("a dry run is launched from the form, marked as such, and its plan shown", async () => {
+  await pushDefinition("rehearsal", "echo_echo message: 'rehearse'\n");
+  await page.goto(`${MM_URL}/#/definitions/rehearsal`);
+  await page.getByLabel(/Dry run/).check();
+  await page.getByRole("button", { name: "Launch", exact: true }).click();
+  await page.waitForURL(/#\/jobs\/[^/]+$/, WAIT);
+  await jobState("completed");
+  await page.locator(".heading .badge.dry", { hasText: "dry run" }).waitFor(WAIT);
+  await page.getByRole("heading", { name: /^Plan \(dry run/ }).waitFor(WAIT);
+  await page.getByRole("table", { name: "Plan" }).getByRole("cell", { name: "echo.echo", exact: true }).waitFor(WAIT);
+});
+
 test("keyboard only: skip link, navigation and a form", async () => {
   await page.goto(`${MM_URL}/#/jobs`);
   await page.reload();

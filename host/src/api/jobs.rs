@@ -46,6 +46,14 @@ pub struct JobInput {
     /// Start at once (default) or leave the job pending until launched.
     #[serde(default = "yes")]
     pub launch: bool,
+    /// A dry run: the job runs in full but every capability call (HTTP,
+    /// SSH, EC2, Chef) is answered by the host and nothing is sent.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// A dry run's answers (see docs/language.md, "Dry runs"); synthetic
+    /// answers for what they do not match.
+    #[schema(value_type = Option<Object>)]
+    pub stubs: Option<Value>,
 }
 
 fn yes() -> bool {
@@ -105,6 +113,8 @@ pub struct JobView {
     pub created_at: String,
     pub updated_at: String,
     pub finished_at: Option<String>,
+    /// A dry run: its capability calls were answered by the host, nothing was sent.
+    pub dry_run: bool,
     /// Steps, in the order they started (only when one job is shown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<StepView>>,
@@ -189,6 +199,7 @@ pub fn job_view(job: JobRecord, history: Option<Vec<HistoryEntry>>, secrets: &[S
         created_at: time(job.created_at),
         updated_at: time(job.updated_at),
         finished_at: job.finished_at.map(time),
+        dry_run: job.dry_run.is_some(),
         running: None,
         history: history.map(|h| {
             h.into_iter()
@@ -222,6 +233,20 @@ pub async fn admit_launch(state: &AppState, tenant: &str) -> ApiResult<()> {
     state.tenancy.admit_launch(tenant).await?.map_err(ApiError::RateLimited)
 }
 
+/// The stubs a dry run is stored with (checked here: a bad one is a 400),
+/// or `None` for a real job.
+fn dry_run_stubs(dry_run: bool, stubs: Option<Value>) -> ApiResult<Option<Value>> {
+    match (dry_run, stubs) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(ApiError::BadRequest("stubs are for a dry run: add \"dry_run\": true".into())),
+        (true, None) => Ok(Some(serde_json::json!({}))),
+        (true, Some(stubs)) => match serde_json::from_value::<crate::capabilities::Stubs>(stubs.clone()) {
+            Ok(_) => Ok(Some(stubs)),
+            Err(e) => Err(ApiError::BadRequest(format!("stubs: {e}"))),
+        },
+    }
+}
+
 /// Creates a job of the tenant's stored definition (`services::launch`).
 pub async fn create(state: &AppState, tenant: &str, input: JobInput, id: Option<String>) -> ApiResult<String> {
     let launch = Launch {
@@ -231,6 +256,7 @@ pub async fn create(state: &AppState, tenant: &str, input: JobInput, id: Option<
         fields: input.fields,
         start: input.launch,
         id,
+        dry_run: dry_run_stubs(input.dry_run, input.stubs)?,
     };
     Ok(launch_stored(&state.store, &state.engine, launch).await?)
 }

@@ -31,6 +31,7 @@ mod jobs;
 mod locks;
 mod ops;
 mod participants;
+mod plan;
 mod schedules;
 mod secrets;
 mod session;
@@ -157,6 +158,7 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(session::routes())
         .merge(approvals::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .merge(locks::routes())
+        .merge(plan::routes())
         .merge(webhooks::routes().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
         .split_for_parts();
     let document = openapi.clone();

@@ -187,7 +187,14 @@ async fn fire_trigger(
     };
     fields.insert(trigger.field.clone(), payload);
     super::jobs::admit_launch(&state, &trigger.tenant).await?;
-    let input = JobInput { definition: trigger.definition.clone(), version: None, fields, launch: true };
+    let input = JobInput {
+        definition: trigger.definition.clone(),
+        version: None,
+        fields,
+        launch: true,
+        dry_run: false,
+        stubs: None,
+    };
     let job_id = super::jobs::create(&state, &trigger.tenant, input, None).await?;
     state
         .store

@@ -136,7 +136,7 @@ static LAUNCHED: AtomicU64 = AtomicU64::new(1);
 impl CallCaps {
     /// The dry run's stubs, when this process makes no real call.
     pub(super) fn dry_run(&self) -> Option<&Stubs> {
-        self.services.dry_run.as_deref()
+        self.dry_run.as_deref()
     }
 
     /// Records a call the step would have made.

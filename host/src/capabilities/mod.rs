@@ -194,6 +194,8 @@ pub struct CallCaps {
     pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) services: Arc<HostServices>,
     pub(crate) events: Option<Arc<dyn EventSink>>,
+    /// A dry run's stubs (the job's, else the host's): the call sends nothing.
+    pub(crate) dry_run: Option<Arc<Stubs>>,
     /// Whose call this is: SSH host keys are trusted per tenant.
     pub(crate) tenant: String,
     pub(crate) deadline: Instant,

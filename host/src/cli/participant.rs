@@ -116,6 +116,7 @@ async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         secrets: Arc::new(secrets),
         limits: Limits { deadline: args.deadline, memory_bytes: args.memory_mib << 20, ..Limits::default() },
         events: Some(Arc::new(StderrEvents(participant.description().name.clone()))),
+        dry_run: None,
     };
     match sandbox.invoke(&participant, request, &env).await {
         Ok(outcome) => {

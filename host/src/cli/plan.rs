@@ -1,17 +1,17 @@
-//! A dry run's plan (`mastermind run --dry-run`): each step in order, its
-//! participant, action and params, and each capability call it would have
-//! made — read back from the job's history and its `planned` events.
+//! A dry run's plan on the terminal (`mastermind run --dry-run`): each
+//! step in order, its participant, action and params, and each capability
+//! call it would have made (`services::plan`).
 
 use super::output;
+use crate::services::plan::job_plan;
 use crate::store::Store;
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// The most of a step's params shown in the table.
 const PARAMS_SHOWN: usize = 80;
 
-/// One line for a call a dry run answered: `GET https://...`,
-/// `deploy@web1:22: systemctl restart app`, `ec2 run-instances us-east-1 ...`.
+/// One line for a call a dry run answered: `http GET https://...`,
+/// `ssh deploy@web1:22: systemctl restart app`, `ec2 run-instances us-east-1 ...`.
 pub(super) fn describe_call(capability: &str, call: &Value) -> String {
     let text = |key: &str| call[key].as_str().unwrap_or_default().to_owned();
     let list = |key: &str| {
@@ -33,21 +33,9 @@ pub(super) fn describe_call(capability: &str, call: &Value) -> String {
 /// # Errors
 /// When the store cannot be read.
 pub(super) async fn print_plan(store: &Store, job_id: &str, colour: bool) -> anyhow::Result<()> {
-    let mut calls: HashMap<String, Vec<String>> = HashMap::new();
-    let mut after = 0;
-    loop {
-        let events = store.events_after(job_id, after, 500).await?;
-        let Some(last) = events.last().map(|e| e.seq) else { break };
-        for e in events.iter().filter(|e| e.kind == "planned") {
-            let fei = e.data["fei"].as_str().unwrap_or_default().to_owned();
-            let capability = e.data["capability"].as_str().unwrap_or_default();
-            calls.entry(fei).or_default().push(describe_call(capability, &e.data["call"]));
-        }
-        after = last;
-    }
     let mut rows = Vec::new();
-    for (i, step) in store.history(job_id).await?.iter().enumerate() {
-        let made = calls.remove(&step.fei).unwrap_or_default();
+    for (i, step) in job_plan(store, job_id).await?.iter().enumerate() {
+        let made: Vec<String> = step.calls.iter().map(|c| describe_call(&c.capability, &c.call)).collect();
         let params = crate::capabilities::clip(&step.params.to_string(), PARAMS_SHOWN).into_owned();
         let line = step.line.map(|l| l.to_string()).unwrap_or_default();
         let first = made.first().cloned().unwrap_or_else(|| "-".into());

@@ -55,7 +55,7 @@ pub use registry::{Registered, Registry, Resolver};
 pub use tenancy::{RuntimeFuture, SingleTenant, Tenancy, TenantRuntime, WebhookRoute};
 pub use validate::validate;
 
-use crate::capabilities::SecretStore;
+use crate::capabilities::{SecretStore, Stubs};
 use crate::language::{Definition, ParseErrors};
 use crate::model::{Decision, Fei, Fields, JobState, Message, StepError, Workitem};
 use crate::sandbox::{Limits, Sandbox};
@@ -110,6 +110,9 @@ pub struct NewJob<'a> {
     pub definition_ref: Option<String>,
     /// Start it now; `false` leaves it pending until [`Engine::start`].
     pub start: bool,
+    /// Make it a dry run, its capability calls answered from these stubs
+    /// (`capabilities::Stubs` as JSON) and nothing sent.
+    pub dry_run: Option<Value>,
 }
 
 /// The message that starts a job: apply the root expression.
@@ -305,6 +308,8 @@ pub struct Engine {
     wake: Notify,
     events: broadcast::Sender<JobEvent>,
     definitions: Mutex<HashMap<String, Arc<Definition>>>,
+    /// Each job's dry-run stubs (`None`: a real job), read with its definition.
+    dry_runs: Mutex<HashMap<String, Option<Arc<Stubs>>>>,
     dispatcher: Arc<dispatcher::Dispatcher>,
     job_ends: JobEnds,
     committers: committer::Committers,
@@ -351,6 +356,7 @@ impl Engine {
             wake: Notify::new(),
             events,
             definitions: Mutex::new(HashMap::new()),
+            dry_runs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -388,8 +394,16 @@ impl Engine {
         fields: Fields,
         name: Option<String>,
     ) -> Result<String, EngineError> {
-        let job =
-            NewJob { id: None, tenant: tenant.to_owned(), definition, fields, name, definition_ref: None, start: true };
+        let job = NewJob {
+            id: None,
+            tenant: tenant.to_owned(),
+            definition,
+            fields,
+            name,
+            definition_ref: None,
+            start: true,
+            dry_run: None,
+        };
         self.create(job).await
     }
 
@@ -423,6 +437,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             finished_at: None,
+            dry_run: job.dry_run,
         };
         let first = job.start.then(|| first_message(job.fields, now));
         let tenant = record.tenant.clone();
@@ -628,7 +643,7 @@ impl Engine {
         if let Some(d) = self.definitions.lock().unwrap_or_else(|p| p.into_inner()).get(job_id) {
             return Ok(d.clone());
         }
-        let stored = self
+        let (stored, dry_run) = self
             .store
             .job_definition(job_id)
             .await?
@@ -637,12 +652,37 @@ impl Engine {
             crate::language::json::definition_from_json(&stored)
                 .map_err(|e| StoreError::Corrupt { what: "job definition", detail: e.to_string() })?,
         );
+        let stubs = match dry_run {
+            Some(v) => Some(Arc::new(
+                serde_json::from_value::<Stubs>(v)
+                    .map_err(|e| StoreError::Corrupt { what: "dry run stubs", detail: e.to_string() })?,
+            )),
+            None => None,
+        };
+        {
+            let mut dry_runs = self.dry_runs.lock().unwrap_or_else(|p| p.into_inner());
+            if dry_runs.len() > 10_000 {
+                dry_runs.clear();
+            }
+            dry_runs.insert(job_id.to_owned(), stubs);
+        }
         let mut cache = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.clear();
         }
         cache.insert(job_id.to_owned(), d.clone());
         Ok(d)
+    }
+
+    /// The job's dry-run stubs, `None` for a real job (read with its
+    /// definition, and kept with it).
+    async fn dry_run(&self, job_id: &str) -> Result<Option<Arc<Stubs>>, StoreError> {
+        if let Some(known) = self.dry_runs.lock().unwrap_or_else(|p| p.into_inner()).get(job_id) {
+            return Ok(known.clone());
+        }
+        self.definitions.lock().unwrap_or_else(|p| p.into_inner()).remove(job_id);
+        self.definition(job_id).await?;
+        Ok(self.dry_runs.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned().flatten())
     }
 }
 

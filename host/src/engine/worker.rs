@@ -177,11 +177,13 @@ impl Engine {
         if let Some(ms) = d.deadline_ms {
             limits.deadline = limits.deadline.min(Duration::from_millis(ms));
         }
+        let dry_run = self.dry_run(job_id).await.map_err(|e| CallError::new(ErrorKind::Retryable, e.to_string()))?;
         let env = CallEnv {
             grants: registered.grants.clone(),
             secrets: runtime.secrets.clone(),
             limits,
             events: Some(lines),
+            dry_run,
         };
         let request = CallRequest {
             action: d.action.clone(),

@@ -124,6 +124,7 @@ impl Calls {
                 secrets: env.secrets.clone(),
                 services: self.services.clone(),
                 events: env.events.clone(),
+                dry_run: env.dry_run.clone().or_else(|| self.services.dry_run.clone()),
                 tenant: tenant.to_owned(),
                 deadline,
                 log_budget: env.limits.log_bytes,

@@ -49,7 +49,9 @@ pub use engine::EngineConfig;
 pub use error::{CallError, ErrorKind, Limit, LoadError};
 pub use limits::Limits;
 
-use crate::capabilities::{CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, SecretStore, clip};
+use crate::capabilities::{
+    CallCaps, EventSink, Grants, HostConfig, HostServices, MemorySecrets, SecretStore, Stubs, clip,
+};
 use bindings::mastermind::participant::types as wit;
 use bindings::{Participant as Bindings, ParticipantPre};
 use cache::ArtifactCache;
@@ -212,6 +214,9 @@ pub struct CallEnv {
     pub limits: Limits,
     /// Where the call's log lines and progress go; `None` drops them.
     pub events: Option<Arc<dyn EventSink>>,
+    /// A dry run's stubs: every capability call is answered from them (or
+    /// synthetically) and nothing is sent. The host's own, when `None`.
+    pub dry_run: Option<Arc<Stubs>>,
 }
 
 impl Default for CallEnv {
@@ -222,6 +227,7 @@ impl Default for CallEnv {
             secrets: Arc::new(MemorySecrets::new()),
             limits: Limits::default(),
             events: None,
+            dry_run: None,
         }
     }
 }

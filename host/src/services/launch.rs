@@ -49,6 +49,8 @@ pub struct Launch {
     pub start: bool,
     /// The job's id, when the caller derives it (a schedule's tick).
     pub id: Option<String>,
+    /// Make it a dry run, answered from these stubs (JSON); see `Engine::create`.
+    pub dry_run: Option<serde_json::Value>,
 }
 
 /// The tenant's definition `name` (at `version`, else its latest) and its
@@ -90,6 +92,7 @@ pub async fn launch_stored(store: &Store, engine: &Engine, launch: Launch) -> Re
         name: Some(launch.definition),
         definition_ref: Some(reference),
         start: launch.start,
+        dry_run: launch.dry_run,
     };
     Ok(engine.create(job).await?)
 }

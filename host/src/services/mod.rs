@@ -8,7 +8,8 @@
 //!   API, triggers and schedules all do it;
 //! - [`schedules`]: the loop that fires due schedules, in any process;
 //! - [`metrics`]: what this process counts for `/metrics`;
-//! - [`notify`]: the loop that posts webhook notifications, in any process.
+//! - [`notify`]: the loop that posts webhook notifications, in any process;
+//! - [`plan`]: a job's steps and the capability calls they made (a dry run's plan).
 //!
 //! Nothing here knows about HTTP: errors are this layer's own, and the API
 //! renders them.
@@ -16,6 +17,7 @@
 pub mod launch;
 pub mod metrics;
 pub mod notify;
+pub mod plan;
 pub mod schedules;
 pub mod tenancy;
 

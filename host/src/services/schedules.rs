@@ -89,6 +89,7 @@ impl Scheduler {
                 fields,
                 start: true,
                 id: Some(job_id),
+                dry_run: None,
             };
             let launched = match launch_stored(&self.store, &self.engine, launch).await {
                 Ok(id) => Some(id),

@@ -12,9 +12,9 @@ use crate::model::{Expression, Fields, JobState, Message};
 use serde_json::Value;
 
 statements! {
-    JOB = "SELECT id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at, finished_at
+    JOB = "SELECT id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at, finished_at, dry_run
            FROM jobs WHERE id = $1";
-    JOB_DEFINITION = "SELECT definition FROM jobs WHERE id = $1";
+    JOB_DEFINITION = "SELECT definition, dry_run FROM jobs WHERE id = $1";
     JOBS_IN_STATE = "SELECT id FROM jobs WHERE state = $1 ORDER BY created_at";
     JOB_STATE = "SELECT state FROM jobs WHERE id = $1 AND tenant = $2";
     RUNNING_STEPS = "SELECT body, due_at FROM messages WHERE job_id = $1 AND kind = 'dispatch' ORDER BY id";
@@ -113,9 +113,13 @@ impl Store {
     /// # Errors
     /// A [`StoreError`](super::StoreError) when the database fails or a
     /// stored row cannot be read.
-    pub async fn job_definition(&self, id: &str) -> Result<Option<Value>> {
+    pub async fn job_definition(&self, id: &str) -> Result<Option<(Value, Option<Value>)>> {
         let row = self.db.fetch_optional(&JOB_DEFINITION, args![id]).await?;
-        row.map(|r| from_json("job definition", r.str("definition")?)).transpose()
+        row.map(|r| {
+            let dry_run = r.opt_text("dry_run")?.map(|s| from_json("dry run stubs", &s)).transpose()?;
+            Ok((from_json("job definition", r.str("definition")?)?, dry_run))
+        })
+        .transpose()
     }
 
     /// The ids of every job (of every tenant) in `state`, oldest first.
@@ -328,5 +332,6 @@ pub(super) fn job_from_row_without_definition(r: &Row) -> Result<JobRecord> {
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         finished_at: r.opt_int("finished_at")?,
+        dry_run: r.opt_text("dry_run")?.map(|s| from_json("dry run stubs", &s)).transpose()?,
     })
 }

@@ -31,7 +31,7 @@ statements! {
 /// Only generated markers are spliced: every value is bound.
 pub(super) fn list_jobs_statement(state: bool, name: bool, before: bool) -> Statement {
     let mut sql = String::from(
-        "SELECT id, tenant, name, definition_ref, state, fields, error, created_at, updated_at, finished_at
+        "SELECT id, tenant, name, definition_ref, state, fields, error, created_at, updated_at, finished_at, dry_run
          FROM jobs WHERE tenant = $1",
     );
     let mut n = 1;

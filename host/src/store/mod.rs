@@ -137,8 +137,8 @@ statements! {
     /// Wakes other processes' workers (see [`Store::listen`]).
     NOTIFY (Postgres) = "SELECT pg_notify($1, $2)";
     INSERT_JOB = "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at,
-                                    lease_owner, lease_until)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8, $9, $10) ON CONFLICT (id) DO NOTHING";
+                                    lease_owner, lease_until, dry_run)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
     HEARTBEAT = "INSERT INTO workers (id, heartbeat_at) VALUES ($1, $2)
                  ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
     CLEAR_JOB_LEASES = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL";
@@ -183,6 +183,9 @@ pub struct JobRecord {
     pub updated_at: i64,
     /// When the job reached a final state.
     pub finished_at: Option<i64>,
+    /// A dry run's stubs: its capability calls are answered by the host
+    /// from them and nothing is sent. `None` for a real job.
+    pub dry_run: Option<Value>,
 }
 
 /// A message as stored, with its row id and job.
@@ -460,6 +463,7 @@ impl Store {
                     job.created_at,
                     lease.map(|l| l.worker),
                     lease.map(|l| l.until),
+                    job.dry_run.as_ref().map(Value::to_string),
                 ],
             )
             .await?;

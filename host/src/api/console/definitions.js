@@ -81,17 +81,19 @@ function launchForm(detail) {
   const fields = h("textarea", { id: "launch-fields", rows: 4, spellcheck: "false", class: "mono" });
   fields.value = "{}";
   const version = h("select", {}, detail.versions.slice().reverse().map((v) => h("option", { value: v.version }, `v${v.version}`)));
+  const dry = h("input", { type: "checkbox", id: "launch-dry-run" });
   const problem = h("div");
   return h("form", { class: "card", onsubmit: async (event) => {
     event.preventDefault();
     try {
-      const job = await api("POST", "/v1/jobs", { definition: detail.name, version: Number(version.value), fields: parseObject(fields.value) });
+      const job = await api("POST", "/v1/jobs", { definition: detail.name, version: Number(version.value), fields: parseObject(fields.value), dry_run: dry.checked });
       say("Job launched.");
       location.hash = `#/jobs/${enc(job.id)}`;
     } catch (error) { report(error, problem); }
   } },
   h("h2", {}, "Launch a job"),
   h("div", { class: "row" }, field("Version", version), field("Fields (JSON object)", fields)),
+  h("label", { for: "launch-dry-run" }, dry, " Dry run: answer every HTTP, SSH, EC2 and Chef call here and send nothing"),
   problem,
   h("button", { type: "submit", class: "primary" }, "Launch"));
 }

@@ -35,7 +35,7 @@ export async function jobsPage(main, _params, signal) {
     const page = await api("GET", `/v1/jobs?${q}`, undefined, { signal });
     fill(list, table(page.jobs, [
       ["Job", (j) => link(`/jobs/${enc(j.id)}`, j.name || j.id.slice(-12))],
-      ["State", (j) => badge(j.state)],
+      ["State", (j) => [badge(j.state), j.dry_run ? h("span", { class: "badge dry" }, "dry run") : null]],
       ["Definition", (j) => j.definition || "—"],
       ["Started", (j) => when(j.created_at)],
       ["Duration", (j) => duration(between(j.created_at, j.finished_at))],
@@ -58,13 +58,13 @@ export async function jobPage(main, [id], signal) {
     state: h("span"), controls: h("div", { class: "controls" }), error: h("div"),
     source: h("div", { class: "source" }), graph: h("div", { class: "graph" }),
     timeline: h("div"), log: h("ol", { class: "events", "aria-live": "polite", "aria-label": "Events" }),
-    approvals: h("div"), locks: h("div"), fields: h("pre", { class: "json", id: "fields" }), connection: h("span", { class: "muted" }),
+    approvals: h("div"), locks: h("div"), plan: h("div"), fields: h("pre", { class: "json", id: "fields" }), connection: h("span", { class: "muted" }),
   };
   fill(main,
     h("div", { class: "heading" }, h("h1", {}, job.name || "Job"), parts.state),
     h("p", { class: "muted" }, "Job ", h("code", {}, job.id), ". ",
       job.definition ? ["Runs ", link(`/definitions/${enc(job.definition.split("@")[0])}`, job.definition), ". "] : "", "Started ", when(job.created_at), "."),
-    parts.error, parts.controls, parts.locks, parts.approvals,
+    parts.error, parts.controls, parts.locks, parts.approvals, parts.plan,
     h("div", { class: "split" },
       h("section", { "aria-labelledby": "h-source" }, h("h2", { id: "h-source" }, "Source"), parts.source),
       h("section", { "aria-labelledby": "h-graph" }, h("h2", { id: "h-graph" }, "Diagram"), parts.graph)),
@@ -75,13 +75,14 @@ export async function jobPage(main, [id], signal) {
 
   const render = () => {
     const states = stepStates(job, live);
-    fill(parts.state, badge(job.state));
+    fill(parts.state, badge(job.state), job.dry_run ? h("span", { class: "badge dry", title: "Its calls were answered here; nothing was sent" }, "dry run") : null);
     renderControls(parts.controls, job, reload);
     fill(parts.error, job.error ? h("div", { class: "error", role: "alert" },
       h("strong", {}, job.error.kind), ": ", job.error.message, job.error.line ? ` (line ${job.error.line})` : "") : null);
     renderSource(parts.source, version, states);
     fill(parts.graph, version ? diagram(version.tree, states, isOver(job.state)) : h("p", { class: "muted" }, "No stored definition to draw."));
     renderTimeline(parts.timeline, job);
+    if (job.dry_run && isOver(job.state)) renderPlan(parts.plan, id, signal);
     parts.fields.textContent = json(job.fields);
   };
   let pending = null;
@@ -147,6 +148,7 @@ function eventLine(type, data, seq) {
     case "step_finished": text = `${data.participant}.${data.action} ${data.error ? "failed: " + data.error.message : "done"} in ${duration(data.elapsed_ms)}`; break;
     case "step_failed": text = `${data.error.kind}: ${data.error.message}`; break;
     case "finished": text = data.state; break;
+    case "planned": text = `would call ${data.capability}: ${planned(data.capability, data.call)}`; break;
     default: text = JSON.stringify(data);
   }
   return h("li", { class: `event ev-${type}` }, h("span", { class: "seq" }, seq ?? ""), h("span", { class: "kind" }, type), h("span", { class: "text" }, text));
@@ -224,4 +226,25 @@ function renderControls(element, job, reload) {
     h("button", { type: "submit", class: "primary" }, "Retry"));
   }
   fill(element, buttons, retry);
+}
+
+/** One line for a call a dry run answered. */
+function planned(capability, call) {
+  if (capability === "http" || capability === "chef") return `${call.method} ${call.url}`;
+  if (capability === "ssh") return `${(call.hosts || []).join(", ")}: ${call.command}`;
+  if (capability === "ec2") return `${call.action} ${call.region} ${(call.instance_ids || []).join(", ")}`;
+  return JSON.stringify(call);
+}
+
+/** A dry run's plan: each step and the calls it would have made. */
+async function renderPlan(element, id, signal) {
+  const plan = await api("GET", `/v1/jobs/${enc(id)}/plan`, undefined, { signal }).catch(() => null);
+  if (!plan) return;
+  fill(element, h("section", { class: "card", "aria-labelledby": "h-plan" }, h("h2", { id: "h-plan" }, "Plan (dry run: nothing was sent)"),
+    table(plan.steps, [
+      ["Line", (s) => String(s.line ?? "")],
+      ["Step", (s) => `${s.participant}.${s.action}`],
+      ["Params", (s) => h("code", {}, JSON.stringify(s.params))],
+      ["Would call", (s) => (s.calls.length ? s.calls.map((c) => h("div", {}, `${c.capability} ${planned(c.capability, c.call)}`)) : "—")],
+    ], { empty: "No participant step ran.", label: "Plan" })));
 }
