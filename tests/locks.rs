@@ -8,7 +8,8 @@
 //! restarted, jobs cancelled at random. Inside its block each job posts
 //! `enter` and then `exit` to this test's loopback receiver: replaying the
 //! deliveries in the order they arrived, a key never has more jobs inside
-//! than its limit; every job ends; no lock row is left.
+//! than its limit; on the key one job holds at a time, jobs enter in the
+//! order the store listed them waiting; every job ends; no lock row is left.
 
 mod support;
 
@@ -385,6 +386,26 @@ async fn contend(db: &str, processes: usize, kills: usize) {
     }
 
     let mut workers = Workers::start(db, &receiver, processes).await;
+    // Who waits behind whom, as the store lists it meanwhile.
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (store, watching) = (store.clone(), watching.clone());
+        tokio::spawn(async move {
+            let mut behind: BTreeSet<(String, String, String)> = BTreeSet::new();
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(entries) = store.locks("test", None).await {
+                    let waiting: Vec<&LockEntry> = entries.iter().filter(|e| e.position.is_some()).collect();
+                    for (i, ahead) in waiting.iter().enumerate() {
+                        for later in waiting[i + 1..].iter().filter(|l| l.key == ahead.key) {
+                            behind.insert((ahead.key.clone(), ahead.job_id.clone(), later.job_id.clone()));
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            behind
+        })
+    };
     let mut cancelled = BTreeSet::new();
     let mut cancels = Vec::new();
     for _ in 0..kills {
@@ -425,7 +446,31 @@ async fn contend(db: &str, processes: usize, kills: usize) {
         let cancelled_in_time = cancelled.contains(job) && state == JobState::Canceled;
         assert!(state == JobState::Completed || cancelled_in_time, "job {job} ended {state:?}");
     }
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let behind = watcher.await.unwrap();
     let (most, entered) = replay(&receiver, &cancels);
+    // First come, first served: on the key one job holds at a time, a job
+    // seen waiting ahead of another entered first (unless it was cancelled).
+    // (With more holders, a kill may delay a holder's own first step past a
+    // later one's, so the order of entries says nothing there.)
+    let first_entry = |job: &str| {
+        let n = jobs.iter().position(|j| j == job).unwrap().to_string();
+        receiver.requests_timed().into_iter().find_map(|(at, r)| {
+            let body: Value = serde_json::from_str(r.split_once("\r\n\r\n")?.1).ok()?;
+            (body["job"] == n.as_str() && body["at"] == "enter").then_some(at)
+        })
+    };
+    let mut checked = 0;
+    for (key, ahead, later) in behind.iter().filter(|(key, ..)| key == KEYS[0].0) {
+        if cancelled.contains(ahead) {
+            continue;
+        }
+        if let (Some(a), Some(b)) = (first_entry(ahead), first_entry(later)) {
+            assert!(a < b, "key {key}: {later} entered before {ahead}, which waited ahead of it");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no queue was seen on key {}", KEYS[0].0);
     for (key, limit) in KEYS {
         let seen = most.get(key).copied().unwrap_or(0);
         assert!(seen <= limit as usize, "key {key}: {seen} jobs inside at once, limit {limit}");
@@ -435,7 +480,8 @@ async fn contend(db: &str, processes: usize, kills: usize) {
     assert!(entered.len() >= completed, "{} entered, {completed} completed", entered.len());
     assert_eq!(store.locks("test", None).await.unwrap(), [], "no lock is left behind");
     eprintln!(
-        "{JOBS} jobs over {} keys, {processes} process(es), {kills} kills, {} cancelled: most inside at once {most:?}, {:.1?}",
+        "{JOBS} jobs over {} keys, {processes} process(es), {kills} kills, {} cancelled: most inside at once {most:?}, \
+         {checked} queue orders kept, {:.1?}",
         KEYS.len(),
         cancelled.len(),
         started.elapsed()

@@ -411,7 +411,10 @@ pub async fn jobs(cmd: Jobs) -> anyhow::Result<ExitCode> {
                         vec![
                             output::cell(&j["id"]),
                             state_cell(&j["state"], style),
-                            output::cell(&j["definition"]),
+                            match j["dry_run"] == true {
+                                true => format!("{} (dry run)", output::cell(&j["definition"])),
+                                false => output::cell(&j["definition"]),
+                            },
                             output::time_cell(&j["created_at"]),
                             output::duration_cell(&j["created_at"], &j["finished_at"]),
                         ]
