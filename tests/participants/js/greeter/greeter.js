@@ -6,9 +6,8 @@
 //
 //   jco componentize greeter.js --wit wit --world-name participant --disable http -o greeter.wasm
 //
-// The host checks each call against `describe` before `invoke` runs (a
-// missing `name`, a `name` that is not a string), so `invoke` only checks
-// what the types cannot say. A thrown `{ kind, message }` is the call's error.
+// `invoke` gets its params as JSON text, as the step wrote them: it checks
+// them itself. A thrown `{ kind, message }` is the call's error.
 import { log } from 'mastermind:participant/log@0.1.0';
 
 export function describe() {
@@ -32,8 +31,14 @@ export function describe() {
 
 export function invoke(action, params, fields, context) {
   const args = JSON.parse(params);
+  if (typeof args.name !== 'string') {
+    throw { kind: 'bad-input', message: 'name must be a string' };
+  }
   const name = args.name.trim();
   const times = args.times ?? 1;
+  if (!Number.isInteger(times)) {
+    throw { kind: 'bad-input', message: 'times must be an integer' };
+  }
   if (!name) {
     throw { kind: 'bad-input', message: 'name must not be blank' };
   }

@@ -4,9 +4,8 @@ Build it into a component with componentize-py against the contract:
 
     componentize-py -d wit -w participant componentize -p tests/participants/python/greeter app -o greeter.wasm
 
-The host checks each call against `describe` before `invoke` runs (a
-missing `name`, a `name` that is not a string), so `invoke` only checks what
-the types cannot say.
+`invoke` gets its params as JSON text, as the step wrote them: it checks
+them itself, and a wrong one is a `bad-input` error.
 """
 
 import json
@@ -45,8 +44,13 @@ class WitWorld(wit_world.WitWorld):
 
     def invoke(self, action: str, params: str, fields: str, context) -> str:
         args = json.loads(params)
-        name = args["name"].strip()
+        name = args.get("name")
         times = args.get("times", 1)
+        if not isinstance(name, str):
+            raise Err(CallError(ErrorKind.BAD_INPUT, "name must be a string"))
+        name = name.strip()
+        if type(times) is not int:
+            raise Err(CallError(ErrorKind.BAD_INPUT, "times must be an integer"))
         if not name:
             raise Err(CallError(ErrorKind.BAD_INPUT, "name must not be blank"))
         if not 1 <= times <= 5:
