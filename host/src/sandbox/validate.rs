@@ -60,13 +60,14 @@ pub(crate) fn count_core_instances(bytes: &[u8]) -> Result<u32, LoadError> {
             Payload::Version { .. } if stack.is_empty() => stack.push(Frame::component()),
             Payload::ModuleSection { .. } => stack.push(Frame::Module),
             Payload::ComponentSection { .. } => stack.push(Frame::component()),
-            Payload::End(_) => match stack.pop() {
-                Some(Frame::Component { instances, .. }) => match stack.last_mut() {
-                    Some(Frame::Component { components, .. }) => components.push(instances),
-                    _ => total = instances,
-                },
-                _ => {}
-            },
+            Payload::End(_) => {
+                if let Some(Frame::Component { instances, .. }) = stack.pop() {
+                    match stack.last_mut() {
+                        Some(Frame::Component { components, .. }) => components.push(instances),
+                        _ => total = instances,
+                    }
+                }
+            }
             _ if !in_component => {}
             Payload::InstanceSection(reader) => {
                 for instance in reader {
@@ -196,7 +197,11 @@ mod tests {
         .unwrap();
         for (max, ok) in [(6, false), (7, true)] {
             let mut pool = wasmtime::PoolingAllocationConfig::new();
-            pool.max_core_instances_per_component(max).total_memories(8).total_tables(8).total_core_instances(16);
+            pool.max_core_instances_per_component(max)
+                .max_memory_size(1 << 20)
+                .total_memories(8)
+                .total_tables(8)
+                .total_core_instances(16);
             let mut config = wasmtime::Config::new();
             config.memory_reservation(1 << 20).allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
             let engine = wasmtime::Engine::new(&config).unwrap();
