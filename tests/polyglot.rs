@@ -277,3 +277,35 @@ async fn the_server_accepts_uploads_of_both_and_runs_a_job_with_them() {
         assert_eq!(entry["description"]["actions"][0]["name"], "greet", "{entry}");
     }
 }
+
+#[tokio::test]
+async fn a_component_over_the_core_instance_maximum_is_refused_at_load_naming_it() {
+    use mastermind::sandbox::{EngineConfig, LoadError, Sandbox, SandboxConfig};
+    let py = tokio::task::spawn_blocking(|| build(Lang::Python, "greeter")).await.unwrap();
+    let bytes = std::fs::read(py).unwrap();
+    let config = |max| SandboxConfig {
+        engine: EngineConfig { max_instances: 4, max_core_instances_per_component: max, ..EngineConfig::default() },
+        ..SandboxConfig::default()
+    };
+    // Refused before compiling: at once, not after seconds of Cranelift.
+    let sandbox = Sandbox::new(config(8)).unwrap();
+    let started = Instant::now();
+    let Err(e) = sandbox.load(&bytes).await else { panic!("loaded over a maximum of 8") };
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let LoadError::TooManyCoreInstances { count, max: 8 } = e else { panic!("{e}") };
+    assert!(count > 8, "{count}");
+    assert!(e.to_string().contains("over the limit of 8 per component"), "{e}");
+    assert!(e.to_string().contains("max_core_instances_per_component"), "{e}");
+    // The default maximum admits it (the other tests run it).
+    assert!(count <= EngineConfig::default().max_core_instances_per_component, "{count}");
+    eprintln!("a componentize-py component creates {count} core instances");
+
+    let js = tokio::task::spawn_blocking(|| build(Lang::Js, "greeter")).await.unwrap();
+    let Err(LoadError::TooManyCoreInstances { count, .. }) =
+        Sandbox::new(config(1)).unwrap().load(&std::fs::read(js).unwrap()).await
+    else {
+        panic!("a JavaScript component loaded under a maximum of 1")
+    };
+    assert!(count <= EngineConfig::default().max_core_instances_per_component, "{count}");
+    eprintln!("a componentize-js component creates {count} core instances");
+}

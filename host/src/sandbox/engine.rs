@@ -23,7 +23,7 @@ pub struct EngineConfig {
     /// The most core instances one component may create. A component over
     /// it is refused at load, naming this limit; under it, it runs. Large
     /// enough for the Python and JavaScript toolchains' components
-    /// (componentize-py 14, componentize-js 8), small enough that one
+    /// (componentize-py 14, componentize-js 4), small enough that one
     /// component cannot take a large share of the pool.
     pub max_core_instances_per_component: u32,
     /// The largest linear memory any call may be granted.
