@@ -309,3 +309,21 @@ async fn a_component_over_the_core_instance_maximum_is_refused_at_load_naming_it
     assert!(count <= EngineConfig::default().max_core_instances_per_component, "{count}");
     eprintln!("a componentize-js component creates {count} core instances");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_refuses_an_upload_over_its_core_instance_maximum() {
+    let py = tokio::task::spawn_blocking(|| build(Lang::Python, "greeter")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
+    let server = Server::start_with(dir.path(), &db, &["--max-core-instances-per-component", "12"]).await;
+    let api = server.tenant("acme").await;
+    let (status, body) = api.upload(&std::fs::read(py).unwrap(), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("creates 14 core instances when instantiated, over the limit of 12 per component"),
+        "{message}"
+    );
+    let list = api.ok(Method::GET, "/v1/participants", None).await;
+    assert!(list.as_array().unwrap().iter().all(|p| p["kind"] == "builtin"), "{list}");
+}

@@ -4,7 +4,7 @@
 use crate::builtin;
 use crate::capabilities::{Grants, HostConfig, MemorySecrets};
 use crate::engine::{Engine, EngineConfig, Registry};
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::sandbox::{EngineConfig as SandboxEngine, Sandbox, SandboxConfig};
 use crate::services::Builtin;
 use crate::store::{Backend, Store};
 use anyhow::Context as _;
@@ -30,6 +30,13 @@ pub fn default_db_url() -> String {
 /// The sandbox; `cpu_cores_per_tenant` bounds each tenant's guest code
 /// (a server's; `None` for the CLI's own jobs).
 pub fn sandbox(cpu_cores_per_tenant: Option<f64>) -> anyhow::Result<Arc<Sandbox>> {
+    sandbox_sized(cpu_cores_per_tenant, SandboxEngine::default().max_core_instances_per_component)
+}
+
+/// [`sandbox`], with the most core instances one component may create (a
+/// server's `--max-core-instances-per-component`).
+pub fn sandbox_sized(cpu_cores_per_tenant: Option<f64>, max_core_instances: u32) -> anyhow::Result<Arc<Sandbox>> {
+    let engine = SandboxEngine { max_core_instances_per_component: max_core_instances, ..SandboxEngine::default() };
     let host = HostConfig {
         aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
         // SSH host keys trusted on first use must outlive one CLI run.
@@ -39,6 +46,7 @@ pub fn sandbox(cpu_cores_per_tenant: Option<f64>) -> anyhow::Result<Arc<Sandbox>
         cache_dir: super::cache_dir(),
         host,
         cpu_cores_per_tenant,
+        engine,
         ..SandboxConfig::default()
     })?))
 }
