@@ -427,7 +427,7 @@ on_both!(uploads_are_validated_and_run_within_their_grants, |dir, db| {
     let (status, body) =
         api.upload(&wat::parse_str(r#"(component (import "evil:net/raw-socket" (instance)))"#).unwrap(), &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = api.upload(&vec![0u8; 17 << 20], &[]).await;
+    let (status, body) = api.upload(&vec![0u8; 33 << 20], &[]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error"]["code"], "too_large");
     let (status, body) = api.upload(&support::participant_bytes("hostile"), &["teleport=mars"]).await;

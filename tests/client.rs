@@ -390,14 +390,14 @@ async fn a_refused_upload_says_how_to_fix_it() {
     let refused = cli.run(&["participants", "upload", path(&wasm), "--grant", "http=127.0.0.1:8080"]).await.failed();
     assert!(refused.contains("127.0.0.1") && refused.contains("mastermind serve --allow-private-grants"), "{refused}");
     // A component over the limit: its size and the limit, and nothing sent.
-    let limit = 16 << 20;
+    let limit = 32 << 20;
     let big = dir.path().join("big.wasm");
     std::fs::write(&big, vec![0u8; limit + 1]).unwrap();
     let refused = cli.run(&["participants", "upload", path(&big)]).await.failed();
     assert!(refused.contains(&format!("is {} bytes", limit + 1)), "{refused}");
     // The client's own check, before sending (the server's would answer
     // that the request body is too large).
-    assert!(refused.contains(&format!("over the server's limit of {limit} bytes (16.0 MiB)")), "{refused}");
+    assert!(refused.contains(&format!("over the server's limit of {limit} bytes (32.0 MiB)")), "{refused}");
     // Neither left anything behind.
     let list = api.ok(Method::GET, "/v1/participants", None).await;
     assert!(list.as_array().unwrap().iter().all(|p| p["kind"] == "builtin"), "{list}");

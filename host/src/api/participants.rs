@@ -17,8 +17,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The largest component accepted, in bytes.
-pub const MAX_COMPONENT_BYTES: usize = 16 << 20;
+/// The largest component accepted, in bytes: the sandbox's own limit
+/// (`SandboxConfig::max_component_bytes`), checked here before the upload
+/// is decoded further and by the CLI before it is sent. 32 MiB holds a
+/// componentize-py component (18 MB: CPython and its standard library)
+/// with room for the participant's own Python packages; a Rust one is
+/// well under 1 MB.
+pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()

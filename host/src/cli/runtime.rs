@@ -4,7 +4,7 @@
 use crate::builtin;
 use crate::capabilities::{Grants, HostConfig, MemorySecrets, Stubs};
 use crate::engine::{Engine, EngineConfig, Registry};
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::sandbox::{EngineConfig as SandboxEngine, Sandbox, SandboxConfig};
 use crate::services::Builtin;
 use crate::store::{Backend, Store};
 use anyhow::Context as _;
@@ -30,12 +30,19 @@ pub fn default_db_url() -> String {
 /// The sandbox; `cpu_cores_per_tenant` bounds each tenant's guest code
 /// (a server's; `None` for the CLI's own jobs).
 pub fn sandbox(cpu_cores_per_tenant: Option<f64>) -> anyhow::Result<Arc<Sandbox>> {
-    sandbox_with(cpu_cores_per_tenant, None)
+    sandbox_with(cpu_cores_per_tenant, SandboxEngine::default().max_core_instances_per_component, None)
 }
 
-/// The sandbox, answering every capability call from `dry_run` when given
-/// (`mastermind run --dry-run`).
-pub fn sandbox_with(cpu_cores_per_tenant: Option<f64>, dry_run: Option<Arc<Stubs>>) -> anyhow::Result<Arc<Sandbox>> {
+/// [`sandbox`], with the most core instances one component may create (a
+/// server's `--max-core-instances-per-component`) and, for a dry run
+/// (`mastermind run --dry-run`), the stubs every capability call is
+/// answered from.
+pub fn sandbox_with(
+    cpu_cores_per_tenant: Option<f64>,
+    max_core_instances: u32,
+    dry_run: Option<Arc<Stubs>>,
+) -> anyhow::Result<Arc<Sandbox>> {
+    let engine = SandboxEngine { max_core_instances_per_component: max_core_instances, ..SandboxEngine::default() };
     let host = HostConfig {
         aws_endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
         // SSH host keys trusted on first use must outlive one CLI run.
@@ -46,6 +53,7 @@ pub fn sandbox_with(cpu_cores_per_tenant: Option<f64>, dry_run: Option<Arc<Stubs
         cache_dir: super::cache_dir(),
         host,
         cpu_cores_per_tenant,
+        engine,
         ..SandboxConfig::default()
     })?))
 }
@@ -230,7 +238,7 @@ pub async fn start(
     own: &[PathBuf],
     dry_run: Option<Arc<Stubs>>,
 ) -> anyhow::Result<Runtime> {
-    let sandbox = sandbox_with(None, dry_run)?;
+    let sandbox = sandbox_with(None, SandboxEngine::default().max_core_instances_per_component, dry_run)?;
     let registry = Arc::new(local_registry(&sandbox, grants, own).await?);
     let secrets = Arc::new(secrets(secret_specs)?);
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;

@@ -36,6 +36,12 @@ pub struct ServerArgs {
     /// calls together; half the machine's cores (at least 1) when absent.
     #[arg(long, env = "MASTERMIND_CPU_CORES_PER_TENANT")]
     cpu_cores_per_tenant: Option<f64>,
+    /// The most core instances one component may create; an upload over it
+    /// is refused, naming this limit. The default admits Python
+    /// (componentize-py: 14) and JavaScript (componentize-js: 4) components.
+    #[arg(long, env = "MASTERMIND_MAX_CORE_INSTANCES_PER_COMPONENT",
+          default_value_t = crate::sandbox::EngineConfig::default().max_core_instances_per_component)]
+    max_core_instances_per_component: u32,
     /// Events kept per job (streams replay them); older ones are dropped.
     #[arg(long, env = "MASTERMIND_EVENTS_PER_JOB", default_value_t = EngineConfig::default().events_per_job)]
     events_per_job: usize,
@@ -112,7 +118,7 @@ pub(super) async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyho
     if !(cores.is_finite() && cores > 0.0) {
         bail!("--cpu-cores-per-tenant must be a positive number of cores, got {cores}");
     }
-    let sandbox = runtime::sandbox(Some(cores))?;
+    let sandbox = runtime::sandbox_with(Some(cores), args.max_core_instances_per_component, None)?;
     let builtins = runtime::builtins(&sandbox, &args.grants).await?;
     let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;
     let vault = match vault(db, store.backend(), args.secret_key_file.as_deref()) {

@@ -14,9 +14,18 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 pub struct EngineConfig {
     /// Component instances that may be alive at once (concurrent calls).
     pub max_instances: u32,
-    /// Core instances per component: a Rust wasm32-wasip2 component uses
-    /// several (the program plus adapter shims).
+    /// Core instances per component on average, which sizes the pool's
+    /// total (`max_instances` times this): a Rust wasm32-wasip2 component
+    /// uses a few (the program plus adapter shims), a componentize-py one
+    /// 14. Calls past the total wait for a slot like calls past
+    /// `max_instances`.
     pub core_instances_per_component: u32,
+    /// The most core instances one component may create. A component over
+    /// it is refused at load, naming this limit; under it, it runs. Large
+    /// enough for the Python and JavaScript toolchains' components
+    /// (componentize-py 14, componentize-js 4), small enough that one
+    /// component cannot take a large share of the pool.
+    pub max_core_instances_per_component: u32,
     /// The largest linear memory any call may be granted.
     pub max_memory_bytes: usize,
     /// Wasm stack per call; deep recursion past it traps.
@@ -28,6 +37,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_instances: 1024,
             core_instances_per_component: 8,
+            max_core_instances_per_component: 32,
             max_memory_bytes: 1 << 30,
             max_wasm_stack: 512 << 10,
         }
@@ -37,10 +47,12 @@ impl Default for EngineConfig {
 pub(crate) fn build(config: &EngineConfig) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     let instances = config.max_instances.max(1);
-    let cores = instances.saturating_mul(config.core_instances_per_component.max(1));
+    let per_component = config.max_core_instances_per_component.max(1);
+    // The total must hold at least one component at the maximum.
+    let cores = instances.saturating_mul(config.core_instances_per_component.max(1)).max(per_component);
     pool.total_component_instances(instances)
         .total_core_instances(cores)
-        .max_core_instances_per_component(config.core_instances_per_component.max(1))
+        .max_core_instances_per_component(per_component)
         .total_memories(cores)
         .total_tables(cores)
         .total_stacks(instances)

@@ -22,6 +22,16 @@ pub enum LoadError {
         /// The limit, in bytes.
         max: usize,
     },
+    /// It would create more core instances than one component may.
+    #[error(
+        "component creates {count} core instances when instantiated, over the limit of {max} per component (the sandbox's max_core_instances_per_component)"
+    )]
+    TooManyCoreInstances {
+        /// Core instances one instantiation creates, nested components included.
+        count: u32,
+        /// The limit.
+        max: u32,
+    },
     /// A component that does not validate or compile.
     #[error("invalid component: {0}")]
     Invalid(String),

@@ -306,6 +306,11 @@ impl Sandbox {
         check: impl FnOnce(&Description) -> Result<(), E>,
     ) -> Result<Result<Participant, E>, LoadError> {
         validate::check_bytes(bytes, self.config.max_component_bytes)?;
+        let max = self.config.engine.max_core_instances_per_component.max(1);
+        let count = validate::count_core_instances(bytes)?;
+        if count > max {
+            return Err(LoadError::TooManyCoreInstances { count, max });
+        }
         let digest = cache::digest(bytes);
         let (component, cached) = self.compile(bytes, &digest).await?;
         validate::check_imports(&self.engine, &component)?;
