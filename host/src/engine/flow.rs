@@ -315,6 +315,11 @@ impl<'a> Flow<'a> {
         self.set_state(state);
         self.final_fields = Some(fields);
         let live: Vec<Fei> = self.exprs.keys().cloned().collect();
+        // A `lock` still live (a forgotten branch's) lets go with the job;
+        // the others let go as they ended, so most jobs write nothing here.
+        if self.exprs.values().any(|e| e.kind == expressions::lock::Lock::NAME) {
+            self.locks.push(LockChange::LeaveAll);
+        }
         for fei in live {
             self.withdraw_dispatch(&fei);
             self.remove(&fei);
@@ -443,11 +448,7 @@ impl<'a> Flow<'a> {
     /// What the batch changed, to write in one transaction, and the live
     /// expressions after it (the worker keeps them while it may go on with
     /// the job, so the next batch need not read them back).
-    pub fn into_changes(mut self, consumed: Vec<i64>) -> BatchOutcome {
-        if self.state_changed && self.state.is_final() {
-            // Whatever way it ended, a job over holds nothing.
-            self.locks.push(LockChange::LeaveAll);
-        }
+    pub fn into_changes(self, consumed: Vec<i64>) -> BatchOutcome {
         let upserts = self.dirty.iter().filter_map(|f| self.exprs.get(f).cloned()).collect();
         let changes = BatchChanges {
             consumed,

@@ -39,6 +39,11 @@ use serde_json::Value;
 
 pub(crate) struct Lock;
 
+impl Lock {
+    /// The kind its expressions are stored with.
+    pub(crate) const NAME: &'static str = "lock";
+}
+
 /// The most holders a `limit:` may allow.
 pub const MAX_LIMIT: u64 = 10_000;
 /// The longest key, in bytes.
@@ -54,7 +59,7 @@ pub(crate) struct LockState {
 }
 
 impl Kind for Lock {
-    const NAMES: &'static [&'static str] = &["lock"];
+    const NAMES: &'static [&'static str] = &[Lock::NAME];
     type State = LockState;
 
     fn apply(flow: &mut Flow, fei: &Fei, node: &Node, workitem: Workitem) {
@@ -119,7 +124,7 @@ fn leave(flow: &mut Flow, fei: &Fei) {
 /// runs its block with the workitem it was applied with. A grant for a
 /// lock no longer waiting (cancelled meanwhile) changes nothing.
 pub(crate) fn granted(flow: &mut Flow, fei: &Fei) {
-    let waiting = flow.get(fei).is_some_and(|e| e.kind == Lock::NAMES[0] && e.status == Status::Active)
+    let waiting = flow.get(fei).is_some_and(|e| e.kind == Lock::NAME && e.status == Status::Active)
         && !super::state::<Lock>(flow, fei).held;
     if !waiting {
         return;
