@@ -5,9 +5,11 @@
 //! server accepts their uploads.
 //!
 //! The participants are built here, from `tests/participants/{python,js}`,
-//! with the toolchains `tests/run` installs and pins; a built component is
-//! kept under the target directory, keyed by its source, the contract and
-//! the toolchain, so a rerun does not build it again.
+//! with the toolchains `tests/run` installs and pins; the greeters are
+//! written on the SDKs (`plugins/sdk-python`, `plugins/sdk-js`), the hostile
+//! ones on the raw bindings. A built component is kept under the target
+//! directory, keyed by its source, the SDK, the contract and the toolchain,
+//! so a rerun does not build it again.
 
 mod support;
 
@@ -67,8 +69,17 @@ fn build(lang: Lang, example: &str) -> PathBuf {
         Lang::Python => (root.join("tests/participants/python").join(example), "app.py".to_owned()),
         Lang::Js => (root.join("tests/participants/js").join(example), format!("{example}.js")),
     };
+    let sdk = match lang {
+        Lang::Python => root.join("plugins/sdk-python/mastermind_sdk"),
+        Lang::Js => root.join("plugins/sdk-js"),
+    };
     let mut hash = Sha256::new();
     hash.update(std::fs::read(dir.join(&source)).unwrap());
+    let mut sdk_files: Vec<PathBuf> = std::fs::read_dir(&sdk).unwrap().map(|e| e.unwrap().path()).collect();
+    sdk_files.sort();
+    for file in sdk_files.iter().filter(|f| f.is_file()) {
+        hash.update(std::fs::read(file).unwrap());
+    }
     hash.update(std::fs::read(root.join("wit/participant.wit")).unwrap());
     // The toolchain's version: the Python one's venv is named by it, the
     // JavaScript one's is pinned by the lock file.
@@ -90,6 +101,8 @@ fn build(lang: Lang, example: &str) -> PathBuf {
             .arg(root.join("wit"))
             .args(["-w", "participant", "componentize", "-p"])
             .arg(&dir)
+            .arg("-p")
+            .arg(root.join("plugins/sdk-python"))
             .args(["app", "-o"])
             .arg(&partial)
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -100,6 +113,9 @@ fn build(lang: Lang, example: &str) -> PathBuf {
             .arg(root.join("wit"))
             .args(["--world-name", "participant", "--disable", "http", "fetch-event", "-o"])
             .arg(&partial)
+            // The build reads only the directory it runs in (and the
+            // source's): the root, so that the SDK's module is in it.
+            .current_dir(&root)
             .output(),
     }
     .unwrap_or_else(|e| panic!("running {}: {e}", toolchain.display()));
@@ -157,13 +173,13 @@ fn describes_and_invokes(lang: Lang) {
     // The log import reached the host, with the call's context.
     assert!(text(&out.stderr).contains("info: greeting Ada for job cli"), "{}", text(&out.stderr));
 
-    // Params arrive as the step wrote them: the participant checks them,
-    // and a wrong one is its bad-input error.
+    // The SDK checks the params against the description, the participant
+    // what the description cannot say; either is a bad-input error.
     for (param, message) in [
         ("name= ", "name must not be blank"),
-        ("name:=7", "name must be a string"),
+        ("name:=7", "greet: param 'name' must be a string, got an integer"),
         ("times:=9", "times must be 1 to 5, not 9"),
-        ("times=two", "times must be an integer"),
+        ("times=two", "greet: param 'times' must be an integer, got a string"),
     ] {
         let args = ["participant", "invoke", wasm, "greet", "-p", "name=Ada", "-p", param];
         let out = mastermind(dir.path(), &args);
@@ -326,4 +342,69 @@ async fn a_server_refuses_an_upload_over_its_core_instance_maximum() {
     );
     let list = api.ok(Method::GET, "/v1/participants", None).await;
     assert!(list.as_array().unwrap().iter().all(|p| p["kind"] == "builtin"), "{list}");
+}
+
+/// The SDKs' capability wrappers, in a component: the fields kept first
+/// stay; the request the host sends has the secret spliced in, the header
+/// and the JSON body; the
+/// response comes back with the secret redacted; an error status is the
+/// SDK's retryable error; an ungranted host is `denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_participants_send_http_through_their_sdks() {
+    let receiver = support::HttpReceiver::start_answering(Duration::ZERO, |request| {
+        if request.starts_with("POST /down") { 503 } else { 201 }
+    })
+    .await;
+    for lang in [Lang::Python, Lang::Js] {
+        let wasm = tokio::task::spawn_blocking(move || build(lang, "greeter")).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token.txt");
+        std::fs::write(&token, "s3cret-value").unwrap();
+        let (dir_path, port) = (dir.path().to_owned(), receiver.port);
+        let invoke = move |path: &str, granted: bool| {
+            let url = format!("url=http://127.0.0.1:{port}{path}");
+            let grant = format!("http=127.0.0.1:{port}");
+            let secret = format!("token=@{}", token.display());
+            let mut args =
+                vec!["participant", "invoke", wasm.to_str().unwrap(), "notify", "-p", &url, "-p", "name=Ada"];
+            if granted {
+                args.extend(["--grant", &grant, "--grant", "secret=token", "--secret", &secret]);
+            }
+            mastermind(&dir_path, &args)
+        };
+        let invoke = std::sync::Arc::new(invoke);
+        let call = |path: &'static str, granted: bool| {
+            let invoke = invoke.clone();
+            tokio::task::spawn_blocking(move || invoke(path, granted))
+        };
+
+        let fields = json_out(&call("/hook", true).await.unwrap());
+        assert_eq!(fields["status"], 201, "{lang:?}: {fields}");
+        // What `keep` kept before sending is merged under the result.
+        assert_eq!(fields["notified"], format!("http://127.0.0.1:{port}/hook"), "{lang:?}: {fields}");
+        let echo = fields["echo"].as_str().unwrap().to_ascii_lowercase();
+        assert!(echo.contains("authorization: bearer [redacted]"), "{lang:?}: {echo}");
+        let sent = receiver.requests().last().unwrap().clone();
+        let head = sent.to_ascii_lowercase();
+        assert!(head.contains("authorization: bearer s3cret-value"), "{lang:?}: {sent}");
+        let by = match lang {
+            Lang::Python => "python",
+            Lang::Js => "javascript",
+        };
+        assert!(
+            head.contains(&format!("x-greeter: {by}")) && head.contains("content-type: application/json"),
+            "{sent}"
+        );
+        let body: Value = serde_json::from_str(sent.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body, json!({"greeting": "Hello, Ada!"}), "{lang:?}");
+
+        let out = call("/down", true).await.unwrap();
+        assert_eq!(out.status.code(), Some(1), "{lang:?}");
+        assert!(text(&out.stderr).contains("error: retryable: notifying: HTTP 503"), "{lang:?}: {}", text(&out.stderr));
+
+        let out = call("/hook", false).await.unwrap();
+        assert_eq!(out.status.code(), Some(1), "{lang:?}");
+        let expected = format!("error: denied: http: 127.0.0.1:{port} is not granted");
+        assert!(text(&out.stderr).contains(&expected), "{lang:?}: {}", text(&out.stderr));
+    }
 }
