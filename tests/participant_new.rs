@@ -286,12 +286,13 @@ fn a_new_javascript_participant_passes_its_tests_builds_and_runs() {
 }
 
 /// The SDKs' own tests (their checks, errors and each capability's wrapper
-/// through a stub), natively, as `participant new` projects run theirs.
+/// through a stub, and docs/authoring.md's examples in their language),
+/// natively, as `participant new` projects run theirs.
 #[test]
 fn the_python_and_javascript_sdks_pass_their_own_tests() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out = run_in(&root.join("plugins/sdk-python"), "python3", &["-m", "unittest"]);
-    assert!(text(&out.stderr).contains("Ran 10 tests"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Ran 12 tests"), "{}", text(&out.stderr));
     let out = run_in(&root.join("plugins/sdk-js"), "npm", &["test"]);
-    assert!(text(&out.stdout).contains("# pass 10"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("# pass 11"), "{}", text(&out.stdout));
 }

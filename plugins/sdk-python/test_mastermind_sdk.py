@@ -3,8 +3,14 @@ call against its description, the errors' kinds, and each capability's
 wrapper through a stub. Run from plugins/sdk-python: `python3 -m unittest`
 (tests/participant_new.rs does)."""
 
+import io
 import json
+import re
+import sys
+import textwrap
+import types
 import unittest
+from pathlib import Path
 
 from mastermind_sdk import (
     Action, BadInput, Denied, Description, Error, Fatal, Kind, Participant, Retryable, chef, ec2, export, http,
@@ -164,6 +170,63 @@ class Capabilities(unittest.TestCase):
         run = running(lambda call: server.delete("/nodes/web1"), Stub())
         self.assertIsInstance(run.error, Fatal)
         self.assertIn("HTTP 401, not authenticated): bad key. Check that client 'mastermind'", run.error.message)
+
+
+class Documentation(unittest.TestCase):
+    """docs/authoring.md's Python examples run as they are written: the
+    participant, its test, and the capabilities' calls (against a stub)."""
+
+    def blocks(self):
+        doc = (Path(__file__).parent.parent.parent / "docs" / "authoring.md").read_text()
+        return re.findall(r"```python\n(.*?)```", doc, re.S)
+
+    def test_the_participant_and_its_test(self):
+        participant, test, _ = self.blocks()
+        app = types.ModuleType("app")
+        exec(participant, app.__dict__)
+        sys.modules["app"] = app
+        try:
+            scope = {}
+            exec(test, scope)
+            cases = unittest.defaultTestLoader.loadTestsFromTestCase(scope["DiskCheckTest"])
+            result = unittest.TextTestRunner(stream=io.StringIO()).run(cases)
+        finally:
+            del sys.modules["app"]
+        self.assertEqual(result.testsRun, 1)
+        self.assertTrue(result.wasSuccessful(), result.failures + result.errors)
+
+    def test_the_capabilities(self):
+        *_, calls = self.blocks()
+
+        class Stub:
+            def http(self, request):
+                return http.Response(200, '{"ok": 1}')
+
+            def ssh(self, request):
+                return [ssh.Output("up")]
+
+            def ec2_describe_instances(self, *args):
+                return [{"instance_id": "i-0abc"}]
+
+            def ec2_change_state(self, *args):
+                return []
+
+            def ec2_run_instances(self, credentials, request):
+                return [{"instance_id": "i-1"}]
+
+            def chef(self, request):
+                return chef.Response(200, '{"web1": "url"}')
+
+        source = "def invoke(self, call):\n    host, key = 'web1', 'k'\n" + textwrap.indent(calls, "    ") \
+            + "    return {'body': body, 'found': found, 'nodes': nodes}\n"
+        scope = dict(globals())
+        exec(source, scope)
+        Probe.body = None
+        probe = type("DocProbe", (Probe,), {"invoke": scope["invoke"]})
+        run = testing.TestHost(stub=Stub()).invoke(probe, "any")
+        self.assertEqual(run.result(), {"body": {"ok": 1}, "found": [{"instance_id": "i-0abc"}], "nodes": {"web1": "url"}})
+        self.assertEqual(run.logs, [("info", "resizing the volume"), ("info", "up")])
+        self.assertEqual((run.progress, run.kept, run.slept), ([("copying", 40)], {"instance_id": "i-0abc"}, 5))
 
 
 if __name__ == "__main__":

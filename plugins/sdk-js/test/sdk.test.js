@@ -3,6 +3,10 @@
 // capability's wrapper through a stub. Run from plugins/sdk-js: `npm test`
 // (tests/participant_new.rs does).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   Action, BadInput, CallError, Denied, Description, Fatal, Kind, Retryable, chef, ec2, http, keep, log, parseDuration,
@@ -146,4 +150,51 @@ test('chef', () => {
   const run = running(() => server.delete('/nodes/web1'), stub);
   assert.ok(run.error instanceof Fatal);
   assert.match(run.error.message, /HTTP 401, not authenticated\): bad key\. Check that client 'mastermind'/);
+});
+
+// docs/authoring.md's JavaScript examples run as they are written, in a
+// project laid out as `participant new` writes one: the participant, its
+// test, and the capabilities' calls (against a stub).
+test('the documentation’s examples run', () => {
+  const sdk = new URL('..', import.meta.url).pathname;
+  const doc = readFileSync(join(sdk, '../../docs/authoring.md'), 'utf8');
+  const [participantJs, testJs, calls] = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const dir = mkdtempSync(join(tmpdir(), 'mastermind-sdk-doc-'));
+  mkdirSync(join(dir, 'sdk'));
+  for (const file of readdirSync(sdk).filter((f) => f.endsWith('.js'))) copyFileSync(join(sdk, file), join(dir, 'sdk', file));
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
+  writeFileSync(join(dir, 'disk_check.js'), participantJs);
+  writeFileSync(join(dir, 'disk_check.test.js'), testJs);
+  const indented = calls.split('\n').map((line) => `    ${line}`).join('\n');
+  writeFileSync(join(dir, 'calls.test.js'), `
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Action, Description, participant, chef, ec2, http, keep, log, progress, sleep, ssh } from './sdk/mastermind-sdk.js';
+import { TestHost } from './sdk/testing.js';
+const probe = participant({
+  describe: () => new Description('probe', 'p').action(new Action('a', 'a')),
+  invoke(call) {
+    const host = 'web1', key = 'k';
+${indented}
+    return { body, found, nodes };
+  },
+});
+test('calls', () => {
+  const stub = {
+    http: () => new http.Response(200, '{"ok": 1}'), ssh: () => [{ stdout: 'up' }],
+    ec2DescribeInstances: () => [{ instanceId: 'i-0abc' }], ec2ChangeState: () => [], ec2RunInstances: () => [{}],
+    chef: () => ({ status: 200, body: '{"web1": "url"}' }),
+  };
+  const run = new TestHost({ stub }).invoke(probe, 'a');
+  assert.deepEqual(run.result(), { body: { ok: 1 }, found: [{ instanceId: 'i-0abc' }], nodes: { web1: 'url' } });
+  assert.deepEqual(run.logs, [['info', 'resizing the volume'], ['info', 'up']]);
+  assert.deepEqual([run.progress, run.kept, run.slept], [[['copying', 40]], { instance_id: 'i-0abc' }, 5]);
+});
+`);
+  // A test runner of its own, not one reporting to this one.
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  const out = spawnSync(process.execPath, ['--test', '--import', './sdk/register.js'], { cwd: dir, encoding: 'utf8', env });
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  assert.match(out.stdout, /# pass 2/, out.stdout);
 });
