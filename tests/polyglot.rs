@@ -5,9 +5,9 @@
 //! server accepts their uploads.
 //!
 //! The participants are built here, from `tests/participants/{python,js}`,
-//! with the toolchains `tests/run` installs and pins; the greeters are
-//! written on the SDKs (`plugins/sdk-python`, `plugins/sdk-js`), the hostile
-//! ones on the raw bindings. A built component is kept under the target
+//! with the toolchains `tests/run` installs and pins; the greeters and the
+//! capabilities' callers are written on the SDKs (`plugins/sdk-python`,
+//! `plugins/sdk-js`), the hostile ones on the raw bindings. A built component is kept under the target
 //! directory, keyed by its source, the SDK, the contract and the toolchain,
 //! so a rerun does not build it again.
 
@@ -133,8 +133,14 @@ fn text(bytes: &[u8]) -> String {
 /// Python component takes seconds to compile; the cache is checked and
 /// authenticated, so sharing it is safe).
 fn mastermind(dir: &Path, args: &[&str]) -> Output {
+    mastermind_with(dir, args, &[])
+}
+
+/// The same, with more environment variables.
+fn mastermind_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(support::mastermind_bin())
         .args(args)
+        .envs(env.iter().copied())
         .env("MASTERMIND_CACHE_DIR", std::env::temp_dir().join("mastermind-test-compiled"))
         .env("MASTERMIND_DB", format!("sqlite:{}", dir.join("mm.db").display()))
         .env("XDG_DATA_HOME", dir)
@@ -406,5 +412,52 @@ async fn python_and_javascript_participants_send_http_through_their_sdks() {
         assert_eq!(out.status.code(), Some(1), "{lang:?}");
         let expected = format!("error: denied: http: 127.0.0.1:{port} is not granted");
         assert!(text(&out.stderr).contains(&expected), "{lang:?}: {}", text(&out.stderr));
+    }
+}
+
+/// The SDKs' EC2 wrappers against moto, in a component: the requests they
+/// build are the contract's, and what comes back (instances, tags, state
+/// changes) reaches the participant as plain values. Without grants, the
+/// ssh, chef and ec2 requests they build reach the host, whose refusal is
+/// the SDK's `Denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_participants_reach_ec2_and_are_refused_ssh_and_chef_through_their_sdks() {
+    let moto = support::moto::Moto::start().await;
+    for lang in [Lang::Python, Lang::Js] {
+        let wasm = tokio::task::spawn_blocking(move || build(lang, "capabilities")).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = dir.path().join("aws.json");
+        std::fs::write(&credentials, r#"{"access_key_id": "testing", "secret_access_key": "testing"}"#).unwrap();
+        let (dir_path, url) = (dir.path().to_owned(), moto.url.clone());
+        let (ec2, refused) = tokio::task::spawn_blocking(move || {
+            let wasm = wasm.to_str().unwrap();
+            let name = format!("name={lang:?}");
+            let secret = format!("aws=@{}", credentials.display());
+            let grants = ["--grant", "ec2=us-west-2", "--grant", "secret=aws", "--secret", &secret];
+            let mut args = vec!["participant", "invoke", wasm, "ec2", "-p", &name];
+            args.extend(grants);
+            let ec2 = mastermind_with(&dir_path, &args, &[("AWS_ENDPOINT_URL", &url)]);
+            (ec2, mastermind(&dir_path, &["participant", "invoke", wasm, "refused"]))
+        })
+        .await
+        .unwrap();
+
+        let fields = json_out(&ec2);
+        let launched = fields["launched"].as_array().unwrap();
+        assert_eq!(launched.len(), 2, "{lang:?}: {fields}");
+        assert!(launched.iter().all(|id| id.as_str().unwrap().starts_with("i-")), "{fields}");
+        assert_eq!(fields["found"], fields["launched"], "{lang:?}: found by their tag");
+        assert_eq!(fields["tags"], json!([{"key": "Name", "value": format!("{lang:?}")}]), "{lang:?}: {fields}");
+        assert_eq!(fields["states"], json!(["stopping", "stopping"]), "{lang:?}");
+
+        let fields = json_out(&refused);
+        for (capability, refusal) in [
+            ("ssh", "ssh: deploy@10.0.0.5:22 is not granted to this participant"),
+            ("chef", "chef: server https://chef.example.com/organizations/acme is not granted"),
+            ("ec2", "ec2: region 'us-west-2' is not granted to this participant"),
+        ] {
+            let message = fields[capability].as_str().unwrap_or_else(|| panic!("{lang:?}: {fields}"));
+            assert!(message.starts_with(refusal), "{lang:?}: {message}");
+        }
     }
 }
