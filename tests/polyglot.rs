@@ -461,3 +461,39 @@ async fn python_and_javascript_participants_reach_ec2_and_are_refused_ssh_and_ch
         }
     }
 }
+
+/// The SDKs' SSH wrapper against a real sshd, in a component: the command
+/// gets its stdin, one result comes back per target, in order — the
+/// output of the first, and the second's error (nothing listens there) as
+/// the SDK's error of its kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_participants_run_ssh_commands_through_their_sdks() {
+    let lab = support::sshd::SshLab::new();
+    let sshd = lab.start("target");
+    let closed = support::free_port();
+    let key = lab.dir.path().join("client");
+    for lang in [Lang::Python, Lang::Js] {
+        let wasm = tokio::task::spawn_blocking(move || build(lang, "capabilities")).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (dir_path, port, key) = (dir.path().to_owned(), sshd.port, key.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            let user = format!("user={}", support::sshd::USER);
+            let (port_param, closed_param) = (format!("port:={port}"), format!("closed_port:={closed}"));
+            let grant = format!("ssh={}@127.0.0.1:*", support::sshd::USER);
+            let secret = format!("ssh_key=@{}", key.display());
+            let wasm = wasm.to_str().unwrap();
+            let args = ["participant", "invoke", wasm, "ssh", "-p", &user, "-p", &port_param, "-p", &closed_param];
+            let grants = ["--grant", &grant, "--grant", "secret=ssh_key", "--secret", &secret];
+            mastermind(&dir_path, &[&args[..], &grants[..]].concat())
+        })
+        .await
+        .unwrap();
+        let fields = json_out(&out);
+        assert_eq!(fields["stdout"], "out\nfrom stdin", "{lang:?}: {fields}");
+        assert_eq!(fields["stderr"], "err\n", "{lang:?}: {fields}");
+        assert_eq!(fields["exit_status"], 3, "{lang:?}: {fields}");
+        let second = fields["second"].as_str().unwrap();
+        assert!(second.starts_with("retryable: ") || second.starts_with("fatal: "), "{lang:?}: {second}");
+        assert!(second.contains(&closed.to_string()), "{lang:?}: {second}");
+    }
+}

@@ -1,6 +1,7 @@
 // Calls the capabilities through the SDK (plugins/sdk-js), for
 // tests/polyglot.rs: `ec2` launches two instances, finds them by their tag
-// and stops them (against moto); `refused` calls ssh, chef and ec2 without a
+// and stops them (against moto); `ssh` runs a command on two targets (a real
+// sshd, and a port where none listens); `refused` calls ssh, chef and ec2 without a
 // grant and returns what each refusal said, so every request the SDK builds
 // has crossed into the host.
 import {
@@ -13,6 +14,10 @@ export const { describe, invoke } = participant({
   describe: () => new Description('js_capabilities', 'Calls each capability, from JavaScript')
     .action(new Action('ec2', 'Launches two instances tagged `name`, finds them by the tag, stops them')
       .required('name', Kind.STRING, 'the Name tag'))
+    .action(new Action('ssh', 'Runs a command reading stdin on `port`, then on `closed_port` (nothing listens)')
+      .required('user', Kind.STRING, 'the login')
+      .required('port', Kind.INTEGER, "an sshd's port on 127.0.0.1")
+      .required('closed_port', Kind.INTEGER, 'a port with no sshd'))
     .action(new Action('refused', 'Calls ssh, chef and ec2 without grants; returns each refusal')),
 
   invoke(call) {
@@ -28,6 +33,13 @@ export const { describe, invoke } = participant({
         launched: ids.sort(), found: found.map((i) => i.instanceId).sort(), tags: found[0].tags,
         states: changes.map((c) => c.currentState),
       };
+    }
+    if (call.action === 'ssh') {
+      const user = call.param('user', Kind.STRING);
+      const [first, second] = new ssh.Exec('echo out; cat; echo err >&2; exit 3', 'ssh_key').stdin('from stdin')
+        .target('127.0.0.1', call.param('port', Kind.INTEGER), user)
+        .target('127.0.0.1', call.param('closed_port', Kind.INTEGER), user).timeout(20).run();
+      return { stdout: first.stdout, stderr: first.stderr, exit_status: first.exitStatus, second: String(second) };
     }
     const attempts = {
       ssh: () => new ssh.Exec('uptime', 'ssh_key').target('10.0.0.5', 22, 'deploy').stdin('x').run(),
