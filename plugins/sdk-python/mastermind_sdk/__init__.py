@@ -27,6 +27,7 @@ calls a participant as the host would, with stubbed capabilities.
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -228,8 +229,6 @@ def parse_duration(value) -> float:
     try:
         seconds = float(text)
     except ValueError:
-        import re
-
         parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", text)
         if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", "", text).strip():
             raise ValueError(f"'{value}': {expected}") from None
