@@ -7,9 +7,14 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-/// Import prefixes a participant may use: its own contract and WASI 0.2
-/// (which the host links with no files, no sockets and no environment).
-const ALLOWED_IMPORTS: &[&str] = &["mastermind:participant/", "wasi:"];
+/// The WASI 0.2 packages the host links: clocks and random for use, the
+/// rest present so toolchains' adapters link, but with no files, sockets or
+/// environment granted; `wasi:http` sends through the `http` capability.
+const WASI_PACKAGES: &[&str] = &["io", "clocks", "random", "cli", "filesystem", "sockets", "http"];
+
+/// Of `wasi:http`, what a participant may import: it makes requests, it
+/// does not serve them.
+const WASI_HTTP_INTERFACES: &[&str] = &["types", "outgoing-handler"];
 
 /// Rejects bytes that are not a component before compiling anything.
 pub(crate) fn check_bytes(bytes: &[u8], max_bytes: usize) -> Result<(), LoadError> {
@@ -26,13 +31,46 @@ pub(crate) fn check_bytes(bytes: &[u8], max_bytes: usize) -> Result<(), LoadErro
     Ok(())
 }
 
-/// Rejects a compiled component whose imports fall outside the world.
+/// Rejects a compiled component whose imports fall outside the world,
+/// naming the first such import and why.
 pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadError> {
     for (name, item) in component.component_type().imports(engine) {
-        let allowed = ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p));
-        if !allowed || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
-            return Err(LoadError::UnknownImport(name.to_owned()));
+        let refused = |why: String| LoadError::UnknownImport { import: name.to_owned(), why };
+        if !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            return Err(refused("only interfaces may be imported, not single functions, types or modules".into()));
         }
+        if let Err(why) = import_allowed(name) {
+            return Err(refused(why));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an interface import (`wasi:http/types@0.2.10`) is one the host
+/// links, and if not, why.
+fn import_allowed(name: &str) -> Result<(), String> {
+    let (path, version) = name.split_once('@').unwrap_or((name, ""));
+    let (package, interface) = path.split_once('/').unwrap_or((path, ""));
+    if package == "mastermind:participant" {
+        return Ok(());
+    }
+    let Some(wasi) = package.strip_prefix("wasi:") else {
+        return Err(format!(
+            "the package `{package}` is not offered to participants (they may import mastermind:participant/* and WASI 0.2)"
+        ));
+    };
+    if !WASI_PACKAGES.contains(&wasi) {
+        return Err(format!("this host does not offer `{package}` (WASI 0.2 offered: {})", WASI_PACKAGES.join(", ")));
+    }
+    if !version.starts_with("0.2.") {
+        let version = if version.is_empty() { "no version" } else { version };
+        return Err(format!("this host offers {package} 0.2.x, not {version}"));
+    }
+    if wasi == "http" && !WASI_HTTP_INTERFACES.contains(&interface) {
+        return Err(format!(
+            "of wasi:http a participant may import only {} (it sends requests; it does not serve them)",
+            WASI_HTTP_INTERFACES.join(" and ")
+        ));
     }
     Ok(())
 }

@@ -4,19 +4,20 @@
 //
 // tests/polyglot.rs builds it with componentize-js from the repository's
 // root (so that the SDK's module is inside what the build can read),
-// without the wasi:http import the host does not offer:
+// without the incoming-request handler (a participant does not serve):
 //
 //   componentize-js tests/participants/js/greeter/greeter.js --wit wit --world-name participant \
-//       --disable http fetch-event -o greeter.wasm
+//       --disable fetch-event -o greeter.wasm
 import {
-  Action, BadInput, Description, Kind, http, keep, log, participant,
+  Action, BadInput, Description, Kind, http, keep, log, participant, sleep,
 } from '../../../../plugins/sdk-js/mastermind-sdk.js';
 
 export const { describe, invoke } = participant({
   describe: () => new Description('js_greeter', 'Greets someone, from JavaScript').action(
     new Action('greet', 'Sets `greeting` to a greeting for `name`')
       .required('name', Kind.STRING, 'who to greet (not blank)')
-      .optional('times', Kind.INTEGER, 'how many times, 1 to 5 (default 1)'),
+      .optional('times', Kind.INTEGER, 'how many times, 1 to 5 (default 1)')
+      .optional('sleep_ms', Kind.INTEGER, 'sleep this long first (host/benches/polyglot.rs)'),
   ).action(
     new Action('notify', 'POSTs a greeting for `name` to `url`, with the secret `token`')
       .required('url', Kind.STRING, 'where to')
@@ -37,6 +38,8 @@ export const { describe, invoke } = participant({
     const times = call.optional('times', Kind.INTEGER, 1);
     if (!name) throw new BadInput('name must not be blank');
     if (times < 1 || times > 5) throw new BadInput(`times must be 1 to 5, not ${times}`);
+    const sleepMs = call.optional('sleep_ms', Kind.INTEGER, 0);
+    if (sleepMs > 0) sleep(sleepMs / 1000);
     log.info(`greeting ${name} for job ${call.context.jobId}`);
     return { greeting: Array(times).fill(`Hello, ${name}!`).join(' '), greeted_by: 'javascript' };
   },

@@ -8,7 +8,7 @@ tests/polyglot.rs builds it with componentize-py, the SDK on the path:
         -p plugins/sdk-python app -o greeter.wasm
 """
 
-from mastermind_sdk import Action, BadInput, Description, Kind, Participant, export, http, keep, log
+from mastermind_sdk import Action, BadInput, Description, Kind, Participant, export, http, keep, log, sleep
 
 
 class Greeter(Participant):
@@ -17,6 +17,7 @@ class Greeter(Participant):
             Action("greet", "Sets `greeting` to a greeting for `name`")
             .required("name", Kind.STRING, "who to greet (not blank)")
             .optional("times", Kind.INTEGER, "how many times, 1 to 5 (default 1)")
+            .optional("sleep_ms", Kind.INTEGER, "sleep this long first (host/benches/polyglot.rs)")
         ).action(
             Action("notify", "POSTs a greeting for `name` to `url`, with the secret `token`")
             .required("url", Kind.STRING, "where to")
@@ -38,6 +39,9 @@ class Greeter(Participant):
             raise BadInput("name must not be blank")
         if not 1 <= times <= 5:
             raise BadInput(f"times must be 1 to 5, not {times}")
+        sleep_ms = call.optional("sleep_ms", int, 0)
+        if sleep_ms > 0:
+            sleep(sleep_ms / 1000)
         log.info(f"greeting {name} for job {call.context.job_id}")
         return {"greeting": " ".join([f"Hello, {name}!"] * times), "greeted_by": "python"}
 
