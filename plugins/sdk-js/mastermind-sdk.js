@@ -206,11 +206,22 @@ function run(definition, call) {
   }
   const problems = spec.check(call.params);
   if (problems.length) throw new BadInput(`${call.action}: ${problems.join('; ')}`);
-  const updates = definition.invoke(call) ?? {};
-  if (typeof updates !== 'object' || Array.isArray(updates)) {
-    throw new TypeError(`invoke must return an object of field updates, not ${jsonKind(updates)}`);
+  const updates = definition.invoke(call);
+  // An async invoke (one that awaits `fetch`, say) is awaited to the end.
+  return isPromise(updates) ? updates.then(fieldUpdates) : fieldUpdates(updates);
+}
+
+function fieldUpdates(updates) {
+  const fields = updates ?? {};
+  if (typeof fields !== 'object' || Array.isArray(fields)) {
+    throw new TypeError(`invoke must return an object of field updates, not ${jsonKind(fields)}`);
   }
-  return updates;
+  return fields;
+}
+
+/** Whether `v` is a promise (or another thenable). */
+export function isPromise(v) {
+  return v != null && typeof v.then === 'function';
 }
 
 function object(what, text) {
@@ -239,9 +250,7 @@ export function participant(definition) {
       };
     },
     invoke(action, params, fields, context) {
-      try {
-        return JSON.stringify(run(definition, new Call(action, object('params', params), object('fields', fields), context)));
-      } catch (e) {
+      const failed = (e) => {
         if (!(e instanceof CallError)) throw e;
         if (e.fields) {
           try {
@@ -251,6 +260,12 @@ export function participant(definition) {
           }
         }
         throw { kind: e.kind, message: e.message };
+      };
+      try {
+        const updates = run(definition, new Call(action, object('params', params), object('fields', fields), context));
+        return isPromise(updates) ? updates.then((u) => JSON.stringify(u), failed) : JSON.stringify(updates);
+      } catch (e) {
+        return failed(e);
       }
     },
   };

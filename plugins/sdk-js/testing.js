@@ -21,7 +21,7 @@
 //   ec2RunInstances(credentials, request), ec2DescribeInstances(credentials, region, ids, filters),
 //   ec2ChangeState(credentials, region, ids, action) -> [records]
 //   chef(request) -> { status, body }
-import { CallError, Denied, http } from './mastermind-sdk.js';
+import { CallError, Denied, http, isPromise } from './mastermind-sdk.js';
 import { enter } from './testing-host.js';
 
 /** The error a capability a test did not stub answers with. */
@@ -67,15 +67,29 @@ export class TestHost {
   invoke(participant, action, params = {}, fields = {}) {
     const run = new Run();
     const previous = enter(this.#session(run));
-    try {
-      run.fields = JSON.parse(participant.invoke(action, JSON.stringify(params), JSON.stringify(fields), this.context));
-    } catch (e) {
+    const failed = (e) => {
       if (e instanceof Error) throw e; // a crash, as in a component
       run.error = CallError.of(e.kind, e.message);
-    } finally {
+      return run;
+    };
+    let out;
+    try {
+      out = participant.invoke(action, JSON.stringify(params), JSON.stringify(fields), this.context);
+    } catch (e) {
       enter(previous);
+      return failed(e);
     }
-    return run;
+    if (!isPromise(out)) {
+      enter(previous);
+      run.fields = JSON.parse(out);
+      return run;
+    }
+    // An async participant: a promise of the run, the stub in place until
+    // it settles.
+    return out.then((text) => {
+      run.fields = JSON.parse(text);
+      return run;
+    }, failed).finally(() => enter(previous));
   }
 
   #session(run) {
@@ -109,5 +123,6 @@ export class TestHost {
 /** Runs `action` with no capability granted: its field updates, or throws
  * its CallError (BadInput when the call does not match the description). */
 export function invoke(participant, action, params = {}, fields = {}) {
-  return new TestHost().invoke(participant, action, params, fields).result();
+  const run = new TestHost().invoke(participant, action, params, fields);
+  return isPromise(run) ? run.then((r) => r.result()) : run.result();
 }

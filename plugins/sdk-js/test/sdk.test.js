@@ -198,3 +198,19 @@ test('calls', () => {
   assert.equal(out.status, 0, out.stdout + out.stderr);
   assert.match(out.stdout, /# pass 2/, out.stdout);
 });
+
+test('an async invoke is awaited: its fields, or its error with its kind', async () => {
+  body = async (call) => {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    if (call.params.fail) throw new Retryable('not yet');
+    log.info('awaited');
+    return { awaited: true };
+  };
+  const run = await running(body, {}, {});
+  assert.deepEqual(run.fields, { awaited: true });
+  assert.ok(run.logged('awaited'));
+  const failed = await running(body, {}, { fail: true });
+  assert.equal(failed.error.kind, 'retryable');
+  assert.equal(failed.error.message, 'not yet');
+  await assert.rejects(invoke(probe, 'any', { fail: true }), (e) => e instanceof Retryable);
+});
