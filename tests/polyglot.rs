@@ -259,12 +259,30 @@ async fn the_server_accepts_uploads_of_both_and_runs_a_job_with_them() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;
     let api = server.tenant("acme").await;
-    for (wasm, name) in [(&py, "py_greeter"), (&js, "js_greeter")] {
-        let bytes = std::fs::read(wasm).unwrap();
-        let (status, body) = api.upload(&bytes, &[]).await;
-        assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
-        assert_eq!(body["name"], name, "{body}");
-    }
+    // The Python upload answers before it is compiled (Cranelift takes
+    // tens of seconds for it): `compiling`, then `ready`. Meanwhile a
+    // definition naming it is told it is still compiling.
+    let rss_before = peak_rss_kib(&server);
+    let started = Instant::now();
+    let (status, accepted) = api.upload_raw(&std::fs::read(&py).unwrap(), &[], Some("py_greeter")).await;
+    let answered = started.elapsed();
+    assert_eq!((status, accepted["state"].as_str()), (StatusCode::ACCEPTED, Some("compiling")), "{accepted}");
+    assert!(answered < Duration::from_secs(5), "the upload was answered after {answered:?}");
+    let push = json!({ "name": "mixed", "source": MIXED });
+    let (status, refused) = api.call(Method::POST, "/v1/definitions", Some(push)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused.to_string().contains("participant 'py_greeter' is still compiling"), "{refused}");
+    let ready = api.wait_upload(&accepted).await;
+    let compiled = started.elapsed();
+    assert_eq!(ready["state"], "ready", "{ready}");
+    eprintln!(
+        "a Python upload: answered in {answered:?}, ready after {compiled:?}; server peak RSS {} MiB before, {} MiB after",
+        rss_before / 1024,
+        peak_rss_kib(&server) / 1024
+    );
+    let (status, body) = api.upload(&std::fs::read(&js).unwrap(), &[]).await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
+    assert_eq!(body["name"], "js_greeter", "{body}");
     api.push("mixed", MIXED).await;
     let id = api.launch("mixed", json!({"who": "Ada"})).await;
     let job = api.wait_state(&id, &["completed", "failed"]).await;
@@ -276,6 +294,15 @@ async fn the_server_accepts_uploads_of_both_and_runs_a_job_with_them() {
         let entry = list.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{list}"));
         assert_eq!(entry["description"]["actions"][0]["name"], "greet", "{entry}");
     }
+}
+
+/// The server's peak resident memory so far (VmHWM), in KiB; 0 where
+/// /proc does not say.
+fn peak_rss_kib(server: &Server) -> u64 {
+    let Some(pid) = server.pid() else { return 0 };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 #[tokio::test]

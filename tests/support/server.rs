@@ -103,6 +103,12 @@ impl Server {
         panic!("the server did not become ready: {:#?}", self.output.lock().unwrap());
     }
 
+    /// The server process's id, while it runs.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     /// SIGKILL, as a crash would.
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -219,10 +225,38 @@ impl Api {
         job["id"].as_str().unwrap().to_owned()
     }
 
+    /// Uploads a component and, when the server accepts it (202), waits
+    /// for its compile: the status is the upload's, the body the upload
+    /// as it ended (`state` `ready`, or `failed` with its `error`).
     pub async fn upload(&self, wasm: &[u8], grants: &[&str]) -> (StatusCode, Value) {
+        let (status, body) = self.upload_raw(wasm, grants, None).await;
+        if status != StatusCode::ACCEPTED {
+            return (status, body);
+        }
+        (status, self.wait_upload(&body).await)
+    }
+
+    /// Uploads a component (under `name`, when given) without waiting.
+    pub async fn upload_raw(&self, wasm: &[u8], grants: &[&str], name: Option<&str>) -> (StatusCode, Value) {
         use base64::Engine as _;
-        let body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(wasm), "grants": grants });
+        let mut body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(wasm), "grants": grants });
+        if let Some(name) = name {
+            body["name"] = json!(name);
+        }
         self.call(Method::POST, "/v1/participants", Some(body)).await
+    }
+
+    /// Polls an accepted upload until it is no longer `compiling`.
+    pub async fn wait_upload(&self, accepted: &Value) -> Value {
+        let id = accepted["upload"].as_str().unwrap_or_else(|| panic!("no upload id: {accepted}"));
+        for _ in 0..2400 {
+            let upload = self.ok(Method::GET, &format!("/v1/participants/uploads/{id}"), None).await;
+            if upload["state"] != "compiling" {
+                return upload;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("upload {id} still compiling after 2 minutes");
     }
 
     /// Polls a job until its state is one of `states`.

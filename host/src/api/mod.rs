@@ -48,7 +48,7 @@ use crate::capabilities::Vault;
 use crate::engine::{Engine, Registry};
 use crate::language::{Definition, Node};
 use crate::sandbox::Sandbox;
-use crate::services::{Metrics, ServerTenancy};
+use crate::services::{Compiler, Metrics, ServerTenancy};
 use crate::store::Store;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -87,6 +87,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// Compiles uploads off the request path.
+    pub compiler: Arc<Compiler>,
     /// The handlers' settings.
     pub config: ApiConfig,
     tokens: auth::TokenCache,
@@ -102,6 +104,7 @@ impl AppState {
         tenancy: Arc<ServerTenancy>,
         vault: Arc<Vault>,
         metrics: Arc<Metrics>,
+        compiler: Arc<Compiler>,
         config: ApiConfig,
     ) -> Arc<Self> {
         Arc::new(AppState {
@@ -111,6 +114,7 @@ impl AppState {
             tenancy,
             vault,
             metrics,
+            compiler,
             config,
             tokens: Default::default(),
             triggers: Default::default(),

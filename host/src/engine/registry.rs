@@ -51,6 +51,11 @@ impl Resolver for Registry {
 #[derive(Default)]
 pub struct Registry {
     participants: BTreeMap<String, Arc<Registered>>,
+    /// Uploads still compiling: by name when it was given at upload, else
+    /// counted (a component's name is known once it is described). A step
+    /// naming one is told to wait rather than that nothing has that name.
+    compiling: Vec<String>,
+    compiling_unnamed: usize,
 }
 
 impl Registry {
@@ -63,6 +68,14 @@ impl Registry {
     pub fn insert(&mut self, participant: Participant, grants: Grants, settings: Vec<(String, String)>) {
         let name = participant.description().name.clone();
         self.participants.insert(name, Arc::new(Registered { participant, grants: Arc::new(grants), settings }));
+    }
+
+    /// Notes an upload still compiling, by the name it was given if any.
+    pub fn note_compiling(&mut self, name: Option<String>) {
+        match name {
+            Some(name) => self.compiling.push(name),
+            None => self.compiling_unnamed += 1,
+        }
     }
 
     /// The participant registered as `name`.
@@ -81,6 +94,10 @@ impl Registry {
     /// Why the step calls nothing: no participant by that name, or no such
     /// action, said so the author can fix it.
     pub fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String> {
+        self.resolve_registered(name, node).map_err(|e| self.while_compiling(name, node, e))
+    }
+
+    fn resolve_registered(&self, name: &str, node: &Node) -> Result<(String, String), String> {
         if super::expressions::is_explicit_step(name) {
             let Some(target) = node.first_arg_str().or_else(|| node.attr_str("ref")) else {
                 return Err("participant: name the participant (participant 'ec2_server', action: 'create')".into());
@@ -122,6 +139,30 @@ impl Registry {
             ));
         }
         Ok((participant.to_owned(), action.to_owned()))
+    }
+
+    /// An unknown participant's error, told when the step may name an
+    /// upload that is still compiling.
+    fn while_compiling(&self, name: &str, node: &Node, error: String) -> String {
+        if !error.starts_with("unknown participant") {
+            return error;
+        }
+        let target = if super::expressions::is_explicit_step(name) {
+            node.first_arg_str().or_else(|| node.attr_str("ref")).unwrap_or(name)
+        } else {
+            name
+        };
+        let named = |p: &&String| target == p.as_str() || target.strip_suffix(p.as_str()).is_some_and(|a| a.ends_with('_'));
+        if let Some(p) = self.compiling.iter().find(named) {
+            return format!(
+                "participant '{p}' is still compiling (it was just uploaded): try again once it is ready \
+                 (`mastermind participants show {p}` says its state)"
+            );
+        }
+        match self.compiling_unnamed {
+            0 => error,
+            n => format!("{error}; {n} upload(s) still compiling, known by their names once ready"),
+        }
     }
 
     /// "known: echo (echo, merge), noop (noop, fib)".

@@ -37,6 +37,47 @@ pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<()
     Ok(())
 }
 
+/// The imports and exports the component declares at its top level,
+/// checked from the bytes before anything is compiled: an import outside
+/// the world, or no `describe` or `invoke` export, is refused in
+/// milliseconds. [`check_imports`] and the linker check the compiled
+/// component's types again; this only answers an upload sooner.
+pub(crate) fn check_declared_world(bytes: &[u8]) -> Result<(), LoadError> {
+    use wasmtime::wasmparser::{ComponentExternalKind, ComponentTypeRef, Parser, Payload};
+    let invalid = |e: wasmtime::wasmparser::BinaryReaderError| LoadError::Invalid(e.to_string());
+    let (mut depth, mut exports) = (0usize, Vec::new());
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(invalid)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let import = import.map_err(invalid)?;
+                    let name = import.name.name;
+                    let allowed = ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p));
+                    if !allowed || !matches!(import.ty, ComponentTypeRef::Instance(_)) {
+                        return Err(LoadError::UnknownImport(name.to_owned()));
+                    }
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    let export = export.map_err(invalid)?;
+                    if export.kind == ComponentExternalKind::Func {
+                        exports.push(export.name.name.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let missing: Vec<&str> = ["describe", "invoke"].into_iter().filter(|f| !exports.iter().any(|e| e == f)).collect();
+    if !missing.is_empty() {
+        return Err(LoadError::WrongWorld(format!("it exports no function {}", missing.join(" or "))));
+    }
+    Ok(())
+}
+
 /// How many core instances instantiating the component creates, nested
 /// components included (once per time each is instantiated): what the
 /// pooling allocator reserves a slot for on every call.
@@ -160,7 +201,28 @@ impl Frame {
 
 #[cfg(test)]
 mod tests {
-    use super::count_core_instances;
+    use super::{check_declared_world, count_core_instances};
+    use crate::sandbox::LoadError;
+
+    #[test]
+    fn declared_imports_and_exports_are_checked_from_the_bytes() {
+        let check = |wat: &str| check_declared_world(&wat::parse_str(wat).unwrap());
+        let Err(LoadError::WrongWorld(why)) = check("(component)") else { panic!("an empty component passed") };
+        assert_eq!(why, "it exports no function describe or invoke");
+        let Err(LoadError::UnknownImport(name)) = check(r#"(component (import "evil:net/raw-socket" (instance)))"#)
+        else {
+            panic!("a foreign import passed")
+        };
+        assert_eq!(name, "evil:net/raw-socket");
+        // Nested components' own imports and exports are theirs, not the participant's.
+        let world = r#"(component (import "wasi:cli/stdout@0.2.0" (instance))
+            (component $inner (import "anything" (func)))
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (export "describe" (func $f)) (export "invoke" (func $f)))"#;
+        check(world).unwrap();
+    }
 
     fn count(wat: &str) -> u32 {
         count_core_instances(&wat::parse_str(wat).unwrap()).unwrap()
