@@ -7,8 +7,8 @@ use super::auth::{Principal, Scope};
 use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use super::{AppState, time};
 use crate::capabilities::{Grants, clip};
-use crate::services::uploads::FAILED_KEPT_MS;
 use crate::services::TenantLimits;
+use crate::services::uploads::FAILED_KEPT_MS;
 use crate::store::{COMPILING, ParticipantRecord, READY, UploadRecord, now_ms};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -325,7 +325,7 @@ async fn show_participant(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<ApiJson<ParticipantView>> {
     let tenant = who.tenant(Scope::Read)?;
-    if let Some(view) = builtin_views(&state).find(|v| v.name == name) {
+    if let Some(view) = builtin_views(&state).find(|v| v.name.as_deref() == Some(name.as_str())) {
         return Ok(ApiJson(view));
     }
     let mut versions = state.store.catalogue().participant_versions(tenant, &name).await?;

@@ -122,7 +122,9 @@ fn token_view(t: TokenRecord, token: Option<String>) -> TokenView {
 }
 
 fn check_limits(state: &AppState, limits: &TenantLimits) -> ApiResult<()> {
-    limits.check(state.sandbox.max_core_instances_per_component()).map_err(|e| ApiError::BadRequest(format!("limits: {e}")))
+    limits
+        .check(state.sandbox.max_core_instances_per_component())
+        .map_err(|e| ApiError::BadRequest(format!("limits: {e}")))
 }
 
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = TenantInput,

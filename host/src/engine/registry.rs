@@ -152,7 +152,8 @@ impl Registry {
         } else {
             name
         };
-        let named = |p: &&String| target == p.as_str() || target.strip_suffix(p.as_str()).is_some_and(|a| a.ends_with('_'));
+        let named =
+            |p: &&String| target == p.as_str() || target.strip_suffix(p.as_str()).is_some_and(|a| a.ends_with('_'));
         if let Some(p) = self.compiling.iter().find(named) {
             return format!(
                 "participant '{p}' is still compiling (it was just uploaded): try again once it is ready \
