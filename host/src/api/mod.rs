@@ -96,11 +96,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for a server of these parts.
+    /// The state for a server of these parts; the sandbox is the one the
+    /// compiler loads uploads into, so the quick checks at upload and the
+    /// compile apply the same limits.
     pub fn new(
         store: Store,
         engine: Arc<Engine>,
-        sandbox: Arc<Sandbox>,
         tenancy: Arc<ServerTenancy>,
         vault: Arc<Vault>,
         metrics: Arc<Metrics>,
@@ -110,7 +111,7 @@ impl AppState {
         Arc::new(AppState {
             store,
             engine,
-            sandbox,
+            sandbox: compiler.sandbox().clone(),
             tenancy,
             vault,
             metrics,

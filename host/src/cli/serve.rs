@@ -164,7 +164,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState::new(
         server.store.clone(),
         server.engine.clone(),
-        server.sandbox,
         server.tenancy,
         server.vault,
         server.metrics,

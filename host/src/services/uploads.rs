@@ -37,6 +37,11 @@ impl Compiler {
         Arc::new(Compiler { store, sandbox, tenancy, permits: Semaphore::new(concurrency.max(1)) })
     }
 
+    /// The sandbox uploads are compiled into.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
     /// Queues every upload left `compiling` (by this server before it
     /// stopped, or by another that stopped); returns how many.
     ///
