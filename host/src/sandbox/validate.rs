@@ -43,7 +43,7 @@ pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<()
 /// milliseconds. [`check_imports`] and the linker check the compiled
 /// component's types again; this only answers an upload sooner.
 pub(crate) fn check_declared_world(bytes: &[u8]) -> Result<(), LoadError> {
-    use wasmtime::wasmparser::{ComponentExternalKind, ComponentTypeRef, Parser, Payload};
+    use wasmtime::wasmparser::{ComponentExternalKind, ComponentTypeRef, Parser, Payload, TypeBounds};
     let invalid = |e: wasmtime::wasmparser::BinaryReaderError| LoadError::Invalid(e.to_string());
     let (mut depth, mut exports) = (0usize, Vec::new());
     for payload in Parser::new(0).parse_all(bytes) {
@@ -53,6 +53,12 @@ pub(crate) fn check_declared_world(bytes: &[u8]) -> Result<(), LoadError> {
             Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
                     let import = import.map_err(invalid)?;
+                    // A type bound by equality (wit-component imports a
+                    // world's `use`d types so) names a type, not a
+                    // capability: the compiled component's imports leave it out.
+                    if matches!(import.ty, ComponentTypeRef::Type(TypeBounds::Eq(_))) {
+                        continue;
+                    }
                     let name = import.name.name;
                     let allowed = ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p));
                     if !allowed || !matches!(import.ty, ComponentTypeRef::Instance(_)) {
@@ -222,6 +228,20 @@ mod tests {
             (func $f (canon lift (core func $i "f")))
             (export "describe" (func $f)) (export "invoke" (func $f)))"#;
         check(world).unwrap();
+        // A world's `use`d types are imported as types bound by equality
+        // (the built-in campfire does); a fresh resource is not a type name.
+        let types = r#"(component (import "mastermind:participant/types" (instance $t (export "d" (type (sub resource)))))
+            (alias export $t "d" (type $d))
+            (import "description" (type (eq $d)))
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (export "describe" (func $f)) (export "invoke" (func $f)))"#;
+        check(types).unwrap();
+        let Err(LoadError::UnknownImport(name)) = check(&types.replace("(eq $d)", "(sub resource)")) else {
+            panic!("an imported resource passed")
+        };
+        assert_eq!(name, "description");
     }
 
     fn count(wat: &str) -> u32 {
