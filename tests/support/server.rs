@@ -60,7 +60,9 @@ impl Server {
         server
     }
 
-    async fn spawn(&mut self) {
+    /// Starts the server process (again, after [`Server::kill`]) on the
+    /// same port and database, and waits until it is ready.
+    pub async fn spawn(&mut self) {
         let mut cmd = Command::new(super::mastermind_bin());
         cmd.arg("serve")
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db])
