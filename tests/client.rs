@@ -316,7 +316,8 @@ async fn lists_are_tables_on_a_terminal_and_json_in_a_pipe() {
     std::fs::write(&wasm, support::participant_bytes("tester")).unwrap();
     let plain = Cli { no_color: true, ..cli.clone() };
     let uploaded = plain.on_terminal(&["participants", "upload", path(&wasm)]).await.ok().stdout;
-    assert_eq!(uploaded, "tester@1\n");
+    // The upload answers `compiling`; on a terminal the client says it waits.
+    assert_eq!(uploaded, "compiling on the server…\ntester@1\n");
 
     // A push answers name@version on a terminal, not the parse tree.
     let file = dir.path().join("greet.mm");
