@@ -182,3 +182,33 @@ impl Registry {
         format!("known participants: {}", list.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Registry;
+    use crate::language::{Node, Span};
+    use serde_json::json;
+
+    #[test]
+    fn a_step_naming_an_upload_still_compiling_is_told_to_wait() {
+        let mut registry = Registry::new();
+        registry.note_compiling(Some("py_greeter".into()));
+        let step = |registry: &Registry, name: &str| {
+            registry.resolve_step(name, &Node::new(name, Span::default())).unwrap_err()
+        };
+        // By action_participant, by its bare name, and as `participant 'name'`.
+        for error in [step(&registry, "greet_py_greeter"), step(&registry, "py_greeter")] {
+            assert!(error.starts_with("participant 'py_greeter' is still compiling"), "{error}");
+        }
+        let mut explicit = Node::new("participant", Span::default());
+        explicit.args.push(json!("py_greeter"));
+        let error = registry.resolve_step("participant", &explicit).unwrap_err();
+        assert!(error.starts_with("participant 'py_greeter' is still compiling"), "{error}");
+        // Another name is unknown as before; an unnamed upload is counted.
+        let error = step(&registry, "greet_other");
+        assert!(error.starts_with("unknown participant"), "{error}");
+        registry.note_compiling(None);
+        let error = step(&registry, "greet_other");
+        assert!(error.ends_with("; 1 upload(s) still compiling, known by their names once ready"), "{error}");
+    }
+}
