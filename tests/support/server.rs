@@ -27,12 +27,20 @@ pub struct Server {
     pub public_only: bool,
     /// MASTERMIND_ADMIN_TOKEN at each start ([`ADMIN_TOKEN`] unless set).
     pub admin_token: String,
+    /// Compiled code cached under `dir` rather than shared with the other
+    /// tests' servers: what it compiles, it compiles for real.
+    pub own_compiled_cache: bool,
 }
 
 /// Pass to [`Server::start_with`] for a server with its default address
 /// policy: uploads reach public addresses only (the other tests' servers
 /// allow private grants, to reach their loopback peers).
 pub const PUBLIC_ONLY: &str = "--public-only-for-tests";
+
+/// Pass to [`Server::start_with`] for a server with a compiled-code cache
+/// of its own, empty at first (to measure a compile).
+#[allow(dead_code)]
+pub const OWN_COMPILED_CACHE: &str = "--own-compiled-cache-for-tests";
 
 impl Server {
     /// Starts a server with a fresh SQLite database in `dir`.
@@ -54,8 +62,11 @@ impl Server {
             generated_admin: extra_args.contains(&"--generated-admin-token-for-tests"),
             public_only: extra_args.contains(&PUBLIC_ONLY),
             admin_token: ADMIN_TOKEN.to_owned(),
+            own_compiled_cache: extra_args.contains(&OWN_COMPILED_CACHE),
         };
-        server.extra_args.retain(|a| a != "--generated-admin-token-for-tests" && a != PUBLIC_ONLY);
+        server
+            .extra_args
+            .retain(|a| a != "--generated-admin-token-for-tests" && a != PUBLIC_ONLY && a != OWN_COMPILED_CACHE);
         server.spawn().await;
         server
     }
@@ -73,7 +84,14 @@ impl Server {
             // One compiled-code cache for every test's server (entries are
             // authenticated and written atomically): each would otherwise
             // compile every built-in at start.
-            .env("MASTERMIND_CACHE_DIR", std::env::temp_dir().join("mastermind-test-compiled"))
+            .env(
+                "MASTERMIND_CACHE_DIR",
+                if self.own_compiled_cache {
+                    self.dir.join("compiled")
+                } else {
+                    std::env::temp_dir().join("mastermind-test-compiled")
+                },
+            )
             .env("MASTERMIND_LOG_LEVEL", "info")
             .env_remove("AWS_ACCESS_KEY_ID")
             .stdout(Stdio::piped())
