@@ -791,7 +791,11 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
             .args(["--checks", "not_a_server_error,response_schema_conformance"])
             .args(["--phases", "examples,coverage,fuzzing", "--max-examples", "25", "--request-timeout", "10"])
             .args(["--header", &format!("Authorization: Bearer {token}")])
-            .args(["--generation-database", "none", "--seed", "7", "--workers", "2"])
+            // One worker: with two threads, hypothesis's concurrent
+            // `ast.parse` trips CPython 3.11's shared AST recursion counter
+            // (python/cpython#106905: "AST constructor recursion depth
+            // mismatch", an error of schemathesis's, not of the server).
+            .args(["--generation-database", "none", "--seed", "7", "--workers", "1"])
             // It finds token ids in responses (the audit log) and would
             // revoke its own token half-way through.
             .args(["--exclude-operation-id", "revoke_token"])
