@@ -92,6 +92,11 @@ fn main() {
     registry.push(']');
     std::fs::write(out_dir.join("builtins.rs"), registry).unwrap();
     std::fs::write(out_dir.join("sdk_files.rs"), sdk_files(&root.join("plugins/sdk"))).unwrap();
+    let python = root.join("plugins/sdk-python");
+    std::fs::write(out_dir.join("sdk_python_files.rs"), file_list(&python, &[python.join("mastermind_sdk")], &["py"]))
+        .unwrap();
+    let js = root.join("plugins/sdk-js");
+    std::fs::write(out_dir.join("sdk_js_files.rs"), file_list(&js, std::slice::from_ref(&js), &["js"])).unwrap();
     println!("cargo:rustc-env=MASTERMIND_PARTICIPANTS_DIR={}", dest.display());
 }
 
@@ -99,23 +104,39 @@ fn main() {
 /// `mastermind participant new` to write into a project: found here rather
 /// than listed by hand, so a new SDK file cannot be left out.
 fn sdk_files(sdk: &Path) -> String {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut list = file_list(sdk, &[sdk.join("src"), sdk.join("wit")], &["rs", "wit"]);
+    list.insert_str(
+        2,
+        &format!("    (\"Cargo.toml\", include_str!({:?})),\n", sdk.join("Cargo.toml").display().to_string()),
+    );
+    list
+}
+
+/// The files under `dirs` (not in their `test` or `tests` folders) with one
+/// of `extensions`, as `&[(path relative to base, contents)]`: the Python
+/// and JavaScript SDKs' sources are listed the same way as the Rust one's.
+fn file_list(base: &Path, dirs: &[PathBuf], extensions: &[&str]) -> String {
+    fn walk(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
             let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
             if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs" || e == "wit") {
+                if !matches!(name.as_str(), "test" | "tests" | "node_modules" | "__pycache__") {
+                    walk(&path, extensions, out);
+                }
+            } else if path.extension().is_some_and(|e| extensions.iter().any(|x| e == *x)) {
                 out.push(path);
             }
         }
     }
-    let mut files = vec![sdk.join("Cargo.toml")];
-    walk(&sdk.join("src"), &mut files);
-    walk(&sdk.join("wit"), &mut files);
+    let mut files = Vec::new();
+    for dir in dirs {
+        walk(dir, extensions, &mut files);
+    }
     files.sort();
     let mut list = String::from("&[\n");
     for file in files {
-        let relative = file.strip_prefix(sdk).unwrap().to_string_lossy().replace('\\', "/");
+        let relative = file.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
         writeln!(list, "    ({relative:?}, include_str!({:?})),", file.display().to_string()).unwrap();
     }
     list.push(']');

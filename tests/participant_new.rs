@@ -1,8 +1,9 @@
 //! `mastermind participant new`: a project written by the binary alone
-//! builds into a component with one cargo command (offline, from crates
-//! already in cargo's cache), passes its own tests natively, describes
-//! itself and runs in a workflow, every event of which `mastermind run`
-//! shows. And the SDK's copy of the WIT contract is the contract.
+//! builds into a component with one command (cargo offline, from crates
+//! already in cargo's cache; componentize-py; `npm run build`), passes its
+//! own tests natively, describes itself and runs in a workflow, every event
+//! of which `mastermind run` shows. The SDKs pass their own tests, and the
+//! Rust SDK's copy of the WIT contract is the contract.
 
 mod support;
 
@@ -169,4 +170,129 @@ fn a_new_participant_builds_passes_its_tests_and_runs_in_a_workflow() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     let failed = err.lines().find(|l| l.starts_with("step failed: bad-input (line 1)"));
     assert!(failed.is_some_and(|l| l.contains("times must be 1 to 10, not 11")), "{err}");
+}
+
+/// A toolchain `tests/run` installs and pins, from the variable it sets.
+fn toolchain(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => panic!("{var} is not set: run the tests with tests/run, which installs the pinned toolchains and sets it"),
+    }
+}
+
+/// `program args` in `dir`, as an author runs it, without this test's
+/// bytecode files.
+fn run_in(dir: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
+    let program = program.as_ref();
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.to_string_lossy()));
+    assert!(
+        out.status.success(),
+        "{} {} failed:\n{}{}",
+        program.to_string_lossy(),
+        args.join(" "),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// What every new project's component does, whatever its language: it
+/// describes itself as written, its action logs and answers, the workflow
+/// it came with runs, and its error's kind reaches the job.
+fn the_component_runs(project: &Path, name: &str, wasm: &str) {
+    let description = serde_json::from_slice::<Value>(&mastermind(project, &["participant", "describe", wasm]).stdout)
+        .unwrap_or_else(|e| panic!("{e}: describe failed"));
+    assert_eq!(description["name"], name, "{description}");
+    assert_eq!(description["default_action"], "greet", "{description}");
+    let params: Vec<(&str, &str, bool)> = description["actions"][0]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["kind"].as_str().unwrap(), p["required"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(params, [("name", "string", true), ("times", "integer", false)]);
+
+    let out = mastermind(project, &["participant", "invoke", wasm, "greet", "--param", "name=world"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["greeting"], "hello, world");
+    assert!(text(&out.stderr).contains("info: greeting world 1 time(s)"), "{}", text(&out.stderr));
+
+    let out = mastermind(project, &["run", "flow.mm", "--participant", wasm, "--field", "who=world"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let fields: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(fields["greeting"], "hello, world! hello, world");
+    let ok = format!("ok {name}.greet");
+    for expected in [ok.as_str(), "info: greeting world 2 time(s)", "job completed"] {
+        assert!(err.contains(expected), "no '{expected}' in:\n{err}");
+    }
+
+    std::fs::write(project.join("bad.mm"), format!("greet_{name} name: 'world', times: 11\n")).unwrap();
+    let out = mastermind(project, &["run", "bad.mm", "--participant", wasm]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let failed = err.lines().find(|l| l.starts_with("step failed: bad-input (line 1)"));
+    assert!(failed.is_some_and(|l| l.contains("times must be 1 to 10, not 11")), "{err}");
+    // The SDK checks a param's type before the participant's code runs.
+    let out = mastermind(project, &["participant", "invoke", wasm, "greet", "-p", "name:=7"]);
+    assert_eq!(out.status.code(), Some(1));
+    let expected = "error: bad-input: greet: param 'name' must be a string, got an integer";
+    assert!(text(&out.stderr).contains(expected), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_new_python_participant_passes_its_tests_builds_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mastermind(dir.path(), &["participant", "new", "hello_py", "--lang", "python"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let build = "componentize-py -d wit -w participant componentize app -o hello_py.wasm";
+    assert!(text(&out.stdout).contains(build), "{}", text(&out.stdout));
+    let project = dir.path().join("hello_py");
+
+    // Its tests pass natively, with nothing installed.
+    let out = run_in(&project, "python3", &["-m", "unittest"]);
+    assert!(text(&out.stderr).contains("Ran 2 tests"), "{}", text(&out.stderr));
+
+    // One command builds the component, with the pinned componentize-py.
+    let started = Instant::now();
+    let args: Vec<&str> = build.split(' ').skip(1).collect();
+    run_in(&project, toolchain("MASTERMIND_COMPONENTIZE_PY"), &args);
+    eprintln!("componentize-py: {:.1?}", started.elapsed());
+    the_component_runs(&project, "hello_py", "hello_py.wasm");
+}
+
+#[test]
+fn a_new_javascript_participant_passes_its_tests_builds_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mastermind(dir.path(), &["participant", "new", "hello_js", "--lang", "js"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("npm run build"), "{}", text(&out.stdout));
+    let project = dir.path().join("hello_js");
+
+    // The pinned toolchain, from its lock file (from npm's cache when the
+    // repository's own JavaScript participants were installed first).
+    run_in(&project, "npm", &["ci", "--prefer-offline", "--no-audit", "--no-fund"]);
+    let out = run_in(&project, "npm", &["test"]);
+    assert!(text(&out.stdout).contains("# pass 2"), "{}", text(&out.stdout));
+    let started = Instant::now();
+    run_in(&project, "npm", &["run", "build"]);
+    eprintln!("npm run build: {:.1?}", started.elapsed());
+    the_component_runs(&project, "hello_js", "hello_js.wasm");
+}
+
+/// The SDKs' own tests (their checks, errors and each capability's wrapper
+/// through a stub, and docs/authoring.md's examples in their language),
+/// natively, as `participant new` projects run theirs.
+#[test]
+fn the_python_and_javascript_sdks_pass_their_own_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = run_in(&root.join("plugins/sdk-python"), "python3", &["-m", "unittest"]);
+    assert!(text(&out.stderr).contains("Ran 12 tests"), "{}", text(&out.stderr));
+    let out = run_in(&root.join("plugins/sdk-js"), "npm", &["test"]);
+    assert!(text(&out.stdout).contains("# pass 11"), "{}", text(&out.stdout));
 }

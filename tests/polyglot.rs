@@ -5,9 +5,11 @@
 //! server accepts their uploads.
 //!
 //! The participants are built here, from `tests/participants/{python,js}`,
-//! with the toolchains `tests/run` installs and pins; a built component is
-//! kept under the target directory, keyed by its source, the contract and
-//! the toolchain, so a rerun does not build it again.
+//! with the toolchains `tests/run` installs and pins; the greeters and the
+//! capabilities' callers are written on the SDKs (`plugins/sdk-python`,
+//! `plugins/sdk-js`), the hostile ones on the raw bindings. A built component is kept under the target
+//! directory, keyed by its source, the SDK, the contract and the toolchain,
+//! so a rerun does not build it again.
 
 mod support;
 
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use support::HttpReceiver;
 use support::server::Server;
 
 #[derive(Clone, Copy, Debug)]
@@ -67,8 +70,17 @@ fn build(lang: Lang, example: &str) -> PathBuf {
         Lang::Python => (root.join("tests/participants/python").join(example), "app.py".to_owned()),
         Lang::Js => (root.join("tests/participants/js").join(example), format!("{example}.js")),
     };
+    let sdk = match lang {
+        Lang::Python => root.join("plugins/sdk-python/mastermind_sdk"),
+        Lang::Js => root.join("plugins/sdk-js"),
+    };
     let mut hash = Sha256::new();
     hash.update(std::fs::read(dir.join(&source)).unwrap());
+    let mut sdk_files: Vec<PathBuf> = std::fs::read_dir(&sdk).unwrap().map(|e| e.unwrap().path()).collect();
+    sdk_files.sort();
+    for file in sdk_files.iter().filter(|f| f.is_file()) {
+        hash.update(std::fs::read(file).unwrap());
+    }
     hash.update(std::fs::read(root.join("wit/participant.wit")).unwrap());
     // The toolchain's version: the Python one's venv is named by it, the
     // JavaScript one's is pinned by the lock file.
@@ -84,12 +96,33 @@ fn build(lang: Lang, example: &str) -> PathBuf {
     }
     let partial = wasm.with_extension("partial");
     let started = Instant::now();
+    // A Python participant speaking wasi:http itself needs its WIT, which
+    // componentize-py does not carry, and a world of its own: the
+    // participant's with wasi:http's outgoing handler.
+    let world_dir = cache.join(format!("{}-{digest}-wit", lang.participant(example)));
+    let worlds: Vec<String> = match (lang, example) {
+        (Lang::Python, "fetcher") => {
+            let (wasi_http, version) = wasi_http_wit();
+            std::fs::create_dir_all(&world_dir).unwrap();
+            let world = format!(
+                "package mastermind:fetcher;\n\nworld fetcher {{\n  include mastermind:participant/participant@0.1.0;\n  \
+                 import wasi:http/outgoing-handler@{version};\n}}\n"
+            );
+            std::fs::write(world_dir.join("world.wit"), world).unwrap();
+            let dirs = [wasi_http, world_dir.clone()].map(|d| ["-d".to_owned(), d.display().to_string()]);
+            dirs.into_iter().flatten().chain(["-w".into(), "mastermind:fetcher/fetcher".into()]).collect()
+        }
+        _ => vec!["-w".into(), "participant".into()],
+    };
     let out = match lang {
         Lang::Python => Command::new(&toolchain)
             .arg("-d")
             .arg(root.join("wit"))
-            .args(["-w", "participant", "componentize", "-p"])
+            .args(&worlds)
+            .args(["componentize", "-p"])
             .arg(&dir)
+            .arg("-p")
+            .arg(root.join("plugins/sdk-python"))
             .args(["app", "-o"])
             .arg(&partial)
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -98,8 +131,13 @@ fn build(lang: Lang, example: &str) -> PathBuf {
             .arg(dir.join(&source))
             .arg("--wit")
             .arg(root.join("wit"))
-            .args(["--world-name", "participant", "--disable", "http", "fetch-event", "-o"])
+            // Participants make requests (wasi:http, which the host sends
+            // under the http grants); they do not serve them.
+            .args(["--world-name", "participant", "--disable", "fetch-event", "-o"])
             .arg(&partial)
+            // The build reads only the directory it runs in (and the
+            // source's): the root, so that the SDK's module is in it.
+            .current_dir(&root)
             .output(),
     }
     .unwrap_or_else(|e| panic!("running {}: {e}", toolchain.display()));
@@ -107,6 +145,34 @@ fn build(lang: Lang, example: &str) -> PathBuf {
     std::fs::rename(&partial, &wasm).unwrap();
     eprintln!("built {} in {:.1?}", wasm.display(), started.elapsed());
     wasm
+}
+
+/// wasi:http's WIT as the host's wasmtime-wasi-http carries it (found
+/// through `cargo metadata`), and the version of its package.
+fn wasi_http_wit() -> (PathBuf, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--offline", "--format-version", "1", "--manifest-path"])
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo metadata: {}", text(&out.stderr));
+    let metadata: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let package = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wasmtime-wasi-http")
+        .expect("wasmtime-wasi-http in the host's dependencies");
+    let dir = Path::new(package["manifest_path"].as_str().unwrap()).parent().unwrap().join("wit");
+    let http = std::fs::read_to_string(dir.join("deps/http.wit")).unwrap();
+    let version = http
+        .lines()
+        .find_map(|l| l.strip_prefix("package wasi:http@"))
+        .and_then(|v| v.strip_suffix(';'))
+        .expect("the package line of wasi:http's WIT")
+        .to_owned();
+    (dir, version)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -117,8 +183,14 @@ fn text(bytes: &[u8]) -> String {
 /// Python component takes seconds to compile; the cache is checked and
 /// authenticated, so sharing it is safe).
 fn mastermind(dir: &Path, args: &[&str]) -> Output {
+    mastermind_with(dir, args, &[])
+}
+
+/// The same, with more environment variables.
+fn mastermind_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(support::mastermind_bin())
         .args(args)
+        .envs(env.iter().copied())
         .env("MASTERMIND_CACHE_DIR", std::env::temp_dir().join("mastermind-test-compiled"))
         .env("MASTERMIND_DB", format!("sqlite:{}", dir.join("mm.db").display()))
         .env("XDG_DATA_HOME", dir)
@@ -157,13 +229,13 @@ fn describes_and_invokes(lang: Lang) {
     // The log import reached the host, with the call's context.
     assert!(text(&out.stderr).contains("info: greeting Ada for job cli"), "{}", text(&out.stderr));
 
-    // Params arrive as the step wrote them: the participant checks them,
-    // and a wrong one is its bad-input error.
+    // The SDK checks the params against the description, the participant
+    // what the description cannot say; either is a bad-input error.
     for (param, message) in [
         ("name= ", "name must not be blank"),
-        ("name:=7", "name must be a string"),
+        ("name:=7", "greet: param 'name' must be a string, got an integer"),
         ("times:=9", "times must be 1 to 5, not 9"),
-        ("times=two", "times must be an integer"),
+        ("times=two", "greet: param 'times' must be an integer, got a string"),
     ] {
         let args = ["participant", "invoke", wasm, "greet", "-p", "name=Ada", "-p", param];
         let out = mastermind(dir.path(), &args);
@@ -180,6 +252,28 @@ fn a_python_participant_describes_and_invokes() {
 #[test]
 fn a_javascript_participant_describes_and_invokes() {
     describes_and_invokes(Lang::Js);
+}
+
+/// A hostile participant's own HTTP client (wasi:http) gets no further
+/// than the contract's: an ungranted host is refused before any packet, and
+/// the call fails as `denied`, whatever the participant made of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_participant_posting_to_an_ungranted_host_is_denied() {
+    let wasm = tokio::task::spawn_blocking(|| build(Lang::Js, "hostile")).await.unwrap();
+    let receiver = HttpReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("url={}", receiver.url("/collect"));
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || mastermind(&dir, &["participant", "invoke", wasm.to_str().unwrap(), "exfiltrate", "-p", &url])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error: denied: http: 127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("the participant then failed: could not post"), "{stderr}");
+    assert_eq!(receiver.connections(), 0);
 }
 
 fn hostile_calls_are_stopped(lang: Lang) {
@@ -383,4 +477,238 @@ async fn a_server_refuses_an_upload_over_its_core_instance_maximum() {
     );
     let list = api.ok(Method::GET, "/v1/participants", None).await;
     assert!(list.as_array().unwrap().iter().all(|p| p["kind"] == "builtin"), "{list}");
+}
+
+/// A participant's own HTTP client (JavaScript's `fetch`, Python's
+/// wasi:http calls) goes out through wasi:http, which the host sends as its
+/// http capability: only to a granted host, the secret filled in by the
+/// host from `{secret:NAME}` and redacted from what comes back.
+async fn wasi_http_is_sent_under_the_http_grants(lang: Lang) {
+    let wasm = tokio::task::spawn_blocking(move || build(lang, "fetcher")).await.unwrap();
+    let wasm = wasm.to_str().unwrap().to_owned();
+    let receiver = HttpReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let grant = format!("http=127.0.0.1:{}", receiver.port);
+    let invoke = |args: Vec<String>| {
+        let dir = dir.path().to_owned();
+        let wasm = wasm.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut all = vec!["participant".to_owned(), "invoke".into(), wasm];
+                all.extend(args);
+                mastermind(&dir, &all.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let secret_url = receiver.url("/v1/ping?key=%7Bsecret:token%7D");
+    let granted = |action: &str, extra: &[&str]| {
+        let mut args: Vec<String> =
+            [action, "--grant", &grant, "--grant", "secret=token", "--secret", "token=s3cr3t-t0ken"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+
+    let out = invoke(granted("get", &["-p", &format!("url={secret_url}"), "-p", "token_secret=token"])).await;
+    let fields = json_out(&out);
+    assert_eq!(fields["status"], 200, "{fields}");
+    // The receiver echoes the request's head: the host filled in the secret
+    // (URL and header) and the participant got it back redacted.
+    let echoed = fields["body"].as_str().unwrap();
+    assert!(echoed.starts_with("GET /v1/ping?key=[REDACTED] HTTP/1.1"), "{echoed}");
+    assert!(echoed.to_ascii_lowercase().contains("authorization: bearer [redacted]"), "{echoed}");
+    assert!(!fields.to_string().contains("s3cr3t-t0ken"), "{fields}");
+    let seen = receiver.requests();
+    assert!(seen[0].starts_with("GET /v1/ping?key=s3cr3t-t0ken HTTP/1.1"), "{seen:?}");
+    assert!(seen[0].to_ascii_lowercase().contains("authorization: bearer s3cr3t-t0ken"), "{seen:?}");
+
+    if let Lang::Js = lang {
+        // A body goes out whole.
+        let url = format!("url={}", receiver.url("/v1/items"));
+        let fields = json_out(&invoke(granted("post", &["-p", &url, "-p", r#"payload:={"n":[1,2,3]}"#])).await);
+        assert_eq!(fields["status"], 200, "{fields}");
+        assert!(receiver.requests()[1].ends_with(r#"{"n":[1,2,3]}"#), "{:?}", receiver.requests());
+    }
+
+    // Not granted: nothing leaves, and the call fails as the refusal (the
+    // participant saw only a failed request and said `retryable` or `fatal`).
+    let connections = receiver.connections();
+    let out = invoke(vec!["get".into(), "-p".into(), format!("url={}", receiver.url("/v1/ping"))]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: denied: http: 127.0.0.1:{0} is not granted to this participant (grant it with http=127.0.0.1:{0}); \
+             the participant then failed: fetch",
+            receiver.port
+        )),
+        "{stderr}"
+    );
+    // A secret it was not granted is refused the same way.
+    let args = vec!["get".into(), "--grant".into(), grant.clone(), "-p".into(), format!("url={secret_url}")];
+    let stderr = text(&invoke(args).await.stderr);
+    assert!(stderr.contains("error: denied: http: secret 'token' is not granted"), "{stderr}");
+    assert_eq!(receiver.connections(), connections, "a refused request reached the receiver");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_fetch_is_sent_under_the_http_grants() {
+    wasi_http_is_sent_under_the_http_grants(Lang::Js).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_wasi_http_requests_are_sent_under_the_http_grants() {
+    wasi_http_is_sent_under_the_http_grants(Lang::Python).await;
+}
+
+/// The SDKs' capability wrappers, in a component: the fields kept first
+/// stay; the request the host sends has the secret spliced in, the header
+/// and the JSON body; the
+/// response comes back with the secret redacted; an error status is the
+/// SDK's retryable error; an ungranted host is `denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_participants_send_http_through_their_sdks() {
+    let receiver = support::HttpReceiver::start_answering(Duration::ZERO, |request| {
+        if request.starts_with("POST /down") { 503 } else { 201 }
+    })
+    .await;
+    for lang in [Lang::Python, Lang::Js] {
+        let wasm = tokio::task::spawn_blocking(move || build(lang, "greeter")).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token.txt");
+        std::fs::write(&token, "s3cret-value").unwrap();
+        let (dir_path, port) = (dir.path().to_owned(), receiver.port);
+        let invoke = move |path: &str, granted: bool| {
+            let url = format!("url=http://127.0.0.1:{port}{path}");
+            let grant = format!("http=127.0.0.1:{port}");
+            let secret = format!("token=@{}", token.display());
+            let mut args =
+                vec!["participant", "invoke", wasm.to_str().unwrap(), "notify", "-p", &url, "-p", "name=Ada"];
+            if granted {
+                args.extend(["--grant", &grant, "--grant", "secret=token", "--secret", &secret]);
+            }
+            mastermind(&dir_path, &args)
+        };
+        let invoke = std::sync::Arc::new(invoke);
+        let call = |path: &'static str, granted: bool| {
+            let invoke = invoke.clone();
+            tokio::task::spawn_blocking(move || invoke(path, granted))
+        };
+
+        let fields = json_out(&call("/hook", true).await.unwrap());
+        assert_eq!(fields["status"], 201, "{lang:?}: {fields}");
+        // What `keep` kept before sending is merged under the result.
+        assert_eq!(fields["notified"], format!("http://127.0.0.1:{port}/hook"), "{lang:?}: {fields}");
+        let echo = fields["echo"].as_str().unwrap().to_ascii_lowercase();
+        assert!(echo.contains("authorization: bearer [redacted]"), "{lang:?}: {echo}");
+        let sent = receiver.requests().last().unwrap().clone();
+        let head = sent.to_ascii_lowercase();
+        assert!(head.contains("authorization: bearer s3cret-value"), "{lang:?}: {sent}");
+        let by = match lang {
+            Lang::Python => "python",
+            Lang::Js => "javascript",
+        };
+        assert!(
+            head.contains(&format!("x-greeter: {by}")) && head.contains("content-type: application/json"),
+            "{sent}"
+        );
+        let body: Value = serde_json::from_str(sent.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body, json!({"greeting": "Hello, Ada!"}), "{lang:?}");
+
+        let out = call("/down", true).await.unwrap();
+        assert_eq!(out.status.code(), Some(1), "{lang:?}");
+        assert!(text(&out.stderr).contains("error: retryable: notifying: HTTP 503"), "{lang:?}: {}", text(&out.stderr));
+
+        let out = call("/hook", false).await.unwrap();
+        assert_eq!(out.status.code(), Some(1), "{lang:?}");
+        let expected = format!("error: denied: http: 127.0.0.1:{port} is not granted");
+        assert!(text(&out.stderr).contains(&expected), "{lang:?}: {}", text(&out.stderr));
+    }
+}
+
+/// The SDKs' EC2 wrappers against moto, in a component: the requests they
+/// build are the contract's, and what comes back (instances, tags, state
+/// changes) reaches the participant as plain values. Without grants, the
+/// ssh, chef and ec2 requests they build reach the host, whose refusal is
+/// the SDK's `Denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_participants_reach_ec2_and_are_refused_ssh_and_chef_through_their_sdks() {
+    let moto = support::moto::Moto::start().await;
+    for lang in [Lang::Python, Lang::Js] {
+        let wasm = tokio::task::spawn_blocking(move || build(lang, "capabilities")).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = dir.path().join("aws.json");
+        std::fs::write(&credentials, r#"{"access_key_id": "testing", "secret_access_key": "testing"}"#).unwrap();
+        let (dir_path, url) = (dir.path().to_owned(), moto.url.clone());
+        let (ec2, refused) = tokio::task::spawn_blocking(move || {
+            let wasm = wasm.to_str().unwrap();
+            let name = format!("name={lang:?}");
+            let secret = format!("aws=@{}", credentials.display());
+            let grants = ["--grant", "ec2=us-west-2", "--grant", "secret=aws", "--secret", &secret];
+            let mut args = vec!["participant", "invoke", wasm, "ec2", "-p", &name];
+            args.extend(grants);
+            let ec2 = mastermind_with(&dir_path, &args, &[("AWS_ENDPOINT_URL", &url)]);
+            (ec2, mastermind(&dir_path, &["participant", "invoke", wasm, "refused"]))
+        })
+        .await
+        .unwrap();
+
+        let fields = json_out(&ec2);
+        let launched = fields["launched"].as_array().unwrap();
+        assert_eq!(launched.len(), 2, "{lang:?}: {fields}");
+        assert!(launched.iter().all(|id| id.as_str().unwrap().starts_with("i-")), "{fields}");
+        assert_eq!(fields["found"], fields["launched"], "{lang:?}: found by their tag");
+        assert_eq!(fields["tags"], json!([{"key": "Name", "value": format!("{lang:?}")}]), "{lang:?}: {fields}");
+        assert_eq!(fields["states"], json!(["stopping", "stopping"]), "{lang:?}");
+
+        let fields = json_out(&refused);
+        for (capability, refusal) in [
+            ("ssh", "ssh: deploy@10.0.0.5:22 is not granted to this participant"),
+            ("chef", "chef: server https://chef.example.com/organizations/acme is not granted"),
+            ("ec2", "ec2: region 'us-west-2' is not granted to this participant"),
+        ] {
+            let message = fields[capability].as_str().unwrap_or_else(|| panic!("{lang:?}: {fields}"));
+            assert!(message.starts_with(refusal), "{lang:?}: {message}");
+        }
+    }
+}
+
+/// The SDKs' SSH wrapper against a real sshd, in a component: the command
+/// gets its stdin, one result comes back per target, in order — the
+/// output of the first, and the second's error (nothing listens there) as
+/// the SDK's error of its kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_participants_run_ssh_commands_through_their_sdks() {
+    let lab = support::sshd::SshLab::new();
+    let sshd = lab.start("target");
+    let closed = support::free_port();
+    let key = lab.dir.path().join("client");
+    for lang in [Lang::Python, Lang::Js] {
+        let wasm = tokio::task::spawn_blocking(move || build(lang, "capabilities")).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (dir_path, port, key) = (dir.path().to_owned(), sshd.port, key.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            let user = format!("user={}", support::sshd::USER);
+            let (port_param, closed_param) = (format!("port:={port}"), format!("closed_port:={closed}"));
+            let grant = format!("ssh={}@127.0.0.1:*", support::sshd::USER);
+            let secret = format!("ssh_key=@{}", key.display());
+            let wasm = wasm.to_str().unwrap();
+            let args = ["participant", "invoke", wasm, "ssh", "-p", &user, "-p", &port_param, "-p", &closed_param];
+            let grants = ["--grant", &grant, "--grant", "secret=ssh_key", "--secret", &secret];
+            mastermind(&dir_path, &[&args[..], &grants[..]].concat())
+        })
+        .await
+        .unwrap();
+        let fields = json_out(&out);
+        assert_eq!(fields["stdout"], "out\nfrom stdin", "{lang:?}: {fields}");
+        assert_eq!(fields["stderr"], "err\n", "{lang:?}: {fields}");
+        assert_eq!(fields["exit_status"], 3, "{lang:?}: {fields}");
+        let second = fields["second"].as_str().unwrap();
+        assert!(second.starts_with("retryable: ") || second.starts_with("fatal: "), "{lang:?}: {second}");
+        assert!(second.contains(&closed.to_string()), "{lang:?}: {second}");
+    }
 }

@@ -299,7 +299,7 @@ async fn malformed_and_foreign_wasm_is_refused_with_a_reason() {
         (
             "unknown import",
             wat::parse_str(r#"(component (import "evil:net/raw-socket" (instance)))"#).unwrap(),
-            |e| matches!(e, LoadError::UnknownImport(name) if name.contains("evil:net/raw-socket")),
+            |e| matches!(e, LoadError::UnknownImport { import, .. } if import.contains("evil:net/raw-socket")),
         ),
         (
             "another world",

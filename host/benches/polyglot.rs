@@ -4,7 +4,10 @@
 //! Cranelift, link, describe; an empty compiled-code cache), a load from
 //! the cache in a fresh sandbox (p50 of 10), and a warm trivial call
 //! (`greet name: 'Ada'`, each in a fresh instance as every call is: p50 and
-//! p99 of 200 after 20 unmeasured).
+//! p99 of 200 after 20 unmeasured), and the memory a sleeping call holds:
+//! 100 calls at once that each sleep 3 s (through the contract's timer, an
+//! action taking `sleep_ms`), the process's resident set while they all
+//! sleep less before they started, divided by 100.
 //!
 //! The components are the greeters `tests/polyglot.rs` builds (under the
 //! target directory's `tmp/polyglot`; run that test first) and the Rust
@@ -18,6 +21,7 @@
 use mastermind::sandbox::{CallEnv, CallRequest, Participant, Sandbox, SandboxConfig};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -49,7 +53,10 @@ fn components() -> Vec<PathBuf> {
     if out.is_empty() {
         eprintln!("no greeters under target/tmp/polyglot: run `cargo test --test polyglot` first (through tests/run)");
     }
-    out.push(PathBuf::from(env!("MASTERMIND_PARTICIPANTS_DIR")).join("echo.wasm"));
+    let built = PathBuf::from(env!("MASTERMIND_PARTICIPANTS_DIR"));
+    out.push(built.join("echo.wasm"));
+    // A Rust participant that sleeps, for the sleeping calls' figure.
+    out.push(built.join("tester.wasm"));
     out
 }
 
@@ -59,6 +66,42 @@ fn call(participant: &Participant) -> CallRequest {
         Some(action) => CallRequest::new(&action.name, json!({"name": "Ada"})),
         None => CallRequest::new("echo", json!({"message": "Ada"})),
     }
+}
+
+/// The process's resident set, from /proc (Linux).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// 100 calls at once, each sleeping 3 s inside the host: the resident set
+/// they add, per call (the largest of several readings while they sleep).
+async fn rss_per_sleeping_call(sandbox: &Arc<Sandbox>, participant: &Participant) -> anyhow::Result<Option<f64>> {
+    const CALLS: usize = 100;
+    let d = participant.description();
+    let Some(action) = d.actions.iter().find(|a| a.params.iter().any(|p| p.name == "sleep_ms")) else {
+        return Ok(None);
+    };
+    let needs_name = action.params.iter().any(|p| p.name == "name");
+    let params = if needs_name { json!({"name": "Ada", "sleep_ms": 3000}) } else { json!({"sleep_ms": 3000}) };
+    let before = rss_bytes().unwrap_or(0);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..CALLS {
+        let (sandbox, participant) = (sandbox.clone(), participant.clone());
+        let request = CallRequest::new(&action.name, params.clone());
+        calls.spawn(async move { sandbox.invoke(&participant, request, &CallEnv::default()).await });
+    }
+    let mut peak = before;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        peak = peak.max(rss_bytes().unwrap_or(0));
+    }
+    while let Some(done) = calls.join_next().await {
+        done??;
+    }
+    Ok(Some(peak.saturating_sub(before) as f64 / CALLS as f64))
 }
 
 #[tokio::main]
@@ -88,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
         loads.sort();
         println!("bench: {name}_cached_load_p50 = {:.1} ms", ms(percentile(&loads, 0.5)));
 
-        let sandbox = Sandbox::new(config())?;
+        let sandbox = Arc::new(Sandbox::new(config())?);
         let participant = sandbox.load(&bytes).await?;
         for _ in 0..20 {
             sandbox.invoke(&participant, call(&participant), &env).await?;
@@ -103,6 +146,9 @@ async fn main() -> anyhow::Result<()> {
         samples.sort();
         println!("bench: {name}_warm_invoke_p50 = {:.3} ms", ms(percentile(&samples, 0.50)));
         println!("bench: {name}_warm_invoke_p99 = {:.3} ms", ms(percentile(&samples, 0.99)));
+        if let Some(per_call) = rss_per_sleeping_call(&sandbox, &participant).await? {
+            println!("bench: {name}_rss_per_sleeping_call = {:.2} MiB", per_call / (1 << 20) as f64);
+        }
     }
     Ok(())
 }

@@ -101,8 +101,11 @@ impl CallCaps {
         }
         // The same address policy as HTTP, before the key is even read.
         let host = normalize_host(url.host_str().unwrap_or_default());
-        let public_only =
-            if self.dry_run().is_some() { false } else { self.address_policy("chef", &host, &base, access).await? };
+        let public_only = if self.dry_run().is_some() {
+            false
+        } else {
+            self.scope().address_policy("chef", &host, &base, access).await?
+        };
 
         let secret = self.secret("chef", &request.key_secret)?;
         let key = parse_private_key(secret.expose()).map_err(|()| {
@@ -144,9 +147,10 @@ impl CallCaps {
         if !body.is_empty() {
             builder = builder.header("content-type", "application/json").body(body);
         }
-        let response = builder.send().await.map_err(|e| self.transport_error("chef", &base, &e))?;
+        let scope = self.scope();
+        let response = builder.send().await.map_err(|e| scope.transport_error("chef", &base, &e))?;
         let status = response.status().as_u16();
-        let body = self.read_response("chef", &base, response).await?;
+        let body = scope.read_response("chef", &base, response).await?;
         Ok(Response { status, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }

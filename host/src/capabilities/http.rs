@@ -1,9 +1,10 @@
 //! The `http` capability: outbound HTTP(S) for participants.
 
 use super::grants::normalize_host;
-use super::{Access, CallCaps, CapabilityError, MAX_CALL_RESPONSE_BYTES, MAX_ECHO_CHARS, clip, net};
+use super::scope::resolve;
+use super::{Access, CallCaps, CapabilityError, MAX_ECHO_CHARS, Scope, clip, net};
 use base64::Engine as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,10 +70,6 @@ impl reqwest::dns::Resolve for PolicyResolver {
     }
 }
 
-async fn resolve(host: &str) -> std::io::Result<Vec<SocketAddr>> {
-    Ok(tokio::net::lookup_host((host, 0)).await?.collect())
-}
-
 /// A request as the participant asked for it; secrets are named, not given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -133,6 +130,14 @@ pub enum SecretUse {
     },
     /// Every `{secret:NAME}` in the URL's path and query, percent-encoded.
     UrlPlaceholder(String),
+    /// Every `{secret:SECRET}` in the value of header `header` (as set by
+    /// the request's headers), as it is.
+    HeaderPlaceholder {
+        /// The header's name.
+        header: String,
+        /// The secret's name; it must be granted.
+        secret: String,
+    },
 }
 
 /// The response, headers and body redacted.
@@ -154,7 +159,36 @@ const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 
 /// Headers the host sets itself: from the URL (`host`) or from the body
 /// (framing). A participant may not set them, with a secret or without.
-const HOST_SET_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
+pub(crate) const HOST_SET_HEADERS: &[&str] =
+    &["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
+
+/// A request that passed every check the call's state is needed for
+/// (grant, method, headers, secrets), owning what it needs to go out: the
+/// address policy, the connection and the reading run on it, here or on a
+/// task of its own (`wasi:http`'s).
+pub(crate) struct Outbound {
+    scope: Scope,
+    services: Arc<super::HostServices>,
+    access: Access,
+    /// The host as granted (normalised) and `host:port` for messages.
+    host: String,
+    target: String,
+    method: reqwest::Method,
+    url: url::Url,
+    headers: reqwest::header::HeaderMap,
+    /// The body to send; a `wasi:http` request's is filled in once the
+    /// guest has written it.
+    pub(crate) body: Option<Vec<u8>>,
+    timeout_ms: Option<u32>,
+}
+
+/// What [`CallCaps::http_prepare`] made of a request.
+pub(crate) enum Prepared {
+    /// Answered by the host without sending anything (a dry run).
+    Answered(Response),
+    /// Checked and ready to send.
+    Outbound(Box<Outbound>),
+}
 
 impl CallCaps {
     /// Sends `request` if its host is granted; redirects are not followed.
@@ -164,6 +198,19 @@ impl CallCaps {
     /// `bad-input` for a malformed URL, method or header; `retryable` for a
     /// connection failure or timeout; `fatal` for a body over the limits.
     pub async fn http_send(&mut self, request: Request) -> Result<Response, CapabilityError> {
+        match self.http_prepare(request)? {
+            Prepared::Answered(response) => Ok(response),
+            Prepared::Outbound(outbound) => outbound.send().await,
+        }
+    }
+
+    /// Checks `request` against the grants and fills in its secrets; what
+    /// needs the network (the address policy, the request) is left to
+    /// [`Outbound::send`].
+    ///
+    /// # Errors
+    /// As [`CallCaps::http_send`], for what can be told without the network.
+    pub(crate) fn http_prepare(&mut self, request: Request) -> Result<Prepared, CapabilityError> {
         let url = parse_url(&request.url)?;
         let host = normalize_host(url.host_str().unwrap_or_default());
         let port = url.port_or_known_default().unwrap_or(80);
@@ -171,9 +218,6 @@ impl CallCaps {
         let Some(access) = self.grants.http_access(&host, port) else {
             return Err(self.deny("http", &target, &format!("grant it with http={target}")));
         };
-        // A dry run resolves nothing: no packet leaves.
-        let public_only =
-            if self.dry_run().is_some() { false } else { self.address_policy("http", &host, &target, access).await? };
         let method = request.method.to_ascii_uppercase();
         if !METHODS.contains(&method.as_str()) {
             return Err(CapabilityError::bad_input(format!(
@@ -197,6 +241,19 @@ impl CallCaps {
                     refuse_host_set_header(&h.name)?;
                     let value = format!("{}{}", h.prefix, self.secret("http", &h.secret)?.expose());
                     insert_header(&mut headers, &h.name, &value)?;
+                }
+                SecretUse::HeaderPlaceholder { header, secret } => {
+                    let placeholder = format!("{{secret:{secret}}}");
+                    let current = headers.get(header.as_str()).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    if !current.contains(&placeholder) {
+                        return Err(CapabilityError::bad_input(format!(
+                            "http: header {} has no {} placeholder",
+                            clip(header, 64),
+                            clip(&placeholder, MAX_ECHO_CHARS)
+                        )));
+                    }
+                    let value = current.replace(&placeholder, self.secret("http", secret)?.expose());
+                    insert_header(&mut headers, header, &value)?;
                 }
                 SecretUse::BasicAuth { user, password } => {
                     let user = self.credential_part(user)?;
@@ -230,88 +287,20 @@ impl CallCaps {
 
         if self.dry_run().is_some() {
             // The URL as the participant wrote it: secret placeholders unfilled.
-            return Ok(self.dry_http(method.as_str(), &request.url));
+            return Ok(Prepared::Answered(self.dry_http(method.as_str(), &request.url)));
         }
-        let timeout = self.time_left(request.timeout_ms);
-        if timeout.is_zero() {
-            return Err(CapabilityError::retryable("http: no time left before the call's deadline"));
-        }
-        let client = if public_only { &self.services.http.public_only } else { &self.services.http.exact };
-        let mut builder = client.request(method, final_parsed).headers(headers).timeout(timeout);
-        if let Some(body) = request.body {
-            builder = builder.body(body);
-        }
-        let response = builder.send().await.map_err(|e| self.transport_error("http", &target, &e))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| Header {
-                name: k.as_str().to_owned(),
-                value: self.redact(&String::from_utf8_lossy(v.as_bytes())),
-            })
-            .collect();
-        let body = self.read_response("http", &target, response).await?;
-        Ok(Response { status, headers, body })
-    }
-
-    /// Reads a response body within the call's bounds, charges it to the
-    /// call's response budget and redacts it.
-    pub(super) async fn read_response(
-        &mut self,
-        capability: &str,
-        target: &str,
-        response: reqwest::Response,
-    ) -> Result<Vec<u8>, CapabilityError> {
-        let cap = self.response_cap();
-        let body = read_body(response, cap).await.map_err(|e| self.transport_error(capability, target, &e))?;
-        let body = body.map_err(|()| {
-            let why = if cap == self.response_budget {
-                format!("the call has received {} MiB of responses, its limit", MAX_CALL_RESPONSE_BYTES >> 20)
-            } else {
-                format!("the limit is {} KiB per response", cap >> 10)
-            };
-            CapabilityError::fatal(format!(
-                "{capability}: response from {} is too large: {why}",
-                clip(target, MAX_ECHO_CHARS)
-            ))
-        })?;
-        self.response_budget -= body.len();
-        self.redact_body(capability, body).await
-    }
-
-    /// Applies the address policy before anything is sent. Returns whether
-    /// the connection must use the public-only client: a host granted by
-    /// wildcard, or any host under a server's public-only policy. Such a
-    /// host given as an address literal is checked here (no resolver runs
-    /// for it); a name is checked here for a clear refusal and again by the
-    /// client's resolver on the addresses actually connected.
-    pub(super) async fn address_policy(
-        &mut self,
-        capability: &str,
-        host: &str,
-        target: &str,
-        access: Access,
-    ) -> Result<bool, CapabilityError> {
-        if access == Access::Exact {
-            return Ok(false);
-        }
-        let hint = "private, loopback and link-local addresses need the exact host in a grant";
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            if !net::is_public(ip) {
-                return Err(self.deny(capability, &format!("{target} (non-public address)"), hint));
-            }
-            return Ok(true);
-        }
-        match resolve(host).await {
-            Ok(addrs) if addrs.iter().any(|a| net::is_public(a.ip())) => Ok(true),
-            Ok(addrs) if !addrs.is_empty() => {
-                Err(self.deny(capability, &format!("{target} (resolves to non-public {})", addrs[0].ip()), hint))
-            }
-            Ok(_) | Err(_) => {
-                Err(CapabilityError::retryable(format!("{capability}: cannot resolve {}", clip(host, MAX_ECHO_CHARS))))
-            }
-        }
+        Ok(Prepared::Outbound(Box::new(Outbound {
+            scope: self.scope(),
+            services: self.services.clone(),
+            access,
+            host,
+            target,
+            method,
+            url: final_parsed,
+            headers,
+            body: request.body,
+            timeout_ms: request.timeout_ms,
+        })))
     }
 
     fn credential_part(&mut self, part: &CredentialPart) -> Result<String, CapabilityError> {
@@ -320,27 +309,38 @@ impl CallCaps {
             CredentialPart::Secret(name) => Ok(self.secret("http", name)?.expose().to_owned()),
         }
     }
+}
 
-    /// Transport failures are retryable, except a connection the address
-    /// policy refused, which no retry will change.
-    pub(super) fn transport_error(&self, capability: &str, target: &str, e: &reqwest::Error) -> CapabilityError {
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            detail = format!("{detail}: {s}");
-            source = s.source();
+impl Outbound {
+    /// Applies the address policy, sends, and reads the response within
+    /// the call's bounds, redacted.
+    ///
+    /// # Errors
+    /// As [`CallCaps::http_send`].
+    pub(crate) async fn send(self) -> Result<Response, CapabilityError> {
+        let Outbound { scope, services, access, host, target, method, url, headers, body, timeout_ms } = self;
+        let public_only = scope.address_policy("http", &host, &target, access).await?;
+        let timeout = scope.time_left(timeout_ms);
+        if timeout.is_zero() {
+            return Err(CapabilityError::retryable("http: no time left before the call's deadline"));
         }
-        let detail = self.redact(&detail);
-        let detail = clip(&detail, 4 * MAX_ECHO_CHARS);
-        let target = self.redact(target);
-        let target = clip(&target, MAX_ECHO_CHARS);
-        if detail.contains("non-public addresses") {
-            CapabilityError::denied(format!("{capability}: {target}: {detail}"))
-        } else if e.is_timeout() {
-            CapabilityError::retryable(format!("{capability}: {target}: timed out"))
-        } else {
-            CapabilityError::retryable(format!("{capability}: {target}: {detail}"))
+        let client = services.http.for_policy(!public_only);
+        let mut builder = client.request(method, url).headers(headers).timeout(timeout);
+        if let Some(body) = body {
+            builder = builder.body(body);
         }
+        let response = builder.send().await.map_err(|e| scope.transport_error("http", &target, &e))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| Header {
+                name: k.as_str().to_owned(),
+                value: scope.redact(&String::from_utf8_lossy(v.as_bytes())),
+            })
+            .collect();
+        let body = scope.read_response("http", &target, response).await?;
+        Ok(Response { status, headers, body })
     }
 }
 

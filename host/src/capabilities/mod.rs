@@ -25,6 +25,7 @@ pub mod known_hosts;
 pub mod log;
 pub mod net;
 pub mod outcome;
+mod scope;
 pub mod secrets;
 pub mod ssh;
 mod ssh_host_keys;
@@ -35,6 +36,7 @@ pub use dry_run::Stubs;
 pub use grants::{Access, GrantError, Grants};
 pub use http::HttpClients;
 pub use known_hosts::{FileKnownHosts, KnownHosts, MemoryKnownHosts};
+pub(crate) use scope::{Ledger, Scope};
 pub use secrets::{MemorySecrets, Redactor, Secret, SecretStore};
 pub use vault::{Vault, VaultError};
 
@@ -200,18 +202,15 @@ pub struct CallCaps {
     pub(crate) tenant: String,
     pub(crate) deadline: Instant,
     pub(crate) log_budget: usize,
-    /// Response bytes this call may still receive from capabilities (HTTP,
-    /// Chef), all responses together; see [`MAX_CALL_RESPONSE_BYTES`].
-    pub(crate) response_budget: usize,
+    /// The call's refusals and response budget, shared with its requests
+    /// that run on tasks of their own (`wasi:http`'s).
+    pub(crate) ledger: Arc<Ledger>,
     /// The call's memory limit: no single response may be larger, since
     /// the participant could not hold it anyway.
     pub(crate) memory_bytes: usize,
     /// The secret values this call used (and the encodings the host gave
     /// them), to redact from what flows back.
     pub(crate) redactor: Redactor,
-    /// Refused capability calls, reported with the call's outcome (at most
-    /// [`MAX_DENIALS`], each at most [`MAX_ECHO_CHARS`]-ish long).
-    pub(crate) denials: Vec<String>,
     /// Field updates the participant keeps even if it fails (`outcome.keep`).
     pub(crate) kept: outcome::Kept,
     /// The call's output limit, which also bounds what it keeps.
@@ -246,17 +245,19 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 }
 
 impl CallCaps {
+    /// What a request of this call needs once it leaves the call's store.
+    pub(crate) fn scope(&self) -> Scope {
+        Scope {
+            redactor: self.redactor.clone(),
+            ledger: self.ledger.clone(),
+            deadline: self.deadline,
+            memory_bytes: self.memory_bytes,
+        }
+    }
+
     /// Records and returns a denial.
     pub(crate) fn deny(&mut self, capability: &str, target: &str, hint: &str) -> CapabilityError {
-        // Redacted before it is cut, so no cut can leave part of a secret.
-        let (target, hint) = (self.redact(target), self.redact(hint));
-        let (target, hint) = (clip(&target, MAX_ECHO_CHARS), clip(&hint, MAX_ECHO_CHARS));
-        let message = format!("{capability}: {target} is not granted to this participant ({hint})");
-        tracing::warn!(%message, "capability denied");
-        if self.denials.len() < MAX_DENIALS {
-            self.denials.push(message.clone());
-        }
-        CapabilityError::denied(message)
+        self.scope().deny(capability, target, hint)
     }
 
     /// The value of secret `name`, if granted and set.
@@ -274,37 +275,15 @@ impl CallCaps {
 
     /// What remains of the call's deadline, capped by `requested` if given.
     pub(crate) fn time_left(&self, requested_ms: Option<u32>) -> Duration {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        match requested_ms {
-            Some(ms) => left.min(Duration::from_millis(ms.into())),
-            None => left,
-        }
+        scope::time_left(self.deadline, requested_ms)
     }
 
     pub(crate) fn redact(&self, text: &str) -> String {
         self.redactor.redact(text)
     }
 
-    /// Redacts a response body off the async workers (it is CPU work in
-    /// proportion to the body) and within what remains of the deadline.
-    pub(crate) async fn redact_body(&self, capability: &str, body: Vec<u8>) -> Result<Vec<u8>, CapabilityError> {
-        /// Below this, a pass costs less than handing it to another thread.
-        const INLINE: usize = 64 << 10;
-        if self.redactor.is_empty() || body.len() <= INLINE {
-            return Ok(self.redactor.redact_bytes(body));
-        }
-        let redactor = self.redactor.clone();
-        let work = tokio::task::spawn_blocking(move || redactor.redact_bytes(body));
-        match tokio::time::timeout(self.time_left(None), work).await {
-            Ok(Ok(body)) => Ok(body),
-            Ok(Err(e)) => Err(CapabilityError::fatal(format!("{capability}: redacting the response failed: {e}"))),
-            Err(_) => Err(CapabilityError::retryable(format!("{capability}: no time left to redact the response"))),
-        }
-    }
-
-    /// The most the next response may hold: 16 MiB, the call's memory, and
-    /// what is left of the call's response budget.
+    /// The most the next response may hold (see [`scope::response_cap`]).
     pub(crate) fn response_cap(&self) -> usize {
-        http::MAX_RESPONSE_BYTES.min(self.memory_bytes).min(self.response_budget)
+        scope::response_cap(self.memory_bytes, &self.ledger)
     }
 }

@@ -234,7 +234,7 @@ impl CallCaps {
         }
 
         let received: usize = results.iter().flatten().flatten().map(|out| out.stdout.len() + out.stderr.len()).sum();
-        self.response_budget = self.response_budget.saturating_sub(received);
+        self.ledger.charge(received);
         let redactor = self.key_redactions(&secret);
         let redact = |text: &str| redactor.redact(text);
         Ok(results

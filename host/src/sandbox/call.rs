@@ -52,6 +52,15 @@ impl Calls {
         .await;
         let caps = &store.data().caps;
         let kept = caps.kept.updates.clone();
+        let result = match (result, caps.ledger.wasi_http_denial()) {
+            (Err(e), Some(denial)) if e.kind == ErrorKind::Crashed => Err(denied_then_failed(denial, &e.message)),
+            (Ok(Err(e)), Some(denial)) => {
+                let mut error = denied_then_failed(denial, &caps.redact(&e.message));
+                error.fields = (!kept.is_empty()).then(|| kept.clone());
+                Err(error)
+            }
+            (result, _) => result,
+        };
         match result? {
             Ok(text) => {
                 if text.len() > env.limits.output_bytes {
@@ -94,7 +103,7 @@ impl Calls {
                         ));
                     }
                 };
-                Ok(Outcome { updates, denials: caps.denials.clone(), elapsed: started.elapsed() })
+                Ok(Outcome { updates, denials: caps.ledger.denials(), elapsed: started.elapsed() })
             }
             Err(e) => {
                 let kind = match e.kind {
@@ -128,13 +137,13 @@ impl Calls {
                 tenant: tenant.to_owned(),
                 deadline,
                 log_budget: env.limits.log_bytes,
-                response_budget: crate::capabilities::MAX_CALL_RESPONSE_BYTES,
+                ledger: Default::default(),
                 memory_bytes,
                 redactor: Redactor::default(),
-                denials: Vec::new(),
                 kept: Default::default(),
                 output_limit: env.limits.output_bytes,
             },
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
             stderr,
         };
         let mut store = Store::new(&self.engine, state);
@@ -219,6 +228,15 @@ fn classify_trap(error: wasmtime::Error, store: &Store<CallState>, limits: &Limi
         message = format!("{message}; stderr: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | "));
     }
     CallError::new(ErrorKind::Crashed, store.data().caps.redact(&message))
+}
+
+/// A call that failed after one of its `wasi:http` requests was refused:
+/// the refusal is the cause an operator needs (the guest saw only
+/// `HTTP-request-denied`, a JavaScript `fetch` a bare `TypeError`), and
+/// granting the host is what may help, so the call fails as `denied`.
+fn denied_then_failed(denial: &str, failure: &str) -> CallError {
+    let failure = crate::capabilities::clip(failure, 512);
+    CallError::new(ErrorKind::Denied, format!("{denial}; the participant then failed: {failure}"))
 }
 
 fn to_object_text(what: &str, value: &Value) -> Result<String, CallError> {

@@ -35,11 +35,18 @@ pub enum LoadError {
     /// A component that does not validate or compile.
     #[error("invalid component: {0}")]
     Invalid(String),
-    #[error(
-        "component imports {0}, which is not part of the participant world (allowed: mastermind:participant/* and WASI 0.2)"
-    )]
     /// It imports something outside the participant world and WASI 0.2.
-    UnknownImport(String),
+    #[error("component imports `{import}`: {why}")]
+    UnknownImport {
+        /// The import, as the component names it.
+        import: String,
+        /// Why the host refuses it.
+        why: String,
+    },
+    /// Its imports are all allowed but do not link (a function of an
+    /// allowed interface the host's version lacks, say).
+    #[error("component cannot be linked with this host: {0}")]
+    Link(String),
     /// Its exports do not match the contract's `describe` and `invoke`.
     #[error("component does not implement the participant world: {0}")]
     WrongWorld(String),

@@ -14,7 +14,8 @@
 //!   call that hits one fails with [`ErrorKind::Limit`] naming it; the
 //!   sandbox itself is unaffected and the next call starts clean.
 //! - WASI offers clocks and random only; every other capability goes
-//!   through [`crate::capabilities`] and its grant checks.
+//!   through [`crate::capabilities`] and its grant checks — `wasi:http`
+//!   too, which is the `http` capability under another name.
 //!
 //! The contract's generated bindings (`bindings`) and their glue (`host`)
 //! are the sandbox's: `host` converts each import's WIT values to the
@@ -265,6 +266,8 @@ impl Sandbox {
         let engine = engine::build(&config.engine).map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
         let mut linker: Linker<CallState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("linking wasi:http: {e}"))?;
         Bindings::add_to_linker::<_, wasmtime::component::HasSelf<CallCaps>>(&mut linker, |s| &mut s.caps)
             .map_err(|e| anyhow::anyhow!("linking the participant world: {e}"))?;
         let cache = match &config.cache_dir {
@@ -309,8 +312,7 @@ impl Sandbox {
         let digest = cache::digest(bytes);
         let (component, cached) = self.compile(bytes, &digest).await?;
         validate::check_imports(&self.engine, &component)?;
-        let instance_pre =
-            self.linker.instantiate_pre(&component).map_err(|e| LoadError::UnknownImport(clip_load(&e)))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(clip_load(&e)))?;
         let pre = ParticipantPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(clip_load(&e)))?;
         let description = self.describe(&pre).await.map_err(LoadError::Describe)?;
         if let Err(refused) = check(&description) {

@@ -5,12 +5,15 @@ use crate::capabilities::CallCaps;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 pub(crate) struct CallState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub limiter: CallLimiter,
     pub caps: CallCaps,
+    /// wasi:http's own settings; its requests go through `caps`.
+    pub http: WasiHttpCtx,
     /// The guest's stderr (where a Rust panic message goes), bounded.
     pub stderr: MemoryOutputPipe,
 }

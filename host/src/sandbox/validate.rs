@@ -7,9 +7,14 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-/// Import prefixes a participant may use: its own contract and WASI 0.2
-/// (which the host links with no files, no sockets and no environment).
-const ALLOWED_IMPORTS: &[&str] = &["mastermind:participant/", "wasi:"];
+/// The WASI 0.2 packages the host links: clocks and random for use, the
+/// rest present so toolchains' adapters link, but with no files, sockets or
+/// environment granted; `wasi:http` sends through the `http` capability.
+const WASI_PACKAGES: &[&str] = &["io", "clocks", "random", "cli", "filesystem", "sockets", "http"];
+
+/// Of `wasi:http`, what a participant may import: it makes requests, it
+/// does not serve them.
+const WASI_HTTP_INTERFACES: &[&str] = &["types", "outgoing-handler"];
 
 /// Rejects bytes that are not a component before compiling anything.
 pub(crate) fn check_bytes(bytes: &[u8], max_bytes: usize) -> Result<(), LoadError> {
@@ -26,13 +31,46 @@ pub(crate) fn check_bytes(bytes: &[u8], max_bytes: usize) -> Result<(), LoadErro
     Ok(())
 }
 
-/// Rejects a compiled component whose imports fall outside the world.
+/// Rejects a compiled component whose imports fall outside the world,
+/// naming the first such import and why.
 pub(crate) fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadError> {
     for (name, item) in component.component_type().imports(engine) {
-        let allowed = ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p));
-        if !allowed || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
-            return Err(LoadError::UnknownImport(name.to_owned()));
+        let refused = |why: String| LoadError::UnknownImport { import: name.to_owned(), why };
+        if !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            return Err(refused("only interfaces may be imported, not single functions, types or modules".into()));
         }
+        if let Err(why) = import_allowed(name) {
+            return Err(refused(why));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an interface import (`wasi:http/types@0.2.10`) is one the host
+/// links, and if not, why.
+fn import_allowed(name: &str) -> Result<(), String> {
+    let (path, version) = name.split_once('@').unwrap_or((name, ""));
+    let (package, interface) = path.split_once('/').unwrap_or((path, ""));
+    if package == "mastermind:participant" {
+        return Ok(());
+    }
+    let Some(wasi) = package.strip_prefix("wasi:") else {
+        return Err(format!(
+            "the package `{package}` is not offered to participants (they may import mastermind:participant/* and WASI 0.2)"
+        ));
+    };
+    if !WASI_PACKAGES.contains(&wasi) {
+        return Err(format!("this host does not offer `{package}` (WASI 0.2 offered: {})", WASI_PACKAGES.join(", ")));
+    }
+    if !version.starts_with("0.2.") {
+        let version = if version.is_empty() { "no version" } else { version };
+        return Err(format!("this host offers {package} 0.2.x, not {version}"));
+    }
+    if wasi == "http" && !WASI_HTTP_INTERFACES.contains(&interface) {
+        return Err(format!(
+            "of wasi:http a participant may import only {} (it sends requests; it does not serve them)",
+            WASI_HTTP_INTERFACES.join(" and ")
+        ));
     }
     Ok(())
 }
@@ -60,10 +98,13 @@ pub(crate) fn check_declared_world(bytes: &[u8]) -> Result<(), LoadError> {
                         continue;
                     }
                     let name = import.name.name;
-                    let allowed = ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p));
-                    if !allowed || !matches!(import.ty, ComponentTypeRef::Instance(_)) {
-                        return Err(LoadError::UnknownImport(name.to_owned()));
+                    let refused = |why: String| LoadError::UnknownImport { import: name.to_owned(), why };
+                    if !matches!(import.ty, ComponentTypeRef::Instance(_)) {
+                        return Err(refused(
+                            "only interfaces may be imported, not single functions, types or modules".into(),
+                        ));
                     }
+                    import_allowed(name).map_err(refused)?;
                 }
             }
             Payload::ComponentExportSection(reader) if depth == 0 => {
@@ -215,11 +256,19 @@ mod tests {
         let check = |wat: &str| check_declared_world(&wat::parse_str(wat).unwrap());
         let Err(LoadError::WrongWorld(why)) = check("(component)") else { panic!("an empty component passed") };
         assert_eq!(why, "it exports no function describe or invoke");
-        let Err(LoadError::UnknownImport(name)) = check(r#"(component (import "evil:net/raw-socket" (instance)))"#)
+        // Refused as the compiled check refuses it, with the same reason.
+        let Err(LoadError::UnknownImport { import, why }) =
+            check(r#"(component (import "evil:net/raw-socket" (instance)))"#)
         else {
             panic!("a foreign import passed")
         };
-        assert_eq!(name, "evil:net/raw-socket");
+        assert_eq!((import.as_str(), why), ("evil:net/raw-socket", super::import_allowed(&import).unwrap_err()));
+        let Err(LoadError::UnknownImport { why, .. }) =
+            check(r#"(component (import "wasi:http/incoming-handler@0.2.0" (instance)))"#)
+        else {
+            panic!("a server's wasi:http import passed")
+        };
+        assert!(why.contains("it does not serve them"), "{why}");
         // Nested components' own imports and exports are theirs, not the participant's.
         let world = r#"(component (import "wasi:cli/stdout@0.2.0" (instance))
             (component $inner (import "anything" (func)))
@@ -238,10 +287,10 @@ mod tests {
             (func $f (canon lift (core func $i "f")))
             (export "describe" (func $f)) (export "invoke" (func $f)))"#;
         check(types).unwrap();
-        let Err(LoadError::UnknownImport(name)) = check(&types.replace("(eq $d)", "(sub resource)")) else {
+        let Err(LoadError::UnknownImport { import, .. }) = check(&types.replace("(eq $d)", "(sub resource)")) else {
             panic!("an imported resource passed")
         };
-        assert_eq!(name, "description");
+        assert_eq!(import, "description");
     }
 
     fn count(wat: &str) -> u32 {

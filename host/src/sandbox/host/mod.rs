@@ -18,3 +18,4 @@ mod log;
 mod outcome;
 mod ssh;
 mod types;
+mod wasi_http;

