@@ -354,7 +354,7 @@ async fn the_server_accepts_uploads_of_both_and_runs_a_job_with_them() {
     let dir = tempfile::tempdir().unwrap();
     // The built-ins' code compiled by the other tests' servers, but not the
     // Python component's: its compile is measured.
-    seed_compiled_cache(&dir.path().join("compiled"), &mastermind::sandbox::digest(&py));
+    support::server::seed_compiled_cache(dir.path(), &mastermind::sandbox::digest(&py));
     let db = format!("sqlite:{}", dir.path().join("mastermind.db").display());
     let server = Server::start_with(dir.path(), &db, &[support::server::OWN_COMPILED_CACHE]).await;
     let api = server.tenant("acme").await;
@@ -364,7 +364,7 @@ async fn the_server_accepts_uploads_of_both_and_runs_a_job_with_them() {
 
     // The Python upload answers before it is compiled (Cranelift takes
     // tens of seconds for it): `compiling`, then `ready`.
-    let rss_before = peak_rss_kib(&server);
+    let rss_before = server.peak_rss_kib();
     let started = Instant::now();
     let (status, accepted) = api.upload_raw(&py, &[], Some("py_greeter")).await;
     let answered = started.elapsed();
@@ -388,7 +388,7 @@ async fn the_server_accepts_uploads_of_both_and_runs_a_job_with_them() {
          server peak RSS {} MiB before, {} MiB after",
         py.len() as f64 / 1048576.0,
         rss_before / 1024,
-        peak_rss_kib(&server) / 1024
+        server.peak_rss_kib() / 1024
     );
     // The request did not wait for the compile (a fraction of it, however loaded the machine).
     assert!(answered * 4 < compiled, "answered after {answered:?}, compiled after {compiled:?}");
@@ -403,30 +403,6 @@ async fn the_server_accepts_uploads_of_both_and_runs_a_job_with_them() {
         let entry = list.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{list}"));
         assert_eq!(entry["description"]["actions"][0]["name"], "greet", "{entry}");
     }
-}
-
-/// Copies the shared test cache of compiled code into `dir`, leaving out
-/// the entries of the component whose digest is `except`.
-fn seed_compiled_cache(dir: &Path, except: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    let shared = std::env::temp_dir().join("mastermind-test-compiled");
-    let Ok(entries) = std::fs::read_dir(&shared) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if (name == "cache.key" || name.ends_with(".cwasm")) && !name.starts_with(except) {
-            // Another server may be replacing it: a missing entry is compiled again.
-            let _ = std::fs::copy(entry.path(), dir.join(&name));
-        }
-    }
-}
-
-/// The server's peak resident memory so far (VmHWM), in KiB; 0 where
-/// /proc does not say.
-fn peak_rss_kib(server: &Server) -> u64 {
-    let Some(pid) = server.pid() else { return 0 };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("");
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 #[tokio::test]

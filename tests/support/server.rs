@@ -42,6 +42,24 @@ pub const PUBLIC_ONLY: &str = "--public-only-for-tests";
 #[allow(dead_code)]
 pub const OWN_COMPILED_CACHE: &str = "--own-compiled-cache-for-tests";
 
+/// Fills the cache of a server started in `dir` with [`OWN_COMPILED_CACHE`]
+/// from the other tests' servers' cache, but for the entries of the
+/// component whose digest is `except`: the built-ins load at once, and
+/// that component is compiled for real.
+#[allow(dead_code)]
+pub fn seed_compiled_cache(dir: &Path, except: &str) {
+    let own = dir.join("compiled");
+    std::fs::create_dir_all(&own).unwrap();
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir().join("mastermind-test-compiled")) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if (name == "cache.key" || name.ends_with(".cwasm")) && !name.starts_with(except) {
+            // Another server may be replacing it: a missing entry is compiled again.
+            let _ = std::fs::copy(entry.path(), own.join(&name));
+        }
+    }
+}
+
 impl Server {
     /// Starts a server with a fresh SQLite database in `dir`.
     pub async fn start(dir: &Path) -> Server {
@@ -123,10 +141,14 @@ impl Server {
         panic!("the server did not become ready: {:#?}", self.output.lock().unwrap());
     }
 
-    /// The server process's id, while it runs.
+    /// The server's peak resident memory so far (VmHWM), in KiB; 0 where
+    /// /proc does not say.
     #[allow(dead_code)]
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(|c| c.id())
+    pub fn peak_rss_kib(&self) -> u64 {
+        let Some(pid) = self.child.as_ref().and_then(|c| c.id()) else { return 0 };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("");
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
     }
 
     /// SIGKILL, as a crash would.
