@@ -41,7 +41,7 @@ async fn setup(dir: &std::path::Path, db: &str) -> (Server, Api) {
     let server = Server::start_with(dir, db, &[]).await;
     let api = server.tenant("acme").await;
     let (status, body) = api.upload(&support::participant_bytes("tester"), &[]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
     (server, api)
 }
 
@@ -130,8 +130,8 @@ on_both!(tokens_and_scopes_are_enforced, |dir, db| {
     owner.fails(Method::GET, "/v1/tenants", None, StatusCode::FORBIDDEN).await;
     owner.fails(Method::POST, "/v1/tenants", Some(json!({ "name": "evil" })), StatusCode::FORBIDDEN).await;
 
-    let (status, _) = owner.upload(&support::participant_bytes("tester"), &[]).await;
-    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = owner.upload(&support::participant_bytes("tester"), &[]).await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
     owner.push("flow", TWO_STEPS).await;
     // read: GETs only.
     reader.ok(Method::GET, "/v1/definitions", None).await;
@@ -432,15 +432,19 @@ on_both!(uploads_are_validated_and_run_within_their_grants, |dir, db| {
     assert_eq!(body["error"]["code"], "too_large");
     let (status, body) = api.upload(&support::participant_bytes("hostile"), &["teleport=mars"]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    // A built-in's name is taken.
-    let (status, _) = api.upload(&support::participant_bytes("echo"), &[]).await;
+    // A built-in's name is taken: refused at once when the upload names
+    // it, once described (the upload fails, leaving nothing) when not.
+    let (status, _) = api.upload_raw(&support::participant_bytes("echo"), &[], Some("echo")).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = api.upload(&support::participant_bytes("echo"), &[]).await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("failed")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("'echo' is a built-in participant"), "{body}");
 
     // Accepted, described, versioned.
     let receiver = support::HttpReceiver::start().await;
     let grant = format!("http=127.0.0.1:{}", receiver.port);
     let (status, body) = api.upload(&support::participant_bytes("hostile"), &[&grant]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
     assert_eq!(body["version"], 1);
     let (_, body) = api.upload(&support::participant_bytes("hostile"), &[&grant]).await;
     assert_eq!(body["version"], 2);
@@ -448,10 +452,15 @@ on_both!(uploads_are_validated_and_run_within_their_grants, |dir, db| {
     assert_eq!(shown["versions"].as_array().unwrap().len(), 2);
     assert!(shown["description"]["actions"].as_array().unwrap().iter().any(|a| a["name"] == "http_get"));
     let list = api.ok(Method::GET, "/v1/participants", None).await;
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    // The failed upload of `echo` above had no name given and none it may
+    // keep: it is listed nameless, with its error, for a day.
+    let names: Vec<&str> = list.as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
     for builtin in ["ec2_server", "ssh", "http", "campfire", "chef_node", "hostile"] {
         assert!(names.contains(&builtin), "{builtin} not in {names:?}");
     }
+    let nameless: Vec<&Value> = list.as_array().unwrap().iter().filter(|p| p["name"].is_null()).collect();
+    assert_eq!(nameless.len(), 1, "{list}");
+    assert_eq!(nameless[0]["state"], "failed", "{list}");
     api.ok(Method::GET, "/v1/participants/ec2_server", None).await;
     api.fails(Method::GET, "/v1/participants/nothing", None, StatusCode::NOT_FOUND).await;
 
@@ -511,7 +520,7 @@ on_both!(uploads_may_not_be_granted_private_hosts_by_any_spelling, |dir, db| {
     }
     let (status, body) =
         api.upload(&hostile, &["http=93.184.216.34", "chef=https://93.184.216.34/x", "ec2=us-west-2"]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
     let names = api.ok(Method::GET, "/v1/participants", None).await;
     assert!(names.as_array().unwrap().iter().any(|p| p["name"] == "hostile"));
 
@@ -556,7 +565,7 @@ on_both!(secrets_never_leak, |dir, db| {
     let receiver = support::HttpReceiver::start().await;
     let grants = [format!("http=127.0.0.1:{}", receiver.port), "secret=api_key".to_owned()];
     let (status, body) = api.upload(&support::participant_bytes("hostile"), &[&grants[0], &grants[1]]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
     let mut bodies = Vec::new();
     bodies.push(api.call(Method::PUT, "/v1/secrets/api_key", Some(json!({ "value": VALUE }))).await.1);
     api.fails(Method::PUT, "/v1/secrets/api_key", Some(json!({ "value": "" })), StatusCode::BAD_REQUEST).await;
@@ -782,7 +791,11 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
             .args(["--checks", "not_a_server_error,response_schema_conformance"])
             .args(["--phases", "examples,coverage,fuzzing", "--max-examples", "25", "--request-timeout", "10"])
             .args(["--header", &format!("Authorization: Bearer {token}")])
-            .args(["--generation-database", "none", "--seed", "7", "--workers", "2"])
+            // One worker: with two threads, hypothesis's concurrent
+            // `ast.parse` trips CPython 3.11's shared AST recursion counter
+            // (python/cpython#106905: "AST constructor recursion depth
+            // mismatch", an error of schemathesis's, not of the server).
+            .args(["--generation-database", "none", "--seed", "7", "--workers", "1"])
             // It finds token ids in responses (the audit log) and would
             // revoke its own token half-way through.
             .args(["--exclude-operation-id", "revoke_token"])
@@ -821,7 +834,7 @@ async fn a_flooding_tenant_does_not_starve_another() {
     admin.ok(Method::PATCH, &format!("/v1/tenants/{}", flood.tenant_id), Some(limits)).await;
     for api in [&flood, &quiet] {
         let (status, body) = api.upload(&support::participant_bytes("tester"), &[]).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
         api.push("slow", "mark_tester name: 'x', sleep_ms: 250\n").await;
     }
     // 40 calls of 250 ms, two at a time: 5 s of work for the flooding tenant.
@@ -904,7 +917,7 @@ async fn two_servers_on_postgres_fire_each_tick_once() {
     let two = Server::start_with(dir2.path(), &url, &[]).await;
     let api = one.tenant("acme").await;
     let (status, body) = api.upload(&support::participant_bytes("tester"), &[]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
     api.push("tick", "mark_tester name: 'tick'\n").await;
     let via_two = Api::new(&two.url, &api.token);
     // Seen through the other server at once (its tenancy cache is per process).
@@ -939,7 +952,7 @@ on_both!(tenant_limits_bound_its_calls, |dir, db| {
     let tenant = server.admin().ok(Method::PATCH, &format!("/v1/tenants/{}", api.tenant_id), Some(limits)).await;
     assert_eq!(server.admin().ok(Method::GET, &format!("/v1/tenants/{}", api.tenant_id), None).await, tenant);
     let (status, body) = api.upload(&support::participant_bytes("hostile"), &[]).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((status, body["state"].as_str()), (StatusCode::ACCEPTED, Some("ready")), "{body}");
     for (action, limit) in
         [("spin_hostile", "deadline"), ("allocate_hostile", "memory"), ("huge_output_hostile mib: 1", "output")]
     {

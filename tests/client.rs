@@ -316,7 +316,8 @@ async fn lists_are_tables_on_a_terminal_and_json_in_a_pipe() {
     std::fs::write(&wasm, support::participant_bytes("tester")).unwrap();
     let plain = Cli { no_color: true, ..cli.clone() };
     let uploaded = plain.on_terminal(&["participants", "upload", path(&wasm)]).await.ok().stdout;
-    assert_eq!(uploaded, "tester@1\n");
+    // The upload answers `compiling`; on a terminal the client says it waits.
+    assert_eq!(uploaded, "compiling on the server…\ntester@1\n");
 
     // A push answers name@version on a terminal, not the parse tree.
     let file = dir.path().join("greet.mm");
@@ -403,4 +404,13 @@ async fn a_refused_upload_says_how_to_fix_it() {
     assert!(list.as_array().unwrap().iter().all(|p| p["kind"] == "builtin"), "{list}");
     // Without the grant it passes.
     assert!(cli.run(&["participants", "upload", path(&wasm)]).await.ok);
+    // Refused once compiled (it calls itself otherwise): the client waited
+    // for the compile, and says why it failed.
+    let refused = cli.run(&["participants", "upload", path(&wasm), "--name", "other"]).await.failed();
+    assert!(refused.contains("describes itself as 'tester', not 'other'"), "{refused}");
+    // --no-wait returns while it compiles; the upload's id says where it is.
+    let accepted = cli.run(&["participants", "upload", path(&wasm), "--no-wait"]).await.ok().stdout;
+    let accepted: Value = serde_json::from_str(&accepted).unwrap_or_else(|e| panic!("{e}: {accepted}"));
+    assert_eq!(accepted["state"], "compiling", "{accepted}");
+    assert_eq!(api.wait_upload(&accepted).await["version"], 2);
 }

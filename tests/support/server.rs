@@ -27,12 +27,38 @@ pub struct Server {
     pub public_only: bool,
     /// MASTERMIND_ADMIN_TOKEN at each start ([`ADMIN_TOKEN`] unless set).
     pub admin_token: String,
+    /// Compiled code cached under `dir` rather than shared with the other
+    /// tests' servers: what it compiles, it compiles for real.
+    pub own_compiled_cache: bool,
 }
 
 /// Pass to [`Server::start_with`] for a server with its default address
 /// policy: uploads reach public addresses only (the other tests' servers
 /// allow private grants, to reach their loopback peers).
 pub const PUBLIC_ONLY: &str = "--public-only-for-tests";
+
+/// Pass to [`Server::start_with`] for a server with a compiled-code cache
+/// of its own, empty at first (to measure a compile).
+#[allow(dead_code)]
+pub const OWN_COMPILED_CACHE: &str = "--own-compiled-cache-for-tests";
+
+/// Fills the cache of a server started in `dir` with [`OWN_COMPILED_CACHE`]
+/// from the other tests' servers' cache, but for the entries of the
+/// component whose digest is `except`: the built-ins load at once, and
+/// that component is compiled for real.
+#[allow(dead_code)]
+pub fn seed_compiled_cache(dir: &Path, except: &str) {
+    let own = dir.join("compiled");
+    std::fs::create_dir_all(&own).unwrap();
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir().join("mastermind-test-compiled")) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if (name == "cache.key" || name.ends_with(".cwasm")) && !name.starts_with(except) {
+            // Another server may be replacing it: a missing entry is compiled again.
+            let _ = std::fs::copy(entry.path(), own.join(&name));
+        }
+    }
+}
 
 impl Server {
     /// Starts a server with a fresh SQLite database in `dir`.
@@ -54,13 +80,18 @@ impl Server {
             generated_admin: extra_args.contains(&"--generated-admin-token-for-tests"),
             public_only: extra_args.contains(&PUBLIC_ONLY),
             admin_token: ADMIN_TOKEN.to_owned(),
+            own_compiled_cache: extra_args.contains(&OWN_COMPILED_CACHE),
         };
-        server.extra_args.retain(|a| a != "--generated-admin-token-for-tests" && a != PUBLIC_ONLY);
+        server
+            .extra_args
+            .retain(|a| a != "--generated-admin-token-for-tests" && a != PUBLIC_ONLY && a != OWN_COMPILED_CACHE);
         server.spawn().await;
         server
     }
 
-    async fn spawn(&mut self) {
+    /// Starts the server process (again, after [`Server::kill`]) on the
+    /// same port and database, and waits until it is ready.
+    pub async fn spawn(&mut self) {
         let mut cmd = Command::new(super::mastermind_bin());
         cmd.arg("serve")
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--db", &self.db])
@@ -71,7 +102,14 @@ impl Server {
             // One compiled-code cache for every test's server (entries are
             // authenticated and written atomically): each would otherwise
             // compile every built-in at start.
-            .env("MASTERMIND_CACHE_DIR", std::env::temp_dir().join("mastermind-test-compiled"))
+            .env(
+                "MASTERMIND_CACHE_DIR",
+                if self.own_compiled_cache {
+                    self.dir.join("compiled")
+                } else {
+                    std::env::temp_dir().join("mastermind-test-compiled")
+                },
+            )
             .env("MASTERMIND_LOG_LEVEL", "info")
             .env_remove("AWS_ACCESS_KEY_ID")
             .stdout(Stdio::piped())
@@ -101,6 +139,16 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the server did not become ready: {:#?}", self.output.lock().unwrap());
+    }
+
+    /// The server's peak resident memory so far (VmHWM), in KiB; 0 where
+    /// /proc does not say.
+    #[allow(dead_code)]
+    pub fn peak_rss_kib(&self) -> u64 {
+        let Some(pid) = self.child.as_ref().and_then(|c| c.id()) else { return 0 };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("");
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
     }
 
     /// SIGKILL, as a crash would.
@@ -219,10 +267,38 @@ impl Api {
         job["id"].as_str().unwrap().to_owned()
     }
 
+    /// Uploads a component and, when the server accepts it (202), waits
+    /// for its compile: the status is the upload's, the body the upload
+    /// as it ended (`state` `ready`, or `failed` with its `error`).
     pub async fn upload(&self, wasm: &[u8], grants: &[&str]) -> (StatusCode, Value) {
+        let (status, body) = self.upload_raw(wasm, grants, None).await;
+        if status != StatusCode::ACCEPTED {
+            return (status, body);
+        }
+        (status, self.wait_upload(&body).await)
+    }
+
+    /// Uploads a component (under `name`, when given) without waiting.
+    pub async fn upload_raw(&self, wasm: &[u8], grants: &[&str], name: Option<&str>) -> (StatusCode, Value) {
         use base64::Engine as _;
-        let body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(wasm), "grants": grants });
+        let mut body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(wasm), "grants": grants });
+        if let Some(name) = name {
+            body["name"] = json!(name);
+        }
         self.call(Method::POST, "/v1/participants", Some(body)).await
+    }
+
+    /// Polls an accepted upload until it is no longer `compiling`.
+    pub async fn wait_upload(&self, accepted: &Value) -> Value {
+        let id = accepted["upload"].as_str().unwrap_or_else(|| panic!("no upload id: {accepted}"));
+        for _ in 0..2400 {
+            let upload = self.ok(Method::GET, &format!("/v1/participants/uploads/{id}"), None).await;
+            if upload["state"] != "compiling" {
+                return upload;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("upload {id} still compiling after 2 minutes");
     }
 
     /// Polls a job until its state is one of `states`.

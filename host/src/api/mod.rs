@@ -48,7 +48,7 @@ use crate::capabilities::Vault;
 use crate::engine::{Engine, Registry};
 use crate::language::{Definition, Node};
 use crate::sandbox::Sandbox;
-use crate::services::{Metrics, ServerTenancy};
+use crate::services::{Compiler, Metrics, ServerTenancy};
 use crate::store::Store;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -87,6 +87,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// Compiles uploads off the request path.
+    pub compiler: Arc<Compiler>,
     /// The handlers' settings.
     pub config: ApiConfig,
     tokens: auth::TokenCache,
@@ -94,23 +96,26 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for a server of these parts.
+    /// The state for a server of these parts; the sandbox is the one the
+    /// compiler loads uploads into, so the quick checks at upload and the
+    /// compile apply the same limits.
     pub fn new(
         store: Store,
         engine: Arc<Engine>,
-        sandbox: Arc<Sandbox>,
         tenancy: Arc<ServerTenancy>,
         vault: Arc<Vault>,
         metrics: Arc<Metrics>,
+        compiler: Arc<Compiler>,
         config: ApiConfig,
     ) -> Arc<Self> {
         Arc::new(AppState {
             store,
             engine,
-            sandbox,
+            sandbox: compiler.sandbox().clone(),
             tenancy,
             vault,
             metrics,
+            compiler,
             config,
             tokens: Default::default(),
             triggers: Default::default(),

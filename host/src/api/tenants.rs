@@ -121,8 +121,10 @@ fn token_view(t: TokenRecord, token: Option<String>) -> TokenView {
     }
 }
 
-fn check_limits(limits: &TenantLimits) -> ApiResult<()> {
-    limits.check().map_err(|e| ApiError::BadRequest(format!("limits: {e}")))
+fn check_limits(state: &AppState, limits: &TenantLimits) -> ApiResult<()> {
+    limits
+        .check(state.sandbox.max_core_instances_per_component())
+        .map_err(|e| ApiError::BadRequest(format!("limits: {e}")))
 }
 
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = TenantInput,
@@ -137,7 +139,7 @@ async fn create_tenant(
     who.server_admin()?;
     super::definitions::check_name("tenant", &input.name)?;
     let limits = input.limits.unwrap_or_default();
-    check_limits(&limits)?;
+    check_limits(&state, &limits)?;
     let record = TenantRecord {
         id: uuid::Uuid::now_v7().to_string(),
         name: input.name,
@@ -183,7 +185,7 @@ async fn update_tenant(
     ApiJson(input): ApiJson<TenantUpdate>,
 ) -> ApiResult<ApiJson<TenantView>> {
     who.server_admin()?;
-    check_limits(&input.limits)?;
+    check_limits(&state, &input.limits)?;
     if !state.store.catalogue().set_tenant_limits(&id, &serde_json::to_value(&input.limits).unwrap_or_default()).await?
     {
         return Err(ApiError::not_found("tenant", &id));

@@ -10,7 +10,6 @@
 use super::config;
 use super::output::{self, Output, Style};
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
 use clap::Subcommand;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -109,6 +108,14 @@ pub enum Participants {
         /// Print the upload as JSON (its description included).
         #[arg(long)]
         json: bool,
+        /// The name the component describes itself by: the upload is
+        /// listed under it while it compiles (and refused if it says another).
+        #[arg(long)]
+        name: Option<String>,
+        /// Return once the server has the upload, while it still compiles
+        /// (`participants show NAME` or `list` says when it is ready).
+        #[arg(long)]
+        no_wait: bool,
     },
     /// List the built-in participants and the uploads.
     List {
@@ -564,16 +571,26 @@ fn show(name: &str, data: &Value, style: Style) {
 pub async fn participants(cmd: Participants) -> anyhow::Result<ExitCode> {
     let client = Client::from_env()?;
     let out = match cmd {
-        Participants::Upload { file, grants, json } => {
-            let uploaded = upload(&client, &file, grants).await?;
-            emit(Output::choose(json), &uploaded, |style| {
-                format!(
+        Participants::Upload { file, grants, json, name, no_wait } => {
+            let mut uploaded = super::upload::upload(&client, &file, grants, name).await?;
+            if !no_wait {
+                uploaded = super::upload::wait_compiled(&client, uploaded).await?;
+            }
+            emit(Output::choose(json), &uploaded, |style| match uploaded["state"].as_str() {
+                Some("compiling") => format!(
+                    "{}{}{} compiling (upload {})\n",
+                    style.bold,
+                    uploaded["name"].as_str().unwrap_or("participant"),
+                    style.reset,
+                    output::cell(&uploaded["upload"])
+                ),
+                _ => format!(
                     "{}{}@{}{}\n",
                     style.bold,
                     uploaded["name"].as_str().unwrap_or("?"),
                     output::cell(&uploaded["version"]),
                     style.reset
-                )
+                ),
             })?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -611,64 +628,13 @@ pub(super) fn participant_table(list: &Value, colour: bool) -> String {
                 output::cell(&p["name"]),
                 output::cell(&p["kind"]),
                 output::cell(&p["version"]),
+                output::cell(&p["state"]),
                 actions(&p["description"]),
                 output::cell(&p["grants"]),
             ]
         })
         .collect();
-    output::table(&["NAME", "KIND", "VERSION", "ACTIONS", "GRANTS"], &rows, "no participants", colour)
-}
-
-/// Uploads a component, refusing one over the size limit before sending
-/// it; a refusal the user can fix says how.
-async fn upload(client: &Client, file: &std::path::Path, grants: Vec<String>) -> anyhow::Result<Value> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let limit = crate::api::MAX_COMPONENT_BYTES;
-    if bytes.len() > limit {
-        bail!("{}", too_large(file, bytes.len(), limit));
-    }
-    let body = json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(&bytes), "grants": grants });
-    client.send(Method::POST, "/v1/participants", Some(body)).await.map_err(|e| {
-        let Some(refused) = server_error(&e) else { return e };
-        if refused.code == "too_large" || refused.status == StatusCode::PAYLOAD_TOO_LARGE {
-            // This server's limit, when it says (`over the N-byte limit`).
-            let limit = regex::Regex::new(r"over the (\d+)-byte limit")
-                .ok()
-                .and_then(|r| r.captures(&refused.message))
-                .and_then(|c| c[1].parse().ok());
-            return anyhow::anyhow!(
-                "{} ({})",
-                match limit {
-                    Some(limit) => too_large(file, bytes.len(), limit),
-                    None => format!("{} is {}: the server says {}", file.display(), size(bytes.len()), refused.message),
-                },
-                refused.status
-            );
-        }
-        if refused.code == "bad_request" && refused.message.contains(crate::api::PRIVATE_GRANTS_REFUSED) {
-            return anyhow::anyhow!(
-                "{refused}\nThe server was started without --allow-private-grants: grant a public host, or have it \
-                 started with `mastermind serve --allow-private-grants`, which lets uploads reach loopback and \
-                 private addresses"
-            );
-        }
-        e
-    })
-}
-
-fn too_large(file: &std::path::Path, len: usize, limit: usize) -> String {
-    format!(
-        "{} is {}, over the server's limit of {} for a component: build it in release mode with \
-         `strip = true` in its profile to make it smaller",
-        file.display(),
-        size(len),
-        size(limit)
-    )
-}
-
-/// `17825792 bytes (17.0 MiB)`.
-fn size(bytes: usize) -> String {
-    format!("{bytes} bytes ({:.1} MiB)", bytes as f64 / (1 << 20) as f64)
+    output::table(&["NAME", "KIND", "VERSION", "STATE", "ACTIONS", "GRANTS"], &rows, "no participants", colour)
 }
 
 pub async fn secrets(cmd: Secrets) -> anyhow::Result<ExitCode> {

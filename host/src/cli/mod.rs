@@ -13,6 +13,7 @@ mod run;
 mod runtime;
 mod serve;
 mod server;
+mod upload;
 mod webhooks;
 mod worker;
 

@@ -5,7 +5,7 @@
 use super::runtime;
 use super::server::{KeyUse, ServerArgs, start, stop_on_signal};
 use crate::api::{self, ApiConfig, AppState};
-use crate::services::TenantLimits;
+use crate::services::{Compiler, TenantLimits};
 use crate::store::{AdminTokenChange, Store, TenantRecord, TokenRecord, now_ms};
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -31,6 +31,12 @@ pub struct ServeArgs {
     /// a network only the scraper reaches); the API's /metrics is then 404.
     #[arg(long, env = "MASTERMIND_METRICS_LISTEN", conflicts_with = "metrics_token")]
     metrics_listen: Option<SocketAddr>,
+    /// Uploads compiled at once. Compiling a Python component takes
+    /// Cranelift tens of seconds and a few hundred MB; more wait their
+    /// turn (their upload says `compiling`) rather than share the memory.
+    #[arg(long, env = "MASTERMIND_COMPILE_CONCURRENCY", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    compile_concurrency: u16,
     #[command(flatten)]
     common: ServerArgs,
 }
@@ -145,13 +151,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bootstrap_default_tenant(&server.store, &config.public_url).await?;
     }
     let scheduler = server.spawn_services(stop.clone())?;
+    let compiler = Compiler::new(
+        server.store.clone(),
+        server.sandbox.clone(),
+        server.tenancy.clone(),
+        args.compile_concurrency.into(),
+    );
+    let resumed = compiler.resume().await?;
+    if resumed > 0 {
+        eprintln!("mastermind serve: compiling {resumed} upload(s) left compiling when the server stopped");
+    }
     let state = AppState::new(
         server.store.clone(),
         server.engine.clone(),
-        server.sandbox,
         server.tenancy,
         server.vault,
         server.metrics,
+        compiler,
         config,
     );
     let (router, _) = api::router(state.clone());

@@ -51,6 +51,11 @@ impl Resolver for Registry {
 #[derive(Default)]
 pub struct Registry {
     participants: BTreeMap<String, Arc<Registered>>,
+    /// Uploads still compiling: by name when it was given at upload, else
+    /// counted (a component's name is known once it is described). A step
+    /// naming one is told to wait rather than that nothing has that name.
+    compiling: Vec<String>,
+    compiling_unnamed: usize,
 }
 
 impl Registry {
@@ -63,6 +68,14 @@ impl Registry {
     pub fn insert(&mut self, participant: Participant, grants: Grants, settings: Vec<(String, String)>) {
         let name = participant.description().name.clone();
         self.participants.insert(name, Arc::new(Registered { participant, grants: Arc::new(grants), settings }));
+    }
+
+    /// Notes an upload still compiling, by the name it was given if any.
+    pub fn note_compiling(&mut self, name: Option<String>) {
+        match name {
+            Some(name) => self.compiling.push(name),
+            None => self.compiling_unnamed += 1,
+        }
     }
 
     /// The participant registered as `name`.
@@ -81,6 +94,10 @@ impl Registry {
     /// Why the step calls nothing: no participant by that name, or no such
     /// action, said so the author can fix it.
     pub fn resolve_step(&self, name: &str, node: &Node) -> Result<(String, String), String> {
+        self.resolve_registered(name, node).map_err(|e| self.while_compiling(name, node, e))
+    }
+
+    fn resolve_registered(&self, name: &str, node: &Node) -> Result<(String, String), String> {
         if super::expressions::is_explicit_step(name) {
             let Some(target) = node.first_arg_str().or_else(|| node.attr_str("ref")) else {
                 return Err("participant: name the participant (participant 'ec2_server', action: 'create')".into());
@@ -124,6 +141,31 @@ impl Registry {
         Ok((participant.to_owned(), action.to_owned()))
     }
 
+    /// An unknown participant's error, told when the step may name an
+    /// upload that is still compiling.
+    fn while_compiling(&self, name: &str, node: &Node, error: String) -> String {
+        if !error.starts_with("unknown participant") {
+            return error;
+        }
+        let target = if super::expressions::is_explicit_step(name) {
+            node.first_arg_str().or_else(|| node.attr_str("ref")).unwrap_or(name)
+        } else {
+            name
+        };
+        let named =
+            |p: &&String| target == p.as_str() || target.strip_suffix(p.as_str()).is_some_and(|a| a.ends_with('_'));
+        if let Some(p) = self.compiling.iter().find(named) {
+            return format!(
+                "participant '{p}' is still compiling (it was just uploaded): try again once it is ready \
+                 (`mastermind participants show {p}` says its state)"
+            );
+        }
+        match self.compiling_unnamed {
+            0 => error,
+            n => format!("{error}; {n} upload(s) still compiling, known by their names once ready"),
+        }
+    }
+
     /// "known: echo (echo, merge), noop (noop, fib)".
     fn known(&self) -> String {
         if self.participants.is_empty() {
@@ -138,5 +180,35 @@ impl Registry {
             })
             .collect();
         format!("known participants: {}", list.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Registry;
+    use crate::language::{Node, Span};
+    use serde_json::json;
+
+    #[test]
+    fn a_step_naming_an_upload_still_compiling_is_told_to_wait() {
+        let mut registry = Registry::new();
+        registry.note_compiling(Some("py_greeter".into()));
+        let step = |registry: &Registry, name: &str| {
+            registry.resolve_step(name, &Node::new(name, Span::default())).unwrap_err()
+        };
+        // By action_participant, by its bare name, and as `participant 'name'`.
+        for error in [step(&registry, "greet_py_greeter"), step(&registry, "py_greeter")] {
+            assert!(error.starts_with("participant 'py_greeter' is still compiling"), "{error}");
+        }
+        let mut explicit = Node::new("participant", Span::default());
+        explicit.args.push(json!("py_greeter"));
+        let error = registry.resolve_step("participant", &explicit).unwrap_err();
+        assert!(error.starts_with("participant 'py_greeter' is still compiling"), "{error}");
+        // Another name is unknown as before; an unnamed upload is counted.
+        let error = step(&registry, "greet_other");
+        assert!(error.starts_with("unknown participant"), "{error}");
+        registry.note_compiling(None);
+        let error = step(&registry, "greet_other");
+        assert!(error.ends_with("; 1 upload(s) still compiling, known by their names once ready"), "{error}");
     }
 }

@@ -308,12 +308,7 @@ impl Sandbox {
         bytes: &[u8],
         check: impl FnOnce(&Description) -> Result<(), E>,
     ) -> Result<Result<Participant, E>, LoadError> {
-        validate::check_bytes(bytes, self.config.max_component_bytes)?;
-        let max = self.config.engine.max_core_instances_per_component.max(1);
-        let count = validate::count_core_instances(bytes)?;
-        if count > max {
-            return Err(LoadError::TooManyCoreInstances { count, max });
-        }
+        self.precheck(bytes)?;
         let digest = cache::digest(bytes);
         let (component, cached) = self.compile(bytes, &digest).await?;
         validate::check_imports(&self.engine, &component)?;
@@ -335,6 +330,32 @@ impl Sandbox {
             }
         }
         Ok(Ok(Participant { digest, pre, description: Arc::new(description) }))
+    }
+
+    /// The checks of [`Sandbox::load`] that take milliseconds rather than
+    /// a compile: the bytes are a component under the size limit, create
+    /// no more core instances than one component may, import nothing
+    /// outside the participant world and export `describe` and `invoke`
+    /// by name (their types are checked when it loads). An upload is
+    /// refused on these before it is queued for compiling. Returns the
+    /// component's core instances, for a tenant's own limit.
+    ///
+    /// # Errors
+    /// The [`LoadError`] [`Sandbox::load`] would give for these.
+    pub fn precheck(&self, bytes: &[u8]) -> Result<u32, LoadError> {
+        validate::check_bytes(bytes, self.config.max_component_bytes)?;
+        let max = self.max_core_instances_per_component();
+        let count = validate::count_core_instances(bytes)?;
+        if count > max {
+            return Err(LoadError::TooManyCoreInstances { count, max });
+        }
+        validate::check_declared_world(bytes)?;
+        Ok(count)
+    }
+
+    /// The most core instances one component may create on this sandbox.
+    pub fn max_core_instances_per_component(&self) -> u32 {
+        self.config.engine.max_core_instances_per_component.max(1)
     }
 
     /// The compiled component, and whether it came from the cache.

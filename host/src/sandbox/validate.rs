@@ -75,6 +75,56 @@ fn import_allowed(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The imports and exports the component declares at its top level,
+/// checked from the bytes before anything is compiled: an import outside
+/// the world, or no `describe` or `invoke` export, is refused in
+/// milliseconds. [`check_imports`] and the linker check the compiled
+/// component's types again; this only answers an upload sooner.
+pub(crate) fn check_declared_world(bytes: &[u8]) -> Result<(), LoadError> {
+    use wasmtime::wasmparser::{ComponentExternalKind, ComponentTypeRef, Parser, Payload, TypeBounds};
+    let invalid = |e: wasmtime::wasmparser::BinaryReaderError| LoadError::Invalid(e.to_string());
+    let (mut depth, mut exports) = (0usize, Vec::new());
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(invalid)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let import = import.map_err(invalid)?;
+                    // A type bound by equality (wit-component imports a
+                    // world's `use`d types so) names a type, not a
+                    // capability: the compiled component's imports leave it out.
+                    if matches!(import.ty, ComponentTypeRef::Type(TypeBounds::Eq(_))) {
+                        continue;
+                    }
+                    let name = import.name.name;
+                    let refused = |why: String| LoadError::UnknownImport { import: name.to_owned(), why };
+                    if !matches!(import.ty, ComponentTypeRef::Instance(_)) {
+                        return Err(refused(
+                            "only interfaces may be imported, not single functions, types or modules".into(),
+                        ));
+                    }
+                    import_allowed(name).map_err(refused)?;
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    let export = export.map_err(invalid)?;
+                    if export.kind == ComponentExternalKind::Func {
+                        exports.push(export.name.name.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let missing: Vec<&str> = ["describe", "invoke"].into_iter().filter(|f| !exports.iter().any(|e| e == f)).collect();
+    if !missing.is_empty() {
+        return Err(LoadError::WrongWorld(format!("it exports no function {}", missing.join(" or "))));
+    }
+    Ok(())
+}
+
 /// How many core instances instantiating the component creates, nested
 /// components included (once per time each is instantiated): what the
 /// pooling allocator reserves a slot for on every call.
@@ -198,7 +248,50 @@ impl Frame {
 
 #[cfg(test)]
 mod tests {
-    use super::count_core_instances;
+    use super::{check_declared_world, count_core_instances};
+    use crate::sandbox::LoadError;
+
+    #[test]
+    fn declared_imports_and_exports_are_checked_from_the_bytes() {
+        let check = |wat: &str| check_declared_world(&wat::parse_str(wat).unwrap());
+        let Err(LoadError::WrongWorld(why)) = check("(component)") else { panic!("an empty component passed") };
+        assert_eq!(why, "it exports no function describe or invoke");
+        // Refused as the compiled check refuses it, with the same reason.
+        let Err(LoadError::UnknownImport { import, why }) =
+            check(r#"(component (import "evil:net/raw-socket" (instance)))"#)
+        else {
+            panic!("a foreign import passed")
+        };
+        assert_eq!((import.as_str(), why), ("evil:net/raw-socket", super::import_allowed(&import).unwrap_err()));
+        let Err(LoadError::UnknownImport { why, .. }) =
+            check(r#"(component (import "wasi:http/incoming-handler@0.2.0" (instance)))"#)
+        else {
+            panic!("a server's wasi:http import passed")
+        };
+        assert!(why.contains("it does not serve them"), "{why}");
+        // Nested components' own imports and exports are theirs, not the participant's.
+        let world = r#"(component (import "wasi:cli/stdout@0.2.0" (instance))
+            (component $inner (import "anything" (func)))
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (export "describe" (func $f)) (export "invoke" (func $f)))"#;
+        check(world).unwrap();
+        // A world's `use`d types are imported as types bound by equality
+        // (the built-in campfire does); a fresh resource is not a type name.
+        let types = r#"(component (import "mastermind:participant/types" (instance $t (export "d" (type (sub resource)))))
+            (alias export $t "d" (type $d))
+            (import "description" (type (eq $d)))
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (export "describe" (func $f)) (export "invoke" (func $f)))"#;
+        check(types).unwrap();
+        let Err(LoadError::UnknownImport { import, .. }) = check(&types.replace("(eq $d)", "(sub resource)")) else {
+            panic!("an imported resource passed")
+        };
+        assert_eq!(import, "description");
+    }
 
     fn count(wat: &str) -> u32 {
         count_core_instances(&wat::parse_str(wat).unwrap()).unwrap()

@@ -42,6 +42,12 @@ pub struct TenantLimits {
     /// (launching it, committing its steps, storing its fields) is not:
     /// this bounds how much of it one tenant can ask for.
     pub launches_per_second: u32,
+    /// The most core instances one of the tenant's uploads may create
+    /// (what it takes of the instance pool on every call); at most the
+    /// server's `--max-core-instances-per-component`, which holds when
+    /// absent. An upload over it is refused, naming it.
+    #[schema(minimum = 1)]
+    pub max_core_instances_per_component: Option<u32>,
 }
 
 impl Default for TenantLimits {
@@ -54,16 +60,26 @@ impl Default for TenantLimits {
             log_bytes: l.log_bytes as u64,
             max_concurrent_calls: 16,
             launches_per_second: 50,
+            max_core_instances_per_component: None,
         }
     }
 }
 
 impl TenantLimits {
-    /// Checks the limits are within what this server allows.
+    /// Checks the limits are within what this server allows; the server
+    /// lets one component create `server_core_instances` core instances.
     ///
     /// # Errors
     /// A message naming the first limit outside the server's bounds.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self, server_core_instances: u32) -> Result<(), String> {
+        if let Some(n) = self.max_core_instances_per_component
+            && !(1..=server_core_instances).contains(&n)
+        {
+            return Err(format!(
+                "max_core_instances_per_component must be between 1 and {server_core_instances} \
+                 (this server's --max-core-instances-per-component)"
+            ));
+        }
         let max = TenantLimits::ceiling();
         if self.memory_bytes < 1 << 20 || self.memory_bytes > max.memory_bytes {
             return Err(format!("memory_bytes must be between 1 MiB and {} bytes", max.memory_bytes));
@@ -95,6 +111,7 @@ impl TenantLimits {
             log_bytes: 16 << 20,
             max_concurrent_calls: 1024,
             launches_per_second: 10_000,
+            max_core_instances_per_component: None,
         }
     }
 
@@ -266,6 +283,10 @@ impl ServerTenancy {
                     tracing::error!(tenant, participant = %record.name, error = %e, "uploaded participant does not load")
                 }
             }
+        }
+        // Failed uploads since the end of time: those still compiling.
+        for upload in self.store.catalogue().unfinished_uploads(tenant, i64::MAX).await? {
+            registry.note_compiling(upload.name);
         }
         let mut secrets = MemorySecrets::new();
         let mut values = Vec::new();

@@ -68,6 +68,7 @@ mod schedules;
 mod secrets;
 mod tenants;
 mod triggers;
+mod uploads;
 mod webhooks;
 
 pub use audit::AuditEntry;
@@ -83,6 +84,7 @@ pub use sql::Statement;
 pub use statements::statements;
 pub use tenants::{AdminTokenChange, TenantRecord, TokenRecord};
 pub use triggers::TriggerRecord;
+pub use uploads::{COMPILING, FAILED, READY, UploadRecord};
 pub use webhooks::WebhookRecord;
 pub use work::{WorkTx, Written};
 

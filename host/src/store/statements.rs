@@ -10,7 +10,7 @@ use super::sql::{self, Statement};
 use super::work::{self, ROWS_PER_STATEMENT};
 use super::{
     Backend, audit, definitions, events, jobs, listing, locks, notifications, participants, schedules, secrets,
-    tenants, triggers, webhooks,
+    tenants, triggers, uploads, webhooks,
 };
 
 /// The lengths a built list is prepared with: one, a few, the most.
@@ -35,6 +35,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         secrets::STATEMENTS,
         tenants::STATEMENTS,
         triggers::STATEMENTS,
+        uploads::STATEMENTS,
     ];
     let mut all: Vec<Statement> = fixed.iter().flat_map(|list| list.iter().map(|s| (*s).clone())).collect();
     all.push(work::open_job_statement().clone());

@@ -9,9 +9,10 @@ export async function participantsPage(main, _params, signal) {
   fill(main,
     h("h1", {}, "Participants"),
     table(list, [
-      ["Name", (p) => link(`/participants/${enc(p.name)}`, p.name)],
+      ["Name", (p) => (p.name ? link(`/participants/${enc(p.name)}`, p.name) : `upload ${p.upload}`)],
       ["Kind", (p) => p.kind],
       ["Version", (p) => (p.version ? `v${p.version}` : p.description?.version || "—")],
+      ["State", (p) => (p.error ? `${p.state}: ${p.error}` : p.state)],
       ["What it does", (p) => p.description?.doc || ""],
       ["Grants", (p) => (p.grants.length ? p.grants.join(", ") : "—")],
     ], { label: "Participants" }),
@@ -32,7 +33,14 @@ function uploadForm(done) {
       for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
       say(`Uploading ${chosen.name} (${(bytes.length / 1048576).toFixed(1)} MiB)…`);
       const body = { wasm: btoa(binary), grants: grants.value.split(/\n|,/).map((g) => g.trim()).filter(Boolean) };
-      const uploaded = await api("POST", "/v1/participants", body);
+      let uploaded = await api("POST", "/v1/participants", body);
+      // The server compiles it off the request: poll until it is ready or failed.
+      say(`Uploaded ${chosen.name}; compiling…`);
+      while (uploaded.state === "compiling") {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        uploaded = await api("GET", `/v1/participants/uploads/${enc(uploaded.upload)}`);
+      }
+      if (uploaded.state === "failed") throw new Error(uploaded.error);
       say(`Uploaded ${uploaded.name} v${uploaded.version}.`);
       await done();
     } catch (error) { report(error, problem); }
@@ -53,6 +61,7 @@ export async function participantPage(main, [name], signal) {
   } }, "Delete") : null;
   fill(main,
     h("div", { class: "heading" }, h("h1", {}, name), h("span", { class: "muted" }, p.kind, p.version ? ` v${p.version}` : ""), remove),
+    p.state !== "ready" ? h("p", { class: p.state === "failed" ? "error" : "muted" }, `Latest upload: ${p.state}${p.error ? ` — ${p.error}` : ""}`) : null,
     h("p", {}, d.doc || ""),
     d.default_action ? h("p", {}, "A bare step calls ", h("code", {}, d.default_action), ".") : null,
     p.grants.length ? h("p", {}, "Granted: ", p.grants.map((g) => h("code", { class: "grant" }, g))) : null,
