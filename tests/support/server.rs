@@ -224,6 +224,42 @@ impl Api {
         Api { token: token.to_owned(), ..self.clone() }
     }
 
+    /// A POST of `length` bytes of body, sent while the answer is read: a
+    /// server refusing a body too large answers once it has read past its
+    /// limit and closes the connection, and a client still writing the rest
+    /// (as reqwest does) may see the connection closed instead of the
+    /// answer. The status and the whole answer.
+    #[allow(dead_code)]
+    pub async fn post_oversized(&self, path: &str, length: usize) -> (StatusCode, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let url = reqwest::Url::parse(&self.url).unwrap();
+        let stream = tokio::net::TcpStream::connect(url.authority()).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\n\
+             content-length: {length}\r\n\r\n",
+            url.authority(),
+            self.token
+        );
+        let sending = tokio::spawn(async move {
+            writer.write_all(head.as_bytes()).await?;
+            let chunk = vec![b' '; 1 << 20];
+            let mut left = length;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                writer.write_all(&chunk[..n]).await?;
+                left -= n;
+            }
+            Ok::<_, std::io::Error>(())
+        });
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut answer)).await;
+        sending.abort();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let code = answer.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
+        (StatusCode::from_u16(code.unwrap_or_else(|| panic!("no status in {answer:?}"))).unwrap(), answer)
+    }
+
     /// Any request: the status and the body (JSON, or a JSON string).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut request = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
