@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod moto;
+pub mod polyglot;
 pub mod server;
 pub mod sshd;
 
