@@ -84,7 +84,15 @@ impl WasiHttpHooks for CallCaps {
 /// The guest's request as the `http` capability's, placeholders found.
 fn to_capability_request(parts: &http::request::Parts, options: Option<&RequestOptions>) -> cap::Request {
     let url = unescape_placeholders(&parts.uri.to_string());
-    let mut secrets: Vec<cap::SecretUse> = placeholders(&url).map(cap::SecretUse::UrlPlaceholder).collect();
+    // Each use once: the capability fills every occurrence of a
+    // placeholder at once, and refuses a use whose placeholder is gone.
+    let mut secrets: Vec<cap::SecretUse> = Vec::new();
+    let mut add = |use_: cap::SecretUse| {
+        if !secrets.contains(&use_) {
+            secrets.push(use_);
+        }
+    };
+    placeholders(&url).for_each(|name| add(cap::SecretUse::UrlPlaceholder(name)));
     let mut headers = Vec::new();
     for (name, value) in &parts.headers {
         // Framing and `host` follow from the URL and the body; the guest's
@@ -94,14 +102,10 @@ fn to_capability_request(parts: &http::request::Parts, options: Option<&RequestO
         }
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         for secret in placeholders(&value) {
-            let use_ = cap::SecretUse::HeaderPlaceholder { header: name.as_str().to_owned(), secret };
-            if !secrets.contains(&use_) {
-                secrets.push(use_);
-            }
+            add(cap::SecretUse::HeaderPlaceholder { header: name.as_str().to_owned(), secret });
         }
         headers.push(cap::Header { name: name.as_str().to_owned(), value });
     }
-    secrets.dedup();
     let timeout = options.and_then(|o| [o.connect_timeout, o.first_byte_timeout].into_iter().flatten().max());
     cap::Request {
         method: parts.method.as_str().to_owned(),
@@ -182,5 +186,20 @@ mod tests {
         // Not a name: left as it is, and not looked up.
         assert_eq!(placeholders("{secret:a b} {secret:}").count(), 0);
         assert_eq!(unescape_placeholders("/x/%7Bsecret:a%20b%7D"), "/x/%7Bsecret:a%20b%7D");
+    }
+
+    #[test]
+    fn a_secret_used_twice_is_one_use() {
+        let request = http::Request::get("http://api.example/{secret:a}/{secret:b}?again={secret:a}")
+            .header("authorization", "{secret:a} {secret:a}")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let secrets = to_capability_request(&parts, None).secrets;
+        let header = |s: &str| cap::SecretUse::HeaderPlaceholder { header: "authorization".into(), secret: s.into() };
+        assert_eq!(
+            secrets,
+            [cap::SecretUse::UrlPlaceholder("a".into()), cap::SecretUse::UrlPlaceholder("b".into()), header("a")]
+        );
     }
 }
