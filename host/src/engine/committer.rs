@@ -19,11 +19,12 @@
 //! dropped whenever a transaction fails, and read back from the store.
 
 use super::backlog::Backlog;
+use super::dispatcher::Claimed;
 use super::flow::Flow;
 use super::{Engine, Event, TenantRuntime};
 use crate::language::Definition;
-use crate::model::{Expression, Fei};
-use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, WorkTx};
+use crate::model::{Expression, Fei, Message};
+use crate::store::{HistoryEntry, NewMessage, StoreError, StoredMessage, Take, Taken, WorkTx};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -79,6 +80,17 @@ impl Work {
         }
     }
 
+    /// How its job is taken (`WorkTx::take_jobs`): a claimed or launched
+    /// job's lease is this worker's; a finished call's job is opened.
+    fn take(&self) -> Take<'_> {
+        match self {
+            Work::Claimed { job_id, .. } | Work::Launched { job_id, .. } => Take::Claimed(job_id),
+            Work::Finished(f) => {
+                Take::Finished { job_id: &f.job_id, tenant: &f.tenant, dispatch_id: f.dispatch_id, history: &f.history }
+            }
+        }
+    }
+
     /// Bytes (estimated) that doing this work writes.
     pub(super) fn weight(&self) -> usize {
         match self {
@@ -110,10 +122,25 @@ struct After {
     numbers: Vec<i64>,
     /// Withdrawn dispatches: their calls are aborted.
     withdrawn: Vec<i64>,
-    dispatches: Vec<StoredMessage>,
+    /// The calls the batches leased to this process, each counted against
+    /// its tenant since its batch was staged.
+    dispatches: Vec<(StoredMessage, Claimed)>,
+    /// Per batch staged and not yet flushed, the claims of the calls it
+    /// leases (`WorkTx::stage`).
+    staged: Vec<Vec<Claimed>>,
     /// A lease was released: messages that arrived meanwhile are claimed
     /// by the claim loop.
     wake: bool,
+}
+
+/// Work whose job was taken: its batch is to run.
+struct Opened<'c> {
+    state: crate::model::JobState,
+    context: &'c Context,
+    /// A finished call's result, processed after the due messages.
+    result: Option<Message>,
+    /// Events that come before the batch's (the finished call's).
+    earlier: Vec<Event>,
 }
 
 /// Running jobs' live expressions, as committed (exclusive store only).
@@ -273,6 +300,10 @@ impl Engine {
         }
     }
 
+    /// Does `items` in one transaction, in rounds: each round takes every
+    /// job it has work for (in order; a job's later work waits for the
+    /// next round, which reads what this one wrote), reads them all at
+    /// once (PostgreSQL), runs their batches and writes them together.
     async fn commit_items(
         self: &Arc<Self>,
         items: &[(Work, Option<Context>)],
@@ -280,100 +311,115 @@ impl Engine {
     ) -> Result<After, StoreError> {
         let mut tx = self.store.begin_work().await?;
         let mut after = After::default();
-        for (work, context) in items {
-            self.work_in(&mut tx, work, context.as_ref(), cache.as_deref_mut(), &mut after).await?;
+        let mut rest: Vec<&(Work, Option<Context>)> = items.iter().collect();
+        while !rest.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let (round, later): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(w, _)| seen.insert(w.job_id()));
+            let takes: Vec<Take> = round.iter().map(|(work, _)| work.take()).collect();
+            let taken = tx.take_jobs(&takes, &self.worker_id, self.config.takeover_after).await?;
+            let mut opened = Vec::with_capacity(round.len());
+            for ((work, context), taken) in round.into_iter().zip(taken) {
+                if let Some(o) = self.open(&mut tx, work, context.as_ref(), taken, &mut after).await? {
+                    opened.push((work, o));
+                }
+            }
+            if cache.is_none() {
+                let jobs: Vec<&str> = opened.iter().map(|(w, _)| w.job_id()).collect();
+                tx.prefetch(&jobs).await?;
+            }
+            for (work, o) in opened {
+                self.batch(&mut tx, work.job_id(), work.tenant(), o, cache.as_deref_mut(), &mut after).await?;
+            }
+            self.flush(&mut tx, &mut after).await?;
+            rest = later;
         }
         after.numbers = tx.commit().await?;
         Ok(after)
     }
 
-    async fn work_in(
+    /// Writes the staged batches; their leased calls are started after the
+    /// commit, their withdrawn ones aborted.
+    async fn flush(&self, tx: &mut WorkTx, after: &mut After) -> Result<(), StoreError> {
+        let written = tx.flush(&self.worker_id).await?;
+        for (written, claims) in written.into_iter().zip(std::mem::take(&mut after.staged)) {
+            after.withdrawn.extend(written.withdrawn);
+            after.dispatches.extend(written.dispatches.into_iter().zip(claims));
+            // Calls left unleased: this process's claim loop looks again
+            // when it has room (the others were woken by the flush).
+            after.wake |= written.unleased;
+        }
+        Ok(())
+    }
+
+    /// What taking `work`'s job gave (`taken`) says whether its batch
+    /// runs; a finished call whose job is paused or held by another worker
+    /// has its result queued for whoever works on the job next.
+    async fn open<'c>(
         &self,
         tx: &mut WorkTx,
         work: &Work,
-        context: Option<&Context>,
-        cache: Option<&mut ExpressionCache>,
+        context: Option<&'c Context>,
+        taken: Taken,
         after: &mut After,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Opened<'c>>, StoreError> {
+        let batch = |result, earlier| {
+            let state = taken.state.filter(|s| s.is_runnable())?;
+            context.map(|context| Opened { state, context, result, earlier })
+        };
         match work {
-            Work::Claimed { job_id, tenant } => {
+            Work::Claimed { .. } => {
                 after.wake = true;
-                let Some(state) = tx.take_claimed(job_id, &self.worker_id).await? else { return Ok(()) };
-                if !state.is_runnable() {
-                    return Ok(());
-                }
-                let Some(context) = context else { return Ok(()) };
-                self.batch(tx, job_id, tenant, state, context, None, Vec::new(), cache, after).await
+                Ok(batch(None, Vec::new()))
             }
-            Work::Launched { job_id, tenant } => {
-                // Stored leased to this worker (`Engine::launch_lease`).
-                let state = tx.take_claimed(job_id, &self.worker_id).await?;
-                let runnable = state.filter(|s| s.is_runnable());
-                match (runnable, context) {
-                    (Some(state), Some(context)) => {
-                        self.batch(tx, job_id, tenant, state, context, None, Vec::new(), cache, after).await
-                    }
-                    // Paused meanwhile, held by another worker, or not
-                    // loadable here: the claim loops take it when they can.
-                    _ => {
-                        after.wake = true;
-                        Ok(())
-                    }
-                }
+            Work::Launched { .. } => {
+                let opened = batch(None, Vec::new());
+                // Paused meanwhile, held by another worker, or not
+                // loadable here: the claim loops take it when they can.
+                after.wake |= opened.is_none();
+                Ok(opened)
             }
+            // Cancelled or taken over meanwhile: nothing to store.
+            Work::Finished(_) if !taken.journaled => Ok(None),
             Work::Finished(f) => {
-                let state = tx.open_job(&f.job_id, &self.worker_id, self.config.takeover_after).await?;
-                let stored =
-                    tx.finish_dispatch(f.dispatch_id, &self.worker_id, &f.job_id, &f.tenant, &f.history).await?;
-                if !stored {
-                    // Cancelled or taken over meanwhile: nothing to store.
-                    return Ok(());
+                if let Some(opened) = batch(Some(f.result.message.clone()), f.events.clone()) {
+                    return Ok(Some(opened));
                 }
-                match (state, context) {
-                    (Some(state), Some(context)) => {
-                        let result = Some(f.result.message.clone());
-                        let events = f.events.clone();
-                        self.batch(tx, &f.job_id, &f.tenant, state, context, result, events, cache, after).await
-                    }
-                    _ => {
-                        // Paused, or leased to another worker: it is theirs.
-                        after.wake = true;
-                        // Numbering the job's events needs its row.
-                        tx.lock_job(&f.job_id).await?;
-                        self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after);
-                        tx.queue_message(&f.job_id, &f.tenant, &f.result).await
-                    }
-                }
+                // Paused, or leased to another worker: it is theirs.
+                after.wake = true;
+                // Numbering the job's events needs its row.
+                tx.lock_job(&f.job_id).await?;
+                self.store_events(tx, &f.job_id, &f.tenant, f.events.clone(), after);
+                tx.queue_message(&f.job_id, &f.tenant, &f.result).await?;
+                Ok(None)
             }
         }
     }
 
-    /// One batch of a job: its due messages, then `result` if any.
-    /// `earlier` are events that come before the batch's (the finished
-    /// call's), stored with them in one statement.
-    #[allow(clippy::too_many_arguments)]
+    /// One batch of a job: its due messages, then the opened work's
+    /// result if any.
     async fn batch(
         &self,
         tx: &mut WorkTx,
         job_id: &str,
         tenant: &str,
-        state: crate::model::JobState,
-        context: &Context,
-        result: Option<crate::model::Message>,
-        earlier: Vec<Event>,
+        opened: Opened<'_>,
         mut cache: Option<&mut ExpressionCache>,
         after: &mut After,
     ) -> Result<(), StoreError> {
-        let messages = tx.due_messages(job_id).await?;
+        let Opened { state, context, result, earlier } = opened;
+        // Taken out of the cache: a failure below leaves no stale copy.
+        let cached = cache.as_deref_mut().and_then(|c| c.0.remove(job_id));
+        let (messages, loaded) = tx.due_and_expressions(job_id, cached.is_none()).await?;
         if messages.is_empty() && result.is_none() {
+            if let (Some(cache), Some(cached)) = (cache, cached) {
+                cache.0.insert(job_id.to_owned(), cached);
+            }
             self.store_events(tx, job_id, tenant, earlier, after);
             return Ok(());
         }
-        // Taken out of the cache: a failure below leaves no stale copy.
-        let cached = cache.as_deref_mut().and_then(|c| c.0.remove(job_id));
         let expressions = match cached {
             Some(e) => e,
-            None => tx.expressions(job_id).await?.into_iter().map(|e| (e.fei.clone(), e)).collect(),
+            None => loaded.unwrap_or_default().into_iter().map(|e| (e.fei.clone(), e)).collect(),
         };
         let mut flow = Flow::new(job_id, state, &context.definition, &*context.runtime.registry, expressions);
         let consumed: Vec<i64> = messages.iter().map(|m| m.id).collect();
@@ -382,11 +428,37 @@ impl Engine {
         let notifications = super::notices::notifications(&context.runtime, &context.definition, job_id, &outcome);
         // A timer (or a retry without delay) is the claim loop's: woken, it
         // claims what is due and sleeps until the next timer.
-        after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, crate::model::Message::Dispatch(_)));
+        after.wake |= outcome.changes.messages.iter().any(|m| !matches!(m.message, Message::Dispatch(_)));
         // Lock changes may let a job in (this one, or another): its
         // `granted` message is the claim loop's too.
         after.wake |= !outcome.changes.locks.is_empty();
-        let written = tx.write(job_id, tenant, &self.worker_id, outcome.changes).await?;
+        // The calls this process starts itself: all of them on a database
+        // of its own (they wait for slots here), its share on a shared one
+        // (the others are left for any process with room).
+        let calls = outcome.changes.messages.iter().filter(|m| matches!(m.message, Message::Dispatch(_))).count();
+        let share = self.share_of(context.runtime.max_concurrent_calls);
+        let claims: Vec<Claimed> = (0..calls)
+            .map_while(|_| match self.config.exclusive {
+                true => Some(self.dispatcher.claim(tenant)),
+                false => self.dispatcher.reserve(tenant, share),
+            })
+            .collect();
+        // The batch's events, then a start for each call it journaled.
+        let mut events = earlier;
+        events.extend(outcome.events.into_iter().map(Event::Flow));
+        for m in &outcome.changes.messages {
+            if let Message::Dispatch(d) = &m.message {
+                events.push(Event::StepStarted {
+                    fei: d.fei.0.clone(),
+                    line: d.line,
+                    participant: d.participant.clone(),
+                    action: d.action.clone(),
+                    attempt: d.attempt,
+                });
+            }
+        }
+        tx.stage(job_id, tenant, claims.len(), outcome.changes);
+        after.staged.push(claims);
         if !notifications.is_empty() {
             tx.notify(job_id, tenant, &notifications).await?;
         }
@@ -398,23 +470,7 @@ impl Engine {
             }
             cache.0.insert(job_id.to_owned(), outcome.expressions);
         }
-        // The batch's events, then a start for each call it journaled.
-        let mut events = earlier;
-        events.extend(outcome.events.into_iter().map(Event::Flow));
-        for stored in &written.dispatches {
-            if let crate::model::Message::Dispatch(d) = &stored.message {
-                events.push(Event::StepStarted {
-                    fei: d.fei.0.clone(),
-                    line: d.line,
-                    participant: d.participant.clone(),
-                    action: d.action.clone(),
-                    attempt: d.attempt,
-                });
-            }
-        }
         self.store_events(tx, job_id, tenant, events, after);
-        after.withdrawn.extend(written.withdrawn);
-        after.dispatches.extend(written.dispatches);
         Ok(())
     }
 
@@ -439,8 +495,8 @@ impl Engine {
                 self.publish(&job_id, first + i as i64, event);
             }
         }
-        for dispatch in after.dispatches {
-            self.spawn_call(dispatch);
+        for (dispatch, claimed) in after.dispatches {
+            self.spawn_call(dispatch, claimed);
         }
         if after.wake {
             self.wake.notify_one();

@@ -17,14 +17,21 @@
 //!   claimed (or stored by a batch) until its task ends or is aborted, so
 //!   the claim loop never takes more of a tenant's calls than it may run.
 //!
+//! - On a shared database a process starts (leases to itself) only its
+//!   share of a tenant's calls: the tenant's `max_concurrent_calls` divided
+//!   between the live processes ([`Share`]), so the limit holds across the
+//!   cluster. A call it may not start now is left unleased, for whichever
+//!   process has room ([`Dispatcher::reserve`]).
+//!
 //! A call leased to another process (PostgreSQL) cannot be aborted from
 //! here: its dispatch row is deleted with the batch that withdrew it, and
 //! its result is discarded when it ends (see `WorkTx::finish_dispatch`).
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 /// A call in the registry.
@@ -42,7 +49,37 @@ pub(crate) struct Dispatcher {
     calls: Mutex<HashMap<i64, Entry>>,
     /// This process's call slots, across tenants.
     slots: Arc<Semaphore>,
+    /// The process's call slots in all (what `slots` started with).
+    capacity: usize,
     tenants: Mutex<HashMap<String, TenantSlots>>,
+    /// Calls were left unleased (or released) for want of room here: the
+    /// claim loop is woken ([`Dispatcher::freed`]) when a call ends.
+    backlog: AtomicBool,
+    freed: Notify,
+}
+
+/// This process's place among the live processes sharing the database:
+/// what part of a tenant's call limit it may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Share {
+    /// Processes heartbeating (this one included; at least 1).
+    pub live: usize,
+    /// This process's position among them, by worker id (0-based).
+    pub rank: usize,
+}
+
+impl Share {
+    /// A process alone with its database.
+    pub const ALONE: Share = Share { live: 1, rank: 0 };
+
+    /// The calls of a tenant limited to `limit` that this process may run
+    /// at once: an even split, the remainder to the first processes by
+    /// rank, so the shares add up to the limit exactly (and a process's
+    /// share may be 0 when the limit is below the number of processes).
+    pub fn of(self, limit: usize) -> usize {
+        let live = self.live.max(1);
+        limit / live + usize::from(self.rank < limit % live)
+    }
 }
 
 /// Participant calls of one tenant in this process: how many are claimed
@@ -52,8 +89,18 @@ pub(crate) struct Dispatcher {
 /// (the claim query also takes every tenant's oldest calls first).
 struct TenantSlots {
     claimed: usize,
+    /// What its semaphore was sized to.
     limit: usize,
+    /// This process's share of its calls, as last reserved with (unknown:
+    /// `usize::MAX`).
+    share: usize,
     semaphore: Arc<Semaphore>,
+}
+
+impl TenantSlots {
+    fn new(limit: usize) -> Self {
+        TenantSlots { claimed: 0, limit, share: usize::MAX, semaphore: Arc::new(Semaphore::new(limit)) }
+    }
 }
 
 /// The slots a running call holds, released when dropped.
@@ -65,10 +112,14 @@ pub(crate) struct Permits {
 impl Dispatcher {
     /// A dispatcher making at most `max_calls` calls at once.
     pub fn new(max_calls: usize) -> Self {
+        let capacity = max_calls.clamp(1, Semaphore::MAX_PERMITS);
         Dispatcher {
             calls: Mutex::new(HashMap::new()),
-            slots: Arc::new(Semaphore::new(max_calls.clamp(1, Semaphore::MAX_PERMITS))),
+            slots: Arc::new(Semaphore::new(capacity)),
+            capacity,
             tenants: Mutex::new(HashMap::new()),
+            backlog: AtomicBool::new(false),
+            freed: Notify::new(),
         }
     }
 
@@ -80,9 +131,55 @@ impl Dispatcher {
         self.tenants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `call`, the participant call of dispatch `id` of `tenant`, in a
-    /// task of its own. Does nothing when that call is already in flight.
-    pub fn spawn(self: &Arc<Self>, id: i64, tenant: &str, call: impl Future<Output = ()> + Send + 'static) {
+    /// Counts a call of `tenant` against its limit from now on (until the
+    /// returned value, or the task it is spawned with, is dropped).
+    pub fn claim(self: &Arc<Self>, tenant: &str) -> Claimed {
+        Claimed::new(self.clone(), tenant)
+    }
+
+    /// Like [`Dispatcher::claim`], but only while `tenant` has fewer than
+    /// `share` calls claimed here and the process has a slot for it
+    /// (counting calls claimed and not yet started): None when the call
+    /// should be left for another process (or for later).
+    pub fn reserve(self: &Arc<Self>, tenant: &str, share: usize) -> Option<Claimed> {
+        let room = {
+            let mut map = self.tenants();
+            let total: usize = map.values().map(|s| s.claimed).sum();
+            let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots::new(Semaphore::MAX_PERMITS));
+            slots.share = share;
+            slots.claimed < share && total < self.capacity
+        };
+        if room {
+            Some(Claimed::new(self.clone(), tenant))
+        } else {
+            self.backlog.store(true, Ordering::Relaxed);
+            None
+        }
+    }
+
+    /// Calls this process may still claim (its slots less the calls
+    /// claimed, running or waiting for a slot).
+    pub fn room(&self) -> usize {
+        let claimed: usize = self.tenants().values().map(|s| s.claimed).sum();
+        self.capacity.saturating_sub(claimed)
+    }
+
+    /// Remembers whether calls may be waiting unleased for room here: a
+    /// claim that took as many as it asked for says yes, one that took
+    /// fewer says no.
+    pub fn set_backlog(&self, waiting: bool) {
+        self.backlog.store(waiting, Ordering::Relaxed);
+    }
+
+    /// Completes when a claimed call ends while calls wait for room.
+    pub async fn freed(&self) {
+        self.freed.notified().await
+    }
+
+    /// Runs `call`, the participant call of dispatch `id`, in a task of its
+    /// own, counted against its tenant by `claimed` while it lives. Does
+    /// nothing when that call is already in flight.
+    pub fn spawn(self: &Arc<Self>, id: i64, claimed: Claimed, call: impl Future<Output = ()> + Send + 'static) {
         {
             let mut calls = self.calls();
             if calls.contains_key(&id) {
@@ -92,7 +189,6 @@ impl Dispatcher {
         }
         // Both dropped with the task, however it ends.
         let registered = Registered { dispatcher: self.clone(), id };
-        let claimed = Claimed::new(self.clone(), tenant);
         // Spawned without the lock held: a task spawned while the runtime
         // shuts down is dropped at once, here, and unregisters itself.
         let handle = tokio::spawn(async move {
@@ -148,11 +244,6 @@ impl Dispatcher {
         self.calls().len()
     }
 
-    /// Process call slots free now.
-    pub fn free_slots(&self) -> usize {
-        self.slots.available_permits()
-    }
-
     /// Waits for one of `tenant`'s slots (at most `limit` of its calls run at
     /// once), then one of the process's: a tenant at its limit waits without
     /// holding a slot another tenant could use. None when closed.
@@ -168,11 +259,7 @@ impl Dispatcher {
     fn tenant_semaphore(&self, tenant: &str, limit: usize) -> Arc<Semaphore> {
         let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
         let mut map = self.tenants();
-        let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots {
-            claimed: 0,
-            limit,
-            semaphore: Arc::new(Semaphore::new(limit)),
-        });
+        let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots::new(limit));
         if slots.limit != limit {
             slots.limit = limit;
             slots.semaphore = Arc::new(Semaphore::new(limit));
@@ -180,9 +267,9 @@ impl Dispatcher {
         slots.semaphore.clone()
     }
 
-    /// Tenants with as many calls claimed as they may run.
+    /// Tenants with as many calls claimed as they may run here.
     pub fn saturated(&self) -> Vec<String> {
-        self.tenants().iter().filter(|(_, s)| s.claimed >= s.limit).map(|(t, _)| t.clone()).collect()
+        self.tenants().iter().filter(|(_, s)| s.claimed >= s.limit.min(s.share)).map(|(t, _)| t.clone()).collect()
     }
 }
 
@@ -199,7 +286,7 @@ impl Drop for Registered {
 }
 
 /// A claimed call, counted against its tenant while it lives.
-struct Claimed {
+pub(crate) struct Claimed {
     dispatcher: Arc<Dispatcher>,
     tenant: String,
 }
@@ -208,12 +295,8 @@ impl Claimed {
     fn new(dispatcher: Arc<Dispatcher>, tenant: &str) -> Self {
         {
             let mut map = dispatcher.tenants();
-            let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots {
-                claimed: 0,
-                // Unknown until its first call asks for a slot.
-                limit: usize::MAX,
-                semaphore: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
-            });
+            // Its limit is unknown until its first call asks for a slot.
+            let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots::new(Semaphore::MAX_PERMITS));
             slots.claimed += 1;
         }
         Claimed { dispatcher, tenant: tenant.to_owned() }
@@ -224,6 +307,9 @@ impl Drop for Claimed {
     fn drop(&mut self) {
         if let Some(slots) = self.dispatcher.tenants().get_mut(&self.tenant) {
             slots.claimed = slots.claimed.saturating_sub(1);
+        }
+        if self.dispatcher.backlog.load(Ordering::Relaxed) {
+            self.dispatcher.freed.notify_one();
         }
     }
 }
@@ -239,13 +325,13 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for id in [1, 2] {
             let tx = tx.clone();
-            d.spawn(id, "t", async move {
+            d.spawn(id, d.claim("t"), async move {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 let _ = tx.send(id);
             });
         }
         // A call that ends before its spawner registers its handle.
-        d.spawn(3, "t", async {});
+        d.spawn(3, d.claim("t"), async {});
         assert_eq!(d.saturated(), Vec::<String>::new());
         d.abort(&[1]);
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -261,7 +347,7 @@ mod tests {
     async fn a_tenant_at_its_limit_is_saturated() {
         let d = Arc::new(Dispatcher::new(4));
         let permits = d.slots("t", 1).await.unwrap();
-        d.spawn(1, "t", std::future::pending());
+        d.spawn(1, d.claim("t"), std::future::pending());
         assert_eq!(d.saturated(), vec!["t".to_owned()]);
         assert!(tokio::time::timeout(Duration::from_millis(50), d.slots("t", 1)).await.is_err());
         drop(permits);
@@ -269,5 +355,34 @@ mod tests {
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(d.saturated().is_empty());
+    }
+
+    #[test]
+    fn shares_add_up_to_the_limit() {
+        for live in 1..=5 {
+            for limit in 0..=20 {
+                let shares: Vec<usize> = (0..live).map(|rank| Share { live, rank }.of(limit)).collect();
+                assert_eq!(shares.iter().sum::<usize>(), limit, "{limit} over {live}: {shares:?}");
+                assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1, "{shares:?}");
+            }
+        }
+        assert_eq!(Share::ALONE.of(16), 16);
+        assert_eq!(Share { live: 3, rank: 2 }.of(1), 0, "a limit below the processes leaves some none");
+    }
+
+    #[tokio::test]
+    async fn reservations_stop_at_the_share_and_the_process_slots() {
+        let d = Arc::new(Dispatcher::new(3));
+        let a = [d.reserve("a", 2), d.reserve("a", 2), d.reserve("a", 2)];
+        assert_eq!(a.iter().filter(|r| r.is_some()).count(), 2, "tenant a's share is 2");
+        assert!(d.backlog.load(Ordering::Relaxed), "a call was left for later");
+        let b = d.reserve("b", 5);
+        assert!(b.is_some());
+        assert!(d.reserve("b", 5).is_none(), "the process's 3 slots are claimed");
+        assert_eq!(d.room(), 0);
+        drop(a);
+        assert_eq!(d.room(), 2);
+        // The claim loop is woken when room frees while calls wait.
+        assert!(tokio::time::timeout(Duration::from_millis(50), d.freed()).await.is_ok());
     }
 }

@@ -311,6 +311,8 @@ pub struct Engine {
     /// Each job's dry-run stubs (`None`: a real job), read with its definition.
     dry_runs: Mutex<HashMap<String, Option<Arc<Stubs>>>>,
     dispatcher: Arc<dispatcher::Dispatcher>,
+    /// This process's place among those sharing the database (`worker.rs`).
+    share: Mutex<dispatcher::Share>,
     job_ends: JobEnds,
     committers: committer::Committers,
 }
@@ -351,6 +353,7 @@ impl Engine {
             job_ends: Default::default(),
             committers: Default::default(),
             dispatcher: Arc::new(dispatcher::Dispatcher::new(config.max_concurrent_calls)),
+            share: Mutex::new(dispatcher::Share::ALONE),
             config,
             worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
             wake: Notify::new(),

@@ -4,6 +4,7 @@
 //! keeps track of.
 
 use super::committer::{Finished, Work};
+use super::dispatcher::{Claimed, Share};
 use super::{Engine, Event, TenantRuntime};
 use crate::capabilities::{EventSink, ParticipantEvent};
 use crate::model::{Dispatch, Message, StepError};
@@ -17,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 /// How long a job stays leased to a worker that stopped heartbeating.
 pub(super) const JOB_LEASE: Duration = Duration::from_secs(30);
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Participant calls one claim takes at most.
+const CLAIM_BATCH: usize = 64;
 
 impl Engine {
     /// Works until `stop` is cancelled: resumes whatever a dead process
@@ -30,6 +33,7 @@ impl Engine {
             self.store.clear_leases().await?;
         }
         self.store.heartbeat(&self.worker_id).await?;
+        self.refresh_share().await?;
         self.start_committers(&stop);
         let heart = {
             let engine = self.clone();
@@ -42,6 +46,9 @@ impl Engine {
                     }
                     if let Err(e) = engine.store.heartbeat(&engine.worker_id).await {
                         tracing::warn!(error = %e, "heartbeat failed");
+                    }
+                    if let Err(e) = engine.refresh_share().await {
+                        tracing::warn!(error = %e, "reading the live processes failed");
                     }
                 }
             })
@@ -65,14 +72,17 @@ impl Engine {
                 busy = true;
                 self.submit(Work::Claimed { job_id, tenant }).await;
             }
-            let free = self.dispatcher.free_slots() as i64;
-            if free > 0 {
+            // A claim takes a bounded batch: processes woken together
+            // take turns rather than the first taking every call.
+            let room = self.dispatcher.room().min(CLAIM_BATCH) as i64;
+            if room > 0 {
                 let saturated = self.dispatcher.saturated();
-                for dispatch in
-                    self.store.claim_dispatches(&self.worker_id, self.config.takeover_after, free, &saturated).await?
-                {
+                let claimed =
+                    self.store.claim_dispatches(&self.worker_id, self.config.takeover_after, room, &saturated).await?;
+                self.dispatcher.set_backlog(claimed.len() as i64 == room);
+                for dispatch in claimed {
                     busy = true;
-                    self.spawn_call(dispatch);
+                    self.start_claimed(dispatch).await;
                 }
             }
             if !busy {
@@ -82,6 +92,7 @@ impl Engine {
                 };
                 tokio::select! {
                     _ = self.wake.notified() => {}
+                    _ = self.dispatcher.freed() => {}
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.cancelled() => {}
                 }
@@ -89,24 +100,70 @@ impl Engine {
         }
         heart.abort();
         listener.abort();
+        // Once its last heartbeat is over, so none follows.
+        let _ = heart.await;
+        if let Err(e) = self.store.retire_worker(&self.worker_id).await {
+            tracing::warn!(error = %e, "forgetting this worker failed");
+        }
         Ok(())
+    }
+
+    /// Reads which processes are alive and so this process's share of each
+    /// tenant's calls (alone with an embedded database).
+    pub(super) async fn refresh_share(&self) -> Result<(), StoreError> {
+        if self.config.exclusive {
+            return Ok(());
+        }
+        let live = self.store.live_workers(self.config.takeover_after).await?;
+        let share = match live.iter().position(|id| *id == self.worker_id) {
+            Some(rank) => Share { live: live.len(), rank },
+            // Our own heartbeat failed: count ourselves last.
+            None => Share { live: live.len() + 1, rank: live.len() },
+        };
+        *self.share.lock().unwrap_or_else(|p| p.into_inner()) = share;
+        Ok(())
+    }
+
+    /// The calls of a tenant limited to `limit` this process may run at once.
+    pub(super) fn share_of(&self, limit: usize) -> usize {
+        self.share.lock().unwrap_or_else(|p| p.into_inner()).of(limit)
+    }
+
+    /// Starts a call the claim loop leased, if this process's share of its
+    /// tenant's calls has room; otherwise gives the lease back.
+    async fn start_claimed(self: &Arc<Self>, dispatch: StoredMessage) {
+        let claimed = match self.runtime(&dispatch.tenant).await {
+            Ok(runtime) => self.dispatcher.reserve(&dispatch.tenant, self.share_of(runtime.max_concurrent_calls)),
+            Err(e) => {
+                tracing::error!(job = %dispatch.job_id, error = %e, "loading the tenant of a call failed");
+                None
+            }
+        };
+        match claimed {
+            Some(claimed) => self.spawn_call(dispatch, claimed),
+            None => {
+                if let Err(e) = self.store.release_dispatch(dispatch.id, &dispatch.job_id, &self.worker_id).await {
+                    tracing::warn!(job = %dispatch.job_id, error = %e, "giving back a call failed");
+                }
+            }
+        }
     }
 
     /// Makes a participant call in its own task, known to the dispatcher
     /// by its dispatch's id (aborted if the batch of a cancel withdraws
-    /// it); its result goes to the job's committer, which journals it and
-    /// moves the job on.
-    pub(super) fn spawn_call(self: &Arc<Self>, stored: StoredMessage) {
+    /// it) and counted against its tenant by `claimed`; its result goes to
+    /// the job's committer, which journals it and moves the job on.
+    pub(super) fn spawn_call(self: &Arc<Self>, stored: StoredMessage, claimed: Claimed) {
         if !matches!(stored.message, Message::Dispatch(_)) {
             return;
         }
         let engine = self.clone();
-        let (id, tenant) = (stored.id, stored.tenant.clone());
-        self.dispatcher.spawn(id, &tenant, async move {
+        self.dispatcher.spawn(stored.id, claimed, async move {
             let job_id = stored.job_id.clone();
             let outcome = async {
                 let runtime = engine.runtime(&stored.tenant).await?;
-                let limit = runtime.max_concurrent_calls;
+                // At least one: a call claimed under a larger share runs.
+                let limit = engine.share_of(runtime.max_concurrent_calls).max(1);
                 let Some(_permits) = engine.dispatcher.slots(&stored.tenant, limit).await else { return Ok(()) };
                 engine.call(stored, &runtime).await
             }

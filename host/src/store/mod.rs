@@ -50,6 +50,7 @@
 //! ```
 
 // The job journal.
+mod batches;
 mod events;
 mod jobs;
 mod listing;
@@ -57,6 +58,7 @@ mod locks;
 mod notifications;
 pub(crate) mod sql;
 mod statements;
+mod take;
 mod work;
 
 // The catalogue.
@@ -72,6 +74,7 @@ mod uploads;
 mod webhooks;
 
 pub use audit::AuditEntry;
+pub use batches::Written;
 pub use catalogue::Catalogue;
 pub use definitions::{DefinitionRecord, DefinitionSummary};
 pub use jobs::{Controlled, Transition};
@@ -82,11 +85,12 @@ pub use participants::ParticipantRecord;
 pub use schedules::ScheduleRecord;
 pub use sql::Statement;
 pub use statements::statements;
+pub use take::{Take, Taken};
 pub use tenants::{AdminTokenChange, TenantRecord, TokenRecord};
 pub use triggers::TriggerRecord;
 pub use uploads::{COMPILING, FAILED, READY, UploadRecord};
 pub use webhooks::WebhookRecord;
-pub use work::{WorkTx, Written};
+pub use work::WorkTx;
 
 use crate::model::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
@@ -146,6 +150,11 @@ statements! {
     CLEAR_JOB_LEASES = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL";
     CLEAR_MESSAGE_LEASES = "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL";
     DELETE_WORKERS = "DELETE FROM workers";
+    LIVE_WORKERS = "SELECT id FROM workers WHERE heartbeat_at > $1 ORDER BY id";
+    RETIRE_WORKER = "DELETE FROM workers WHERE id = $1";
+    /// A call this process leased but may not make (its share of the
+    /// tenant's calls shrank meanwhile): left for another.
+    RELEASE_DISPATCH = "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
     NEXT_DUE = "SELECT MIN(due_at) AS due FROM messages WHERE due_at > $1";
     INSERT_MESSAGE = "INSERT INTO messages (job_id, tenant, kind, fei, body, due_at, lease_owner)
                       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
@@ -502,6 +511,39 @@ impl Store {
         Ok(())
     }
 
+    /// The workers that heartbeated within `stale_after`, by id.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
+    pub async fn live_workers(&self, stale_after: Duration) -> Result<Vec<String>> {
+        let since = now_ms() - stale_after.as_millis() as i64;
+        let rows = self.db.fetch_all(&LIVE_WORKERS, args![since]).await?;
+        rows.iter().map(|r| r.text("id")).collect()
+    }
+
+    /// Forgets a worker that stopped: the others stop counting it among
+    /// the live (their shares of each tenant's calls grow at their next
+    /// heartbeat), and what it still holds is theirs to take at once.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
+    pub async fn retire_worker(&self, worker: &str) -> Result<()> {
+        self.db.execute(&RETIRE_WORKER, args![worker]).await?;
+        Ok(())
+    }
+
+    /// Gives up `worker`'s lease on a participant call that it will not
+    /// make, waking the other processes' workers to claim it.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
+    pub async fn release_dispatch(&self, id: i64, job_id: &str, worker: &str) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(&RELEASE_DISPATCH, args![id, worker]).await?;
+        self.notify_workers(&mut tx, job_id).await?;
+        tx.commit().await
+    }
+
     /// Forgets every lease (an embedded database has one process: whoever
     /// held a lease before it started is dead).
     ///
@@ -538,7 +580,17 @@ async fn insert_message(
     m: &NewMessage,
     lease_owner: Option<&str>,
 ) -> Result<i64> {
-    let fei = match &m.message {
+    let fei = message_fei(&m.message);
+    let body = serde_json::to_string(&m.message).map_err(|e| corrupt("message", e))?;
+    let row = tx
+        .fetch_one(&INSERT_MESSAGE, args![job_id, tenant, m.message.kind(), fei, body, m.due_at, lease_owner])
+        .await?;
+    row.int("id")
+}
+
+/// The expression a message is for (its row's `fei`).
+fn message_fei(message: &Message) -> Option<String> {
+    match message {
         Message::Dispatch(d) => Some(d.fei.0.clone()),
         Message::Apply { fei, .. }
         | Message::Cancel { fei, .. }
@@ -548,12 +600,7 @@ async fn insert_message(
         | Message::Granted { fei } => Some(fei.0.clone()),
         Message::Reply { to, .. } => Some(to.0.clone()),
         Message::Retry { .. } => None,
-    };
-    let body = serde_json::to_string(&m.message).map_err(|e| corrupt("message", e))?;
-    let row = tx
-        .fetch_one(&INSERT_MESSAGE, args![job_id, tenant, m.message.kind(), fei, body, m.due_at, lease_owner])
-        .await?;
-    row.int("id")
+    }
 }
 
 /// The file behind a normalized `sqlite://PATH?mode` URL.

@@ -9,8 +9,8 @@
 use super::sql::{self, Statement};
 use super::work::{self, ROWS_PER_STATEMENT};
 use super::{
-    Backend, audit, definitions, events, jobs, listing, locks, notifications, participants, schedules, secrets,
-    tenants, triggers, uploads, webhooks,
+    Backend, audit, batches, definitions, events, jobs, listing, locks, notifications, participants, schedules,
+    secrets, take, tenants, triggers, uploads, webhooks,
 };
 
 /// The lengths a built list is prepared with: one, a few, the most.
@@ -22,6 +22,8 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         sql::STATEMENTS,
         super::STATEMENTS,
         work::STATEMENTS,
+        batches::STATEMENTS,
+        take::STATEMENTS,
         listing::STATEMENTS,
         jobs::STATEMENTS,
         audit::STATEMENTS,
@@ -39,6 +41,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
     ];
     let mut all: Vec<Statement> = fixed.iter().flat_map(|list| list.iter().map(|s| (*s).clone())).collect();
     all.push(work::open_job_statement().clone());
+    all.push(take::take_jobs_statement().clone());
     all.push(work::claim_jobs_statement(backend));
     all.push(notifications::claim_statement(backend));
     for n in [0, 1, 3] {
@@ -47,11 +50,11 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
     for n in SIZES {
         all.push(events::append_jobs_statement(n));
         all.push(events::insert_statement(n));
-        all.push(work::delete_messages_statement(n));
-        all.push(work::delete_expressions_statement(n));
-        all.push(work::withdraw_dispatches_statement(n));
-        all.push(work::withdraw_timers_statement(n));
-        all.push(work::upsert_expressions_statement(n));
+        all.push(batches::delete_messages_statement(n));
+        all.push(batches::delete_expressions_statement(n));
+        all.push(batches::withdraw_dispatches_statement(n));
+        all.push(batches::withdraw_timers_statement(n));
+        all.push(batches::upsert_expressions_statement(n));
     }
     let both = [false, true];
     for (a, b, c) in both.into_iter().flat_map(|a| both.into_iter().flat_map(move |b| both.map(|c| (a, b, c)))) {

@@ -12,9 +12,10 @@
 //! its effects.
 //!
 //! A batch's participant calls: the dispatches it withdrew are deleted
-//! before the ones it journaled are inserted, and [`WorkTx::write`] returns
+//! before the ones it journaled are inserted, and [`WorkTx::flush`] returns
 //! both (their row ids), so the caller starts exactly the calls that are
-//! still wanted and aborts exactly the withdrawn ones. A call journaled and
+//! still wanted and aborts exactly the withdrawn ones (`store::batches`
+//! writes the batches of a transaction together). A call journaled and
 //! withdrawn within one batch never reaches the store: the flow drops it
 //! (`Flow::withdraw_dispatch`), so it is neither started nor listed.
 //!
@@ -23,11 +24,10 @@
 
 use super::sql::{SqlValue, Statement, Tx, args, statements};
 use super::{
-    Backend, BatchChanges, HistoryEntry, NewEvent, NewMessage, Result, Store, StoredMessage, corrupt, from_json,
-    insert_message, now_ms,
+    Backend, HistoryEntry, NewEvent, NewMessage, Result, Store, StoredMessage, corrupt, from_json, insert_message,
+    now_ms,
 };
-use crate::model::{Expression, JobState, Message};
-use serde_json::Value;
+use crate::model::{Expression, JobState};
 use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
@@ -41,21 +41,19 @@ statements! {
     TAKE_CLAIMED = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
                     WHERE id = $2 AND lease_owner = $3 RETURNING state";
     DELETE_DISPATCH = "DELETE FROM messages WHERE id = $1 AND lease_owner = $2";
-    /// On PostgreSQL the dispatch's DELETE and the history's INSERT are one
-    /// statement (one round trip); it inserts only if the DELETE found the
-    /// dispatch, and reports the rows it inserted.
-    FINISH_DISPATCH (Postgres) = "WITH gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id)
-                      INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
-                      SELECT $3::text, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text, $10::bigint,
-                             $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone";
     INSERT_HISTORY = "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
     DUE_MESSAGES = "SELECT id, body, job_id, tenant FROM messages
                     WHERE job_id = $1 AND kind <> 'dispatch' AND due_at <= $2 ORDER BY id";
     EXPRESSIONS = "SELECT body FROM expressions WHERE job_id = $1";
-    SET_JOB_STATE = "UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3";
-    SET_JOB_FIELDS = "UPDATE jobs SET fields = $1 WHERE id = $2";
-    SET_JOB_ERROR = "UPDATE jobs SET error = $1 WHERE id = $2";
+    /// [`DUE_MESSAGES`] and [`EXPRESSIONS`] of several jobs (`$1`, a JSON
+    /// array of ids) in one round trip (`e` tells the expressions' rows).
+    PREFETCH (Postgres) = "SELECT 0 AS e, id, body, job_id, tenant FROM messages
+                      WHERE job_id IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))
+                        AND kind <> 'dispatch' AND due_at <= $2
+                      UNION ALL SELECT 1 AS e, 0 AS id, body, job_id, tenant FROM expressions
+                      WHERE job_id IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))
+                      ORDER BY e, id";
     LOCK_JOB = "UPDATE jobs SET updated_at = updated_at WHERE id = $1";
 }
 
@@ -140,65 +138,6 @@ pub(super) fn claim_dispatches_statement(backend: Backend, skipped: usize) -> St
 // The lists below vary in length, so their texts are built; only
 // generated markers (`marks`) are spliced into them, every value is bound.
 
-/// Deletes `n` messages by id (`$1`...).
-pub(super) fn delete_messages_statement(n: usize) -> Statement {
-    Statement::built(
-        "store::work::delete_messages_statement",
-        format!("DELETE FROM messages WHERE id IN ({})", marks(1, n)),
-    )
-}
-
-/// Deletes `n` of a job's expressions: `$1` job, then feis.
-pub(super) fn delete_expressions_statement(n: usize) -> Statement {
-    Statement::built(
-        "store::work::delete_expressions_statement",
-        format!("DELETE FROM expressions WHERE job_id = $1 AND fei IN ({})", marks(2, n)),
-    )
-}
-
-/// Deletes the dispatches of `n` of a job's expressions, returning their
-/// ids: `$1` job, then feis.
-pub(super) fn withdraw_dispatches_statement(n: usize) -> Statement {
-    Statement::built(
-        "store::work::withdraw_dispatches_statement",
-        format!(
-            "DELETE FROM messages WHERE job_id = $1 AND kind = 'dispatch' AND fei IN ({}) RETURNING id",
-            marks(2, n)
-        ),
-    )
-}
-
-/// Deletes the timers of `n` of a job's expressions: `$1` job, then feis.
-pub(super) fn withdraw_timers_statement(n: usize) -> Statement {
-    Statement::built(
-        "store::work::withdraw_timers_statement",
-        format!("DELETE FROM messages WHERE job_id = $1 AND kind = 'timer' AND fei IN ({})", marks(2, n)),
-    )
-}
-
-/// Stores `n` of a job's expressions: `$1` job, `$2` tenant, then fei and
-/// body per row.
-pub(super) fn upsert_expressions_statement(n: usize) -> Statement {
-    let rows: Vec<String> = (0..n).map(|i| format!("($1, ${}, $2, ${})", 3 + 2 * i, 4 + 2 * i)).collect();
-    Statement::built(
-        "store::work::upsert_expressions_statement",
-        format!(
-            "INSERT INTO expressions (job_id, fei, tenant, body) VALUES {}
-             ON CONFLICT (job_id, fei) DO UPDATE SET body = excluded.body",
-            rows.join(", ")
-        ),
-    )
-}
-
-/// What [`WorkTx::write`] stored and withdrew.
-#[derive(Debug, Default)]
-pub struct Written {
-    /// The participant calls the batch journaled, leased to its worker.
-    pub dispatches: Vec<StoredMessage>,
-    /// Row ids of the dispatches the batch withdrew (calls to abort).
-    pub withdrawn: Vec<i64>,
-}
-
 /// Rows one multi-row statement writes at most.
 pub(super) const ROWS_PER_STATEMENT: usize = 32;
 
@@ -222,12 +161,6 @@ impl PerRowCount {
     }
 }
 
-static DELETE_MESSAGES: PerRowCount = PerRowCount::new(delete_messages_statement);
-static DELETE_EXPRESSIONS: PerRowCount = PerRowCount::new(delete_expressions_statement);
-static WITHDRAW_DISPATCHES: PerRowCount = PerRowCount::new(withdraw_dispatches_statement);
-static WITHDRAW_TIMERS: PerRowCount = PerRowCount::new(withdraw_timers_statement);
-static UPSERT_EXPRESSIONS: PerRowCount = PerRowCount::new(upsert_expressions_statement);
-
 /// `$first, $first+1, ...`: `n` bind markers.
 pub(super) fn marks(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -241,11 +174,15 @@ pub(super) fn marks(first: usize, n: usize) -> String {
 /// meanwhile.
 pub struct WorkTx {
     pub(super) tx: Tx,
-    store: Store,
+    pub(super) store: Store,
     /// Events appended, stored at the commit.
     events: Vec<super::events::Pending>,
     /// Lock changes, applied at the commit.
-    locks: Vec<super::locks::Pending>,
+    pub(super) locks: Vec<super::locks::Pending>,
+    /// Batches staged, written by the flush (`store::batches`).
+    pub(super) staged: Vec<super::batches::Staged>,
+    /// Jobs' due messages and expressions read ahead ([`WorkTx::prefetch`]).
+    pub(super) prefetched: std::collections::HashMap<String, (Vec<StoredMessage>, Vec<Expression>)>,
 }
 
 fn parse_state(state: String) -> Result<JobState> {
@@ -323,7 +260,14 @@ impl Store {
     /// # Errors
     /// A [`StoreError`](super::StoreError) when the database fails.
     pub async fn begin_work(&self) -> Result<WorkTx> {
-        Ok(WorkTx { tx: self.db.begin().await?, store: self.clone(), events: Vec::new(), locks: Vec::new() })
+        Ok(WorkTx {
+            tx: self.db.begin().await?,
+            store: self.clone(),
+            events: Vec::new(),
+            locks: Vec::new(),
+            staged: Vec::new(),
+            prefetched: Default::default(),
+        })
     }
 }
 
@@ -386,11 +330,6 @@ impl WorkTx {
             history.ok,
             history.result.to_string(),
         ];
-        if self.tx.backend() == Backend::Postgres {
-            let mut args = args![dispatch_id, worker];
-            args.extend(row);
-            return Ok(self.tx.execute(&FINISH_DISPATCH, args).await? > 0);
-        }
         let deleted = self.tx.execute(&DELETE_DISPATCH, args![dispatch_id, worker]).await?;
         if deleted == 0 {
             return Ok(false);
@@ -420,6 +359,68 @@ impl WorkTx {
         stored_messages(rows, "message")
     }
 
+    /// Reads the due messages and live expressions of `jobs` in one round
+    /// trip on PostgreSQL, for [`WorkTx::due_and_expressions`] to answer
+    /// from (nothing on SQLite, where a read costs microseconds). Call it
+    /// only once the jobs are taken, so no other process writes them
+    /// meanwhile.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
+    pub async fn prefetch(&mut self, jobs: &[&str]) -> Result<()> {
+        if self.tx.backend() != Backend::Postgres || jobs.is_empty() {
+            return Ok(());
+        }
+        let ids = serde_json::Value::from(jobs.to_vec()).to_string();
+        for &job in jobs {
+            self.prefetched.insert(job.to_owned(), (Vec::new(), Vec::new()));
+        }
+        for row in self.tx.fetch_all(&PREFETCH, args![ids, now_ms()]).await? {
+            let job = row.text("job_id")?;
+            let Some((messages, expressions)) = self.prefetched.get_mut(&job) else {
+                return Err(corrupt("prefetch", format!("read a job not asked for: {job}")));
+            };
+            if row.int("e")? == 1 {
+                expressions.push(from_json("expression", row.str("body")?)?);
+            } else {
+                messages.push(StoredMessage {
+                    id: row.int("id")?,
+                    message: from_json("message", row.str("body")?)?,
+                    job_id: job,
+                    tenant: row.text("tenant")?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The job's due messages (as [`WorkTx::due_messages`]) and, when
+    /// `expressions`, its live expressions: as prefetched, if they were
+    /// (once: a second read goes to the database).
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
+    pub async fn due_and_expressions(
+        &mut self,
+        job_id: &str,
+        expressions: bool,
+    ) -> Result<(Vec<StoredMessage>, Option<Vec<Expression>>)> {
+        if expressions && !self.prefetched.contains_key(job_id) {
+            self.prefetch(&[job_id]).await?;
+        }
+        if let Some((messages, stored)) = self.prefetched.remove(job_id) {
+            return Ok((messages, expressions.then_some(stored)));
+        }
+        let messages = self.due_messages(job_id).await?;
+        let expressions = match expressions {
+            true => Some(self.expressions(job_id).await?),
+            false => None,
+        };
+        Ok((messages, expressions))
+    }
+
     /// The job's live expressions.
     ///
     /// # Errors
@@ -428,85 +429,6 @@ impl WorkTx {
     pub async fn expressions(&mut self, job_id: &str) -> Result<Vec<Expression>> {
         let rows = self.tx.fetch_all(&EXPRESSIONS, args![job_id]).await?;
         rows.iter().map(|r| from_json("expression", r.str("body")?)).collect()
-    }
-
-    /// Writes a batch's effects: withdrawn dispatches are deleted before
-    /// new messages are inserted (a step cancelled and applied again in
-    /// place keeps its new call). Returns the participant calls it stored,
-    /// leased to `worker`, and those it withdrew.
-    ///
-    /// # Errors
-    /// A [`StoreError`](super::StoreError) when the database fails or a
-    /// stored row cannot be read.
-    pub async fn write(&mut self, job_id: &str, tenant: &str, worker: &str, changes: BatchChanges) -> Result<Written> {
-        let tx = &mut self.tx;
-        // One statement per kind of change rather than per row: on
-        // PostgreSQL each statement is a round trip.
-        for ids in changes.consumed.chunks(ROWS_PER_STATEMENT) {
-            let sql = DELETE_MESSAGES.rows(ids.len());
-            tx.execute(sql, ids.iter().map(|id| SqlValue::from(*id)).collect()).await?;
-        }
-        for feis in changes.removals.chunks(ROWS_PER_STATEMENT) {
-            let sql = DELETE_EXPRESSIONS.rows(feis.len());
-            let mut args = args![job_id];
-            args.extend(feis.iter().map(SqlValue::from));
-            tx.execute(sql, args).await?;
-        }
-        let mut written = Written::default();
-        for feis in changes.withdrawn_dispatches.chunks(ROWS_PER_STATEMENT) {
-            let sql = WITHDRAW_DISPATCHES.rows(feis.len());
-            let mut args = args![job_id];
-            args.extend(feis.iter().map(SqlValue::from));
-            for row in tx.fetch_all(sql, args).await? {
-                written.withdrawn.push(row.int("id")?);
-            }
-        }
-        // Before this batch's own timers are inserted: an expression applied
-        // again in place keeps its new ones.
-        for feis in changes.withdrawn_timers.chunks(ROWS_PER_STATEMENT) {
-            let sql = WITHDRAW_TIMERS.rows(feis.len());
-            let mut args = args![job_id];
-            args.extend(feis.iter().map(SqlValue::from));
-            tx.execute(sql, args).await?;
-        }
-        for exprs in changes.upserts.chunks(ROWS_PER_STATEMENT) {
-            let sql = UPSERT_EXPRESSIONS.rows(exprs.len());
-            let mut args = args![job_id, tenant];
-            for e in exprs {
-                args.push(SqlValue::from(&e.fei.0));
-                args.push(SqlValue::from(serde_json::to_string(e).map_err(|e| corrupt("expression", e))?));
-            }
-            tx.execute(sql, args).await?;
-        }
-        for m in changes.messages {
-            let is_dispatch = matches!(m.message, Message::Dispatch(_));
-            let id = insert_message(tx, job_id, tenant, &m, is_dispatch.then_some(worker)).await?;
-            if is_dispatch {
-                written.dispatches.push(StoredMessage {
-                    id,
-                    job_id: job_id.to_owned(),
-                    tenant: tenant.to_owned(),
-                    message: m.message,
-                });
-            }
-        }
-        if let Some(state) = changes.job_state {
-            let finished = state.is_final().then(now_ms);
-            tx.execute(&SET_JOB_STATE, args![state.as_str(), finished, job_id]).await?;
-        }
-        if let Some(fields) = changes.job_fields {
-            tx.execute(&SET_JOB_FIELDS, args![Value::Object(fields).to_string(), job_id]).await?;
-        }
-        if let Some(error) = changes.job_error {
-            let text = error.map(|e| serde_json::to_string(&e).unwrap_or_default());
-            tx.execute(&SET_JOB_ERROR, args![text, job_id]).await?;
-        }
-        self.locks.extend(changes.locks.into_iter().map(|change| super::locks::Pending {
-            job_id: job_id.to_owned(),
-            tenant: tenant.to_owned(),
-            change,
-        }));
-        Ok(written)
     }
 
     /// Holds the job's row until the commit (waiting for another worker's
@@ -543,6 +465,9 @@ impl WorkTx {
     /// A [`StoreError`](super::StoreError) when storing or the commit fails:
     /// then nothing of the transaction is stored.
     pub async fn commit(mut self) -> Result<Vec<i64>> {
+        if !self.staged.is_empty() {
+            return Err(corrupt("transaction", "batches staged and not flushed"));
+        }
         let granted = super::locks::apply(&mut self.tx, std::mem::take(&mut self.locks)).await?;
         for job_id in &granted {
             self.store.notify_workers(&mut self.tx, job_id).await?;
