@@ -57,7 +57,8 @@ async fn every_statement_is_prepared_on_both_databases() {
     let names = |all: &[Statement]| all.iter().map(|s| s.name()).collect::<BTreeSet<_>>();
     let (lite_names, pg_names) = (names(&lite_statements), names(&pg_statements));
     assert!(lite_names.contains("store::sql::BEGIN_IMMEDIATE") && !pg_names.contains("store::sql::BEGIN_IMMEDIATE"));
-    assert!(pg_names.contains("store::NOTIFY") && !lite_names.contains("store::NOTIFY"));
+    assert!(pg_names.contains("store::wakeup::NOTIFY") && !lite_names.contains("store::wakeup::NOTIFY"));
+    assert!(pg_names.contains("store::batches::WRITE_GROUP") && lite_names.contains("store::batches::SET_JOB_STATE"));
     assert!(lite_names.contains("store::work::claim_dispatches_statement"), "{lite_names:?}");
     assert!(lite_names.len() > 80, "{} names", lite_names.len());
 }

@@ -11,6 +11,8 @@
 //! `cargo bench --bench api` (MASTERMIND_BENCH_RATE=500 and
 //! MASTERMIND_BENCH_SECONDS=10 by default).
 
+mod support;
+
 use base64::Engine as _;
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -67,7 +69,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_owned();
     let noop = std::fs::read(std::path::Path::new(env!("MASTERMIND_PARTICIPANTS_DIR")).join("noop.wasm"))?;
-    post(&token, "/v1/participants", json!({ "wasm": base64::engine::general_purpose::STANDARD.encode(noop) })).await?;
+    let wasm = base64::engine::general_purpose::STANDARD.encode(noop);
+    support::upload_participant(&http, &url, &token, json!({ "wasm": wasm })).await?;
     post(&token, "/v1/definitions", json!({ "name": "three", "source": "noop_noop\nnoop_noop\nnoop_noop\n" })).await?;
     // Warm up: compile caches, connections, the SQLite file.
     for _ in 0..50 {

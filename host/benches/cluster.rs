@@ -27,6 +27,8 @@
 //! bench is skipped). MASTERMIND_BENCH_TAKEOVER (e.g. `2s`) is passed to every
 //! process as `--takeover-after` (default 10 s).
 
+mod support;
+
 use base64::Engine as _;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
@@ -104,6 +106,9 @@ async fn measure(cluster: &mut Cluster, db: &PgPool) -> anyhow::Result<()> {
     cluster.spawn(db, "worker2", None, &api).await?;
     let workers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM workers").fetch_one(db).await?;
     anyhow::ensure!(workers == 3, "{workers} rows in `workers`, expected 3");
+    // Each process reads who is alive at its heartbeat (a fifth of the
+    // takeover time, 2 s by default): wait for every one to know all three.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let limits = json!({ "max_concurrent_calls": 1024, "launches_per_second": 10000 });
     let tenant = api.post(ADMIN_TOKEN, "/v1/tenants", json!({ "name": "bench", "limits": limits })).await?;
@@ -112,17 +117,7 @@ async fn measure(cluster: &mut Cluster, db: &PgPool) -> anyhow::Result<()> {
 
     let noop = std::fs::read(Path::new(env!("MASTERMIND_PARTICIPANTS_DIR")).join("noop.wasm"))?;
     let wasm = base64::engine::general_purpose::STANDARD.encode(noop);
-    let upload = text(&api.post(&token, "/v1/participants", json!({ "wasm": wasm })).await?, "upload")?;
-    let compiling = Instant::now();
-    loop {
-        let state = api.get(&token, &format!("/v1/participants/uploads/{upload}")).await?;
-        match state["state"].as_str() {
-            Some("ready") => break,
-            Some("compiling") if compiling.elapsed() < Duration::from_secs(120) => {}
-            _ => anyhow::bail!("the no-op participant's upload: {state}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::upload_participant(&api.http, &api.url, &token, json!({ "wasm": wasm })).await?;
     let source = "noop_noop\n".repeat(STEPS_PER_JOB);
     api.post(&token, "/v1/definitions", json!({ "name": "ten", "source": source })).await?;
 
@@ -307,10 +302,6 @@ struct Api {
 impl Api {
     async fn post(&self, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
         Self::answer(self.http.post(format!("{}{path}", self.url)).bearer_auth(token).json(&body)).await
-    }
-
-    async fn get(&self, token: &str, path: &str) -> anyhow::Result<Value> {
-        Self::answer(self.http.get(format!("{}{path}", self.url)).bearer_auth(token)).await
     }
 
     async fn answer(request: reqwest::RequestBuilder) -> anyhow::Result<Value> {

@@ -21,6 +21,8 @@
 //! attacker's launches per second and MASTERMIND_BENCH_ATTACKER_TASKS=N
 //! launches from N tasks at once).
 
+mod support;
+
 use base64::Engine as _;
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -77,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let victim = tenant(&post, "victim", json!({})).await?;
-    post(&victim, "/v1/participants", json!({ "wasm": wasm("noop")? })).await?;
+    support::upload_participant(&http, &url, &victim, json!({ "wasm": wasm("noop")? })).await?;
     post(&victim, "/v1/definitions", json!({ "name": "three", "source": "noop_noop\nnoop_noop\nnoop_noop\n" })).await?;
 
     let silent = silent_listener().await?;
@@ -92,9 +94,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let attacker = tenant(&post, "attacker", limits).await?;
     put_secret(&http, &url, &attacker, "key", &ssh_key(dir.path())?).await?;
-    post(&attacker, "/v1/participants", json!({ "wasm": wasm("noop")? })).await?;
+    support::upload_participant(&http, &url, &attacker, json!({ "wasm": wasm("noop")? })).await?;
     let grants = [format!("ssh=*@127.0.0.1:{silent}"), "secret=key".to_owned()];
-    post(&attacker, "/v1/participants", json!({ "wasm": wasm("hostile")?, "grants": grants })).await?;
+    support::upload_participant(&http, &url, &attacker, json!({ "wasm": wasm("hostile")?, "grants": grants })).await?;
     let attacks = [
         ("sleepy", "sleep_noop ms: 1500\n".to_owned()),
         ("spin", "spin_hostile\n".to_owned()),

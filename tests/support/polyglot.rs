@@ -139,8 +139,12 @@ pub fn build(lang: Lang, example: &str) -> PathBuf {
 /// through `cargo metadata`), and the version of its package.
 pub fn wasi_http_wit() -> (PathBuf, String) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = Command::new("rustc").arg("-vV").output().unwrap();
+    let host = text(&rustc.stdout).lines().find_map(|l| l.strip_prefix("host: ").map(str::to_owned)).unwrap();
+    // For this platform only: offline, cargo has only this platform's
+    // packages (on a fresh machine, not e.g. Android's).
     let out = Command::new(cargo)
-        .args(["metadata", "--offline", "--format-version", "1", "--manifest-path"])
+        .args(["metadata", "--offline", "--format-version", "1", "--filter-platform", &host, "--manifest-path"])
         .arg(root().join("Cargo.toml"))
         .output()
         .unwrap();

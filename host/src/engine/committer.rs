@@ -432,13 +432,15 @@ impl Engine {
         // Lock changes may let a job in (this one, or another): its
         // `granted` message is the claim loop's too.
         after.wake |= !outcome.changes.locks.is_empty();
-        // The calls this process starts itself: all of them on a database
-        // of its own (they wait for slots here), its share on a shared one
-        // (the others are left for any process with room).
+        // The calls this process starts itself: all of them when no other
+        // process works on the database (they wait for slots here), its
+        // share otherwise (the others are left for any process with room).
         let calls = outcome.changes.messages.iter().filter(|m| matches!(m.message, Message::Dispatch(_))).count();
-        let share = self.share_of(context.runtime.max_concurrent_calls);
+        let share = self.share();
+        let alone = self.config.exclusive || share.live == 1;
+        let share = share.of(context.runtime.max_concurrent_calls);
         let claims: Vec<Claimed> = (0..calls)
-            .map_while(|_| match self.config.exclusive {
+            .map_while(|_| match alone {
                 true => Some(self.dispatcher.claim(tenant)),
                 false => self.dispatcher.reserve(tenant, share),
             })

@@ -124,9 +124,14 @@ impl Engine {
         Ok(())
     }
 
+    /// This process's place among the live ones.
+    pub(super) fn share(&self) -> Share {
+        *self.share.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The calls of a tenant limited to `limit` this process may run at once.
     pub(super) fn share_of(&self, limit: usize) -> usize {
-        self.share.lock().unwrap_or_else(|p| p.into_inner()).of(limit)
+        self.share().of(limit)
     }
 
     /// Starts a call the claim loop leased, if this process's share of its

@@ -59,6 +59,7 @@ mod notifications;
 pub(crate) mod sql;
 mod statements;
 mod take;
+mod wakeup;
 mod work;
 
 // The catalogue.
@@ -140,8 +141,6 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 statements! {
-    /// Wakes other processes' workers (see [`Store::listen`]).
-    NOTIFY (Postgres) = "SELECT pg_notify($1, $2)";
     INSERT_JOB = "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at,
                                     lease_owner, lease_until, dry_run)
                   VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
@@ -395,7 +394,8 @@ impl Store {
                     .connect(&url)
                     .await?;
                 sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-                Db::Pool(pool)
+                let wakeup = wakeup::Wakeup::start(pool.clone());
+                Db::Pool(pool, wakeup)
             }
         };
         Ok(Store { catalogue: Catalogue::new(db.clone()), db, backend, url })
@@ -419,12 +419,10 @@ impl Store {
         self.db.close().await;
     }
 
-    /// Wakes the workers of other processes (PostgreSQL only; an embedded
-    /// database has one process). Delivered when the transaction commits.
-    async fn notify_workers(&self, tx: &mut Tx, job_id: &str) -> Result<()> {
-        if self.backend == Backend::Postgres {
-            tx.execute(&NOTIFY, args![NOTIFY_CHANNEL, job_id]).await?;
-        }
+    /// Wakes the workers of other processes once `tx` commits (PostgreSQL
+    /// only; an embedded database has one process): see `store::wakeup`.
+    async fn notify_workers(&self, tx: &mut Tx, _job_id: &str) -> Result<()> {
+        tx.wake_others_on_commit();
         Ok(())
     }
 

@@ -263,7 +263,8 @@ impl Row {
 #[derive(Clone)]
 pub(crate) enum Db {
     Embedded(Arc<Mutex<rusqlite::Connection>>),
-    Pool(AnyPool),
+    /// PostgreSQL, and how its transactions wake other processes.
+    Pool(AnyPool, Arc<super::wakeup::Wakeup>),
 }
 
 /// The embedded connection waits this long for another connection's write
@@ -375,7 +376,7 @@ fn run_embedded(conn: &rusqlite::Connection, statement: &Statement, args: &[SqlV
     Ok((rows, conn.changes()))
 }
 
-fn any_query(
+pub(super) fn any_query(
     statement: &Statement,
     args: Vec<SqlValue>,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
@@ -428,7 +429,7 @@ impl Db {
     pub async fn fetch_all(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Vec<Row>> {
         match self {
             Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, statement, &args)?.0),
-            Db::Pool(pool) => Ok(any_rows(&any_query(statement, args).fetch_all(pool).await?)),
+            Db::Pool(pool, _) => Ok(any_rows(&any_query(statement, args).fetch_all(pool).await?)),
         }
     }
 
@@ -444,7 +445,7 @@ impl Db {
     pub async fn execute(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<u64> {
         match self {
             Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, statement, &args)?.1),
-            Db::Pool(pool) => Ok(any_query(statement, args).execute(pool).await?.rows_affected()),
+            Db::Pool(pool, _) => Ok(any_query(statement, args).execute(pool).await?.rows_affected()),
         }
     }
 
@@ -455,12 +456,14 @@ impl Db {
                 run_embedded(&conn, &BEGIN_IMMEDIATE, &[])?;
                 Tx::Embedded(EmbeddedTx(conn))
             }
-            Db::Pool(pool) => Tx::Pool(Box::new(pool.begin().await?)),
+            Db::Pool(pool, wakeup) => {
+                Tx::Pool(Box::new(PoolTx { tx: pool.begin().await?, wakeup: wakeup.clone(), wake: false }))
+            }
         })
     }
 
     pub async fn close(&self) {
-        if let Db::Pool(pool) = self {
+        if let Db::Pool(pool, _) = self {
             pool.close().await;
         }
     }
@@ -469,7 +472,15 @@ impl Db {
 /// A transaction; see the module documentation.
 pub(crate) enum Tx {
     Embedded(EmbeddedTx),
-    Pool(Box<sqlx::Transaction<'static, sqlx::Any>>),
+    Pool(Box<PoolTx>),
+}
+
+/// A PostgreSQL transaction, and whether its commit wakes other
+/// processes (`store::wakeup`).
+pub(crate) struct PoolTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    wakeup: Arc<super::wakeup::Wakeup>,
+    wake: bool,
 }
 
 /// The embedded connection, held for the length of a transaction.
@@ -486,7 +497,7 @@ impl Tx {
     pub async fn fetch_all(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Vec<Row>> {
         match self {
             Tx::Embedded(tx) => Ok(run_embedded(&tx.0, statement, &args)?.0),
-            Tx::Pool(tx) => Ok(any_rows(&any_query(statement, args).fetch_all(&mut ***tx).await?)),
+            Tx::Pool(tx) => Ok(any_rows(&any_query(statement, args).fetch_all(&mut *tx.tx).await?)),
         }
     }
 
@@ -501,14 +512,29 @@ impl Tx {
     pub async fn execute(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<u64> {
         match self {
             Tx::Embedded(tx) => Ok(run_embedded(&tx.0, statement, &args)?.1),
-            Tx::Pool(tx) => Ok(any_query(statement, args).execute(&mut ***tx).await?.rows_affected()),
+            Tx::Pool(tx) => Ok(any_query(statement, args).execute(&mut *tx.tx).await?.rows_affected()),
+        }
+    }
+
+    /// Once this transaction commits, other processes' workers are woken
+    /// (PostgreSQL; an embedded database has one process).
+    pub fn wake_others_on_commit(&mut self) {
+        if let Tx::Pool(tx) = self {
+            tx.wake = true;
         }
     }
 
     pub async fn commit(self) -> Result<()> {
         match self {
             Tx::Embedded(tx) => run_embedded(&tx.0, &COMMIT, &[]).map(drop),
-            Tx::Pool(tx) => Ok(tx.commit().await?),
+            Tx::Pool(tx) => {
+                let PoolTx { tx, wakeup, wake } = *tx;
+                tx.commit().await?;
+                if wake {
+                    wakeup.wake();
+                }
+                Ok(())
+            }
         }
     }
 }

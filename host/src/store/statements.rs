@@ -10,7 +10,7 @@ use super::sql::{self, Statement};
 use super::work::{self, ROWS_PER_STATEMENT};
 use super::{
     Backend, audit, batches, definitions, events, jobs, listing, locks, notifications, participants, schedules,
-    secrets, take, tenants, triggers, uploads, webhooks,
+    secrets, take, tenants, triggers, uploads, wakeup, webhooks,
 };
 
 /// The lengths a built list is prepared with: one, a few, the most.
@@ -24,6 +24,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         work::STATEMENTS,
         batches::STATEMENTS,
         take::STATEMENTS,
+        wakeup::STATEMENTS,
         listing::STATEMENTS,
         jobs::STATEMENTS,
         audit::STATEMENTS,
