@@ -3,6 +3,8 @@
 //! database; the no-op participant is uploaded through the API, a job is 10
 //! `noop_noop` steps, and 30 jobs warm up. Then:
 //!
+//! - One job of 500 steps alone, three times: the time per step (its
+//!   launch-to-completion time over 500; the median of the three).
 //! - Run A ("steady"): 1,000 jobs launched with `POST /v1/jobs` (at most 64
 //!   requests in flight, none waiting for its job), the database polled every
 //!   20 ms until all completed: the wall time from the first launch request
@@ -48,6 +50,7 @@ const STEPS_PER_JOB: usize = 10;
 const CALLS: usize = JOBS * STEPS_PER_JOB;
 const LAUNCHES_IN_FLIGHT: usize = 64;
 const WARM_UP_JOBS: usize = 30;
+const SEQUENTIAL_STEPS: usize = 500;
 const POLL: Duration = Duration::from_millis(20);
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 
@@ -128,6 +131,19 @@ async fn measure(cluster: &mut Cluster, db: &PgPool) -> anyhow::Result<()> {
     .await?;
     let unfinished = warm_up.iter().filter(|job| job["state"] != "completed").count();
     anyhow::ensure!(unfinished == 0, "{unfinished} warm-up jobs did not complete");
+
+    // One job alone: the time a step takes when nothing else runs.
+    let source = "noop_noop\n".repeat(SEQUENTIAL_STEPS);
+    api.post(&token, "/v1/definitions", json!({ "name": "sequential", "source": source })).await?;
+    let mut per_step = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let job = api.post(&token, "/v1/jobs?wait=60", json!({ "definition": "sequential" })).await?;
+        anyhow::ensure!(job["state"] == "completed", "the sequential job: {job}");
+        per_step.push(started.elapsed().as_secs_f64() * 1e3 / SEQUENTIAL_STEPS as f64);
+    }
+    per_step.sort_by(f64::total_cmp);
+    println!("bench: cluster_sequential_{SEQUENTIAL_STEPS}_steps_per_step = {:.3} ms (median of 3 jobs)", per_step[1]);
 
     let steady = run(cluster, db, &api, &token, false).await?;
     let wall = steady.wall.as_secs_f64();

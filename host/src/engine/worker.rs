@@ -80,10 +80,8 @@ impl Engine {
                 let claimed =
                     self.store.claim_dispatches(&self.worker_id, self.config.takeover_after, room, &saturated).await?;
                 self.dispatcher.set_backlog(claimed.len() as i64 == room);
-                for dispatch in claimed {
-                    busy = true;
-                    self.start_claimed(dispatch).await;
-                }
+                busy |= !claimed.is_empty();
+                self.start_claimed(claimed).await;
             }
             if !busy {
                 let wait = match self.store.next_due().await? {
@@ -134,23 +132,27 @@ impl Engine {
         self.share().of(limit)
     }
 
-    /// Starts a call the claim loop leased, if this process's share of its
-    /// tenant's calls has room; otherwise gives the lease back.
-    async fn start_claimed(self: &Arc<Self>, dispatch: StoredMessage) {
-        let claimed = match self.runtime(&dispatch.tenant).await {
-            Ok(runtime) => self.dispatcher.reserve(&dispatch.tenant, self.share_of(runtime.max_concurrent_calls)),
-            Err(e) => {
-                tracing::error!(job = %dispatch.job_id, error = %e, "loading the tenant of a call failed");
-                None
-            }
-        };
-        match claimed {
-            Some(claimed) => self.spawn_call(dispatch, claimed),
-            None => {
-                if let Err(e) = self.store.release_dispatch(dispatch.id, &dispatch.job_id, &self.worker_id).await {
-                    tracing::warn!(job = %dispatch.job_id, error = %e, "giving back a call failed");
+    /// Starts the calls the claim loop leased that this process's share of
+    /// their tenant's calls has room for; gives the others back.
+    async fn start_claimed(self: &Arc<Self>, claimed: Vec<StoredMessage>) {
+        let mut refused = Vec::new();
+        for dispatch in claimed {
+            let claim = match self.runtime(&dispatch.tenant).await {
+                Ok(runtime) => self.dispatcher.reserve(&dispatch.tenant, self.share_of(runtime.max_concurrent_calls)),
+                Err(e) => {
+                    tracing::error!(job = %dispatch.job_id, error = %e, "loading the tenant of a call failed");
+                    None
                 }
+            };
+            match claim {
+                Some(claim) => self.spawn_call(dispatch, claim),
+                None => refused.push(dispatch.id),
             }
+        }
+        if !refused.is_empty()
+            && let Err(e) = self.store.release_dispatches(&refused, &self.worker_id).await
+        {
+            tracing::warn!(error = %e, calls = refused.len(), "giving back calls failed");
         }
     }
 

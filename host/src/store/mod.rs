@@ -151,9 +151,6 @@ statements! {
     DELETE_WORKERS = "DELETE FROM workers";
     LIVE_WORKERS = "SELECT id FROM workers WHERE heartbeat_at > $1 ORDER BY id";
     RETIRE_WORKER = "DELETE FROM workers WHERE id = $1";
-    /// A call this process leased but may not make (its share of the
-    /// tenant's calls shrank meanwhile): left for another.
-    RELEASE_DISPATCH = "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
     NEXT_DUE = "SELECT MIN(due_at) AS due FROM messages WHERE due_at > $1";
     INSERT_MESSAGE = "INSERT INTO messages (job_id, tenant, kind, fei, body, due_at, lease_owner)
                       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
@@ -528,18 +525,6 @@ impl Store {
     pub async fn retire_worker(&self, worker: &str) -> Result<()> {
         self.db.execute(&RETIRE_WORKER, args![worker]).await?;
         Ok(())
-    }
-
-    /// Gives up `worker`'s lease on a participant call that it will not
-    /// make, waking the other processes' workers to claim it.
-    ///
-    /// # Errors
-    /// A [`StoreError`] when the database fails.
-    pub async fn release_dispatch(&self, id: i64, job_id: &str, worker: &str) -> Result<()> {
-        let mut tx = self.db.begin().await?;
-        tx.execute(&RELEASE_DISPATCH, args![id, worker]).await?;
-        self.notify_workers(&mut tx, job_id).await?;
-        tx.commit().await
     }
 
     /// Forgets every lease (an embedded database has one process: whoever

@@ -51,6 +51,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
     for n in SIZES {
         all.push(events::append_jobs_statement(n));
         all.push(events::insert_statement(n));
+        all.push(work::release_dispatches_statement(n));
         all.push(batches::delete_messages_statement(n));
         all.push(batches::delete_expressions_statement(n));
         all.push(batches::withdraw_dispatches_statement(n));

@@ -138,6 +138,20 @@ pub(super) fn claim_dispatches_statement(backend: Backend, skipped: usize) -> St
 // The lists below vary in length, so their texts are built; only
 // generated markers (`marks`) are spliced into them, every value is bound.
 
+/// Gives back `n` participant calls a worker (`$1`) leased and will not
+/// make (`$2`...).
+pub(super) fn release_dispatches_statement(n: usize) -> Statement {
+    Statement::built(
+        "store::work::release_dispatches_statement",
+        format!(
+            "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND id IN ({})",
+            marks(2, n)
+        ),
+    )
+}
+
+static RELEASE_DISPATCHES: PerRowCount = PerRowCount::new(release_dispatches_statement);
+
 /// Rows one multi-row statement writes at most.
 pub(super) const ROWS_PER_STATEMENT: usize = 32;
 
@@ -252,6 +266,23 @@ impl Store {
         let mut out = stored_messages(self.db.fetch_all(&sql, args).await?, "dispatch")?;
         out.sort_by_key(|m| m.id);
         Ok(out)
+    }
+
+    /// Gives back participant calls `worker` claimed and will not make (its
+    /// share of their tenant's calls is taken), waking the other processes
+    /// to claim them.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails.
+    pub async fn release_dispatches(&self, ids: &[i64], worker: &str) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let mut args = args![worker];
+            args.extend(chunk.iter().map(|id| SqlValue::from(*id)));
+            tx.execute(RELEASE_DISPATCHES.rows(chunk.len()), args).await?;
+        }
+        tx.wake_others_on_commit();
+        tx.commit().await
     }
 
     /// Begins a transaction of the worker's (on SQLite it holds the one
