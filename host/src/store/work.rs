@@ -41,6 +41,13 @@ statements! {
     TAKE_CLAIMED = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
                     WHERE id = $2 AND lease_owner = $3 RETURNING state";
     DELETE_DISPATCH = "DELETE FROM messages WHERE id = $1 AND lease_owner = $2";
+    /// On PostgreSQL the dispatch's DELETE and the history's INSERT are one
+    /// statement (one round trip); it inserts only if the DELETE found the
+    /// dispatch, and reports the rows it inserted.
+    FINISH_DISPATCH (Postgres) = "WITH gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id)
+                      INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
+                      SELECT $3::text, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text, $10::bigint,
+                             $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone";
     INSERT_HISTORY = "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
     DUE_MESSAGES = "SELECT id, body, job_id, tenant FROM messages
@@ -49,10 +56,10 @@ statements! {
     /// [`DUE_MESSAGES`] and [`EXPRESSIONS`] of several jobs (`$1`, a JSON
     /// array of ids) in one round trip (`e` tells the expressions' rows).
     PREFETCH (Postgres) = "SELECT 0 AS e, id, body, job_id, tenant FROM messages
-                      WHERE job_id IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))
+                      WHERE job_id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))
                         AND kind <> 'dispatch' AND due_at <= $2
                       UNION ALL SELECT 1 AS e, 0 AS id, body, job_id, tenant FROM expressions
-                      WHERE job_id IN (SELECT value FROM jsonb_array_elements_text($1::jsonb))
+                      WHERE job_id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))
                       ORDER BY e, id";
     LOCK_JOB = "UPDATE jobs SET updated_at = updated_at WHERE id = $1";
 }
@@ -361,6 +368,11 @@ impl WorkTx {
             history.ok,
             history.result.to_string(),
         ];
+        if self.tx.backend() == Backend::Postgres {
+            let mut args = args![dispatch_id, worker];
+            args.extend(row);
+            return Ok(self.tx.execute(&FINISH_DISPATCH, args).await? > 0);
+        }
         let deleted = self.tx.execute(&DELETE_DISPATCH, args![dispatch_id, worker]).await?;
         if deleted == 0 {
             return Ok(false);
