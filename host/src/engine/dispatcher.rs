@@ -147,10 +147,14 @@ impl Dispatcher {
             let total: usize = map.values().map(|s| s.claimed).sum();
             let slots = map.entry(tenant.to_owned()).or_insert_with(|| TenantSlots::new(Semaphore::MAX_PERMITS));
             slots.share = share;
-            slots.claimed < share && total < self.capacity
+            // Counted under the lock that checked it: two reservations
+            // never both take the last place.
+            let room = slots.claimed < share && total < self.capacity;
+            slots.claimed += usize::from(room);
+            room
         };
         if room {
-            Some(Claimed::new(self.clone(), tenant))
+            Some(Claimed { dispatcher: self.clone(), tenant: tenant.to_owned() })
         } else {
             self.backlog.store(true, Ordering::Relaxed);
             None

@@ -6,10 +6,19 @@
 //! the first statement either checks and releases the lease this worker
 //! took in [`Store::claim_jobs`] ([`WorkTx::take_claimed`]), or, for a
 //! participant's result, checks that no other live worker holds the job
-//! ([`WorkTx::open_job`]). Both update the job's row, so on PostgreSQL the
-//! row stays locked until the commit: no other process can work on the
-//! job in between, and one that tries waits for the commit and then sees
-//! its effects.
+//! ([`WorkTx::open_job`]); [`WorkTx::take_jobs`] does either for every job
+//! of a round at once (`store::take`). Both update the job's row, so on
+//! PostgreSQL the row stays locked until the commit: no other process can
+//! work on the job in between, and one that tries waits for the commit and
+//! then sees its effects. Its due messages and expressions are read only
+//! then ([`WorkTx::prefetch`]).
+//!
+//! Claims: a worker leases at most as many calls as it asks for, skipping
+//! the tenants it has no room for; a call it claimed and may not make (its
+//! share of the tenant's calls is taken, see `engine::dispatcher`) is given
+//! back at once ([`Store::release_dispatches`]). A lease whose worker
+//! stopped heartbeating for the takeover time is anyone's; a worker that
+//! stops cleanly is forgotten at once ([`Store::retire_worker`]).
 //!
 //! A batch's participant calls: the dispatches it withdrew are deleted
 //! before the ones it journaled are inserted, and [`WorkTx::flush`] returns
