@@ -192,29 +192,29 @@ impl WorkTx {
         let staged = std::mem::take(&mut self.staged);
         // What was read ahead may be what these batches change.
         self.prefetched.clear();
-        let mut written = Vec::with_capacity(staged.len());
-        let mut lock_changes = Vec::new();
         // One batch (a sequential step) goes faster through the small
         // statements, as on SQLite.
-        if self.tx.backend() == Backend::Postgres && staged.len() > 1 {
-            written = write_group(&mut self.tx, &staged, worker).await?;
+        let written = if self.tx.backend() == Backend::Postgres && staged.len() > 1 {
+            write_group(&mut self.tx, &staged, worker).await?
         } else {
+            let mut written = Vec::with_capacity(staged.len());
             for batch in &staged {
                 written.push(write_one(&mut self.tx, batch, worker).await?);
             }
-        }
+            written
+        };
         if written.iter().any(|w| w.unleased) {
             // One wake-up for them all (its payload is only a hint).
             self.store.notify_workers(&mut self.tx, &staged[0].job_id).await?;
         }
         for batch in staged {
-            lock_changes.extend(batch.changes.locks.into_iter().map(|change| super::locks::Pending {
-                job_id: batch.job_id.clone(),
-                tenant: batch.tenant.clone(),
+            let (job_id, tenant) = (batch.job_id, batch.tenant);
+            self.locks.extend(batch.changes.locks.into_iter().map(|change| super::locks::Pending {
+                job_id: job_id.clone(),
+                tenant: tenant.clone(),
                 change,
             }));
         }
-        self.locks.extend(lock_changes);
         Ok(written)
     }
 }
