@@ -204,8 +204,7 @@ impl WorkTx {
             written
         };
         if written.iter().any(|w| w.unleased) {
-            // One wake-up for them all (its payload is only a hint).
-            self.store.notify_workers(&mut self.tx, &staged[0].job_id).await?;
+            self.tx.wake_others_on_commit();
         }
         for batch in staged {
             let (job_id, tenant) = (batch.job_id, batch.tenant);

@@ -161,7 +161,7 @@ impl Store {
             }
             if let Some(message) = &t.message {
                 insert_message(&mut tx, id, tenant, message, None).await?;
-                self.notify_workers(&mut tx, id).await?;
+                tx.wake_others_on_commit();
             }
             let seq = match &t.event {
                 Some(event) => {

@@ -416,13 +416,6 @@ impl Store {
         self.db.close().await;
     }
 
-    /// Wakes the workers of other processes once `tx` commits (PostgreSQL
-    /// only; an embedded database has one process): see `store::wakeup`.
-    async fn notify_workers(&self, tx: &mut Tx, _job_id: &str) -> Result<()> {
-        tx.wake_others_on_commit();
-        Ok(())
-    }
-
     /// Calls `wake` whenever another process queues work (PostgreSQL's
     /// LISTEN); returns at once on SQLite. Runs until the connection fails.
     ///
@@ -478,7 +471,7 @@ impl Store {
         }
         if let Some(first) = first {
             insert_message(&mut tx, &job.id, &job.tenant, first, None).await?;
-            self.notify_workers(&mut tx, &job.id).await?;
+            tx.wake_others_on_commit();
         }
         tx.commit().await?;
         Ok(true)
@@ -491,7 +484,7 @@ impl Store {
     pub async fn enqueue(&self, job_id: &str, tenant: &str, message: &NewMessage) -> Result<()> {
         let mut tx = self.db.begin().await?;
         insert_message(&mut tx, job_id, tenant, message, None).await?;
-        self.notify_workers(&mut tx, job_id).await?;
+        tx.wake_others_on_commit();
         tx.commit().await?;
         Ok(())
     }

@@ -204,7 +204,6 @@ pub(super) fn marks(first: usize, n: usize) -> String {
 /// meanwhile.
 pub struct WorkTx {
     pub(super) tx: Tx,
-    pub(super) store: Store,
     /// Events appended, stored at the commit.
     events: Vec<super::events::Pending>,
     /// Lock changes, applied at the commit.
@@ -309,7 +308,6 @@ impl Store {
     pub async fn begin_work(&self) -> Result<WorkTx> {
         Ok(WorkTx {
             tx: self.db.begin().await?,
-            store: self.clone(),
             events: Vec::new(),
             locks: Vec::new(),
             staged: Vec::new(),
@@ -398,7 +396,8 @@ impl WorkTx {
     /// stored row cannot be read.
     pub async fn queue_message(&mut self, job_id: &str, tenant: &str, message: &NewMessage) -> Result<()> {
         insert_message(&mut self.tx, job_id, tenant, message, None).await?;
-        self.store.notify_workers(&mut self.tx, job_id).await
+        self.tx.wake_others_on_commit();
+        Ok(())
     }
 
     /// The job's due messages, dispatches excepted, oldest first.
@@ -521,8 +520,8 @@ impl WorkTx {
             return Err(corrupt("transaction", "batches staged and not flushed"));
         }
         let granted = super::locks::apply(&mut self.tx, std::mem::take(&mut self.locks)).await?;
-        for job_id in &granted {
-            self.store.notify_workers(&mut self.tx, job_id).await?;
+        if !granted.is_empty() {
+            self.tx.wake_others_on_commit();
         }
         let firsts = super::events::append(&mut self.tx, &self.events).await?;
         self.tx.commit().await?;
