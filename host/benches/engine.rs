@@ -11,7 +11,9 @@
 //!   MASTERMIND_PREFECT_PYTHON names a Python that has it
 //!   (`pip install 'prefect>=3,<4' fastapi==0.154.0`).
 //!
-//! Run with `cargo bench --bench engine`.
+//! Run with `cargo bench --bench engine`. For a profile,
+//! `MASTERMIND_BENCH_ONLY=sqlite|full|postgres` runs one database's part and
+//! `MASTERMIND_BENCH_STEPS=N` makes the sequential job N steps long.
 
 use mastermind::capabilities::{Grants, MemorySecrets};
 use mastermind::engine::{Engine, EngineConfig, Event, Registry};
@@ -56,11 +58,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Whether this run includes `part` (`MASTERMIND_BENCH_ONLY`, all when unset).
+fn runs(part: &str) -> bool {
+    std::env::var("MASTERMIND_BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p == part))
+}
+
 async fn sequential(b: &Bench, label: &str) -> anyhow::Result<()> {
+    let n: usize = std::env::var("MASTERMIND_BENCH_STEPS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let mut events = b.engine.subscribe();
-    let job = b.engine.launch("bench", &steps(1000, "noop_noop"), Default::default(), None).await?;
+    let job = b.engine.launch("bench", &steps(n, "noop_noop"), Default::default(), None).await?;
     let collect = tokio::spawn(async move {
-        let mut starts = Vec::with_capacity(1000);
+        let mut starts = Vec::with_capacity(n);
         while let Ok(e) = events.recv().await {
             match e.event {
                 Event::StepStarted { .. } => starts.push(Instant::now()),
@@ -77,7 +85,7 @@ async fn sequential(b: &Bench, label: &str) -> anyhow::Result<()> {
     let starts = collect.await?;
     let mut gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
     gaps.sort();
-    println!("bench: {label}_sequential_1000_steps_total = {:.1} ms", total.as_secs_f64() * 1e3);
+    println!("bench: {label}_sequential_{n}_steps_total = {:.1} ms", total.as_secs_f64() * 1e3);
     println!("bench: {label}_per_step_overhead_p50 = {:.3} ms", percentile(&gaps, 0.5).as_secs_f64() * 1e3);
     println!("bench: {label}_per_step_overhead_p99 = {:.3} ms", percentile(&gaps, 0.99).as_secs_f64() * 1e3);
     Ok(())
@@ -149,16 +157,24 @@ fn prefect(ours: Duration) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let sqlite = bench_engine(&format!("sqlite:{}", dir.path().join("bench.db").display())).await?;
-    sequential(&sqlite, "sqlite").await?;
-    light_tasks(&sqlite, "sqlite").await?;
-    concurrent(&sqlite, "sqlite", 1000).await?;
-    sqlite.stop.cancel();
-    // The same with every commit fsynced (power-loss safe).
-    let full = bench_engine(&format!("sqlite:{}?durability=full", dir.path().join("bench-full.db").display())).await?;
-    sequential(&full, "sqlite_full_durability").await?;
-    concurrent(&full, "sqlite_full_durability", 1000).await?;
-    full.stop.cancel();
+    if runs("sqlite") {
+        let sqlite = bench_engine(&format!("sqlite:{}", dir.path().join("bench.db").display())).await?;
+        sequential(&sqlite, "sqlite").await?;
+        light_tasks(&sqlite, "sqlite").await?;
+        concurrent(&sqlite, "sqlite", 1000).await?;
+        sqlite.stop.cancel();
+    }
+    if runs("full") {
+        // The same with every commit fsynced (power-loss safe).
+        let url = format!("sqlite:{}?durability=full", dir.path().join("bench-full.db").display());
+        let full = bench_engine(&url).await?;
+        sequential(&full, "sqlite_full_durability").await?;
+        concurrent(&full, "sqlite_full_durability", 1000).await?;
+        full.stop.cancel();
+    }
+    if !runs("postgres") {
+        return Ok(());
+    }
 
     let admin = std::env::var("MASTERMIND_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
