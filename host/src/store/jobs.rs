@@ -12,9 +12,11 @@ use crate::model::{Expression, Fields, JobState, Message};
 use serde_json::Value;
 
 statements! {
-    JOB = "SELECT id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at, finished_at, dry_run
-           FROM jobs WHERE id = $1";
-    JOB_DEFINITION = "SELECT definition, dry_run FROM jobs WHERE id = $1";
+    JOB = "SELECT j.id, j.tenant, j.name, d.definition, j.definition_ref, j.state, j.fields, j.error, j.created_at,
+                  j.updated_at, j.finished_at, j.dry_run
+           FROM jobs j JOIN job_definitions d ON d.job_id = j.id WHERE j.id = $1";
+    JOB_DEFINITION = "SELECT d.definition, j.dry_run FROM jobs j JOIN job_definitions d ON d.job_id = j.id
+                      WHERE j.id = $1";
     JOBS_IN_STATE = "SELECT id FROM jobs WHERE state = $1 ORDER BY created_at";
     JOB_STATE = "SELECT state FROM jobs WHERE id = $1 AND tenant = $2";
     RUNNING_STEPS = "SELECT body, due_at FROM messages WHERE job_id = $1 AND kind = 'dispatch' ORDER BY id";

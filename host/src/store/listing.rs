@@ -21,7 +21,8 @@ pub struct JobFilter {
 
 statements! {
     UNFINISHED_JOBS =
-        "SELECT id, definition FROM jobs WHERE tenant = $1 AND state IN ('pending', 'running', 'paused', 'failed')";
+        "SELECT j.id, d.definition FROM jobs j JOIN job_definitions d ON d.job_id = j.id
+         WHERE j.tenant = $1 AND j.state IN ('pending', 'running', 'paused', 'failed')";
     JOB_COUNTS = "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state";
     PING = "SELECT 1";
 }

@@ -141,9 +141,12 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 statements! {
-    INSERT_JOB = "INSERT INTO jobs (id, tenant, name, definition, definition_ref, state, fields, error, created_at, updated_at,
+    INSERT_JOB = "INSERT INTO jobs (id, tenant, name, definition_ref, state, fields, error, created_at, updated_at,
                                     lease_owner, lease_until, dry_run)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING";
+                  VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING";
+    /// Apart from the job's row, which every step rewrites
+    /// (migrations/*/0010_job_definitions.sql).
+    INSERT_JOB_DEFINITION = "INSERT INTO job_definitions (job_id, definition) VALUES ($1, $2)";
     HEARTBEAT = "INSERT INTO workers (id, heartbeat_at) VALUES ($1, $2)
                  ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
     CLEAR_JOB_LEASES = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL";
@@ -455,7 +458,6 @@ impl Store {
                     &job.id,
                     &job.tenant,
                     job.name.clone(),
-                    job.definition.to_string(),
                     job.definition_ref.clone(),
                     job.state.as_str(),
                     Value::Object(job.fields.clone()).to_string(),
@@ -469,6 +471,7 @@ impl Store {
         if inserted != 1 {
             return Ok(false);
         }
+        tx.execute(&INSERT_JOB_DEFINITION, args![&job.id, job.definition.to_string()]).await?;
         if let Some(first) = first {
             insert_message(&mut tx, &job.id, &job.tenant, first, None).await?;
             tx.wake_others_on_commit();
