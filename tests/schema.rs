@@ -286,3 +286,48 @@ fn check_conditions_read_alike_on_both() {
         check_text("((state = ANY (ARRAY['pending'::text, 'running'::text])))")
     );
 }
+
+/// A job stored before its definition tree moved out of its row
+/// (`0010_job_definitions`) keeps the tree through the upgrade: a fresh
+/// database migrated to 0009 gets a job the way that schema stored it,
+/// then `Store::open` runs the rest, on both databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stored_before_the_definitions_moved_keeps_its_tree() {
+    sqlx::any::install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let pg_name = format!("mm_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::AnyPool::connect(&support::engine::postgres_admin_url()).await.expect("PostgreSQL for tests");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {pg_name}"))).execute(&admin).await.unwrap();
+    let pg_url = format!("{}/{pg_name}", support::engine::postgres_admin_url().rsplit_once('/').unwrap().0);
+    let databases = [
+        (format!("sqlite://{}?mode=rwc", path.display()), format!("sqlite:{}", path.display()), Db::Sqlite),
+        (pg_url.clone(), pg_url, Db::Postgres),
+    ];
+    let tree = serde_json::json!(["sequence", {}, [["noop_noop", {}, []]]]);
+    for (raw_url, store_url, db) in databases {
+        let raw = sqlx::AnyPool::connect(&raw_url).await.unwrap();
+        match db {
+            Db::Sqlite => sqlx::migrate!("../migrations/sqlite").run_to(9, &raw).await.unwrap(),
+            Db::Postgres => sqlx::migrate!("../migrations/postgres").run_to(9, &raw).await.unwrap(),
+        }
+        // The tree's JSON has no quote of SQL's own: it is spliced.
+        let insert = format!(
+            "INSERT INTO jobs (id, tenant, name, definition, state, fields, created_at, updated_at)
+             VALUES ('old-job', 'default', 'old', '{tree}', 'completed', '{{\"a\": 1}}', 1, 2)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(insert)).execute(&raw).await.unwrap();
+        raw.close().await;
+
+        let store = mastermind::store::Store::open(&store_url).await.unwrap();
+        let job = store.job("old-job").await.unwrap().expect("the job is still there");
+        assert_eq!((job.definition, job.fields["a"].clone()), (tree.clone(), serde_json::json!(1)), "{db:?}");
+        let (definition, dry_run) = store.job_definition("old-job").await.unwrap().unwrap();
+        assert_eq!((definition, dry_run), (tree.clone(), None), "{db:?}");
+        store.close().await;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
