@@ -12,7 +12,8 @@
 //!   (`pip install 'prefect>=3,<4' fastapi==0.154.0`).
 //!
 //! Run with `cargo bench --bench engine`. For a profile,
-//! `MASTERMIND_BENCH_ONLY=sqlite|full|postgres` runs one database's part and
+//! `MASTERMIND_BENCH_ONLY` runs only the parts it lists (comma-separated:
+//! `sqlite`, `full` for SQLite with `durability=full`, `postgres`) and
 //! `MASTERMIND_BENCH_STEPS=N` makes the sequential job N steps long.
 
 use mastermind::capabilities::{Grants, MemorySecrets};
@@ -57,6 +58,9 @@ fn steps(n: usize, step: &str) -> mastermind::language::Definition {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
+
+/// The parts `MASTERMIND_BENCH_ONLY` may list.
+const PARTS: [&str; 3] = ["sqlite", "full", "postgres"];
 
 /// Whether this run includes `part` (`MASTERMIND_BENCH_ONLY`, all when unset).
 fn runs(part: &str) -> bool {
@@ -156,6 +160,10 @@ fn prefect(ours: Duration) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Ok(only) = std::env::var("MASTERMIND_BENCH_ONLY") {
+        let unknown: Vec<&str> = only.split(',').filter(|p| !PARTS.contains(p)).collect();
+        anyhow::ensure!(unknown.is_empty(), "MASTERMIND_BENCH_ONLY: no part {unknown:?} (parts: {PARTS:?})");
+    }
     let dir = tempfile::tempdir()?;
     if runs("sqlite") {
         let sqlite = bench_engine(&format!("sqlite:{}", dir.path().join("bench.db").display())).await?;
