@@ -94,3 +94,40 @@ async fn killed_runs_resume_without_repeating_completed_steps() {
         eprintln!("round {round}: killed {kills} time(s), completed");
     }
 }
+
+/// What a commit survives is the URL's `durability`, as the database
+/// itself reports it: SQLite's `synchronous`, PostgreSQL's
+/// `synchronous_commit` on the store's connections (the server's own when
+/// the URL says nothing).
+#[tokio::test]
+async fn the_urls_durability_is_what_the_database_runs_with() {
+    use mastermind::store::Durability::{Full, Normal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("durability.db");
+    for (query, expected) in [("", Normal), ("?durability=normal", Normal), ("?durability=full", Full)] {
+        let store = Store::open(&format!("sqlite:{}{query}", path.display())).await.unwrap();
+        assert_eq!(store.durability().await.unwrap(), expected, "sqlite{query}");
+        store.close().await;
+    }
+
+    sqlx::any::install_default_drivers();
+    let admin_url = support::engine::postgres_admin_url();
+    let admin = sqlx::AnyPool::connect(&admin_url).await.expect("PostgreSQL for tests");
+    let name = format!("mm_test_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let server: String =
+        sqlx::query_scalar("SELECT current_setting('synchronous_commit')").fetch_one(&admin).await.unwrap();
+    let servers_own = if server == "off" { Normal } else { Full };
+    for (query, expected) in [("", servers_own), ("?durability=normal", Normal), ("?durability=full", Full)] {
+        let store = Store::open(&format!("{url}{query}")).await.unwrap();
+        assert_eq!(store.durability().await.unwrap(), expected, "postgres{query} (server: {server})");
+        store.close().await;
+    }
+    let bad = Store::open(&format!("{url}?durability=sometimes")).await.err().expect("refused").to_string();
+    assert!(bad.contains("durability is normal or full"), "{bad}");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}

@@ -27,7 +27,9 @@
 //! `cargo bench --bench cluster`. PostgreSQL from MASTERMIND_TEST_POSTGRES_URL
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`; unreachable: the
 //! bench is skipped). MASTERMIND_BENCH_TAKEOVER (e.g. `2s`) is passed to every
-//! process as `--takeover-after` (default 10 s).
+//! process as `--takeover-after` (default 10 s); MASTERMIND_BENCH_DURABILITY
+//! (`normal` or `full`) is added to their database URL as `durability=`
+//! (default: the server's own `synchronous_commit`).
 
 mod support;
 
@@ -85,8 +87,14 @@ async fn bench(db_url: &str) -> anyhow::Result<()> {
     let db = PgPoolOptions::new().max_connections(2).connect(db_url).await?;
     let takeover = std::env::var("MASTERMIND_BENCH_TAKEOVER").ok();
     println!("bench: cluster_takeover_after = {}", takeover.as_deref().unwrap_or("10s (default)"));
-    let mut cluster =
-        Cluster { db_url: db_url.to_owned(), dir: dir.path().to_owned(), takeover, processes: Vec::new() };
+    // The processes' URL: the server's own durability, or the one asked for.
+    let durability = std::env::var("MASTERMIND_BENCH_DURABILITY").ok();
+    println!("bench: cluster_durability = {}", durability.as_deref().unwrap_or("the server's (default)"));
+    let processes_url = match &durability {
+        Some(d) => format!("{db_url}?durability={d}"),
+        None => db_url.to_owned(),
+    };
+    let mut cluster = Cluster { db_url: processes_url, dir: dir.path().to_owned(), takeover, processes: Vec::new() };
     let result = measure(&mut cluster, &db).await;
     if result.is_err() {
         eprintln!("{}", cluster.log_tails());

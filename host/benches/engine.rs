@@ -5,7 +5,9 @@
 //!   overhead (p50 and p99 of the time from one step's start to the next's),
 //!   every step journaled;
 //! - 1,000 concurrent jobs × 10 no-op steps: steps per second, on SQLite and
-//!   (when MASTERMIND_TEST_POSTGRES_URL or the local server answers) PostgreSQL;
+//!   (when MASTERMIND_TEST_POSTGRES_URL or the local server answers)
+//!   PostgreSQL, as the server syncs commits and with `durability=normal`
+//!   (the sequential job too);
 //! - "40 light tasks": 40 sequential steps each computing fib(10) in Wasm,
 //!   total wall time; and the same flow in Prefect 3 when
 //!   MASTERMIND_PREFECT_PYTHON names a Python that has it
@@ -13,7 +15,8 @@
 //!
 //! Run with `cargo bench --bench engine`. For a profile,
 //! `MASTERMIND_BENCH_ONLY` runs only the parts it lists (comma-separated:
-//! `sqlite`, `full` for SQLite with `durability=full`, `postgres`) and
+//! `sqlite`, `full` for SQLite with `durability=full`, `postgres`,
+//! `postgres_normal` for PostgreSQL with `durability=normal`) and
 //! `MASTERMIND_BENCH_STEPS=N` makes the sequential job N steps long.
 
 use mastermind::capabilities::{Grants, MemorySecrets};
@@ -60,7 +63,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// The parts `MASTERMIND_BENCH_ONLY` may list.
-const PARTS: [&str; 3] = ["sqlite", "full", "postgres"];
+const PARTS: [&str; 4] = ["sqlite", "full", "postgres", "postgres_normal"];
 
 /// Whether this run includes `part` (`MASTERMIND_BENCH_ONLY`, all when unset).
 fn runs(part: &str) -> bool {
@@ -180,28 +183,41 @@ async fn main() -> anyhow::Result<()> {
         concurrent(&full, "sqlite_full_durability", 1000).await?;
         full.stop.cancel();
     }
-    if !runs("postgres") {
-        return Ok(());
+    // PostgreSQL as the server syncs commits (`synchronous_commit = on`, its
+    // default), then with `durability=normal` (off on the store's
+    // connections).
+    for (part, query, label) in
+        [("postgres", "", "postgres"), ("postgres_normal", "?durability=normal", "postgres_normal")]
+    {
+        if runs(part) {
+            postgres(query, label).await?;
+        }
     }
+    Ok(())
+}
 
+/// The sequential and concurrent runs on a fresh PostgreSQL database, its
+/// URL ending with `query`; skipped when the server does not answer.
+async fn postgres(query: &str, label: &str) -> anyhow::Result<()> {
     let admin = std::env::var("MASTERMIND_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     sqlx::any::install_default_drivers();
-    match sqlx::AnyPool::connect(&admin).await {
-        Ok(pool) => {
-            let name = format!("mm_bench_{}", std::process::id());
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await?;
-            let url = format!("{}/{name}", admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin));
-            let pg = bench_engine(&url).await?;
-            sequential(&pg, "postgres").await?;
-            concurrent(&pg, "postgres", 1000).await?;
-            pg.stop.cancel();
-            pg.engine.store().close().await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&pool)
-                .await?;
+    let pool = match sqlx::AnyPool::connect(&admin).await {
+        Ok(pool) => pool,
+        Err(e) => {
+            println!("bench: {label} skipped ({e})");
+            return Ok(());
         }
-        Err(e) => println!("bench: postgres skipped ({e})"),
-    }
+    };
+    let name = format!("mm_bench_{}", std::process::id());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await?;
+    let url = format!("{}/{name}{query}", admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin));
+    let pg = bench_engine(&url).await?;
+    println!("bench: {label}_durability = {:?}", pg.engine.store().durability().await?);
+    sequential(&pg, label).await?;
+    concurrent(&pg, label, 1000).await?;
+    pg.stop.cancel();
+    pg.engine.store().close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await?;
     Ok(())
 }

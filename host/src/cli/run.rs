@@ -162,7 +162,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         eprintln!("job {job_id} (dry run: nothing is sent)");
     } else {
-        eprintln!("job {job_id} (database {db})");
+        eprintln!("job {job_id} (database {})", crate::store::redacted_url(&db));
     }
 
     // Every event of the job is shown, once and in order: live from the

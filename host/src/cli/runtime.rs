@@ -241,7 +241,8 @@ pub async fn start(
     let sandbox = sandbox_with(None, SandboxEngine::default().max_core_instances_per_component, dry_run)?;
     let registry = Arc::new(local_registry(&sandbox, grants, own).await?);
     let secrets = Arc::new(secrets(secret_specs)?);
-    let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;
+    let store =
+        Store::open(db).await.with_context(|| format!("opening the database {}", crate::store::redacted_url(db)))?;
     let exclusive = store.backend() == Backend::Sqlite;
     let engine = Engine::new(store, sandbox, registry, secrets, EngineConfig { exclusive, ..EngineConfig::default() });
     Ok(Runtime { engine })

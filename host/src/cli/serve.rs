@@ -187,7 +187,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    eprintln!("mastermind serve: listening on http://{address} (database {db})");
+    eprintln!("mastermind serve: listening on http://{address} (database {})", server.database);
     eprintln!("mastermind serve: the console is at {}/", public_url.trim_end_matches('/'));
     let shutdown = stop.clone();
     axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;

@@ -70,6 +70,8 @@ pub(super) struct Server {
     pub(super) metrics: Arc<Metrics>,
     /// Webhooks may reach private addresses (`--allow-private-grants`).
     allow_private: bool,
+    /// The database's URL (no password) and durability, to print.
+    pub(super) database: String,
 }
 
 impl Server {
@@ -120,7 +122,11 @@ pub(super) async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyho
     }
     let sandbox = runtime::sandbox_with(Some(cores), args.max_core_instances_per_component, None)?;
     let builtins = runtime::builtins(&sandbox, &args.grants).await?;
-    let store = Store::open(db).await.with_context(|| format!("opening the database {db}"))?;
+    let shown = crate::store::redacted_url(db);
+    let store = Store::open(db).await.with_context(|| format!("opening the database {shown}"))?;
+    // What a commit survives, as the database itself says (README, "Durability").
+    let durability = store.durability().await.context("reading the database's durability")?;
+    let database = format!("{shown}, durability {}", durability.as_str());
     let vault = match vault(db, store.backend(), args.secret_key_file.as_deref()) {
         Ok(vault) => vault,
         // A worker on a database that holds no secrets yet (jobs started
@@ -158,7 +164,7 @@ pub(super) async fn start(db: &str, args: &ServerArgs, key_use: KeyUse) -> anyho
     let metrics = Arc::new(Metrics::new());
     tokio::spawn(metrics.clone().follow(engine.subscribe()));
     let allow_private = args.allow_private_grants;
-    Ok(Server { store, engine, sandbox, tenancy, vault, metrics, allow_private })
+    Ok(Server { store, engine, sandbox, tenancy, vault, metrics, allow_private, database })
 }
 
 /// Cancelled on Ctrl-C or SIGTERM.

@@ -16,7 +16,7 @@ pub struct WorkerArgs {
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let server = start(&args.db, &args.common, KeyUse::Open).await?;
     let stop = stop_on_signal();
-    eprintln!("mastermind worker: processing jobs in {}", args.db);
+    eprintln!("mastermind worker: processing jobs in {}", server.database);
     let scheduler = server.spawn_services(stop.clone())?;
     server.engine.run(stop.clone()).await?;
     stop.cancel();

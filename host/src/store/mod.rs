@@ -157,6 +157,9 @@ statements! {
     NEXT_DUE = "SELECT MIN(due_at) AS due FROM messages WHERE due_at > $1";
     INSERT_MESSAGE = "INSERT INTO messages (job_id, tenant, kind, fei, body, due_at, lease_owner)
                       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+    /// What [`Store::durability`] reads, on each database.
+    SYNCHRONOUS_COMMIT (Postgres) = "SELECT current_setting('synchronous_commit') AS setting";
+    SYNCHRONOUS (Sqlite) = "PRAGMA synchronous";
 }
 
 /// Which database a store runs on, chosen by its URL.
@@ -382,7 +385,7 @@ impl Store {
                 let migrated = sqlx::migrate!("../migrations/sqlite").run(&pool).await;
                 pool.close().await;
                 migrated?;
-                sql::open_embedded(sqlite_path(&url), durability)?
+                sql::open_embedded(sqlite_path(&url), durability.unwrap_or_default())?
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -404,6 +407,27 @@ impl Store {
     /// Which database the store runs on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// How this store's commits reach the disk, as its database says
+    /// (on PostgreSQL the server's own setting unless the URL chose).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the database cannot be asked.
+    pub async fn durability(&self) -> Result<Durability> {
+        Ok(match self.backend {
+            // `local`, `remote_write`, `remote_apply` and `on` all wait for
+            // the local disk.
+            Backend::Postgres => match self.db.fetch_one(&SYNCHRONOUS_COMMIT, args![]).await?.str("setting")? {
+                "off" => Durability::Normal,
+                _ => Durability::Full,
+            },
+            // 0 OFF (never set by the store), 1 NORMAL, 2 FULL, 3 EXTRA.
+            Backend::Sqlite => match self.db.fetch_one(&SYNCHRONOUS, args![]).await?.int("synchronous")? {
+                ..=1 => Durability::Normal,
+                _ => Durability::Full,
+            },
+        })
     }
 
     /// What tenants configure (tenants, tokens, definitions, participants,
@@ -588,45 +612,97 @@ fn sqlite_path(url: &str) -> &str {
     path.split_once('?').map_or(path, |(p, _)| p)
 }
 
-/// How the embedded store's commits reach the disk: `sqlite:PATH?durability=`
-/// `normal` (the default) or `full`. PostgreSQL's is the server's own.
+/// How a commit reaches the disk before it returns: the URL's
+/// `durability=normal|full`. SQLite's default is `normal`; PostgreSQL's,
+/// when the URL says nothing, is the server's own `synchronous_commit`
+/// (`on` unless its operator changed it), which the store leaves alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// SQLite's `synchronous=NORMAL` in WAL mode: a commit is in the
-    /// operating system's hands when it returns, so a killed or crashed
-    /// process loses nothing; a power loss or an operating system crash may
-    /// lose the last commits (never the database's consistency).
+    /// A commit is in the operating system's (SQLite) or the database
+    /// server's (PostgreSQL) hands when it returns, not yet on the disk:
+    /// a killed or crashed Mastermind process loses nothing; a power loss,
+    /// an operating system crash, or (PostgreSQL) a crash of the server may
+    /// lose the last commits, never the database's consistency (as if those
+    /// transactions had not committed). SQLite's `synchronous=NORMAL` in WAL
+    /// mode; PostgreSQL's `synchronous_commit=off` on the store's
+    /// connections, where the server's WAL writer flushes within three
+    /// `wal_writer_delay`s (600 ms by default).
     #[default]
     Normal,
-    /// `synchronous=FULL`: every commit is on the disk (fsync) before it
-    /// returns, and survives a power loss too.
+    /// Every commit is on the disk (fsync) before it returns, and survives
+    /// a power loss too: `synchronous=FULL`; `synchronous_commit=on`.
     Full,
 }
 
+impl Durability {
+    /// As the URL says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Normal => "normal",
+            Durability::Full => "full",
+        }
+    }
+
+    /// The PostgreSQL connection parameter that gives it (URL-encoded
+    /// `options=-c synchronous_commit=...`, sent when a connection starts:
+    /// no statement, no round trip).
+    fn postgres_option(self) -> &'static str {
+        match self {
+            Durability::Normal => "options=-c%20synchronous_commit%3Doff",
+            Durability::Full => "options=-c%20synchronous_commit%3Don",
+        }
+    }
+}
+
+/// A database URL fit to print: a PostgreSQL password (in the authority or
+/// as `password=`) replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else { return url.to_owned() };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return url.to_owned();
+    }
+    if parsed.password().is_some() {
+        // Only a URL that cannot have a password refuses one.
+        let _ = parsed.set_password(Some("***"));
+    }
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.to_string(), if k == "password" { "***".to_owned() } else { v.to_string() }))
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
 /// Accepts `sqlite:PATH`, `sqlite://PATH`, a bare path, or a PostgreSQL
-/// URL; an SQLite URL's `durability=` is the store's and is taken out.
-fn normalize_url(url: &str) -> Result<(Backend, String, Durability)> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((Backend::Postgres, url.to_owned(), Durability::Normal));
-    }
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    // An in-memory database would lose every job with the process.
-    if path.is_empty() || path.contains("://") || path.starts_with(":memory:") {
-        return Err(StoreError::BadUrl(url.to_owned()));
-    }
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let mut durability = Durability::Normal;
+/// URL. `durability=` is the store's and is taken out of the URL (on
+/// PostgreSQL it becomes the connections' `synchronous_commit`); the other
+/// parameters stay.
+fn normalize_url(url: &str) -> Result<(Backend, String, Option<Durability>)> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut durability = None;
     let mut rest = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("durability", "normal")) => durability = Durability::Normal,
-            Some(("durability", "full")) => durability = Durability::Full,
+            Some(("durability", "normal")) => durability = Some(Durability::Normal),
+            Some(("durability", "full")) => durability = Some(Durability::Full),
             Some(("durability", _)) => return Err(StoreError::BadUrl(format!("{url} (durability is normal or full)"))),
             _ => rest.push(pair),
         }
     }
+    if base.starts_with("postgres://") || base.starts_with("postgresql://") {
+        rest.extend(durability.map(Durability::postgres_option));
+        let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+        return Ok((Backend::Postgres, url, durability));
+    }
+    let path = base.strip_prefix("sqlite://").or_else(|| base.strip_prefix("sqlite:")).unwrap_or(base);
+    // An in-memory database would lose every job with the process.
+    if path.is_empty() || path.contains("://") || path.starts_with(":memory:") {
+        return Err(StoreError::BadUrl(url.to_owned()));
+    }
     let mode = if rest.is_empty() { "mode=rwc".to_owned() } else { rest.join("&") };
-    Ok((Backend::Sqlite, format!("sqlite://{path}?{mode}"), durability))
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{mode}"), Some(durability.unwrap_or_default())))
 }
 
 #[cfg(test)]
@@ -654,16 +730,41 @@ mod tests {
         assert_eq!(sqlite("sqlite:a.db?mode=rw"), Some((Backend::Sqlite, "a.db".into())));
         assert_eq!(normalize_url("postgres://u@h/db").unwrap().0, Backend::Postgres);
         let durability = |u: &str| normalize_url(u).map(|(_, url, d)| (url, d)).ok();
-        assert_eq!(durability("a.db"), Some(("sqlite://a.db?mode=rwc".into(), Durability::Normal)));
+        assert_eq!(durability("a.db"), Some(("sqlite://a.db?mode=rwc".into(), Some(Durability::Normal))));
         assert_eq!(
             durability("sqlite:a.db?durability=full"),
-            Some(("sqlite://a.db?mode=rwc".into(), Durability::Full))
+            Some(("sqlite://a.db?mode=rwc".into(), Some(Durability::Full)))
         );
         assert_eq!(
             durability("sqlite:a.db?mode=rw&durability=normal"),
-            Some(("sqlite://a.db?mode=rw".into(), Durability::Normal))
+            Some(("sqlite://a.db?mode=rw".into(), Some(Durability::Normal)))
         );
-        for bad in ["", "sqlite::memory:", ":memory:", "mysql://h/db", "a.db?durability=always"] {
+        // PostgreSQL: the server's own unless the URL says, then the
+        // connections' option; the URL's other parameters stay.
+        assert_eq!(durability("postgres://u@h/db"), Some(("postgres://u@h/db".into(), None)));
+        assert_eq!(
+            durability("postgres://u@h/db?sslmode=disable&durability=normal"),
+            Some((
+                "postgres://u@h/db?sslmode=disable&options=-c%20synchronous_commit%3Doff".into(),
+                Some(Durability::Normal)
+            ))
+        );
+        assert_eq!(
+            durability("postgresql://u@h/db?durability=full"),
+            Some(("postgresql://u@h/db?options=-c%20synchronous_commit%3Don".into(), Some(Durability::Full)))
+        );
+        assert_eq!(redacted_url("postgres://me:hunter2@h:5432/db"), "postgres://me:***@h:5432/db");
+        assert_eq!(redacted_url("postgres://h/db?user=me&password=hunter2"), "postgres://h/db?user=me&password=***");
+        assert_eq!(redacted_url("postgres://me@h/db"), "postgres://me@h/db");
+        assert_eq!(redacted_url("sqlite:/tmp/a.db"), "sqlite:/tmp/a.db");
+        for bad in [
+            "",
+            "sqlite::memory:",
+            ":memory:",
+            "mysql://h/db",
+            "a.db?durability=always",
+            "postgres://h/db?durability=off",
+        ] {
             assert!(normalize_url(bad).is_err(), "{bad}");
         }
     }
