@@ -4,7 +4,9 @@
 //!
 //! Guarantees (those of [`WorkTx::take_claimed`], [`WorkTx::open_job`] and
 //! [`WorkTx::finish_dispatch`], which the embedded store, and PostgreSQL
-//! for a round of one job, run one by one):
+//! for a round of one job, run one by one; PostgreSQL journals a call of a
+//! job it opened and reads the job's messages and expressions in one
+//! statement, `WorkTx::finish_and_prefetch`):
 //! - A job is taken only under the same conditions, and on PostgreSQL its
 //!   row stays locked until the commit.
 //! - On PostgreSQL the round's job rows are locked in the order of their
@@ -139,7 +141,11 @@ impl WorkTx {
                     }
                     Take::Finished { job_id, tenant, dispatch_id, history } => {
                         let state = self.open_job(job_id, worker, stale_after).await?;
-                        let journaled = self.finish_dispatch(*dispatch_id, worker, job_id, tenant, history).await?;
+                        // Taken: what its batch reads comes with the journal.
+                        let journaled = match state {
+                            Some(_) => self.finish_and_prefetch(*dispatch_id, worker, job_id, tenant, history).await?,
+                            None => self.finish_dispatch(*dispatch_id, worker, job_id, tenant, history).await?,
+                        };
                         Taken { state, journaled }
                     }
                 });

@@ -31,7 +31,7 @@
 //! Which jobs are worked on is decided by [`JobState::RUNNABLE`], the one
 //! definition of the states in which a job's batches run.
 
-use super::sql::{SqlValue, Statement, Tx, args, statements};
+use super::sql::{Row, SqlValue, Statement, Tx, args, statements};
 use super::{
     Backend, HistoryEntry, NewEvent, NewMessage, Result, Store, StoredMessage, corrupt, from_json, insert_message,
     now_ms,
@@ -70,6 +70,25 @@ statements! {
                       UNION ALL SELECT 1 AS e, 0 AS id, body, job_id, tenant FROM expressions
                       WHERE job_id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))
                       ORDER BY e, id";
+    /// [`FINISH_DISPATCH`] then [`PREFETCH`] of its job, in one round trip,
+    /// for a job [`open_job_statement`] just took (its row is locked, so
+    /// the statement's snapshot, taken after the lock, reads the job as it
+    /// is). `$1`-`$14` as [`FINISH_DISPATCH`], `$15` now. The prefetch
+    /// skips dispatches, so it never reads the one the statement deletes;
+    /// `e = 2` marks a call journaled.
+    FINISH_AND_PREFETCH (Postgres) = "WITH
+            gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id),
+            added AS (
+                INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at,
+                                     ended_at, ok, result)
+                SELECT $3::text, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text, $10::bigint,
+                       $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone
+                RETURNING 2 AS e)
+        SELECT e, 0::bigint AS id, NULL::text AS body, NULL::text AS job_id, NULL::text AS tenant FROM added
+        UNION ALL SELECT 0, id, body, job_id, tenant FROM messages
+            WHERE job_id = $3 AND kind <> 'dispatch' AND due_at <= $15
+        UNION ALL SELECT 1, 0, body, job_id, tenant FROM expressions WHERE job_id = $3
+        ORDER BY e, id";
     LOCK_JOB = "UPDATE jobs SET updated_at = updated_at WHERE id = $1";
 }
 
@@ -361,20 +380,7 @@ impl WorkTx {
         tenant: &str,
         history: &HistoryEntry,
     ) -> Result<bool> {
-        let row = args![
-            job_id,
-            tenant,
-            &history.fei,
-            history.line.map(i64::from),
-            &history.participant,
-            &history.action,
-            history.params.to_string(),
-            i64::from(history.attempt),
-            history.started_at,
-            history.ended_at,
-            history.ok,
-            history.result.to_string(),
-        ];
+        let row = history_row(job_id, tenant, history);
         if self.tx.backend() == Backend::Postgres {
             let mut args = args![dispatch_id, worker];
             args.extend(row);
@@ -386,6 +392,38 @@ impl WorkTx {
         }
         self.tx.execute(&INSERT_HISTORY, row).await?;
         Ok(true)
+    }
+
+    /// [`WorkTx::finish_dispatch`], and [`WorkTx::prefetch`] of the job, in
+    /// one round trip on PostgreSQL: for a job [`WorkTx::open_job`] just
+    /// took, in the same transaction.
+    ///
+    /// # Errors
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
+    pub(super) async fn finish_and_prefetch(
+        &mut self,
+        dispatch_id: i64,
+        worker: &str,
+        job_id: &str,
+        tenant: &str,
+        history: &HistoryEntry,
+    ) -> Result<bool> {
+        if self.tx.backend() != Backend::Postgres {
+            return self.finish_dispatch(dispatch_id, worker, job_id, tenant, history).await;
+        }
+        let mut args = args![dispatch_id, worker];
+        args.extend(history_row(job_id, tenant, history));
+        args.push(SqlValue::from(now_ms()));
+        self.prefetched.insert(job_id.to_owned(), (Vec::new(), Vec::new()));
+        let mut journaled = false;
+        for row in self.tx.fetch_all(&FINISH_AND_PREFETCH, args).await? {
+            match row.int("e")? {
+                2 => journaled = true,
+                _ => self.keep_prefetched(&row)?,
+            }
+        }
+        Ok(journaled)
     }
 
     /// Queues a message for whoever processes the job next (waking other
@@ -420,28 +458,37 @@ impl WorkTx {
     /// A [`StoreError`](super::StoreError) when the database fails or a
     /// stored row cannot be read.
     pub async fn prefetch(&mut self, jobs: &[&str]) -> Result<()> {
+        // Those read with their call's outcome are read already.
+        let jobs: Vec<&str> = jobs.iter().copied().filter(|job| !self.prefetched.contains_key(*job)).collect();
         if self.tx.backend() != Backend::Postgres || jobs.is_empty() {
             return Ok(());
         }
-        let ids = serde_json::Value::from(jobs.to_vec()).to_string();
-        for &job in jobs {
+        let ids = serde_json::Value::from(jobs.clone()).to_string();
+        for job in jobs {
             self.prefetched.insert(job.to_owned(), (Vec::new(), Vec::new()));
         }
         for row in self.tx.fetch_all(&PREFETCH, args![ids, now_ms()]).await? {
-            let job = row.text("job_id")?;
-            let Some((messages, expressions)) = self.prefetched.get_mut(&job) else {
-                return Err(corrupt("prefetch", format!("read a job not asked for: {job}")));
-            };
-            if row.int("e")? == 1 {
-                expressions.push(from_json("expression", row.str("body")?)?);
-            } else {
-                messages.push(StoredMessage {
-                    id: row.int("id")?,
-                    message: from_json("message", row.str("body")?)?,
-                    job_id: job,
-                    tenant: row.text("tenant")?,
-                });
-            }
+            self.keep_prefetched(&row)?;
+        }
+        Ok(())
+    }
+
+    /// A row of [`PREFETCH`]'s shape (`e` 0 a due message, 1 an
+    /// expression), kept for its job, which must be one asked for.
+    fn keep_prefetched(&mut self, row: &Row) -> Result<()> {
+        let job = row.text("job_id")?;
+        let Some((messages, expressions)) = self.prefetched.get_mut(&job) else {
+            return Err(corrupt("prefetch", format!("read a job not asked for: {job}")));
+        };
+        if row.int("e")? == 1 {
+            expressions.push(from_json("expression", row.str("body")?)?);
+        } else {
+            messages.push(StoredMessage {
+                id: row.int("id")?,
+                message: from_json("message", row.str("body")?)?,
+                job_id: job,
+                tenant: row.text("tenant")?,
+            });
         }
         Ok(())
     }
@@ -527,4 +574,23 @@ impl WorkTx {
         self.tx.commit().await?;
         Ok(firsts)
     }
+}
+
+/// A call's history row as [`INSERT_HISTORY`] takes it (`$3`-`$14` of
+/// [`FINISH_DISPATCH`]).
+fn history_row(job_id: &str, tenant: &str, history: &HistoryEntry) -> Vec<SqlValue> {
+    args![
+        job_id,
+        tenant,
+        &history.fei,
+        history.line.map(i64::from),
+        &history.participant,
+        &history.action,
+        history.params.to_string(),
+        i64::from(history.attempt),
+        history.started_at,
+        history.ended_at,
+        history.ok,
+        history.result.to_string(),
+    ]
 }
