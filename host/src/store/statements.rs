@@ -57,6 +57,7 @@ pub fn statements(backend: Backend) -> Vec<Statement> {
         all.push(batches::withdraw_dispatches_statement(n));
         all.push(batches::withdraw_timers_statement(n));
         all.push(batches::upsert_expressions_statement(n));
+        all.push(batches::end_and_upsert_expressions_statement(n));
     }
     let both = [false, true];
     for (a, b, c) in both.into_iter().flat_map(|a| both.into_iter().flat_map(move |b| both.map(|c| (a, b, c)))) {
