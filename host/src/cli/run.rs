@@ -26,6 +26,7 @@ pub struct RunArgs {
     #[arg(long = "fields", value_name = "FILE.json")]
     fields_file: Option<PathBuf>,
     /// The database: sqlite:PATH (default: in the user's data directory) or postgres://...
+    /// (`?durability=normal|full`: what a commit survives, see the README)
     #[arg(long, env = "MASTERMIND_DB")]
     db: Option<String>,
     /// A secret participants may use: NAME=VALUE or NAME=@FILE.

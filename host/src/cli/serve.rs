@@ -17,6 +17,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MASTERMIND_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], api::DEFAULT_PORT)))]
     listen: SocketAddr,
     /// sqlite:PATH or postgres://...; an SQLite file in the data directory when absent.
+    /// `?durability=normal|full`: what a commit survives (see the README).
     #[arg(long, env = "MASTERMIND_DB")]
     db: Option<String>,
     /// How clients reach this server, for the webhook URLs it hands out

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
     /// The database the jobs are in: sqlite:PATH or postgres://...
+    /// (`?durability=normal|full`: what a commit survives, see the README)
     #[arg(long, env = "MASTERMIND_DB")]
     db: String,
     #[command(flatten)]
