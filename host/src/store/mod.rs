@@ -687,7 +687,9 @@ fn normalize_url(url: &str) -> Result<(Backend, String, Option<Durability>)> {
         match pair.split_once('=') {
             Some(("durability", "normal")) => durability = Some(Durability::Normal),
             Some(("durability", "full")) => durability = Some(Durability::Full),
-            Some(("durability", _)) => return Err(StoreError::BadUrl(format!("{url} (durability is normal or full)"))),
+            Some(("durability", _)) => {
+                return Err(StoreError::BadUrl(format!("{} (durability is normal or full)", redacted_url(url))));
+            }
             _ => rest.push(pair),
         }
     }
@@ -756,6 +758,8 @@ mod tests {
         assert_eq!(redacted_url("postgres://me:hunter2@h:5432/db"), "postgres://me:***@h:5432/db");
         assert_eq!(redacted_url("postgres://h/db?user=me&password=hunter2"), "postgres://h/db?user=me&password=***");
         assert_eq!(redacted_url("postgres://me@h/db"), "postgres://me@h/db");
+        let refused = normalize_url("postgres://me:hunter2@h/db?durability=off").unwrap_err().to_string();
+        assert!(refused.contains("me:***@h") && !refused.contains("hunter2"), "{refused}");
         assert_eq!(redacted_url("sqlite:/tmp/a.db"), "sqlite:/tmp/a.db");
         for bad in [
             "",
