@@ -126,6 +126,9 @@ pub enum StoreError {
     /// database would lose every job with the process).
     #[error("unsupported database URL '{0}': use sqlite:PATH or postgres://...")]
     BadUrl(String),
+    /// The database URL's `durability=` is neither `normal` nor `full`.
+    #[error("database URL '{0}': durability is normal or full")]
+    BadDurability(String),
     /// The embedded SQLite database (through rusqlite) failed or refused a
     /// statement.
     #[error("embedded database: {0}")]
@@ -654,18 +657,19 @@ impl Durability {
     }
 }
 
-/// A database URL fit to print: a PostgreSQL password (in the authority or
-/// as `password=`) replaced by `***`.
+/// A database URL fit to print: a password (in the authority or as
+/// `password=`) replaced by `***`; any other URL as given.
 pub fn redacted_url(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else { return url.to_owned() };
-    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+    let in_query = parsed.query_pairs().any(|(k, _)| k == "password");
+    if parsed.password().is_none() && !in_query {
         return url.to_owned();
     }
     if parsed.password().is_some() {
         // Only a URL that cannot have a password refuses one.
         let _ = parsed.set_password(Some("***"));
     }
-    if parsed.query_pairs().any(|(k, _)| k == "password") {
+    if in_query {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(k, v)| (k.to_string(), if k == "password" { "***".to_owned() } else { v.to_string() }))
@@ -688,7 +692,7 @@ fn normalize_url(url: &str) -> Result<(Backend, String, Option<Durability>)> {
             Some(("durability", "normal")) => durability = Some(Durability::Normal),
             Some(("durability", "full")) => durability = Some(Durability::Full),
             Some(("durability", _)) => {
-                return Err(StoreError::BadUrl(format!("{} (durability is normal or full)", redacted_url(url))));
+                return Err(StoreError::BadDurability(redacted_url(url)));
             }
             _ => rest.push(pair),
         }
@@ -701,7 +705,7 @@ fn normalize_url(url: &str) -> Result<(Backend, String, Option<Durability>)> {
     let path = base.strip_prefix("sqlite://").or_else(|| base.strip_prefix("sqlite:")).unwrap_or(base);
     // An in-memory database would lose every job with the process.
     if path.is_empty() || path.contains("://") || path.starts_with(":memory:") {
-        return Err(StoreError::BadUrl(url.to_owned()));
+        return Err(StoreError::BadUrl(redacted_url(url)));
     }
     let mode = if rest.is_empty() { "mode=rwc".to_owned() } else { rest.join("&") };
     Ok((Backend::Sqlite, format!("sqlite://{path}?{mode}"), Some(durability.unwrap_or_default())))
@@ -761,6 +765,9 @@ mod tests {
         let refused = normalize_url("postgres://me:hunter2@h/db?durability=off").unwrap_err().to_string();
         assert!(refused.contains("me:***@h") && !refused.contains("hunter2"), "{refused}");
         assert_eq!(redacted_url("sqlite:/tmp/a.db"), "sqlite:/tmp/a.db");
+        assert_eq!(redacted_url("/tmp/a.db"), "/tmp/a.db");
+        let unsupported = normalize_url("mysql://me:hunter2@h/db").unwrap_err().to_string();
+        assert!(unsupported.contains("me:***@h") && !unsupported.contains("hunter2"), "{unsupported}");
         for bad in [
             "",
             "sqlite::memory:",
