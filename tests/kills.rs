@@ -573,6 +573,18 @@ async fn sqlite_worker_killed_at_random_loses_nothing() {
     store.close().await;
 }
 
+/// `url` with a password: its own, or (the test server trusts loopback)
+/// one no output may contain, returned to check that.
+fn with_password(url: &str) -> (String, Option<String>) {
+    let mut parsed = url::Url::parse(url).unwrap();
+    if parsed.password().is_some() {
+        return (url.to_owned(), None);
+    }
+    let password = "pw-never-printed-7f3a";
+    parsed.set_password(Some(password)).unwrap();
+    (parsed.to_string(), Some(password.to_owned()))
+}
+
 /// A fresh PostgreSQL database, dropped at the end even if the test fails.
 struct Database {
     name: String,
@@ -618,7 +630,12 @@ async fn postgres_processes_killed_at_random_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&database.url).await.unwrap();
     let jobs = launch(&store, &receiver, &mut rng, 8000, 100..400).await;
-    let cluster = Cluster::new(&database.url, &receiver, dir.path()).await;
+    let mut cluster = Cluster::new(&database.url, &receiver, dir.path()).await;
+    // The processes commit with `durability=normal` (synchronous_commit
+    // off: a killed process must still lose nothing), through a URL with a
+    // password, which they must not print.
+    let (processes_url, password) = with_password(&database.url);
+    cluster.db = format!("{processes_url}?durability=normal");
 
     let mut processes = [Process::new("serve", true), Process::new("worker-1", false), Process::new("worker-2", false)];
     for process in &mut processes {
@@ -638,6 +655,14 @@ async fn postgres_processes_killed_at_random_lose_nothing() {
         cluster.kill(process).await;
     }
     check("postgres", &store, &jobs, &receiver, &kills).await;
+    {
+        let output = cluster.output.lock().unwrap();
+        let starts = output.iter().filter(|l| l.contains("durability normal") && l.contains(":***@")).count();
+        assert!(starts >= processes.len(), "each start names its durability, no password:\n{}", output.join("\n"));
+        if let Some(password) = password {
+            assert!(!output.iter().any(|l| l.contains(&password)), "a process printed the password");
+        }
+    }
     eprintln!("postgres: done {waited:.1?} after the last kill, {:.1?} in all", started.elapsed());
     cluster.raw.close().await;
     store.close().await;
