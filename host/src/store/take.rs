@@ -6,7 +6,7 @@
 //! [`WorkTx::finish_dispatch`], which the embedded store, and PostgreSQL
 //! for a round of one job, run one by one; PostgreSQL journals a call of a
 //! job it opened and reads the job's messages and expressions in one
-//! statement, `WorkTx::finish_and_prefetch`):
+//! statement):
 //! - A job is taken only under the same conditions, and on PostgreSQL its
 //!   row stays locked until the commit.
 //! - On PostgreSQL the round's job rows are locked in the order of their
@@ -142,10 +142,9 @@ impl WorkTx {
                     Take::Finished { job_id, tenant, dispatch_id, history } => {
                         let state = self.open_job(job_id, worker, stale_after).await?;
                         // Taken: what its batch reads comes with the journal.
-                        let journaled = match state {
-                            Some(_) => self.finish_and_prefetch(*dispatch_id, worker, job_id, tenant, history).await?,
-                            None => self.finish_dispatch(*dispatch_id, worker, job_id, tenant, history).await?,
-                        };
+                        let prefetch = state.is_some();
+                        let journaled =
+                            self.finish_dispatch(*dispatch_id, worker, job_id, tenant, history, prefetch).await?;
                         Taken { state, journaled }
                     }
                 });

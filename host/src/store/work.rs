@@ -45,18 +45,31 @@ use std::time::Duration;
 pub(super) static RUNNABLE: LazyLock<String> =
     LazyLock::new(|| JobState::RUNNABLE.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", "));
 
+/// The `WITH` parts that journal a finished call on PostgreSQL, shared by
+/// [`FINISH_DISPATCH`] and [`FINISH_AND_PREFETCH`]: `gone`, the dispatch
+/// (`$1`) deleted if still leased to the worker (`$2`), and `added`, its
+/// history row (`$3`-`$14`), inserted only then, answering `e = 2`.
+macro_rules! journal_call {
+    () => {
+        "gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id),
+        added AS (
+            INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at,
+                                 ended_at, ok, result)
+            SELECT $3::text, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text, $10::bigint,
+                   $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone
+            RETURNING 2 AS e)"
+    };
+}
+
 statements! {
     RELEASE_JOB = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
     TAKE_CLAIMED = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
                     WHERE id = $2 AND lease_owner = $3 RETURNING state";
     DELETE_DISPATCH = "DELETE FROM messages WHERE id = $1 AND lease_owner = $2";
     /// On PostgreSQL the dispatch's DELETE and the history's INSERT are one
-    /// statement (one round trip); it inserts only if the DELETE found the
-    /// dispatch, and reports the rows it inserted.
-    FINISH_DISPATCH (Postgres) = "WITH gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id)
-                      INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
-                      SELECT $3::text, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text, $10::bigint,
-                             $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone";
+    /// statement (one round trip, see [`journal_call`]); a row for the call
+    /// journaled.
+    FINISH_DISPATCH (Postgres) = concat!("WITH ", journal_call!(), " SELECT e FROM added");
     INSERT_HISTORY = "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
     DUE_MESSAGES = "SELECT id, body, job_id, tenant FROM messages
@@ -76,19 +89,12 @@ statements! {
     /// is). `$1`-`$14` as [`FINISH_DISPATCH`], `$15` now. The prefetch
     /// skips dispatches, so it never reads the one the statement deletes;
     /// `e = 2` marks a call journaled.
-    FINISH_AND_PREFETCH (Postgres) = "WITH
-            gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id),
-            added AS (
-                INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at,
-                                     ended_at, ok, result)
-                SELECT $3::text, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text, $10::bigint,
-                       $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone
-                RETURNING 2 AS e)
+    FINISH_AND_PREFETCH (Postgres) = concat!("WITH ", journal_call!(), "
         SELECT e, 0::bigint AS id, NULL::text AS body, NULL::text AS job_id, NULL::text AS tenant FROM added
         UNION ALL SELECT 0, id, body, job_id, tenant FROM messages
             WHERE job_id = $3 AND kind <> 'dispatch' AND due_at <= $15
         UNION ALL SELECT 1, 0, body, job_id, tenant FROM expressions WHERE job_id = $3
-        ORDER BY e, id";
+        ORDER BY e, id");
     LOCK_JOB = "UPDATE jobs SET updated_at = updated_at WHERE id = $1";
 }
 
@@ -368,10 +374,13 @@ impl WorkTx {
     /// Journals a participant call's outcome: deletes the dispatch and
     /// appends to history. Returns false (and stores nothing) when the
     /// dispatch is gone or leased to someone else (the step was cancelled
-    /// or taken over).
+    /// or taken over). With `prefetch`, for a job [`WorkTx::open_job`] just
+    /// took in this transaction, PostgreSQL also reads the job as
+    /// [`WorkTx::prefetch`] does, in the same round trip.
     ///
     /// # Errors
-    /// A [`StoreError`](super::StoreError) when the database fails.
+    /// A [`StoreError`](super::StoreError) when the database fails or a
+    /// stored row cannot be read.
     pub async fn finish_dispatch(
         &mut self,
         dispatch_id: i64,
@@ -379,45 +388,28 @@ impl WorkTx {
         job_id: &str,
         tenant: &str,
         history: &HistoryEntry,
+        prefetch: bool,
     ) -> Result<bool> {
         let row = history_row(job_id, tenant, history);
-        if self.tx.backend() == Backend::Postgres {
-            let mut args = args![dispatch_id, worker];
-            args.extend(row);
-            return Ok(self.tx.execute(&FINISH_DISPATCH, args).await? > 0);
-        }
-        let deleted = self.tx.execute(&DELETE_DISPATCH, args![dispatch_id, worker]).await?;
-        if deleted == 0 {
-            return Ok(false);
-        }
-        self.tx.execute(&INSERT_HISTORY, row).await?;
-        Ok(true)
-    }
-
-    /// [`WorkTx::finish_dispatch`], and [`WorkTx::prefetch`] of the job, in
-    /// one round trip on PostgreSQL: for a job [`WorkTx::open_job`] just
-    /// took, in the same transaction.
-    ///
-    /// # Errors
-    /// A [`StoreError`](super::StoreError) when the database fails or a
-    /// stored row cannot be read.
-    pub(super) async fn finish_and_prefetch(
-        &mut self,
-        dispatch_id: i64,
-        worker: &str,
-        job_id: &str,
-        tenant: &str,
-        history: &HistoryEntry,
-    ) -> Result<bool> {
         if self.tx.backend() != Backend::Postgres {
-            return self.finish_dispatch(dispatch_id, worker, job_id, tenant, history).await;
+            let deleted = self.tx.execute(&DELETE_DISPATCH, args![dispatch_id, worker]).await?;
+            if deleted == 0 {
+                return Ok(false);
+            }
+            self.tx.execute(&INSERT_HISTORY, row).await?;
+            return Ok(true);
         }
         let mut args = args![dispatch_id, worker];
-        args.extend(history_row(job_id, tenant, history));
-        args.push(SqlValue::from(now_ms()));
-        self.prefetched.insert(job_id.to_owned(), (Vec::new(), Vec::new()));
+        args.extend(row);
+        let statement = if prefetch {
+            args.push(SqlValue::from(now_ms()));
+            self.prefetched.insert(job_id.to_owned(), (Vec::new(), Vec::new()));
+            &FINISH_AND_PREFETCH
+        } else {
+            &FINISH_DISPATCH
+        };
         let mut journaled = false;
-        for row in self.tx.fetch_all(&FINISH_AND_PREFETCH, args).await? {
+        for row in self.tx.fetch_all(statement, args).await? {
             match row.int("e")? {
                 2 => journaled = true,
                 _ => self.keep_prefetched(&row)?,
@@ -458,9 +450,12 @@ impl WorkTx {
     /// A [`StoreError`](super::StoreError) when the database fails or a
     /// stored row cannot be read.
     pub async fn prefetch(&mut self, jobs: &[&str]) -> Result<()> {
+        if self.tx.backend() != Backend::Postgres {
+            return Ok(());
+        }
         // Those read with their call's outcome are read already.
         let jobs: Vec<&str> = jobs.iter().copied().filter(|job| !self.prefetched.contains_key(*job)).collect();
-        if self.tx.backend() != Backend::Postgres || jobs.is_empty() {
+        if jobs.is_empty() {
             return Ok(());
         }
         let ids = serde_json::Value::from(jobs.clone()).to_string();
