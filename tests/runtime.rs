@@ -528,11 +528,11 @@ on_both!(a_transactions_events_are_numbered_per_job, |h| {
     assert_eq!(tx.append_events("ev-b", "test", rows("b", 40), 1000), 1);
     tx.append_events("ev-c", "test", Vec::new(), 1000);
     tx.append_events("ev-a", "test", rows("a2", 30), 1000);
-    assert_eq!(tx.commit().await.unwrap(), vec![1, 1, 0, 4]);
+    assert_eq!(tx.commit().await.unwrap().events, vec![1, 1, 0, 4]);
 
     let mut tx = store.begin_work().await.unwrap();
     tx.append_events("ev-b", "test", rows("b2", 2), 1000);
-    assert_eq!(tx.commit().await.unwrap(), vec![41]);
+    assert_eq!(tx.commit().await.unwrap().events, vec![41]);
 
     let texts = |events: Vec<(String, serde_json::Value)>| -> Vec<String> {
         events.into_iter().map(|(_, data)| data["text"].as_str().unwrap().to_owned()).collect()

@@ -125,8 +125,8 @@ struct After {
     /// The calls the batches leased to this process, each counted against
     /// its tenant since its batch was staged.
     dispatches: Vec<(StoredMessage, Claimed)>,
-    /// Per batch staged and not yet flushed, the claims of the calls it
-    /// leases (`WorkTx::stage`).
+    /// Per batch staged, in order, the claims of the calls it leases
+    /// (`WorkTx::stage`), paired at the commit with what it stored.
     staged: Vec<Vec<Claimed>>,
     /// A lease was released: messages that arrived meanwhile are claimed
     /// by the claim loop.
@@ -323,32 +323,24 @@ impl Engine {
                     opened.push((work, o));
                 }
             }
-            if cache.is_none() {
-                let jobs: Vec<&str> = opened.iter().map(|(w, _)| w.job_id()).collect();
-                tx.prefetch(&jobs).await?;
-            }
             for (work, o) in opened {
                 self.batch(&mut tx, work.job_id(), work.tenant(), o, cache.as_deref_mut(), &mut after).await?;
             }
-            self.flush(&mut tx, &mut after).await?;
+            tx.flush(&self.worker_id).await?;
             rest = later;
         }
-        after.numbers = tx.commit().await?;
-        Ok(after)
-    }
-
-    /// Writes the staged batches; their leased calls are started after the
-    /// commit, their withdrawn ones aborted.
-    async fn flush(&self, tx: &mut WorkTx, after: &mut After) -> Result<(), StoreError> {
-        let written = tx.flush(&self.worker_id).await?;
-        for (written, claims) in written.into_iter().zip(std::mem::take(&mut after.staged)) {
+        let committed = tx.commit().await?;
+        after.numbers = committed.events;
+        // The leased calls are started after the commit, the withdrawn ones
+        // aborted.
+        for (written, claims) in committed.written.into_iter().zip(std::mem::take(&mut after.staged)) {
             after.withdrawn.extend(written.withdrawn);
             after.dispatches.extend(written.dispatches.into_iter().zip(claims));
             // Calls left unleased: this process's claim loop looks again
             // when it has room (the others were woken by the flush).
             after.wake |= written.unleased;
         }
-        Ok(())
+        Ok(after)
     }
 
     /// What taking `work`'s job gave (`taken`) says whether its batch

@@ -14,9 +14,9 @@
 //!   flushed: a call leased to this worker but never started would stay
 //!   leased to a live worker.
 //!
-//! On PostgreSQL, where every statement is a network round trip, all the
-//! staged batches — every job of a group commit — are written by one
-//! statement: its rows travel as JSON arrays (`jsonb_to_recordset`), so its
+//! On PostgreSQL all the staged batches — every job of a group commit —
+//! are written by one statement (not one per job and kind of change, each
+//! planned and run on its own): its rows travel as JSON arrays (`jsonb_to_recordset`), so its
 //! text is fixed whatever the number of rows, and a data-modifying `WITH`
 //! runs each kind of change on the statement's one snapshot (so a delete
 //! never sees a row the same statement inserts: the order above holds).
@@ -25,17 +25,22 @@
 //! guesses it returns 100 rows) hashes it and scans the whole table.
 //! The embedded store runs each batch's statements in place, which costs
 //! microseconds each; so does PostgreSQL for a transaction of one batch (a
-//! sequential step), where the small statements' round trips cost about
-//! what the one statement's work does (its server time was 0.21-0.29 ms in
-//! PostgreSQL's log, the three small ones' 0.1 ms plus two round trips),
-//! except that there a batch's ended expressions are deleted by the
-//! statement that stores its expressions (one round trip fewer).
+//! sequential step): its small statements cost no round trip of their own
+//! (they travel with the commit, `store::postgres`), and the one
+//! statement's work is more than theirs (0.21-0.29 ms in PostgreSQL's log
+//! against about 0.1 ms). There a batch's ended expressions are deleted by
+//! the statement that stores its expressions.
+//!
+//! What a flush wrote (the calls it leased, the ones it withdrew) is read
+//! from the statements' answers once the transaction commits
+//! ([`Flushed::written`]), so nothing waits for them before.
 
-use super::sql::{SqlValue, Statement, Tx, args, statements};
+use super::sql::{Answers, Sent, SqlValue, Statement, Tx, args, statements};
 use super::work::{PerRowCount, ROWS_PER_STATEMENT, marks};
-use super::{Backend, BatchChanges, Result, StoredMessage, WorkTx, corrupt, insert_message, message_fei, now_ms};
+use super::{Backend, BatchChanges, Result, StoredMessage, WorkTx, corrupt, message_fei, now_ms, send_message};
 use crate::model::Message;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 /// A job's batch, staged until the flush.
 pub(super) struct Staged {
@@ -208,27 +213,28 @@ impl WorkTx {
     }
 
     /// Writes every staged batch (see the module documentation), leasing
-    /// their first calls to `worker`; what each stored, in staging order.
+    /// their first calls to `worker`; what each stored is known once the
+    /// transaction commits ([`WorkTx::commit`]).
     ///
     /// # Errors
     /// A [`StoreError`](super::StoreError) when the database fails or a
     /// stored row cannot be read: then the transaction must be dropped.
-    pub async fn flush(&mut self, worker: &str) -> Result<Vec<Written>> {
+    pub async fn flush(&mut self, worker: &str) -> Result<()> {
         let staged = std::mem::take(&mut self.staged);
         // What was read ahead may be what these batches change.
         self.prefetched.clear();
         // One batch (a sequential step) goes faster through the small
         // statements, as on SQLite.
-        let written = if self.tx.backend() == Backend::Postgres && staged.len() > 1 {
-            write_group(&mut self.tx, &staged, worker).await?
+        if self.tx.backend() == Backend::Postgres && staged.len() > 1 {
+            let flushed = write_group(&mut self.tx, &staged, worker).await?;
+            self.flushed.push(flushed);
         } else {
-            let mut written = Vec::with_capacity(staged.len());
             for batch in &staged {
-                written.push(write_one(&mut self.tx, batch, worker).await?);
+                let flushed = write_one(&mut self.tx, batch, worker).await?;
+                self.flushed.push(flushed);
             }
-            written
-        };
-        if written.iter().any(|w| w.unleased) {
+        }
+        if self.flushed.iter().any(Flushed::unleased) {
             self.tx.wake_others_on_commit();
         }
         for batch in staged {
@@ -239,16 +245,76 @@ impl WorkTx {
                 change,
             }));
         }
-        Ok(written)
+        Ok(())
+    }
+}
+
+/// Batches flushed: the statements whose answers tell what they stored.
+pub(super) enum Flushed {
+    /// One batch, written by its own statements ([`write_one`]).
+    One {
+        /// The call-withdrawing statements (they answer the calls' ids).
+        withdrawn: Vec<Sent>,
+        /// The calls leased to the worker: each one's INSERT (it answers
+        /// the row's id) and what it stored.
+        leased: Vec<(Sent, StoredMessage)>,
+        unleased: bool,
+    },
+    /// Several batches, written by one statement ([`write_group`]).
+    Group(Box<Grouped>),
+}
+
+/// [`WRITE_GROUP`]'s answer to read, and how to read it.
+pub(super) struct Grouped {
+    sent: Sent,
+    /// The batches, in staging order: job and tenant.
+    batches: Vec<(String, String)>,
+    /// Each leased call's batch, by job and step (one call per step in a
+    /// batch), and its message.
+    leased_by: HashMap<(String, Option<String>), (usize, Message)>,
+    unleased: Vec<bool>,
+}
+
+impl Flushed {
+    fn unleased(&self) -> bool {
+        match self {
+            Flushed::One { unleased, .. } => *unleased,
+            Flushed::Group(g) => g.unleased.iter().any(|u| *u),
+        }
+    }
+
+    /// What the batches stored, in staging order, as the commit answered.
+    pub(super) fn written(flushed: Vec<Flushed>, answers: &mut Answers) -> Result<Vec<Written>> {
+        let mut all = Vec::with_capacity(flushed.len());
+        for f in flushed {
+            match f {
+                Flushed::One { withdrawn, leased, unleased } => {
+                    let mut written = Written { unleased, ..Written::default() };
+                    for sent in withdrawn {
+                        for row in answers.take(sent)?.0 {
+                            written.withdrawn.push(row.int("id")?);
+                        }
+                    }
+                    for (sent, mut stored) in leased {
+                        let row = answers.take(sent)?.0.into_iter().next();
+                        stored.id = row.ok_or_else(|| corrupt("batch", "a call was not stored"))?.int("id")?;
+                        written.dispatches.push(stored);
+                    }
+                    all.push(written);
+                }
+                Flushed::Group(group) => all.extend(group.written(answers)?),
+            }
+        }
+        Ok(all)
     }
 }
 
 /// One batch, a statement per kind of change (the embedded store; a
 /// PostgreSQL transaction of one batch).
-async fn write_one(tx: &mut Tx, batch: &Staged, worker: &str) -> Result<Written> {
+async fn write_one(tx: &mut Tx, batch: &Staged, worker: &str) -> Result<Flushed> {
     let (job_id, tenant, changes) = (&batch.job_id, &batch.tenant, &batch.changes);
     for ids in changes.consumed.chunks(ROWS_PER_STATEMENT) {
-        tx.execute(DELETE_MESSAGES.rows(ids.len()), ids.iter().map(|id| SqlValue::from(*id)).collect()).await?;
+        tx.queue(DELETE_MESSAGES.rows(ids.len()), ids.iter().map(|id| SqlValue::from(*id)).collect()).await?;
     }
     // On PostgreSQL, with the first upsert when there is one (a round trip).
     let mut removals = changes.removals.as_slice();
@@ -256,16 +322,14 @@ async fn write_one(tx: &mut Tx, batch: &Staged, worker: &str) -> Result<Written>
         removals = &[];
     }
     for feis in removals.chunks(ROWS_PER_STATEMENT) {
-        tx.execute(DELETE_EXPRESSIONS.rows(feis.len()), job_and(job_id, feis)).await?;
+        tx.queue(DELETE_EXPRESSIONS.rows(feis.len()), job_and(job_id, feis)).await?;
     }
-    let mut written = Written::default();
+    let mut withdrawn = Vec::new();
     for feis in changes.withdrawn_dispatches.chunks(ROWS_PER_STATEMENT) {
-        for row in tx.fetch_all(WITHDRAW_DISPATCHES.rows(feis.len()), job_and(job_id, feis)).await? {
-            written.withdrawn.push(row.int("id")?);
-        }
+        withdrawn.push(tx.send(WITHDRAW_DISPATCHES.rows(feis.len()), job_and(job_id, feis)).await?);
     }
     for feis in changes.withdrawn_timers.chunks(ROWS_PER_STATEMENT) {
-        tx.execute(WITHDRAW_TIMERS.rows(feis.len()), job_and(job_id, feis)).await?;
+        tx.queue(WITHDRAW_TIMERS.rows(feis.len()), job_and(job_id, feis)).await?;
     }
     for (chunk, exprs) in changes.upserts.chunks(ROWS_PER_STATEMENT).enumerate() {
         let mut args = args![job_id, tenant];
@@ -280,28 +344,30 @@ async fn write_one(tx: &mut Tx, batch: &Staged, worker: &str) -> Result<Written>
             args.push(SqlValue::from(&e.fei.0));
             args.push(SqlValue::from(serde_json::to_string(e).map_err(|e| corrupt("expression", e))?));
         }
-        tx.execute(statement, args).await?;
+        tx.queue(statement, args).await?;
     }
+    let (mut leased, mut unleased) = (Vec::new(), false);
     for m in &changes.messages {
         let is_dispatch = matches!(m.message, Message::Dispatch(_));
-        let lease = is_dispatch && written.dispatches.len() < batch.leased;
-        written.unleased |= is_dispatch && !lease;
-        let id = insert_message(tx, job_id, tenant, m, lease.then_some(worker)).await?;
-        if lease {
-            written.dispatches.push(stored(id, batch, &m.message));
+        let lease = is_dispatch && leased.len() < batch.leased;
+        unleased |= is_dispatch && !lease;
+        let sent = send_message(tx, job_id, tenant, m, lease.then_some(worker)).await?;
+        match lease {
+            true => leased.push((sent, stored(0, batch, &m.message))),
+            false => tx.forget(sent),
         }
     }
     if let Some(state) = changes.job_state {
         let finished = state.is_final().then(now_ms);
-        tx.execute(&SET_JOB_STATE, args![state.as_str(), finished, job_id]).await?;
+        tx.queue(&SET_JOB_STATE, args![state.as_str(), finished, job_id]).await?;
     }
     if let Some(fields) = &changes.job_fields {
-        tx.execute(&SET_JOB_FIELDS, args![Value::Object(fields.clone()).to_string(), job_id]).await?;
+        tx.queue(&SET_JOB_FIELDS, args![Value::Object(fields.clone()).to_string(), job_id]).await?;
     }
     if let Some(error) = &changes.job_error {
-        tx.execute(&SET_JOB_ERROR, args![error_text(error.as_ref()), job_id]).await?;
+        tx.queue(&SET_JOB_ERROR, args![error_text(error.as_ref()), job_id]).await?;
     }
-    Ok(written)
+    Ok(Flushed::One { withdrawn, leased, unleased })
 }
 
 fn job_and(job_id: &str, feis: &[String]) -> Vec<SqlValue> {
@@ -319,12 +385,11 @@ fn stored(id: i64, batch: &Staged, message: &Message) -> StoredMessage {
 }
 
 /// Every staged batch on PostgreSQL, in one statement ([`WRITE_GROUP`]).
-async fn write_group(tx: &mut Tx, staged: &[Staged], worker: &str) -> Result<Vec<Written>> {
+async fn write_group(tx: &mut Tx, staged: &[Staged], worker: &str) -> Result<Flushed> {
     let (mut consumed, mut ended, mut withdrawn, mut timers) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut upserts, mut messages, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut written: Vec<Written> = staged.iter().map(|_| Written::default()).collect();
-    // Each leased call's batch, by job and step (one call per step in a batch).
-    let mut leased_by = std::collections::HashMap::new();
+    let mut unleased = vec![false; staged.len()];
+    let mut leased_by = HashMap::new();
     let now = now_ms();
     for (i, batch) in staged.iter().enumerate() {
         let (job, c) = (batch.job_id.as_str(), &batch.changes);
@@ -340,7 +405,7 @@ async fn write_group(tx: &mut Tx, staged: &[Staged], worker: &str) -> Result<Vec
         for m in &c.messages {
             let is_dispatch = matches!(m.message, Message::Dispatch(_));
             let lease = is_dispatch && leased < batch.leased;
-            written[i].unleased |= is_dispatch && !lease;
+            unleased[i] |= is_dispatch && !lease;
             if lease {
                 leased += 1;
                 leased_by.insert((job.to_owned(), message_fei(&m.message)), (i, m.message.clone()));
@@ -373,27 +438,39 @@ async fn write_group(tx: &mut Tx, staged: &[Staged], worker: &str) -> Result<Vec
         array(messages),
         array(jobs),
     ];
-    let index: std::collections::HashMap<&str, usize> =
-        staged.iter().enumerate().map(|(i, b)| (b.job_id.as_str(), i)).collect();
-    for row in tx.fetch_all(&WRITE_GROUP, args).await? {
-        let (id, job) = (row.int("id")?, row.text("job_id")?);
-        match row.str("what")? {
-            "withdrawn" => {
-                let i = index.get(job.as_str()).ok_or_else(|| corrupt("batch", "withdrew another job's call"))?;
-                written[*i].withdrawn.push(id);
-            }
-            _ => {
-                let fei = row.opt_text("fei")?;
-                let (i, message) = leased_by
-                    .remove(&(job.clone(), fei))
-                    .ok_or_else(|| corrupt("batch", format!("leased a call it did not journal: {job}")))?;
-                written[i].dispatches.push(stored(id, &staged[i], &message));
+    let sent = tx.send(&WRITE_GROUP, args).await?;
+    let batches = staged.iter().map(|b| (b.job_id.clone(), b.tenant.clone())).collect();
+    Ok(Flushed::Group(Box::new(Grouped { sent, batches, leased_by, unleased })))
+}
+
+impl Grouped {
+    /// Each batch's [`Written`], from the statement's answer.
+    fn written(mut self, answers: &mut Answers) -> Result<Vec<Written>> {
+        let mut written: Vec<Written> =
+            self.unleased.iter().map(|&unleased| Written { unleased, ..Written::default() }).collect();
+        let index: HashMap<&str, usize> = self.batches.iter().enumerate().map(|(i, b)| (b.0.as_str(), i)).collect();
+        for row in answers.take(self.sent)?.0 {
+            let (id, job) = (row.int("id")?, row.text("job_id")?);
+            match row.str("what")? {
+                "withdrawn" => {
+                    let i = index.get(job.as_str()).ok_or_else(|| corrupt("batch", "withdrew another job's call"))?;
+                    written[*i].withdrawn.push(id);
+                }
+                _ => {
+                    let fei = row.opt_text("fei")?;
+                    let (i, message) = self
+                        .leased_by
+                        .remove(&(job.clone(), fei))
+                        .ok_or_else(|| corrupt("batch", format!("leased a call it did not journal: {job}")))?;
+                    let (job_id, tenant) = self.batches[i].clone();
+                    written[i].dispatches.push(StoredMessage { id, job_id, tenant, message });
+                }
             }
         }
+        // In each batch's order (ids grow in insertion order).
+        for w in &mut written {
+            w.dispatches.sort_by_key(|d| d.id);
+        }
+        Ok(written)
     }
-    // In each batch's order (ids grow in insertion order).
-    for w in &mut written {
-        w.dispatches.sort_by_key(|d| d.id);
-    }
-    Ok(written)
 }

@@ -17,15 +17,16 @@
 //!
 //! The two databases number differently, each the cheaper way for it. On
 //! PostgreSQL one statement reads each job's largest number and inserts
-//! after it, for every job of the transaction at once (one round trip per
-//! 32 events, not one per job). On SQLite such a statement reads the table
+//! after it, for every job of the transaction at once (one statement per
+//! 32 events, not one per job), and its numbers are read after the commit:
+//! the statements, each job's retention and the `COMMIT` travel together. On SQLite such a statement reads the table
 //! it writes and returns rows, and SQLite answers both by building a
 //! temporary table for each batch (a tenth of the committer's time in a
 //! profile): it reads each job's largest number first and inserts plain
 //! rows instead (docs/benchmarks.md).
 
 use super::Backend;
-use super::sql::{SqlValue, Statement, Tx, args, statements};
+use super::sql::{Answers, Sent, SqlValue, Statement, Tx, args, statements};
 use super::work::{PerRowCount, ROWS_PER_STATEMENT};
 use super::{NewEvent, Result, corrupt, now_ms};
 use std::collections::HashMap;
@@ -33,6 +34,10 @@ use std::collections::HashMap;
 statements! {
     LAST_EVENT (Sqlite) = "SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1";
     DELETE_OLD_EVENTS = "DELETE FROM events WHERE job_id = $1 AND seq <= $2";
+    /// All but the newest `$2` events of job `$1`: sent after its rows,
+    /// without waiting for their numbers (PostgreSQL).
+    KEEP_NEWEST_EVENTS (Postgres) = "DELETE FROM events
+        WHERE job_id = $1 AND seq <= (SELECT MAX(seq) FROM events WHERE job_id = $1) - $2";
 }
 
 /// SQLite's INSERT of `rows` events numbered from `$4`: `$1` job, `$2`
@@ -89,19 +94,63 @@ pub(super) struct Pending {
     pub(super) keep: usize,
 }
 
+/// Where each append's events were numbered: known at once on SQLite,
+/// from the commit's answers on PostgreSQL.
+pub(super) enum Numbering {
+    Known(Vec<i64>),
+    /// Each statement's answer (each job's first and last number in it),
+    /// and each append's first row: its statement and its place among its
+    /// job's rows there (None: no rows).
+    Sent {
+        statements: Vec<Sent>,
+        first_rows: Vec<Option<(usize, i64)>>,
+    },
+}
+
 /// Stores `pending` (several jobs', a job possibly more than once), each
 /// numbered after what its job had, in order, and applies each job's
-/// retention. Returns each one's first number (0 when it has no events).
-pub(super) async fn append(tx: &mut Tx, pending: &[Pending]) -> Result<Vec<i64>> {
+/// retention.
+pub(super) async fn append(tx: &mut Tx, pending: &[Pending]) -> Result<Numbering> {
     match tx.backend() {
         Backend::Sqlite => {
             let mut firsts = Vec::with_capacity(pending.len());
             for p in pending {
                 firsts.push(append_one(tx, p).await?);
             }
-            Ok(firsts)
+            Ok(Numbering::Known(firsts))
         }
         Backend::Postgres => append_all(tx, pending).await,
+    }
+}
+
+impl Numbering {
+    /// Each append's first number (0 when it has no events), `pending`
+    /// being what was appended.
+    pub(super) fn firsts(self, pending: &[Pending], answers: &mut Answers) -> Result<Vec<i64>> {
+        let (statements, first_rows) = match self {
+            Numbering::Known(firsts) => return Ok(firsts),
+            Numbering::Sent { statements, first_rows } => (statements, first_rows),
+        };
+        // Per statement, each job's number before it (its first minus one).
+        let mut bases: Vec<HashMap<String, i64>> = Vec::with_capacity(statements.len());
+        for sent in statements {
+            let mut base = HashMap::new();
+            for stored in answers.take(sent)?.0 {
+                base.insert(stored.text("job_id")?, stored.int("first")? - 1);
+            }
+            bases.push(base);
+        }
+        pending
+            .iter()
+            .zip(first_rows)
+            .map(|(p, first)| match first {
+                None => Ok(0),
+                Some((statement, k)) => bases[statement]
+                    .get(&p.job_id)
+                    .map(|base| base + k)
+                    .ok_or_else(|| corrupt("events", "a job's events were not stored")),
+            })
+            .collect()
     }
 }
 
@@ -136,16 +185,13 @@ async fn drop_old(tx: &mut Tx, job_id: &str, last: i64, keep: usize) -> Result<(
 }
 
 /// PostgreSQL: every job's rows in statements of [`ROWS_PER_STATEMENT`],
-/// each row numbered in the statement after its job's largest.
-async fn append_all(tx: &mut Tx, pending: &[Pending]) -> Result<Vec<i64>> {
-    // Each row with its append; each append's first row, by statement and
-    // place among its job's rows in that statement.
+/// each row numbered in the statement after its job's largest, then each
+/// job's retention; all sent, their answers read after the commit.
+async fn append_all(tx: &mut Tx, pending: &[Pending]) -> Result<Numbering> {
     let rows: Vec<(usize, &NewEvent)> =
         pending.iter().enumerate().flat_map(|(i, p)| p.rows.iter().map(move |r| (i, r))).collect();
-    let mut first_row: Vec<Option<(usize, i64)>> = vec![None; pending.len()];
-    // Per statement, each job's number before it (its first minus one).
-    let mut bases: Vec<HashMap<&str, i64>> = Vec::new();
-    let mut last: HashMap<&str, i64> = HashMap::new();
+    let mut first_rows: Vec<Option<(usize, i64)>> = vec![None; pending.len()];
+    let mut statements = Vec::new();
     let now = now_ms();
     for (statement, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
         let mut offsets: HashMap<&str, i64> = HashMap::new();
@@ -154,7 +200,7 @@ async fn append_all(tx: &mut Tx, pending: &[Pending]) -> Result<Vec<i64>> {
             let p = &pending[*i];
             let k = offsets.entry(p.job_id.as_str()).or_default();
             *k += 1;
-            first_row[*i].get_or_insert((statement, *k));
+            first_rows[*i].get_or_insert((statement, *k));
             args.extend([
                 SqlValue::from(&p.job_id),
                 SqlValue::from(&p.tenant),
@@ -163,32 +209,14 @@ async fn append_all(tx: &mut Tx, pending: &[Pending]) -> Result<Vec<i64>> {
                 SqlValue::from(&row.body),
             ]);
         }
-        let mut base = HashMap::new();
-        for stored in tx.fetch_all(APPEND_JOBS.rows(chunk.len()), args).await? {
-            let job = stored.text("job_id")?;
-            let Some((job, _)) = offsets.get_key_value(job.as_str()) else {
-                return Err(corrupt("events", format!("stored for a job not appended: {job}")));
-            };
-            base.insert(*job, stored.int("first")? - 1);
-            last.insert(job, stored.int("last")?);
-        }
-        bases.push(base);
+        statements.push(tx.send(APPEND_JOBS.rows(chunk.len()), args).await?);
     }
-    for p in pending {
-        // Once per job, after all its rows.
-        if let Some(last) = last.remove(p.job_id.as_str()) {
-            drop_old(tx, &p.job_id, last, p.keep).await?;
+    // Once per job, after all its rows.
+    let mut kept = std::collections::HashSet::new();
+    for p in pending.iter().rev() {
+        if !p.rows.is_empty() && kept.insert(p.job_id.as_str()) {
+            tx.queue(&KEEP_NEWEST_EVENTS, args![&p.job_id, p.keep.max(1) as i64]).await?;
         }
     }
-    pending
-        .iter()
-        .zip(first_row)
-        .map(|(p, first)| match first {
-            None => Ok(0),
-            Some((statement, k)) => bases[statement]
-                .get(p.job_id.as_str())
-                .map(|base| base + k)
-                .ok_or_else(|| corrupt("events", "a job's events were not stored")),
-        })
-        .collect()
+    Ok(Numbering::Sent { statements, first_rows })
 }

@@ -165,19 +165,19 @@ impl Store {
                 insert_message(&mut tx, id, tenant, message, None).await?;
                 tx.wake_others_on_commit();
             }
-            let seq = match &t.event {
-                Some(event) => {
-                    let pending = Pending {
-                        job_id: id.to_owned(),
-                        tenant: tenant.to_owned(),
-                        rows: vec![event.clone()],
-                        keep: t.keep_events,
-                    };
-                    super::events::append(&mut tx, std::slice::from_ref(&pending)).await?.first().copied()
-                }
-                None => None,
+            let Some(event) = &t.event else {
+                tx.commit().await?;
+                return Ok(Controlled::Made(index, None));
             };
-            tx.commit().await?;
+            let pending = [Pending {
+                job_id: id.to_owned(),
+                tenant: tenant.to_owned(),
+                rows: vec![event.clone()],
+                keep: t.keep_events,
+            }];
+            let numbering = super::events::append(&mut tx, &pending).await?;
+            let mut answers = tx.commit_answering().await?;
+            let seq = numbering.firsts(&pending, &mut answers)?.first().copied();
             return Ok(Controlled::Made(index, seq));
         }
         let row = tx.fetch_optional(&JOB_STATE, args![id, tenant]).await?;

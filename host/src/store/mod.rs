@@ -56,6 +56,7 @@ mod jobs;
 mod listing;
 mod locks;
 mod notifications;
+mod postgres;
 pub(crate) mod sql;
 mod statements;
 mod take;
@@ -91,7 +92,7 @@ pub use tenants::{AdminTokenChange, TenantRecord, TokenRecord};
 pub use triggers::TriggerRecord;
 pub use uploads::{COMPILING, FAILED, READY, UploadRecord};
 pub use webhooks::WebhookRecord;
-pub use work::WorkTx;
+pub use work::{Committed, WorkTx};
 
 use crate::model::{Expression, Fields, JobState, Message, StepError};
 use serde_json::Value;
@@ -104,11 +105,16 @@ use std::time::Duration;
 /// back); a failed [`WorkTx`] is dropped by its caller, which rolls it back.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A statement or a connection failed through sqlx (PostgreSQL's
-    /// driver, and SQLite's while migrating), or a row a statement must
-    /// return was missing.
+    /// A connection failed through sqlx (while migrating, or listening
+    /// for wake-ups).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A PostgreSQL statement or connection failed.
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had (the pool waited its time).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The migrations could not be applied when the store was opened.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -375,8 +381,9 @@ impl Store {
     /// # Errors
     /// [`StoreError::BadUrl`] for a URL of neither kind (or an in-memory
     /// SQLite database); [`StoreError::Migrate`] when a migration fails;
-    /// [`StoreError::Database`] or [`StoreError::Embedded`] when the
-    /// database cannot be reached or opened.
+    /// [`StoreError::Database`], [`StoreError::Postgres`] or
+    /// [`StoreError::Embedded`] when the database cannot be reached or
+    /// opened.
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let (backend, url, durability) = normalize_url(url)?;
@@ -391,15 +398,13 @@ impl Store {
                 sql::open_embedded(sqlite_path(&url), durability.unwrap_or_default())?
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
-                    // A broken connection fails its statement and is replaced;
-                    // a ping before every statement would double round trips.
-                    .test_before_acquire(false)
-                    .connect(&url)
-                    .await?;
-                sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+                // sqlx runs the migrations; the store's statements go
+                // through its own pool (see postgres.rs).
+                let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+                let migrated = sqlx::migrate!("../migrations/postgres").run(&pool).await;
+                pool.close().await;
+                migrated?;
+                let pool = postgres::PgPool::connect(&url).await?;
                 let wakeup = wakeup::Wakeup::start(pool.clone());
                 Db::Pool(pool, wakeup)
             }
@@ -416,7 +421,8 @@ impl Store {
     /// (on PostgreSQL the server's own setting unless the URL chose).
     ///
     /// # Errors
-    /// [`StoreError::Database`] when the database cannot be asked.
+    /// [`StoreError::Postgres`] or [`StoreError::Embedded`] when the
+    /// database cannot be asked.
     pub async fn durability(&self) -> Result<Durability> {
         Ok(match self.backend {
             // `local`, `remote_write`, `remote_apply` and `on` all wait for
@@ -586,12 +592,22 @@ async fn insert_message(
     m: &NewMessage,
     lease_owner: Option<&str>,
 ) -> Result<i64> {
+    let sent = send_message(tx, job_id, tenant, m, lease_owner).await?;
+    let row = tx.answer(sent).await?.0.into_iter().next();
+    row.ok_or_else(|| corrupt("message", "not stored"))?.int("id")
+}
+
+/// Sends [`insert_message`]'s INSERT; it answers the message's id.
+async fn send_message(
+    tx: &mut Tx,
+    job_id: &str,
+    tenant: &str,
+    m: &NewMessage,
+    lease_owner: Option<&str>,
+) -> Result<sql::Sent> {
     let fei = message_fei(&m.message);
     let body = serde_json::to_string(&m.message).map_err(|e| corrupt("message", e))?;
-    let row = tx
-        .fetch_one(&INSERT_MESSAGE, args![job_id, tenant, m.message.kind(), fei, body, m.due_at, lease_owner])
-        .await?;
-    row.int("id")
+    tx.send(&INSERT_MESSAGE, args![job_id, tenant, m.message.kind(), fei, body, m.due_at, lease_owner]).await
 }
 
 /// The expression a message is for (its row's `fei`).

@@ -1,8 +1,10 @@
 //! Running a statement on either database, written once.
 //!
-//! PostgreSQL goes through sqlx's pool. The embedded SQLite database goes
-//! through one rusqlite connection that statements use in place, under an
-//! async mutex: sqlx's SQLite driver sends every statement to a thread of
+//! PostgreSQL goes through tokio-postgres (`store::postgres`), which sends
+//! a transaction's statements without waiting for each answer (they travel
+//! together until an answer is needed, [`Tx::send`], [`Tx::answer`]). The
+//! embedded SQLite database goes through one rusqlite connection that
+//! statements use in place, under an async mutex: sqlx's SQLite driver sends every statement to a thread of
 //! its own and waits for the answer, and on these machines the two thread
 //! wake-ups cost more than SQLite executing the statement (a step is about
 //! nine statements; see docs/benchmarks.md). Here a whole transaction runs
@@ -12,7 +14,11 @@
 //! - Statements use PostgreSQL's `$N` markers on both databases; each
 //!   marker takes argument N, wherever it appears.
 //! - A [`Tx`] dropped without [`Tx::commit`] is rolled back: on SQLite
-//!   before the connection is released, on PostgreSQL by sqlx.
+//!   before the connection is released, on PostgreSQL before the connection
+//!   serves another (`store::postgres`).
+//! - A transaction's statements run in the order they were sent; an
+//!   answer is read once every earlier statement has answered, and a
+//!   statement that fails fails the transaction, whose commit then fails.
 //! - An embedded transaction takes the write lock when it begins (`BEGIN
 //!   IMMEDIATE`), so it never fails half-way for want of the lock.
 //!
@@ -22,10 +28,11 @@
 //! # Ok(()) }
 //! ```
 
+use super::postgres::{Answer, PgPool, PgTx};
 use super::{Backend, Result, StoreError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use sqlx::{AnyPool, Row as _};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -204,6 +211,12 @@ pub(crate) struct Row {
     values: Vec<SqlValue>,
 }
 
+impl Row {
+    pub(super) fn new(columns: Arc<[String]>, values: Vec<SqlValue>) -> Self {
+        Row { columns, values }
+    }
+}
+
 fn column_error(column: &str, wanted: &str, got: &SqlValue) -> StoreError {
     StoreError::Corrupt { what: "column", detail: format!("column '{column}': wanted {wanted}, found {got:?}") }
 }
@@ -264,7 +277,7 @@ impl Row {
 pub(crate) enum Db {
     Embedded(Arc<Mutex<rusqlite::Connection>>),
     /// PostgreSQL, and how its transactions wake other processes.
-    Pool(AnyPool, Arc<super::wakeup::Wakeup>),
+    Pool(PgPool, Arc<super::wakeup::Wakeup>),
 }
 
 /// The embedded connection waits this long for another connection's write
@@ -338,7 +351,7 @@ fn embedded_error(e: rusqlite::Error) -> StoreError {
 }
 
 /// Runs one statement on the embedded connection: rows and changed rows.
-fn run_embedded(conn: &rusqlite::Connection, statement: &Statement, args: &[SqlValue]) -> Result<(Vec<Row>, u64)> {
+fn run_embedded(conn: &rusqlite::Connection, statement: &Statement, args: &[SqlValue]) -> Result<Answer> {
     let mut stmt = conn.prepare_cached(statement.sql()).map_err(embedded_error)?;
     for i in 1..=stmt.parameter_count() {
         let name = stmt.parameter_name(i).unwrap_or_default();
@@ -376,61 +389,10 @@ fn run_embedded(conn: &rusqlite::Connection, statement: &Statement, args: &[SqlV
     Ok((rows, conn.changes()))
 }
 
-pub(super) fn any_query(
-    statement: &Statement,
-    args: Vec<SqlValue>,
-) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.sql().to_owned()));
-    for arg in args {
-        query = match arg {
-            SqlValue::Int(v) => query.bind(v),
-            SqlValue::Text(v) => query.bind(v),
-            SqlValue::Blob(v) => query.bind(v),
-        };
-    }
-    query
-}
-
-/// A result set's rows, their column names shared.
-fn any_rows(rows: &[sqlx::any::AnyRow]) -> Vec<Row> {
-    use sqlx::Column;
-    let Some(first) = rows.first() else { return Vec::new() };
-    let columns: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
-    rows.iter().map(|row| Row { columns: columns.clone(), values: any_values(row) }).collect()
-}
-
-fn any_values(row: &sqlx::any::AnyRow) -> Vec<SqlValue> {
-    use sqlx::Column;
-    use sqlx::any::AnyTypeInfoKind as Kind;
-    row.columns()
-        .iter()
-        .enumerate()
-        .map(|(i, column)| {
-            let int = || row.try_get::<Option<i64>, _>(i).ok().map(SqlValue::Int);
-            let text = || row.try_get::<Option<String>, _>(i).ok().map(SqlValue::Text);
-            let blob = || row.try_get::<Option<Vec<u8>>, _>(i).ok().map(SqlValue::Blob);
-            let boolean = || row.try_get::<Option<bool>, _>(i).ok().map(|v| SqlValue::Int(v.map(i64::from)));
-            // The column's declared kind first: a failed decode builds an
-            // error, and most columns are text.
-            let first = match column.type_info().kind() {
-                Kind::SmallInt | Kind::Integer | Kind::BigInt => int(),
-                Kind::Text => text(),
-                Kind::Blob => blob(),
-                Kind::Bool => boolean(),
-                Kind::Null | Kind::Real | Kind::Double => None,
-            };
-            first.or_else(int).or_else(text).or_else(blob).or_else(boolean).unwrap_or(SqlValue::Text(None))
-        })
-        .collect()
-}
-
 impl Db {
     /// Runs a statement outside any transaction: its rows.
     pub async fn fetch_all(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Vec<Row>> {
-        match self {
-            Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, statement, &args)?.0),
-            Db::Pool(pool, _) => Ok(any_rows(&any_query(statement, args).fetch_all(pool).await?)),
-        }
+        Ok(self.run(statement, args).await?.0)
     }
 
     pub async fn fetch_optional(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Option<Row>> {
@@ -438,49 +400,83 @@ impl Db {
     }
 
     pub async fn fetch_one(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Row> {
-        self.fetch_optional(statement, args).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+        self.fetch_optional(statement, args).await?.ok_or_else(|| missing_row(statement))
     }
 
     /// Runs a statement outside any transaction: how many rows it changed.
     pub async fn execute(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<u64> {
+        Ok(self.run(statement, args).await?.1)
+    }
+
+    async fn run(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Answer> {
         match self {
-            Db::Embedded(conn) => Ok(run_embedded(&*conn.lock().await, statement, &args)?.1),
-            Db::Pool(pool, _) => Ok(any_query(statement, args).execute(pool).await?.rows_affected()),
+            Db::Embedded(conn) => run_embedded(&*conn.lock().await, statement, &args),
+            Db::Pool(pool, _) => pool.run(statement, args).await,
         }
     }
 
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self {
+        let conn = match self {
             Db::Embedded(conn) => {
                 let conn = conn.clone().lock_owned().await;
                 run_embedded(&conn, &BEGIN_IMMEDIATE, &[])?;
-                Tx::Embedded(EmbeddedTx(conn))
+                TxConn::Embedded(EmbeddedTx(conn))
             }
-            Db::Pool(pool, wakeup) => {
-                Tx::Pool(Box::new(PoolTx { tx: pool.begin().await?, wakeup: wakeup.clone(), wake: false }))
-            }
-        })
+            Db::Pool(pool, wakeup) => TxConn::Pool(pool.begin().await?, wakeup.clone()),
+        };
+        Ok(Tx { conn, answers: HashMap::new(), sent: 0, wake: false })
     }
 
     pub async fn close(&self) {
         if let Db::Pool(pool, _) = self {
-            pool.close().await;
+            pool.close();
         }
     }
 }
 
-/// A transaction; see the module documentation.
-pub(crate) enum Tx {
-    Embedded(EmbeddedTx),
-    Pool(Box<PoolTx>),
+fn missing_row(statement: &Statement) -> StoreError {
+    StoreError::Corrupt { what: "row", detail: format!("{} returned no row", statement.name()) }
 }
 
-/// A PostgreSQL transaction, and whether its commit wakes other
-/// processes (`store::wakeup`).
-pub(crate) struct PoolTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    wakeup: Arc<super::wakeup::Wakeup>,
+/// A transaction; see the module documentation. Each statement is sent
+/// ([`Tx::send`]) and its answer read when needed ([`Tx::answer`]): on
+/// PostgreSQL the statements sent meanwhile travel together
+/// (`store::postgres`); the embedded database answers each at once.
+pub(crate) struct Tx {
+    conn: TxConn,
+    /// Answers arrived and not yet taken, by the number [`Sent`] holds.
+    answers: HashMap<usize, Answer>,
+    /// Statements sent so far (the next one's number).
+    sent: usize,
+    /// Once committed, other processes' workers are woken (PostgreSQL).
     wake: bool,
+}
+
+enum TxConn {
+    Embedded(EmbeddedTx),
+    /// A PostgreSQL transaction, and how its commit wakes other processes
+    /// (`store::wakeup`).
+    Pool(PgTx, Arc<super::wakeup::Wakeup>),
+}
+
+/// A statement sent in a transaction, its answer not read yet.
+#[must_use = "a statement's answer is read with Tx::answer or Answers::take"]
+#[derive(Debug)]
+pub(crate) struct Sent(usize);
+
+/// What a committed transaction's statements answered and no one read
+/// before the commit.
+pub(crate) struct Answers(HashMap<usize, Answer>);
+
+impl Answers {
+    /// `sent`'s rows and the rows it changed.
+    pub fn take(&mut self, sent: Sent) -> Result<Answer> {
+        self.0.remove(&sent.0).ok_or_else(|| unanswered(&sent))
+    }
+}
+
+fn unanswered(sent: &Sent) -> StoreError {
+    StoreError::Corrupt { what: "transaction", detail: format!("statement {} has no answer", sent.0) }
 }
 
 /// The embedded connection, held for the length of a transaction.
@@ -488,17 +484,55 @@ pub(crate) struct EmbeddedTx(OwnedMutexGuard<rusqlite::Connection>);
 
 impl Tx {
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Embedded(_) => Backend::Sqlite,
-            Tx::Pool(_) => Backend::Postgres,
+        match self.conn {
+            TxConn::Embedded(_) => Backend::Sqlite,
+            TxConn::Pool(..) => Backend::Postgres,
         }
     }
 
-    pub async fn fetch_all(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Vec<Row>> {
-        match self {
-            Tx::Embedded(tx) => Ok(run_embedded(&tx.0, statement, &args)?.0),
-            Tx::Pool(tx) => Ok(any_rows(&any_query(statement, args).fetch_all(&mut *tx.tx).await?)),
+    /// Sends a statement without waiting for its answer (the embedded
+    /// database runs it at once). A statement that fails fails the
+    /// transaction: the error comes from this call, a later
+    /// [`Tx::answer`] or the commit.
+    pub async fn send(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Sent> {
+        let n = self.sent;
+        self.sent += 1;
+        match &mut self.conn {
+            TxConn::Embedded(tx) => {
+                let answer = run_embedded(&tx.0, statement, &args)?;
+                self.answers.insert(n, answer);
+            }
+            TxConn::Pool(tx, _) => tx.send(n, statement, args).await?,
         }
+        Ok(Sent(n))
+    }
+
+    /// Sends a statement whose answer no one reads (a write): its failure
+    /// fails the transaction all the same.
+    pub async fn queue(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<()> {
+        let sent = self.send(statement, args).await?;
+        self.forget(sent);
+        Ok(())
+    }
+
+    /// No one reads `sent`'s answer (an answer still to come is dropped
+    /// with the transaction's).
+    pub fn forget(&mut self, sent: Sent) {
+        self.answers.remove(&sent.0);
+    }
+
+    /// What `sent` answered (its rows, and the rows it changed), once every
+    /// statement sent before it has.
+    pub async fn answer(&mut self, sent: Sent) -> Result<Answer> {
+        if let TxConn::Pool(tx, _) = &mut self.conn {
+            tx.read_through(sent.0, &mut self.answers).await?;
+        }
+        self.answers.remove(&sent.0).ok_or_else(|| unanswered(&sent))
+    }
+
+    pub async fn fetch_all(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Vec<Row>> {
+        let sent = self.send(statement, args).await?;
+        Ok(self.answer(sent).await?.0)
     }
 
     pub async fn fetch_optional(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Option<Row>> {
@@ -506,36 +540,36 @@ impl Tx {
     }
 
     pub async fn fetch_one(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<Row> {
-        self.fetch_optional(statement, args).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+        self.fetch_optional(statement, args).await?.ok_or_else(|| missing_row(statement))
     }
 
     pub async fn execute(&mut self, statement: &Statement, args: Vec<SqlValue>) -> Result<u64> {
-        match self {
-            Tx::Embedded(tx) => Ok(run_embedded(&tx.0, statement, &args)?.1),
-            Tx::Pool(tx) => Ok(any_query(statement, args).execute(&mut *tx.tx).await?.rows_affected()),
-        }
+        let sent = self.send(statement, args).await?;
+        Ok(self.answer(sent).await?.1)
     }
 
     /// Once this transaction commits, other processes' workers are woken
     /// (PostgreSQL; an embedded database has one process).
     pub fn wake_others_on_commit(&mut self) {
-        if let Tx::Pool(tx) = self {
-            tx.wake = true;
-        }
+        self.wake = self.backend() == Backend::Postgres;
     }
 
     pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Embedded(tx) => run_embedded(&tx.0, &COMMIT, &[]).map(drop),
-            Tx::Pool(tx) => {
-                let PoolTx { tx, wakeup, wake } = *tx;
-                tx.commit().await?;
-                if wake {
+        self.commit_answering().await.map(drop)
+    }
+
+    /// Commits; returns the answers of the statements sent and not read.
+    pub async fn commit_answering(mut self) -> Result<Answers> {
+        match &mut self.conn {
+            TxConn::Embedded(tx) => run_embedded(&tx.0, &COMMIT, &[]).map(drop)?,
+            TxConn::Pool(tx, wakeup) => {
+                tx.commit(&mut self.answers).await?;
+                if self.wake {
                     wakeup.wake();
                 }
-                Ok(())
             }
         }
+        Ok(Answers(std::mem::take(&mut self.answers)))
     }
 }
 

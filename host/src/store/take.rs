@@ -4,9 +4,7 @@
 //!
 //! Guarantees (those of [`WorkTx::take_claimed`], [`WorkTx::open_job`] and
 //! [`WorkTx::finish_dispatch`], which the embedded store, and PostgreSQL
-//! for a round of one job, run one by one; PostgreSQL journals a call of a
-//! job it opened and reads the job's messages and expressions in one
-//! statement):
+//! for a round of one job, run one by one):
 //! - A job is taken only under the same conditions, and on PostgreSQL its
 //!   row stays locked until the commit.
 //! - On PostgreSQL the round's job rows are locked in the order of their
@@ -16,12 +14,16 @@
 //! - A call's outcome is journaled (its dispatch deleted, its history row
 //!   added) only if its dispatch is still leased to this worker.
 //!
-//! On PostgreSQL that is two statements for the whole round, where it was
+//! On PostgreSQL a round of several jobs is two statements, where it was
 //! two or three per job; each statement's rows travel as one JSON array,
 //! found through `= ANY(ARRAY(...))` on an index (see `store::batches`).
+//! Whichever statements take the round, they are sent together with the
+//! read of the jobs' due messages and expressions ([`WorkTx::prefetch`]),
+//! which PostgreSQL runs after them, once the rows are locked: the round,
+//! with the transaction's `BEGIN`, is one round trip (`store::postgres`).
 
-use super::sql::{Statement, args, statements};
-use super::work::RUNNABLE;
+use super::sql::{Sent, Statement, args, statements};
+use super::work::{RUNNABLE, TAKE_CLAIMED, open_job_statement};
 use super::{Backend, HistoryEntry, Result, WorkTx, corrupt, now_ms};
 use crate::model::JobState;
 use serde_json::json;
@@ -129,40 +131,76 @@ impl WorkTx {
     /// A [`StoreError`](super::StoreError) when the database fails or a
     /// stored row cannot be read.
     pub async fn take_jobs(&mut self, takes: &[Take<'_>], worker: &str, stale_after: Duration) -> Result<Vec<Taken>> {
-        // One job (a sequential step) goes faster through the small
-        // statements: one round trip each, each a fraction of the batched
-        // ones' work.
-        if self.tx.backend() != Backend::Postgres || takes.len() == 1 {
+        if self.tx.backend() != Backend::Postgres {
             let mut taken = Vec::with_capacity(takes.len());
             for take in takes {
                 taken.push(match take {
                     Take::Claimed(job_id) => {
                         Taken { state: self.take_claimed(job_id, worker).await?, journaled: false }
                     }
-                    Take::Finished { job_id, tenant, dispatch_id, history } => {
-                        let state = self.open_job(job_id, worker, stale_after).await?;
-                        // Taken: what its batch reads comes with the journal.
-                        let prefetch = state.is_some();
-                        let journaled =
-                            self.finish_dispatch(*dispatch_id, worker, job_id, tenant, history, prefetch).await?;
-                        Taken { state, journaled }
-                    }
+                    Take::Finished { job_id, tenant, dispatch_id, history } => Taken {
+                        state: self.open_job(job_id, worker, stale_after).await?,
+                        journaled: self.finish_dispatch(*dispatch_id, worker, job_id, tenant, history).await?,
+                    },
                 });
             }
             return Ok(taken);
         }
         let now = now_ms();
+        let heartbeat = now - stale_after.as_millis() as i64;
+        let (taking, journaling) = match takes {
+            // One job (a sequential step) goes faster through the small
+            // statements, each a fraction of the batched ones' work.
+            [Take::Claimed(job_id)] => (self.tx.send(&TAKE_CLAIMED, args![now, *job_id, worker]).await?, None),
+            [Take::Finished { job_id, tenant, dispatch_id, history }] => {
+                let taking = self.tx.send(open_job_statement(), args![now, *job_id, worker, heartbeat]).await?;
+                (taking, Some(self.send_finish_dispatch(*dispatch_id, worker, job_id, tenant, history).await?))
+            }
+            _ => self.send_take_round(takes, worker, now, heartbeat).await?,
+        };
+        // Read after the jobs are taken (in the same round trip).
+        let jobs: Vec<&str> = takes.iter().map(Take::job_id).collect();
+        let reading = self.send_prefetch(&jobs).await?;
+        let mut states = HashMap::new();
+        for row in self.tx.answer(taking).await?.0 {
+            let state = row.text("state")?;
+            states.insert(row.text("id")?, JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?);
+        }
+        let mut journaled = HashSet::new();
+        if let Some(journaling) = journaling {
+            for row in self.tx.answer(journaling).await?.0 {
+                journaled.insert(row.int("id")?);
+            }
+        }
+        if let Some(reading) = reading {
+            self.keep_prefetched(reading).await?;
+        }
+        Ok(takes
+            .iter()
+            .map(|t| Taken {
+                state: states.get(t.job_id()).copied(),
+                journaled: matches!(t, Take::Finished { dispatch_id, .. } if journaled.contains(dispatch_id)),
+            })
+            .collect())
+    }
+
+    /// Sends the statements that take several jobs and journal their
+    /// calls (PostgreSQL); they answer the jobs' ids and states, and the
+    /// journaled dispatches' ids.
+    async fn send_take_round(
+        &mut self,
+        takes: &[Take<'_>],
+        worker: &str,
+        now: i64,
+        heartbeat: i64,
+    ) -> Result<(Sent, Option<Sent>)> {
         let ids = |claimed: bool| {
             let ids: Vec<&str> =
                 takes.iter().filter(|t| matches!(t, Take::Claimed(_)) == claimed).map(Take::job_id).collect();
             serde_json::Value::from(ids).to_string()
         };
-        let args = args![now, ids(true), ids(false), worker, now - stale_after.as_millis() as i64];
-        let mut states = HashMap::new();
-        for row in self.tx.fetch_all(take_jobs_statement(), args).await? {
-            let state = row.text("state")?;
-            states.insert(row.text("id")?, JobState::parse(&state).ok_or_else(|| corrupt("job state", &state))?);
-        }
+        let args = args![now, ids(true), ids(false), worker, heartbeat];
+        let taking = self.tx.send(take_jobs_statement(), args).await?;
         let calls: Vec<_> = takes
             .iter()
             .filter_map(|t| match t {
@@ -175,19 +213,10 @@ impl WorkTx {
                 Take::Claimed(_) => None,
             })
             .collect();
-        let mut journaled = HashSet::new();
-        if !calls.is_empty() {
-            let rows = self.tx.fetch_all(&FINISH_DISPATCHES, args![serde_json::Value::from(calls).to_string(), worker]);
-            for row in rows.await? {
-                journaled.insert(row.int("id")?);
-            }
+        if calls.is_empty() {
+            return Ok((taking, None));
         }
-        Ok(takes
-            .iter()
-            .map(|t| Taken {
-                state: states.get(t.job_id()).copied(),
-                journaled: matches!(t, Take::Finished { dispatch_id, .. } if journaled.contains(dispatch_id)),
-            })
-            .collect())
+        let args = args![serde_json::Value::from(calls).to_string(), worker];
+        Ok((taking, Some(self.tx.send(&FINISH_DISPATCHES, args).await?)))
     }
 }

@@ -19,8 +19,8 @@
 //!   idle poll, half a second at most).
 
 use super::NOTIFY_CHANNEL;
-use super::sql::{any_query, args, statements};
-use sqlx::AnyPool;
+use super::postgres::PgPool;
+use super::sql::{args, statements};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
@@ -40,7 +40,7 @@ pub(crate) struct Wakeup {
 impl Wakeup {
     /// Starts the task sending this pool's NOTIFYs; it ends when the pool
     /// is closed.
-    pub(crate) fn start(pool: AnyPool) -> Arc<Self> {
+    pub(crate) fn start(pool: PgPool) -> Arc<Self> {
         let wakeup = Arc::new(Wakeup { pending: AtomicBool::new(false), asked: Notify::new() });
         let sender = wakeup.clone();
         tokio::spawn(async move {
@@ -49,7 +49,7 @@ impl Wakeup {
                 if !sender.pending.swap(false, Ordering::AcqRel) {
                     continue;
                 }
-                let sent = any_query(&NOTIFY, args![NOTIFY_CHANNEL]).execute(&pool).await;
+                let sent = pool.run(&NOTIFY, args![NOTIFY_CHANNEL]).await;
                 if let Err(e) = sent {
                     if pool.is_closed() {
                         break;

@@ -11,7 +11,8 @@
 //! PostgreSQL the row stays locked until the commit: no other process can
 //! work on the job in between, and one that tries waits for the commit and
 //! then sees its effects. Its due messages and expressions are read only
-//! then ([`WorkTx::prefetch`]).
+//! then ([`WorkTx::prefetch`]; on PostgreSQL sent with the statements that
+//! take the jobs, which it runs first).
 //!
 //! Claims: a worker leases at most as many calls as it asks for, skipping
 //! the tenants it has no room for; a call it claimed and may not make (its
@@ -21,9 +22,10 @@
 //! stops cleanly is forgotten at once ([`Store::retire_worker`]).
 //!
 //! A batch's participant calls: the dispatches it withdrew are deleted
-//! before the ones it journaled are inserted, and [`WorkTx::flush`] returns
-//! both (their row ids), so the caller starts exactly the calls that are
-//! still wanted and aborts exactly the withdrawn ones (`store::batches`
+//! before the ones it journaled are inserted, and [`WorkTx::commit`] returns
+//! both (their row ids; the flush's statements are answered with the
+//! commit), so the caller starts exactly the calls that are still wanted
+//! and aborts exactly the withdrawn ones (`store::batches`
 //! writes the batches of a transaction together). A call journaled and
 //! withdrawn within one batch never reaches the store: the flow drops it
 //! (`Flow::withdraw_dispatch`), so it is neither started nor listed.
@@ -31,7 +33,7 @@
 //! Which jobs are worked on is decided by [`JobState::RUNNABLE`], the one
 //! definition of the states in which a job's batches run.
 
-use super::sql::{Row, SqlValue, Statement, Tx, args, statements};
+use super::sql::{Sent, SqlValue, Statement, Tx, args, statements};
 use super::{
     Backend, HistoryEntry, NewEvent, NewMessage, Result, Store, StoredMessage, corrupt, from_json, insert_message,
     now_ms,
@@ -45,31 +47,22 @@ use std::time::Duration;
 pub(super) static RUNNABLE: LazyLock<String> =
     LazyLock::new(|| JobState::RUNNABLE.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", "));
 
-/// The `WITH` parts that journal a finished call on PostgreSQL, shared by
-/// [`FINISH_DISPATCH`] and [`FINISH_AND_PREFETCH`]: `gone`, the dispatch
-/// (`$1`) deleted if still leased to the worker (`$2`), and `added`, its
-/// history row (`$3`-`$14`), inserted only then, answering `e = 2`.
-macro_rules! journal_call {
-    () => {
-        "gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id),
+statements! {
+    RELEASE_JOB = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
+    TAKE_CLAIMED = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
+                    WHERE id = $2 AND lease_owner = $3 RETURNING id, state";
+    DELETE_DISPATCH = "DELETE FROM messages WHERE id = $1 AND lease_owner = $2";
+    /// On PostgreSQL the dispatch's DELETE (`$1`, if still leased to the
+    /// worker, `$2`) and the history's INSERT (`$3`-`$14`, only then) are
+    /// one statement; the dispatch's id when journaled.
+    FINISH_DISPATCH (Postgres) = "WITH
+        gone AS (DELETE FROM messages WHERE id = $1 AND lease_owner = $2 RETURNING id),
         added AS (
             INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at,
                                  ended_at, ok, result)
             SELECT $3::text, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text, $10::bigint,
-                   $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone
-            RETURNING 2 AS e)"
-    };
-}
-
-statements! {
-    RELEASE_JOB = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
-    TAKE_CLAIMED = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, updated_at = $1
-                    WHERE id = $2 AND lease_owner = $3 RETURNING state";
-    DELETE_DISPATCH = "DELETE FROM messages WHERE id = $1 AND lease_owner = $2";
-    /// On PostgreSQL the dispatch's DELETE and the history's INSERT are one
-    /// statement (one round trip, see [`journal_call`]); a row for the call
-    /// journaled.
-    FINISH_DISPATCH (Postgres) = concat!("WITH ", journal_call!(), " SELECT e FROM added");
+                   $11::bigint, $12::bigint, $13::bigint, $14::text FROM gone)
+        SELECT id FROM gone";
     INSERT_HISTORY = "INSERT INTO history (job_id, tenant, fei, line, participant, action, params, attempt, started_at, ended_at, ok, result)
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
     DUE_MESSAGES = "SELECT id, body, job_id, tenant FROM messages
@@ -83,18 +76,6 @@ statements! {
                       UNION ALL SELECT 1 AS e, 0 AS id, body, job_id, tenant FROM expressions
                       WHERE job_id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))
                       ORDER BY e, id";
-    /// [`FINISH_DISPATCH`] then [`PREFETCH`] of its job, in one round trip,
-    /// for a job [`open_job_statement`] just took (its row is locked, so
-    /// the statement's snapshot, taken after the lock, reads the job as it
-    /// is). `$1`-`$14` as [`FINISH_DISPATCH`], `$15` now. The prefetch
-    /// skips dispatches, so it never reads the one the statement deletes;
-    /// `e = 2` marks a call journaled.
-    FINISH_AND_PREFETCH (Postgres) = concat!("WITH ", journal_call!(), "
-        SELECT e, 0::bigint AS id, NULL::text AS body, NULL::text AS job_id, NULL::text AS tenant FROM added
-        UNION ALL SELECT 0, id, body, job_id, tenant FROM messages
-            WHERE job_id = $3 AND kind <> 'dispatch' AND due_at <= $15
-        UNION ALL SELECT 1, 0, body, job_id, tenant FROM expressions WHERE job_id = $3
-        ORDER BY e, id");
     LOCK_JOB = "UPDATE jobs SET updated_at = updated_at WHERE id = $1";
 }
 
@@ -108,7 +89,7 @@ pub(super) fn open_job_statement() -> &'static Statement {
                  WHERE id = $2 AND state IN ({})
                    AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $1
                         OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at > $4))
-                 RETURNING state",
+                 RETURNING id, state",
                 *RUNNABLE
             ),
         )
@@ -235,6 +216,8 @@ pub struct WorkTx {
     pub(super) locks: Vec<super::locks::Pending>,
     /// Batches staged, written by the flush (`store::batches`).
     pub(super) staged: Vec<super::batches::Staged>,
+    /// Batches flushed, what they stored told by the commit's answers.
+    pub(super) flushed: Vec<super::batches::Flushed>,
     /// Jobs' due messages and expressions read ahead ([`WorkTx::prefetch`]).
     pub(super) prefetched: std::collections::HashMap<String, (Vec<StoredMessage>, Vec<Expression>)>,
 }
@@ -336,6 +319,7 @@ impl Store {
             events: Vec::new(),
             locks: Vec::new(),
             staged: Vec::new(),
+            flushed: Vec::new(),
             prefetched: Default::default(),
         })
     }
@@ -374,9 +358,7 @@ impl WorkTx {
     /// Journals a participant call's outcome: deletes the dispatch and
     /// appends to history. Returns false (and stores nothing) when the
     /// dispatch is gone or leased to someone else (the step was cancelled
-    /// or taken over). With `prefetch`, for a job [`WorkTx::open_job`] just
-    /// took in this transaction, PostgreSQL also reads the job as
-    /// [`WorkTx::prefetch`] does, in the same round trip.
+    /// or taken over).
     ///
     /// # Errors
     /// A [`StoreError`](super::StoreError) when the database fails or a
@@ -388,34 +370,32 @@ impl WorkTx {
         job_id: &str,
         tenant: &str,
         history: &HistoryEntry,
-        prefetch: bool,
     ) -> Result<bool> {
-        let row = history_row(job_id, tenant, history);
-        if self.tx.backend() != Backend::Postgres {
-            let deleted = self.tx.execute(&DELETE_DISPATCH, args![dispatch_id, worker]).await?;
-            if deleted == 0 {
-                return Ok(false);
-            }
-            self.tx.execute(&INSERT_HISTORY, row).await?;
-            return Ok(true);
+        if self.tx.backend() == Backend::Postgres {
+            let sent = self.send_finish_dispatch(dispatch_id, worker, job_id, tenant, history).await?;
+            return Ok(!self.tx.answer(sent).await?.0.is_empty());
         }
+        let deleted = self.tx.execute(&DELETE_DISPATCH, args![dispatch_id, worker]).await?;
+        if deleted == 0 {
+            return Ok(false);
+        }
+        self.tx.execute(&INSERT_HISTORY, history_row(job_id, tenant, history)).await?;
+        Ok(true)
+    }
+
+    /// PostgreSQL: sends [`FINISH_DISPATCH`]; it answers the dispatch's id
+    /// when it journaled the call.
+    pub(super) async fn send_finish_dispatch(
+        &mut self,
+        dispatch_id: i64,
+        worker: &str,
+        job_id: &str,
+        tenant: &str,
+        history: &HistoryEntry,
+    ) -> Result<Sent> {
         let mut args = args![dispatch_id, worker];
-        args.extend(row);
-        let statement = if prefetch {
-            args.push(SqlValue::from(now_ms()));
-            self.prefetched.insert(job_id.to_owned(), (Vec::new(), Vec::new()));
-            &FINISH_AND_PREFETCH
-        } else {
-            &FINISH_DISPATCH
-        };
-        let mut journaled = false;
-        for row in self.tx.fetch_all(statement, args).await? {
-            match row.int("e")? {
-                2 => journaled = true,
-                _ => self.keep_prefetched(&row)?,
-            }
-        }
-        Ok(journaled)
+        args.extend(history_row(job_id, tenant, history));
+        self.tx.send(&FINISH_DISPATCH, args).await
     }
 
     /// Queues a message for whoever processes the job next (waking other
@@ -450,40 +430,48 @@ impl WorkTx {
     /// A [`StoreError`](super::StoreError) when the database fails or a
     /// stored row cannot be read.
     pub async fn prefetch(&mut self, jobs: &[&str]) -> Result<()> {
-        if self.tx.backend() != Backend::Postgres {
-            return Ok(());
+        match self.send_prefetch(jobs).await? {
+            Some(sent) => self.keep_prefetched(sent).await,
+            None => Ok(()),
         }
-        // Those read with their call's outcome are read already.
+    }
+
+    /// Sends [`WorkTx::prefetch`]'s read of the jobs not read yet (None
+    /// when there is nothing to read); [`WorkTx::keep_prefetched`] keeps
+    /// its answer.
+    pub(super) async fn send_prefetch(&mut self, jobs: &[&str]) -> Result<Option<Sent>> {
+        if self.tx.backend() != Backend::Postgres {
+            return Ok(None);
+        }
         let jobs: Vec<&str> = jobs.iter().copied().filter(|job| !self.prefetched.contains_key(*job)).collect();
         if jobs.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let ids = serde_json::Value::from(jobs.clone()).to_string();
         for job in jobs {
             self.prefetched.insert(job.to_owned(), (Vec::new(), Vec::new()));
         }
-        for row in self.tx.fetch_all(&PREFETCH, args![ids, now_ms()]).await? {
-            self.keep_prefetched(&row)?;
-        }
-        Ok(())
+        Ok(Some(self.tx.send(&PREFETCH, args![ids, now_ms()]).await?))
     }
 
-    /// A row of [`PREFETCH`]'s shape (`e` 0 a due message, 1 an
-    /// expression), kept for its job, which must be one asked for.
-    fn keep_prefetched(&mut self, row: &Row) -> Result<()> {
-        let job = row.text("job_id")?;
-        let Some((messages, expressions)) = self.prefetched.get_mut(&job) else {
-            return Err(corrupt("prefetch", format!("read a job not asked for: {job}")));
-        };
-        if row.int("e")? == 1 {
-            expressions.push(from_json("expression", row.str("body")?)?);
-        } else {
-            messages.push(StoredMessage {
-                id: row.int("id")?,
-                message: from_json("message", row.str("body")?)?,
-                job_id: job,
-                tenant: row.text("tenant")?,
-            });
+    /// Keeps what [`PREFETCH`] answered (`e` 0 a due message, 1 an
+    /// expression) for each job, which must be one asked for.
+    pub(super) async fn keep_prefetched(&mut self, sent: Sent) -> Result<()> {
+        for row in self.tx.answer(sent).await?.0 {
+            let job = row.text("job_id")?;
+            let Some((messages, expressions)) = self.prefetched.get_mut(&job) else {
+                return Err(corrupt("prefetch", format!("read a job not asked for: {job}")));
+            };
+            if row.int("e")? == 1 {
+                expressions.push(from_json("expression", row.str("body")?)?);
+            } else {
+                messages.push(StoredMessage {
+                    id: row.int("id")?,
+                    message: from_json("message", row.str("body")?)?,
+                    job_id: job,
+                    tenant: row.text("tenant")?,
+                });
+            }
         }
         Ok(())
     }
@@ -551,13 +539,13 @@ impl WorkTx {
 
     /// Applies the lock changes (letting in the waiters that now may, see
     /// `store::locks`) and stores the appended events, then everything the
-    /// transaction did, at once. Returns the first number of each append's events, in order (0
-    /// for an append without events).
+    /// transaction did, at once. Returns what the flushed batches stored,
+    /// and where each append's events were numbered.
     ///
     /// # Errors
     /// A [`StoreError`](super::StoreError) when storing or the commit fails:
     /// then nothing of the transaction is stored.
-    pub async fn commit(mut self) -> Result<Vec<i64>> {
+    pub async fn commit(mut self) -> Result<Committed> {
         if !self.staged.is_empty() {
             return Err(corrupt("transaction", "batches staged and not flushed"));
         }
@@ -565,10 +553,22 @@ impl WorkTx {
         if !granted.is_empty() {
             self.tx.wake_others_on_commit();
         }
-        let firsts = super::events::append(&mut self.tx, &self.events).await?;
-        self.tx.commit().await?;
-        Ok(firsts)
+        let numbering = super::events::append(&mut self.tx, &self.events).await?;
+        let WorkTx { tx, events, flushed, .. } = self;
+        let mut answers = tx.commit_answering().await?;
+        let written = super::batches::Flushed::written(flushed, &mut answers)?;
+        Ok(Committed { written, events: numbering.firsts(&events, &mut answers)? })
     }
+}
+
+/// What a worker's transaction stored ([`WorkTx::commit`]).
+#[derive(Debug)]
+pub struct Committed {
+    /// What each flushed batch stored, in staging order.
+    pub written: Vec<super::batches::Written>,
+    /// The first number of each append's events, in order (0 for an
+    /// append without events).
+    pub events: Vec<i64>,
 }
 
 /// A call's history row as [`INSERT_HISTORY`] takes it (`$3`-`$14` of

@@ -1,0 +1,295 @@
+//! PostgreSQL through tokio-postgres: a pool, and transactions whose
+//! statements are pipelined.
+//!
+//! Why not sqlx here (it still runs the migrations and `Store::listen`):
+//! sqlx waits for each statement's answer before it sends the next, so a
+//! transaction of n statements costs n + 2 round trips (`BEGIN`,
+//! `COMMIT`). tokio-postgres sends a request when its future is first
+//! polled and hands the answers back in order, so statements whose answers
+//! are not needed yet travel together ([`PgTx::send`]): a worker's step,
+//! which needs one answer (the job and its messages) before it can compute
+//! its writes, costs two round trips (`store::work`).
+//!
+//! Guarantees:
+//! - A transaction's statements run in the order they were sent, `BEGIN`
+//!   first, and an answer is read only once every earlier one was
+//!   ([`PgTx::read_through`]).
+//! - A statement that fails fails the transaction: PostgreSQL refuses every
+//!   later one, and [`PgTx::commit`] returns the first error (its `COMMIT`
+//!   only rolls back). Nothing of it is stored.
+//! - A transaction dropped before its commit is rolled back before its
+//!   connection serves anyone else: a task holds the connection until its
+//!   `ROLLBACK` was answered.
+//! - Arguments are bound with the types sqlx gave them (`bigint`, `text`,
+//!   `bytea`; a NULL keeps its type), so a statement's text means the same
+//!   on both drivers; each connection prepares a statement once.
+//!
+//! ```no_run
+//! # async fn demo(store: &mastermind::store::Store) -> Result<(), mastermind::store::StoreError> {
+//! // Every PostgreSQL statement of the store's runs here.
+//! let running = store.jobs_in_state(mastermind::model::JobState::Running).await?;
+//! # Ok(()) }
+//! ```
+
+use super::sql::{Row, SqlValue, Statement};
+use super::{Result, StoreError};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use futures_util::StreamExt;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+/// Connections a process opens at most (beside sqlx's one for `LISTEN`).
+const MAX_CONNECTIONS: usize = 16;
+
+/// How long a statement waits for a free connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A statement's rows and the rows it changed.
+pub(super) type Answer = (Vec<Row>, u64);
+
+type Pending = Pin<Box<dyn Future<Output = std::result::Result<Answer, tokio_postgres::Error>> + Send>>;
+
+/// The store's PostgreSQL connections.
+#[derive(Clone)]
+pub(crate) struct PgPool(Pool);
+
+impl PgPool {
+    /// A pool for `url` (a `postgres://` URL as the store normalized it);
+    /// connects once, so a bad URL or an unreachable server fails here.
+    pub(crate) async fn connect(url: &str) -> Result<Self> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError::BadUrl(format!("{} ({e})", super::redacted_url(url))))?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            // A broken connection fails its statement and is replaced; a
+            // ping before every use would double the round trips.
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(MAX_CONNECTIONS)
+            .wait_timeout(Some(ACQUIRE_TIMEOUT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pool = PgPool(pool);
+        drop(pool.get().await?);
+        Ok(pool)
+    }
+
+    async fn get(&self) -> Result<Object> {
+        self.0.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::Postgres(e),
+            other => StoreError::Unavailable(other.to_string()),
+        })
+    }
+
+    /// Runs one statement on its own (its own transaction).
+    pub(crate) async fn run(&self, statement: &Statement, args: Vec<SqlValue>) -> Result<Answer> {
+        let client = self.get().await?;
+        let prepared = prepare(&client, statement, &args).await?;
+        Ok(answer(&client, &prepared, &args).await?)
+    }
+
+    /// Begins a transaction; its `BEGIN` travels with its first statement.
+    pub(crate) async fn begin(&self) -> Result<PgTx> {
+        let client = Arc::new(self.get().await?);
+        let runtime = tokio::runtime::Handle::current();
+        let mut tx = PgTx { client, runtime, pending: VecDeque::new(), finished: false };
+        tx.push(None, tx.simple("BEGIN")).await;
+        Ok(tx)
+    }
+
+    pub(crate) fn close(&self) {
+        self.0.close();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// Prepares `statement` on `client` (once per connection: the pool's
+/// statement cache) with the types of `args`.
+async fn prepare(client: &Object, statement: &Statement, args: &[SqlValue]) -> Result<tokio_postgres::Statement> {
+    let types: Vec<Type> = args.iter().map(SqlValue::pg_type).collect();
+    client.prepare_typed_cached(statement.sql(), &types).await.map_err(|e| named(statement, e))
+}
+
+fn named(statement: &Statement, e: tokio_postgres::Error) -> StoreError {
+    tracing::debug!(statement = statement.name(), error = %e, "statement refused");
+    StoreError::Postgres(e)
+}
+
+/// Runs a prepared statement: its rows (columns converted) and the rows it
+/// changed.
+async fn answer(
+    client: &tokio_postgres::Client,
+    prepared: &tokio_postgres::Statement,
+    args: &[SqlValue],
+) -> std::result::Result<Answer, tokio_postgres::Error> {
+    let stream = client.query_raw(prepared, args.iter()).await?;
+    futures_util::pin_mut!(stream);
+    let mut rows = Vec::new();
+    let mut columns: Option<Arc<[String]>> = None;
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        let names = columns.get_or_insert_with(|| row.columns().iter().map(|c| c.name().to_owned()).collect());
+        rows.push(Row::new(names.clone(), values(&row)?));
+    }
+    Ok((rows, stream.rows_affected().unwrap_or(0)))
+}
+
+/// A row's values, by their columns' types.
+fn values(row: &tokio_postgres::Row) -> std::result::Result<Vec<SqlValue>, tokio_postgres::Error> {
+    (0..row.len())
+        .map(|i| {
+            Ok(match *row.columns()[i].type_() {
+                Type::INT8 => SqlValue::Int(row.try_get(i)?),
+                Type::INT4 => SqlValue::Int(row.try_get::<_, Option<i32>>(i)?.map(i64::from)),
+                Type::INT2 => SqlValue::Int(row.try_get::<_, Option<i16>>(i)?.map(i64::from)),
+                Type::BOOL => SqlValue::Int(row.try_get::<_, Option<bool>>(i)?.map(i64::from)),
+                Type::BYTEA => SqlValue::Blob(row.try_get(i)?),
+                // Text, and anything else text-like; another type is an
+                // error naming it.
+                _ => SqlValue::Text(row.try_get(i)?),
+            })
+        })
+        .collect()
+}
+
+impl SqlValue {
+    /// The type it is bound as (sqlx's, see the module documentation).
+    fn pg_type(&self) -> Type {
+        match self {
+            SqlValue::Int(_) => Type::INT8,
+            SqlValue::Text(_) => Type::TEXT,
+            SqlValue::Blob(_) => Type::BYTEA,
+        }
+    }
+}
+
+impl ToSql for SqlValue {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            SqlValue::Int(v) => v.to_sql_checked(ty, out),
+            SqlValue::Text(v) => v.as_deref().to_sql_checked(ty, out),
+            SqlValue::Blob(v) => v.as_deref().to_sql_checked(ty, out),
+        }
+    }
+
+    /// Checked per value, by the conversion it delegates to.
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A transaction on one connection (see the module documentation).
+pub(crate) struct PgTx {
+    client: Arc<Object>,
+    /// Where the rollback of a transaction dropped runs.
+    runtime: tokio::runtime::Handle,
+    /// Statements sent, their answers not read yet, in order: the number
+    /// [`PgTx::send`] was given (None for `BEGIN` and `COMMIT`), and the
+    /// answer to come.
+    pending: VecDeque<(Option<usize>, Pending)>,
+    /// Committed: nothing to roll back.
+    finished: bool,
+}
+
+impl PgTx {
+    /// Sends `statement` (preparing it first if this connection has not),
+    /// its answer to be read by [`PgTx::read_through`] as number `n`.
+    pub(crate) async fn send(&mut self, n: usize, statement: &Statement, args: Vec<SqlValue>) -> Result<()> {
+        let prepared = match prepare(&self.client, statement, &args).await {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                // Refused because an earlier statement failed: that error
+                // says why.
+                self.read_through(usize::MAX, &mut HashMap::new()).await?;
+                return Err(e);
+            }
+        };
+        let client = self.client.clone();
+        self.push(Some(n), Box::pin(async move { answer(&client, &prepared, &args).await })).await;
+        Ok(())
+    }
+
+    /// A statement without arguments or rows, through the simple protocol.
+    fn simple(&self, sql: &'static str) -> Pending {
+        let client = self.client.clone();
+        Box::pin(async move { client.batch_execute(sql).await.map(|()| (Vec::new(), 0)) })
+    }
+
+    /// Polls `pending` once, which sends its request, and queues it.
+    async fn push(&mut self, n: Option<usize>, mut pending: Pending) {
+        let mut done = None;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(answer) = pending.as_mut().poll(cx) {
+                done = Some(answer);
+            }
+            Poll::Ready(())
+        })
+        .await;
+        // Answered at once (a request it could not encode): kept in order.
+        let pending = match done {
+            Some(answer) => Box::pin(std::future::ready(answer)),
+            None => pending,
+        };
+        self.pending.push_back((n, pending));
+    }
+
+    /// Reads the answers of everything sent up to number `n` (all when
+    /// `n` is `usize::MAX`) into `answers`: the first error if any.
+    pub(crate) async fn read_through(&mut self, n: usize, answers: &mut HashMap<usize, Answer>) -> Result<()> {
+        while self.pending.front().is_some_and(|(m, _)| m.is_none_or(|m| m <= n)) {
+            let Some((m, pending)) = self.pending.pop_front() else { break };
+            let answer = pending.await?;
+            if let Some(m) = m {
+                answers.insert(m, answer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits (sending `COMMIT` with whatever is pending) and reads every
+    /// answer into `answers`; the first error fails the commit.
+    pub(crate) async fn commit(&mut self, answers: &mut HashMap<usize, Answer>) -> Result<()> {
+        self.push(None, self.simple("COMMIT")).await;
+        self.read_through(usize::MAX, answers).await?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for PgTx {
+    /// Not committed (an error, or a task cancelled mid-transaction): a
+    /// task on the transaction's runtime rolls back, holding the connection
+    /// until answered. (Once that runtime is gone, so is the task driving
+    /// the connection: the pool finds it closed and drops it.)
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let client = self.client.clone();
+        drop(self.runtime.spawn(async move {
+            // Their answers are discarded; the ROLLBACK runs after them.
+            drop(pending);
+            if let Err(e) = client.batch_execute("ROLLBACK").await {
+                tracing::warn!(error = %e, "rolling back a transaction failed");
+            }
+        }));
+    }
+}
