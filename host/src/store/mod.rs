@@ -110,7 +110,7 @@ pub enum StoreError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// A PostgreSQL statement or connection failed.
-    #[error("database: {0}")]
+    #[error("database: {}", with_causes(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No PostgreSQL connection could be had (the pool waited its time).
     #[error("database unavailable: {0}")]
@@ -145,6 +145,22 @@ pub enum StoreError {
     #[error("job {0} is leased to another worker")]
     LeaseLost(String),
 }
+
+/// An error and what caused it: tokio-postgres says only "db error" and
+/// keeps the server's message in its source.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
+/// PostgreSQL connections a store opens at most (beside sqlx's one for
+/// `Store::listen`).
+const PG_CONNECTIONS: usize = 16;
 
 /// A store operation's result: [`StoreError`] unless said otherwise.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -404,7 +420,7 @@ impl Store {
                 let migrated = sqlx::migrate!("../migrations/postgres").run(&pool).await;
                 pool.close().await;
                 migrated?;
-                let pool = postgres::PgPool::connect(&url).await?;
+                let pool = postgres::PgPool::connect(&url, PG_CONNECTIONS).await?;
                 let wakeup = wakeup::Wakeup::start(pool.clone());
                 Db::Pool(pool, wakeup)
             }

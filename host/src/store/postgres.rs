@@ -43,9 +43,6 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-/// Connections a process opens at most (beside sqlx's one for `LISTEN`).
-const MAX_CONNECTIONS: usize = 16;
-
 /// How long a statement waits for a free connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -59,9 +56,10 @@ type Pending = Pin<Box<dyn Future<Output = std::result::Result<Answer, tokio_pos
 pub(crate) struct PgPool(Pool);
 
 impl PgPool {
-    /// A pool for `url` (a `postgres://` URL as the store normalized it);
-    /// connects once, so a bad URL or an unreachable server fails here.
-    pub(crate) async fn connect(url: &str) -> Result<Self> {
+    /// A pool of at most `connections` for `url` (a `postgres://` URL as
+    /// the store normalized it); connects once, so a bad URL or an
+    /// unreachable server fails here.
+    pub(crate) async fn connect(url: &str, connections: usize) -> Result<Self> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::BadUrl(format!("{} ({e})", super::redacted_url(url))))?;
         let manager = Manager::from_config(
@@ -72,7 +70,7 @@ impl PgPool {
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
-            .max_size(MAX_CONNECTIONS)
+            .max_size(connections)
             .wait_timeout(Some(ACQUIRE_TIMEOUT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
@@ -291,5 +289,122 @@ impl Drop for PgTx {
                 tracing::warn!(error = %e, "rolling back a transaction failed");
             }
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql::args;
+
+    /// A fresh database on the test server (`MASTERMIND_TEST_POSTGRES_URL`,
+    /// as `tests/run` sets it), dropped by [`Fresh::drop_database`].
+    struct Fresh {
+        admin: tokio_postgres::Client,
+        name: String,
+        url: String,
+    }
+
+    impl Fresh {
+        async fn new(test: &str) -> Fresh {
+            let admin_url = std::env::var("MASTERMIND_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            let name = format!("mm_unit_{test}_{}", std::process::id());
+            // Each its own statement: CREATE DATABASE runs outside a transaction.
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+            Fresh { url: format!("{base}/{name}"), admin, name }
+        }
+
+        async fn drop_database(self) {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            self.admin.batch_execute(&sql).await.unwrap();
+        }
+    }
+
+    fn st(sql: &'static str) -> Statement {
+        Statement::fixed("test", sql, None)
+    }
+
+    async fn count(pool: &PgPool) -> i64 {
+        pool.run(&st("SELECT count(*) AS n FROM t"), args![]).await.unwrap().0[0].int("n").unwrap()
+    }
+
+    #[tokio::test]
+    async fn pipelined_statements_answer_in_order_and_one_failing_fails_the_commit() {
+        let db = Fresh::new("pipeline").await;
+        let pool = PgPool::connect(&db.url, 2).await.unwrap();
+        pool.run(&st("CREATE TABLE t (a bigint PRIMARY KEY, b text)"), args![]).await.unwrap();
+        let insert = st("INSERT INTO t (a, b) VALUES ($1, $2) RETURNING a");
+
+        let mut tx = pool.begin().await.unwrap();
+        let mut answers = HashMap::new();
+        for n in 0..3 {
+            tx.send(n, &insert, args![n as i64, format!("row {n}")]).await.unwrap();
+        }
+        tx.read_through(1, &mut answers).await.unwrap();
+        assert_eq!(answers.keys().copied().collect::<std::collections::BTreeSet<_>>(), [0, 1].into());
+        assert_eq!(answers[&1].0[0].int("a").unwrap(), 1);
+        tx.commit(&mut answers).await.unwrap();
+        assert_eq!((answers[&2].0[0].int("a").unwrap(), answers[&2].1), (2, 1));
+        assert_eq!(count(&pool).await, 3);
+
+        // A duplicate key in the middle: the commit fails with its error,
+        // and nothing of the transaction is stored.
+        let mut tx = pool.begin().await.unwrap();
+        for (n, a) in [(0, 10), (1, 1), (2, 11)] {
+            tx.send(n, &insert, args![a as i64, "again"]).await.unwrap();
+        }
+        let error = tx.commit(&mut HashMap::new()).await.unwrap_err().to_string();
+        assert!(error.contains("duplicate key"), "{error}");
+        drop(tx);
+        assert_eq!(count(&pool).await, 3);
+        pool.close();
+        db.drop_database().await;
+    }
+
+    #[tokio::test]
+    async fn a_dropped_transaction_is_rolled_back_before_its_connection_serves_again() {
+        let db = Fresh::new("rollback").await;
+        // One connection: the next statement gets the dropped transaction's.
+        let pool = PgPool::connect(&db.url, 1).await.unwrap();
+        pool.run(&st("CREATE TABLE t (a bigint)"), args![]).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        tx.send(0, &st("INSERT INTO t VALUES (1)"), args![]).await.unwrap();
+        drop(tx);
+        assert_eq!(count(&pool).await, 0);
+        let status = st("SELECT pg_current_xact_id_if_assigned()::text AS xid");
+        let xid = pool.run(&status, args![]).await.unwrap().0[0].opt_text("xid").unwrap();
+        assert_eq!(xid, None, "the connection is outside any transaction");
+        pool.close();
+        db.drop_database().await;
+    }
+
+    #[tokio::test]
+    async fn values_keep_their_types_both_ways() {
+        let db = Fresh::new("values").await;
+        let pool = PgPool::connect(&db.url, 1).await.unwrap();
+        let create = st("CREATE TABLE t (i8 bigint, i4 integer, i2 smallint, b boolean, t text, y bytea)");
+        pool.run(&create, args![]).await.unwrap();
+        let insert = st("INSERT INTO t VALUES ($1, $2, $2, $3 <> 0, $4, $5), ($6, NULL, NULL, NULL, $7, $8)");
+        let args =
+            args![1i64 << 40, 7i64, 1i64, "text", vec![0u8, 255], None::<i64>, None::<String>, SqlValue::Blob(None)];
+        assert_eq!(pool.run(&insert, args).await.unwrap().1, 2);
+        let (rows, _) = pool.run(&st("SELECT * FROM t ORDER BY i8 NULLS LAST"), args![]).await.unwrap();
+        let first = &rows[0];
+        assert_eq!(first.int("i8").unwrap(), 1 << 40);
+        assert_eq!((first.int("i4").unwrap(), first.int("i2").unwrap(), first.int("b").unwrap()), (7, 7, 1));
+        assert_eq!((first.text("t").unwrap(), first.blob("y").unwrap()), ("text".to_owned(), vec![0, 255]));
+        let second = &rows[1];
+        assert_eq!((second.opt_int("i8").unwrap(), second.opt_int("i4").unwrap()), (None, None));
+        assert_eq!((second.opt_text("t").unwrap(), second.opt_int("b").unwrap()), (None, None));
+        // A type the store never reads is an error naming it, not a guess.
+        let error = pool.run(&st("SELECT 1.5::float8 AS f"), args![]).await.unwrap_err().to_string();
+        assert!(error.contains("float8"), "{error}");
+        pool.close();
+        db.drop_database().await;
     }
 }
