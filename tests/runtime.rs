@@ -514,6 +514,31 @@ on_both!(a_jobs_events_are_bounded_by_the_retention, |h| {
     assert_eq!(events.last().unwrap().kind, "finished");
 });
 
+// Retention within one append: a job given more events at once than it
+// keeps (in one statement, and across two) keeps only its newest, and a
+// later append numbers on after the largest.
+on_both!(an_append_larger_than_the_retention_keeps_the_newest, |h| {
+    let store = h.engine.store();
+    let rows = |n: usize| -> Vec<NewEvent> {
+        (0..n).map(|i| NewEvent { kind: "echo", body: json!({ "text": i }).to_string() }).collect()
+    };
+    let seqs = |job: &'static str| async move {
+        let events = store.events_after(job, 0, 1000).await.unwrap();
+        events.iter().map(|e| e.seq).collect::<Vec<_>>()
+    };
+    let mut tx = store.begin_work().await.unwrap();
+    tx.append_events("keep-a", "test", rows(12), 5);
+    tx.append_events("keep-b", "test", rows(40), 3);
+    assert_eq!(tx.commit().await.unwrap().events, vec![1, 1]);
+    assert_eq!(seqs("keep-a").await, (8..=12).collect::<Vec<_>>());
+    assert_eq!(seqs("keep-b").await, (38..=40).collect::<Vec<_>>());
+
+    let mut tx = store.begin_work().await.unwrap();
+    tx.append_events("keep-a", "test", rows(3), 5);
+    assert_eq!(tx.commit().await.unwrap().events, vec![13]);
+    assert_eq!(seqs("keep-a").await, (11..=15).collect::<Vec<_>>());
+});
+
 // One worker transaction stores many jobs' events together (on PostgreSQL
 // in one statement per 32 rows for all of them): each job's numbers follow
 // its own, without gaps, in the order they were appended — a job appended

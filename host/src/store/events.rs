@@ -34,8 +34,8 @@ use std::collections::HashMap;
 statements! {
     LAST_EVENT (Sqlite) = "SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE job_id = $1";
     DELETE_OLD_EVENTS = "DELETE FROM events WHERE job_id = $1 AND seq <= $2";
-    /// All but the newest `$2` events of job `$1`: sent after its rows,
-    /// without waiting for their numbers (PostgreSQL).
+    /// All but the newest `$2` events of job `$1`, after a statement that
+    /// appended more than that (see [`append_jobs_statement`]).
     KEEP_NEWEST_EVENTS (Postgres) = "DELETE FROM events
         WHERE job_id = $1 AND seq <= (SELECT MAX(seq) FROM events WHERE job_id = $1) - $2";
 }
@@ -54,26 +54,43 @@ pub(super) fn insert_statement(rows: usize) -> Statement {
 }
 
 /// PostgreSQL's INSERT of `rows` events of any of the transaction's jobs,
-/// each numbered after its job's largest: `$1` time, then job, tenant,
-/// offset within the job (from 1), kind and body per row. Answers each
-/// job's first and last number (markers spliced, values bound).
+/// each numbered after its job's largest, and each job's retention: `$1`
+/// time, then job, tenant, offset within the job (from 1), kind, body and
+/// the job's events kept per row. Answers each job's first and last
+/// number (markers spliced, values bound). The retention's DELETE sees the
+/// table as the statement began: the rows it inserts are never dropped by
+/// it, so a job with more rows in one statement than it keeps needs
+/// [`KEEP_NEWEST_EVENTS`] after.
 pub(super) fn append_jobs_statement(rows: usize) -> Statement {
     let rows: Vec<String> = (0..rows)
         .map(|i| {
-            let n = 2 + 5 * i;
-            format!("(${n}::text, ${}::text, ${}::bigint, ${}::text, ${}::text)", n + 1, n + 2, n + 3, n + 4)
+            let n = 2 + 6 * i;
+            format!(
+                "(${n}::text, ${}::text, ${}::bigint, ${}::text, ${}::text, ${}::bigint)",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            )
         })
         .collect();
     Statement::built(
         "store::events::append_jobs_statement",
         format!(
-            "WITH v (job_id, tenant, k, kind, body) AS (VALUES {}),
+            "WITH v (job_id, tenant, k, kind, body, keep) AS (VALUES {}),
+             jobs AS MATERIALIZED (
+                SELECT v.job_id, MAX(v.k) AS n, MIN(v.keep) AS keep,
+                       (SELECT COALESCE(MAX(e.seq), 0) FROM events e WHERE e.job_id = v.job_id) AS last
+                FROM v GROUP BY v.job_id),
              stored AS (
                 INSERT INTO events (job_id, seq, tenant, at, kind, body)
-                SELECT v.job_id, base.last + v.k, v.tenant, $1, v.kind, v.body
-                FROM v CROSS JOIN LATERAL
-                     (SELECT COALESCE(MAX(e.seq), 0) AS last FROM events e WHERE e.job_id = v.job_id) base
-                RETURNING job_id, seq)
+                SELECT v.job_id, jobs.last + v.k, v.tenant, $1, v.kind, v.body
+                FROM v JOIN jobs ON jobs.job_id = v.job_id
+                RETURNING job_id, seq),
+             dropped AS (
+                DELETE FROM events e USING jobs
+                WHERE e.job_id = jobs.job_id AND e.seq <= jobs.last + jobs.n - jobs.keep)
              SELECT job_id, MIN(seq) AS first, MAX(seq) AS last FROM stored GROUP BY job_id",
             rows.join(", ")
         ),
@@ -185,38 +202,42 @@ async fn drop_old(tx: &mut Tx, job_id: &str, last: i64, keep: usize) -> Result<(
 }
 
 /// PostgreSQL: every job's rows in statements of [`ROWS_PER_STATEMENT`],
-/// each row numbered in the statement after its job's largest, then each
+/// each row numbered in the statement after its job's largest, with the
 /// job's retention; all sent, their answers read after the commit.
 async fn append_all(tx: &mut Tx, pending: &[Pending]) -> Result<Numbering> {
     let rows: Vec<(usize, &NewEvent)> =
         pending.iter().enumerate().flat_map(|(i, p)| p.rows.iter().map(move |r| (i, r))).collect();
     let mut first_rows: Vec<Option<(usize, i64)>> = vec![None; pending.len()];
     let mut statements = Vec::new();
+    // Jobs with more rows in one statement than they keep: the statement's
+    // retention cannot drop its own rows (see append_jobs_statement).
+    let mut overflowing: Vec<(&str, i64)> = Vec::new();
     let now = now_ms();
     for (statement, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
         let mut offsets: HashMap<&str, i64> = HashMap::new();
         let mut args = args![now];
         for (i, row) in chunk {
             let p = &pending[*i];
+            let keep = p.keep.max(1) as i64;
             let k = offsets.entry(p.job_id.as_str()).or_default();
             *k += 1;
             first_rows[*i].get_or_insert((statement, *k));
+            if *k > keep && !overflowing.iter().any(|(job, _)| *job == p.job_id) {
+                overflowing.push((p.job_id.as_str(), keep));
+            }
             args.extend([
                 SqlValue::from(&p.job_id),
                 SqlValue::from(&p.tenant),
                 SqlValue::from(*k),
                 SqlValue::from(row.kind),
                 SqlValue::from(&row.body),
+                SqlValue::from(keep),
             ]);
         }
         statements.push(tx.send(APPEND_JOBS.rows(chunk.len()), args).await?);
     }
-    // Once per job, after all its rows.
-    let mut kept = std::collections::HashSet::new();
-    for p in pending.iter().rev() {
-        if !p.rows.is_empty() && kept.insert(p.job_id.as_str()) {
-            tx.queue(&KEEP_NEWEST_EVENTS, args![&p.job_id, p.keep.max(1) as i64]).await?;
-        }
+    for (job, keep) in overflowing {
+        tx.queue(&KEEP_NEWEST_EVENTS, args![job, keep]).await?;
     }
     Ok(Numbering::Sent { statements, first_rows })
 }
