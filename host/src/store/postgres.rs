@@ -209,17 +209,31 @@ pub(crate) struct PgTx {
 impl PgTx {
     /// Sends `statement` (preparing it first if this connection has not),
     /// its answer to be read by [`PgTx::read_through`] as number `n`.
-    pub(crate) async fn send(&mut self, n: usize, statement: &Statement, args: Vec<SqlValue>) -> Result<()> {
-        let prepared = match prepare(&self.client, statement, &args).await {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                // Refused because an earlier statement failed: that error
-                // says why.
-                self.read_through(usize::MAX, &mut HashMap::new()).await?;
-                return Err(e);
-            }
-        };
+    ///
+    /// tokio-postgres hands a request's answer over a channel of one
+    /// message, and reads nothing more from the server until that answer is
+    /// taken: whatever waits on the connection must wait for the oldest
+    /// answer first. A statement not yet prepared waits for its `Parse`
+    /// answer, so the answers before it are read first, into `answers`.
+    pub(crate) async fn send(
+        &mut self,
+        n: usize,
+        statement: &Statement,
+        args: Vec<SqlValue>,
+        answers: &mut HashMap<usize, Answer>,
+    ) -> Result<()> {
         let client = self.client.clone();
+        let prepared = {
+            let mut preparing = std::pin::pin!(prepare(&client, statement, &args));
+            match std::future::poll_fn(|cx| Poll::Ready(preparing.as_mut().poll(cx))).await {
+                Poll::Ready(prepared) => prepared,
+                Poll::Pending => {
+                    // An earlier statement's failure is the one to report.
+                    self.read_through(usize::MAX, answers).await?;
+                    preparing.await
+                }
+            }
+        }?;
         self.push(Some(n), Box::pin(async move { answer(&client, &prepared, &args).await })).await;
         Ok(())
     }
@@ -343,7 +357,7 @@ mod tests {
         let mut tx = pool.begin().await.unwrap();
         let mut answers = HashMap::new();
         for n in 0..3 {
-            tx.send(n, &insert, args![n as i64, format!("row {n}")]).await.unwrap();
+            tx.send(n, &insert, args![n as i64, format!("row {n}")], &mut answers).await.unwrap();
         }
         tx.read_through(1, &mut answers).await.unwrap();
         assert_eq!(answers.keys().copied().collect::<std::collections::BTreeSet<_>>(), [0, 1].into());
@@ -356,12 +370,37 @@ mod tests {
         // and nothing of the transaction is stored.
         let mut tx = pool.begin().await.unwrap();
         for (n, a) in [(0, 10), (1, 1), (2, 11)] {
-            tx.send(n, &insert, args![a as i64, "again"]).await.unwrap();
+            tx.send(n, &insert, args![a as i64, "again"], &mut HashMap::new()).await.unwrap();
         }
         let error = tx.commit(&mut HashMap::new()).await.unwrap_err().to_string();
         assert!(error.contains("duplicate key"), "{error}");
         drop(tx);
         assert_eq!(count(&pool).await, 3);
+        pool.close();
+        db.drop_database().await;
+    }
+
+    /// A statement the connection has not prepared, sent while large
+    /// answers are on their way: it must not wait for its `Parse` answer
+    /// behind answers no one reads (tokio-postgres stops reading the
+    /// connection until they are taken).
+    #[tokio::test]
+    async fn a_statement_prepared_behind_unread_answers_does_not_wait_forever() {
+        let db = Fresh::new("prepare").await;
+        let pool = PgPool::connect(&db.url, 1).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        let mut answers = HashMap::new();
+        let big = st("SELECT generate_series(1, $1) AS n, repeat('x', 100) AS pad");
+        let sent = async {
+            for n in 0..4 {
+                tx.send(n, &big, args![20_000i64], &mut answers).await.unwrap();
+            }
+            tx.send(4, &st("SELECT $1 + 1 AS n"), args![1i64], &mut answers).await.unwrap();
+            tx.commit(&mut answers).await.unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(20), sent).await.expect("the transaction finished");
+        assert_eq!(answers[&0].0.len(), 20_000);
+        assert_eq!(answers[&4].0[0].int("n").unwrap(), 2);
         pool.close();
         db.drop_database().await;
     }
@@ -373,7 +412,7 @@ mod tests {
         let pool = PgPool::connect(&db.url, 1).await.unwrap();
         pool.run(&st("CREATE TABLE t (a bigint)"), args![]).await.unwrap();
         let mut tx = pool.begin().await.unwrap();
-        tx.send(0, &st("INSERT INTO t VALUES (1)"), args![]).await.unwrap();
+        tx.send(0, &st("INSERT INTO t VALUES (1)"), args![], &mut HashMap::new()).await.unwrap();
         drop(tx);
         assert_eq!(count(&pool).await, 0);
         let status = st("SELECT pg_current_xact_id_if_assigned()::text AS xid");

@@ -502,7 +502,7 @@ impl Tx {
                 let answer = run_embedded(&tx.0, statement, &args)?;
                 self.answers.insert(n, answer);
             }
-            TxConn::Pool(tx, _) => tx.send(n, statement, args).await?,
+            TxConn::Pool(tx, _) => tx.send(n, statement, args, &mut self.answers).await?,
         }
         Ok(Sent(n))
     }
