@@ -152,7 +152,12 @@ impl Engine {
     /// queues are empty.
     pub(super) fn start_committers(self: &Arc<Self>, stop: &CancellationToken) {
         // SQLite writes through one connection: one committer groups best.
-        let shards = if self.store.backend() == crate::store::Backend::Sqlite { 1 } else { 4 };
+        // On PostgreSQL two: a transaction is two round trips, and more
+        // committers only make smaller groups, each commit's fixed cost
+        // paid for fewer steps (three processes on two cores: 3,130-3,220
+        // steps/s with two, 2,630-2,930 with four, 2,360-2,620 with one;
+        // docs/benchmarks.md).
+        let shards = if self.store.backend() == crate::store::Backend::Sqlite { 1 } else { 2 };
         let mut senders = Vec::with_capacity(shards);
         for _ in 0..shards {
             let (tx, rx) = mpsc::unbounded_channel();
