@@ -4,11 +4,12 @@
 //! a transaction's statements without waiting for each answer (they travel
 //! together until an answer is needed, [`Tx::send`], [`Tx::answer`]). The
 //! embedded SQLite database goes through one rusqlite connection that
-//! statements use in place, under an async mutex: sqlx's SQLite driver sends every statement to a thread of
-//! its own and waits for the answer, and on these machines the two thread
-//! wake-ups cost more than SQLite executing the statement (a step is about
-//! nine statements; see docs/benchmarks.md). Here a whole transaction runs
-//! without leaving the task that holds the connection.
+//! statements use in place, under an async mutex: sqlx's SQLite driver
+//! sends every statement to a thread of its own and waits for the answer,
+//! and on these machines the two thread wake-ups cost more than SQLite
+//! executing the statement (a step is about nine statements; see
+//! docs/benchmarks.md). Here a whole transaction runs without leaving the
+//! task that holds the connection.
 //!
 //! Guarantees:
 //! - Statements use PostgreSQL's `$N` markers on both databases; each
