@@ -132,6 +132,15 @@ pub enum StoreError {
     /// database would lose every job with the process).
     #[error("unsupported database URL '{0}': use sqlite:PATH or postgres://...")]
     BadUrl(String),
+    /// A `postgres://` URL the PostgreSQL driver refuses (an option it
+    /// does not know, a malformed host).
+    #[error("database URL '{url}': {reason}")]
+    PostgresUrl {
+        /// The URL, its password replaced.
+        url: String,
+        /// The driver's complaint.
+        reason: String,
+    },
     /// The database URL's `durability=` is neither `normal` nor `full`.
     #[error("database URL '{0}': durability is normal or full")]
     BadDurability(String),
@@ -396,7 +405,8 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::BadUrl`] for a URL of neither kind (or an in-memory
-    /// SQLite database); [`StoreError::Migrate`] when a migration fails;
+    /// SQLite database), [`StoreError::PostgresUrl`] for a PostgreSQL URL
+    /// the driver refuses; [`StoreError::Migrate`] when a migration fails;
     /// [`StoreError::Database`], [`StoreError::Postgres`] or
     /// [`StoreError::Embedded`] when the database cannot be reached or
     /// opened.
@@ -416,11 +426,12 @@ impl Store {
             Backend::Postgres => {
                 // sqlx runs the migrations; the store's statements go
                 // through its own pool (see postgres.rs).
+                let config = postgres::config(&url)?;
                 let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
                 let migrated = sqlx::migrate!("../migrations/postgres").run(&pool).await;
                 pool.close().await;
                 migrated?;
-                let pool = postgres::PgPool::connect(&url, PG_CONNECTIONS).await?;
+                let pool = postgres::PgPool::connect(config, PG_CONNECTIONS).await?;
                 let wakeup = wakeup::Wakeup::start(pool.clone());
                 Db::Pool(pool, wakeup)
             }
@@ -798,6 +809,11 @@ mod tests {
         assert!(refused.contains("me:***@h") && !refused.contains("hunter2"), "{refused}");
         assert_eq!(redacted_url("sqlite:/tmp/a.db"), "sqlite:/tmp/a.db");
         assert_eq!(redacted_url("/tmp/a.db"), "/tmp/a.db");
+        // A PostgreSQL URL the driver refuses says why, before connecting.
+        let (_, url, _) = normalize_url("postgres://me:hunter2@127.0.0.1:1/db?no_such_option=1").unwrap();
+        let refused = postgres::config(&url).unwrap_err().to_string();
+        assert!(refused.contains("no_such_option") && refused.contains("me:***@"), "{refused}");
+        assert!(!refused.contains("hunter2") && !refused.contains("unsupported"), "{refused}");
         let unsupported = normalize_url("mysql://me:hunter2@h/db").unwrap_err().to_string();
         assert!(unsupported.contains("me:***@h") && !unsupported.contains("hunter2"), "{unsupported}");
         for bad in [

@@ -56,12 +56,9 @@ type Pending = Pin<Box<dyn Future<Output = std::result::Result<Answer, tokio_pos
 pub(crate) struct PgPool(Pool);
 
 impl PgPool {
-    /// A pool of at most `connections` for `url` (a `postgres://` URL as
-    /// the store normalized it); connects once, so a bad URL or an
-    /// unreachable server fails here.
-    pub(crate) async fn connect(url: &str, connections: usize) -> Result<Self> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::BadUrl(format!("{} ({e})", super::redacted_url(url))))?;
+    /// A pool of at most `connections` on `config` (see [`config`]);
+    /// connects once, so an unreachable server fails here.
+    pub(crate) async fn connect(config: tokio_postgres::Config, connections: usize) -> Result<Self> {
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -110,6 +107,16 @@ impl PgPool {
     pub(crate) fn is_closed(&self) -> bool {
         self.0.is_closed()
     }
+}
+
+/// The connections' settings from `url` (a `postgres://` URL as the store
+/// normalized it): read before anything connects, so a URL this driver
+/// refuses (an option it does not know) says so, not a migration's error.
+pub(crate) fn config(url: &str) -> Result<tokio_postgres::Config> {
+    url.parse().map_err(|e: tokio_postgres::Error| StoreError::PostgresUrl {
+        url: super::redacted_url(url),
+        reason: super::with_causes(&e),
+    })
 }
 
 /// Prepares `statement` on `client` (once per connection: the pool's
@@ -312,15 +319,17 @@ mod tests {
     use crate::store::sql::args;
 
     /// A fresh database on the test server (`MASTERMIND_TEST_POSTGRES_URL`,
-    /// as `tests/run` sets it), dropped by [`Fresh::drop_database`].
+    /// as `tests/run` sets it) and a pool on it, both gone with
+    /// [`Fresh::finish`].
     struct Fresh {
         admin: tokio_postgres::Client,
         name: String,
-        url: String,
+        pool: PgPool,
     }
 
     impl Fresh {
-        async fn new(test: &str) -> Fresh {
+        /// `connections`: the pool's size.
+        async fn new(test: &str, connections: usize) -> Fresh {
             let admin_url = std::env::var("MASTERMIND_TEST_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
             let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
@@ -330,10 +339,12 @@ mod tests {
             admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
             admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
             let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-            Fresh { url: format!("{base}/{name}"), admin, name }
+            let pool = PgPool::connect(config(&format!("{base}/{name}")).unwrap(), connections).await.unwrap();
+            Fresh { admin, name, pool }
         }
 
-        async fn drop_database(self) {
+        async fn finish(self) {
+            self.pool.close();
             let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
             self.admin.batch_execute(&sql).await.unwrap();
         }
@@ -349,8 +360,8 @@ mod tests {
 
     #[tokio::test]
     async fn pipelined_statements_answer_in_order_and_one_failing_fails_the_commit() {
-        let db = Fresh::new("pipeline").await;
-        let pool = PgPool::connect(&db.url, 2).await.unwrap();
+        let db = Fresh::new("pipeline", 2).await;
+        let pool = &db.pool;
         pool.run(&st("CREATE TABLE t (a bigint PRIMARY KEY, b text)"), args![]).await.unwrap();
         let insert = st("INSERT INTO t (a, b) VALUES ($1, $2) RETURNING a");
 
@@ -364,7 +375,7 @@ mod tests {
         assert_eq!(answers[&1].0[0].int("a").unwrap(), 1);
         tx.commit(&mut answers).await.unwrap();
         assert_eq!((answers[&2].0[0].int("a").unwrap(), answers[&2].1), (2, 1));
-        assert_eq!(count(&pool).await, 3);
+        assert_eq!(count(pool).await, 3);
 
         // A duplicate key in the middle: the commit fails with its error,
         // and nothing of the transaction is stored.
@@ -375,9 +386,8 @@ mod tests {
         let error = tx.commit(&mut HashMap::new()).await.unwrap_err().to_string();
         assert!(error.contains("duplicate key"), "{error}");
         drop(tx);
-        assert_eq!(count(&pool).await, 3);
-        pool.close();
-        db.drop_database().await;
+        assert_eq!(count(pool).await, 3);
+        db.finish().await;
     }
 
     /// A statement the connection has not prepared, sent while large
@@ -386,8 +396,8 @@ mod tests {
     /// connection until they are taken).
     #[tokio::test]
     async fn a_statement_prepared_behind_unread_answers_does_not_wait_forever() {
-        let db = Fresh::new("prepare").await;
-        let pool = PgPool::connect(&db.url, 1).await.unwrap();
+        let db = Fresh::new("prepare", 1).await;
+        let pool = &db.pool;
         let mut tx = pool.begin().await.unwrap();
         let mut answers = HashMap::new();
         let big = st("SELECT generate_series(1, $1) AS n, repeat('x', 100) AS pad");
@@ -401,31 +411,29 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(20), sent).await.expect("the transaction finished");
         assert_eq!(answers[&0].0.len(), 20_000);
         assert_eq!(answers[&4].0[0].int("n").unwrap(), 2);
-        pool.close();
-        db.drop_database().await;
+        db.finish().await;
     }
 
     #[tokio::test]
     async fn a_dropped_transaction_is_rolled_back_before_its_connection_serves_again() {
-        let db = Fresh::new("rollback").await;
+        let db = Fresh::new("rollback", 1).await;
         // One connection: the next statement gets the dropped transaction's.
-        let pool = PgPool::connect(&db.url, 1).await.unwrap();
+        let pool = &db.pool;
         pool.run(&st("CREATE TABLE t (a bigint)"), args![]).await.unwrap();
         let mut tx = pool.begin().await.unwrap();
         tx.send(0, &st("INSERT INTO t VALUES (1)"), args![], &mut HashMap::new()).await.unwrap();
         drop(tx);
-        assert_eq!(count(&pool).await, 0);
+        assert_eq!(count(pool).await, 0);
         let status = st("SELECT pg_current_xact_id_if_assigned()::text AS xid");
         let xid = pool.run(&status, args![]).await.unwrap().0[0].opt_text("xid").unwrap();
         assert_eq!(xid, None, "the connection is outside any transaction");
-        pool.close();
-        db.drop_database().await;
+        db.finish().await;
     }
 
     #[tokio::test]
     async fn values_keep_their_types_both_ways() {
-        let db = Fresh::new("values").await;
-        let pool = PgPool::connect(&db.url, 1).await.unwrap();
+        let db = Fresh::new("values", 1).await;
+        let pool = &db.pool;
         let create = st("CREATE TABLE t (i8 bigint, i4 integer, i2 smallint, b boolean, t text, y bytea)");
         pool.run(&create, args![]).await.unwrap();
         let insert = st("INSERT INTO t VALUES ($1, $2, $2, $3 <> 0, $4, $5), ($6, NULL, NULL, NULL, $7, $8)");
@@ -443,7 +451,6 @@ mod tests {
         // A type the store never reads is an error naming it, not a guess.
         let error = pool.run(&st("SELECT 1.5::float8 AS f"), args![]).await.unwrap_err().to_string();
         assert!(error.contains("float8"), "{error}");
-        pool.close();
-        db.drop_database().await;
+        db.finish().await;
     }
 }
