@@ -158,6 +158,7 @@ mod tests {
             history,
             events: Vec::new(),
             bytes,
+            claimed: None,
         }))
     }
 

@@ -58,6 +58,9 @@ pub(crate) struct Finished {
     /// The outcome's size as JSON: what storing it writes, beyond a step's
     /// usual rows (the committers share their time by it, `backlog.rs`).
     pub bytes: usize,
+    /// The call's place in its tenant's share, kept until a committer
+    /// takes the result into a group (`dispatcher.rs`).
+    pub claimed: Option<Claimed>,
 }
 
 /// What a step writes besides its outcome (a dispatch, a history row, an
@@ -88,6 +91,14 @@ impl Work {
             Work::Finished(f) => {
                 Take::Finished { job_id: &f.job_id, tenant: &f.tenant, dispatch_id: f.dispatch_id, history: &f.history }
             }
+        }
+    }
+
+    /// Frees a finished call's place in its tenant's share (its result is
+    /// being stored).
+    fn release_claim(&mut self) {
+        if let Work::Finished(f) = self {
+            f.claimed = None;
         }
     }
 
@@ -218,7 +229,10 @@ impl Engine {
             while let Ok(w) = rx.try_recv() {
                 backlog.push(w);
             }
-            let group = backlog.next_group();
+            let mut group = backlog.next_group();
+            // The calls' places free up before their batches lease the
+            // jobs' next calls.
+            group.iter_mut().for_each(Work::release_claim);
             self.process_group(group, cache.as_mut()).await;
         }
         // Later work is done by whoever submits it; what is queued, here.

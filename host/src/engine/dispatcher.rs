@@ -14,14 +14,20 @@
 //!   yields at every epoch tick, 5 ms, and in every host call): its Wasm
 //!   store, its network connections and its call slots go with it.
 //! - A tenant's call counts against its limit from the moment it is
-//!   claimed (or stored by a batch) until its task ends or is aborted, so
-//!   the claim loop never takes more of a tenant's calls than it may run.
+//!   claimed (or stored by a batch) until its result is taken into a
+//!   committer's group, or its task ends without one or is aborted: the
+//!   claim loop never takes more of a tenant's calls than it may run, and
+//!   a call that ends at once still holds its place while its result waits
+//!   to be stored ([`Claimed`] travels with the result).
 //!
 //! - On a shared database a process starts (leases to itself) only its
 //!   share of a tenant's calls: the tenant's `max_concurrent_calls` divided
 //!   between the live processes ([`Share`]), so the limit holds across the
 //!   cluster. A call it may not start now is left unleased, for whichever
-//!   process has room ([`Dispatcher::reserve`]).
+//!   process has room ([`Dispatcher::reserve`]). Because results waiting
+//!   for the committers count, a process whose committers lag behind its
+//!   calls leaves the tenant's next calls to the others: work spreads even
+//!   when every call ends at once.
 //!
 //! A call leased to another process (PostgreSQL) cannot be aborted from
 //! here: its dispatch row is deleted with the batch that withdrew it, and
@@ -180,10 +186,13 @@ impl Dispatcher {
         self.freed.notified().await
     }
 
-    /// Runs `call`, the participant call of dispatch `id`, in a task of its
-    /// own, counted against its tenant by `claimed` while it lives. Does
-    /// nothing when that call is already in flight.
-    pub fn spawn(self: &Arc<Self>, id: i64, claimed: Claimed, call: impl Future<Output = ()> + Send + 'static) {
+    /// Runs `call(claimed)`, the participant call of dispatch `id`, in a
+    /// task of its own, counted against its tenant by `claimed` as long as
+    /// the call keeps it. Does nothing when that call is already in flight.
+    pub fn spawn<F>(self: &Arc<Self>, id: i64, claimed: Claimed, call: impl FnOnce(Claimed) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         {
             let mut calls = self.calls();
             if calls.contains_key(&id) {
@@ -191,13 +200,14 @@ impl Dispatcher {
             }
             calls.insert(id, Entry::Starting { abort: false });
         }
-        // Both dropped with the task, however it ends.
+        // Dropped with the task, however it ends (the claim too, unless
+        // the call handed it on).
         let registered = Registered { dispatcher: self.clone(), id };
+        let call = call(claimed);
         // Spawned without the lock held: a task spawned while the runtime
         // shuts down is dropped at once, here, and unregisters itself.
         let handle = tokio::spawn(async move {
             let _registered = registered;
-            let _claimed = claimed;
             call.await;
         });
         let abort = {
@@ -329,13 +339,14 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for id in [1, 2] {
             let tx = tx.clone();
-            d.spawn(id, d.claim("t"), async move {
+            d.spawn(id, d.claim("t"), |claimed| async move {
+                let _claimed = claimed;
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 let _ = tx.send(id);
             });
         }
         // A call that ends before its spawner registers its handle.
-        d.spawn(3, d.claim("t"), async {});
+        d.spawn(3, d.claim("t"), |_| async {});
         assert_eq!(d.saturated(), Vec::<String>::new());
         d.abort(&[1]);
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -351,7 +362,10 @@ mod tests {
     async fn a_tenant_at_its_limit_is_saturated() {
         let d = Arc::new(Dispatcher::new(4));
         let permits = d.slots("t", 1).await.unwrap();
-        d.spawn(1, d.claim("t"), std::future::pending());
+        d.spawn(1, d.claim("t"), |claimed| async move {
+            let _claimed = claimed;
+            std::future::pending::<()>().await
+        });
         assert_eq!(d.saturated(), vec!["t".to_owned()]);
         assert!(tokio::time::timeout(Duration::from_millis(50), d.slots("t", 1)).await.is_err());
         drop(permits);

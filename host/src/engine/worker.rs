@@ -4,7 +4,7 @@
 //! keeps track of.
 
 use super::committer::{Finished, Work};
-use super::dispatcher::{Claimed, Share};
+use super::dispatcher::{Claimed, Permits, Share};
 use super::{Engine, Event, TenantRuntime};
 use crate::capabilities::{EventSink, ParticipantEvent};
 use crate::model::{Dispatch, Message, StepError};
@@ -165,14 +165,14 @@ impl Engine {
             return;
         }
         let engine = self.clone();
-        self.dispatcher.spawn(stored.id, claimed, async move {
+        self.dispatcher.spawn(stored.id, claimed, |claimed| async move {
             let job_id = stored.job_id.clone();
             let outcome = async {
                 let runtime = engine.runtime(&stored.tenant).await?;
                 // At least one: a call claimed under a larger share runs.
                 let limit = engine.share_of(runtime.max_concurrent_calls).max(1);
-                let Some(_permits) = engine.dispatcher.slots(&stored.tenant, limit).await else { return Ok(()) };
-                engine.call(stored, &runtime).await
+                let Some(permits) = engine.dispatcher.slots(&stored.tenant, limit).await else { return Ok(()) };
+                engine.call(stored, &runtime, permits, claimed).await
             }
             .await;
             if let Err(e) = outcome {
@@ -181,13 +181,22 @@ impl Engine {
         });
     }
 
-    async fn call(self: &Arc<Self>, stored: StoredMessage, runtime: &TenantRuntime) -> Result<(), StoreError> {
+    /// Makes the call holding `permits` (its slots, freed as it ends);
+    /// its result keeps `claimed` until a committer takes it.
+    async fn call(
+        self: &Arc<Self>,
+        stored: StoredMessage,
+        runtime: &TenantRuntime,
+        permits: Permits,
+        claimed: Claimed,
+    ) -> Result<(), StoreError> {
         let Message::Dispatch(d) = stored.message else { return Ok(()) };
         let job_id = stored.job_id;
         let started = now_ms();
         // Its `step_started` was stored with the batch that journaled it.
         let lines = Arc::new(StepEvents { fei: d.fei.0.clone(), lines: Mutex::new(Vec::new()) });
         let outcome = self.invoke(&job_id, &stored.tenant, &d, runtime, lines.clone()).await;
+        drop(permits);
         let ended = now_ms();
         let error = outcome.as_ref().err().map(|e| StepError::from_call(e).at_line(d.line));
         let history = HistoryEntry {
@@ -217,8 +226,16 @@ impl Engine {
             error,
         });
         let bytes = json_len(&history.result);
-        let finished =
-            Finished { dispatch_id: stored.id, job_id, tenant: stored.tenant, result, history, events, bytes };
+        let finished = Finished {
+            dispatch_id: stored.id,
+            job_id,
+            tenant: stored.tenant,
+            result,
+            history,
+            events,
+            bytes,
+            claimed: Some(claimed),
+        };
         self.submit(Work::Finished(Box::new(finished))).await;
         Ok(())
     }
