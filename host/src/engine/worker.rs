@@ -4,7 +4,7 @@
 //! keeps track of.
 
 use super::committer::{Finished, Work};
-use super::dispatcher::{Claimed, Permits, Share};
+use super::dispatcher::{Claimed, Share};
 use super::{Engine, Event, TenantRuntime};
 use crate::capabilities::{EventSink, ParticipantEvent};
 use crate::model::{Dispatch, Message, StepError};
@@ -171,8 +171,8 @@ impl Engine {
                 let runtime = engine.runtime(&stored.tenant).await?;
                 // At least one: a call claimed under a larger share runs.
                 let limit = engine.share_of(runtime.max_concurrent_calls).max(1);
-                let Some(permits) = engine.dispatcher.slots(&stored.tenant, limit).await else { return Ok(()) };
-                engine.call(stored, &runtime, permits, claimed).await
+                let Some(_permits) = engine.dispatcher.slots(&stored.tenant, limit).await else { return Ok(()) };
+                engine.call(stored, &runtime, claimed).await
             }
             .await;
             if let Err(e) = outcome {
@@ -181,13 +181,12 @@ impl Engine {
         });
     }
 
-    /// Makes the call holding `permits` (its slots, freed as it ends);
-    /// its result keeps `claimed` until a committer takes it.
+    /// Makes the call; its result keeps `claimed` until a committer takes
+    /// it.
     async fn call(
         self: &Arc<Self>,
         stored: StoredMessage,
         runtime: &TenantRuntime,
-        permits: Permits,
         claimed: Claimed,
     ) -> Result<(), StoreError> {
         let Message::Dispatch(d) = stored.message else { return Ok(()) };
@@ -196,7 +195,6 @@ impl Engine {
         // Its `step_started` was stored with the batch that journaled it.
         let lines = Arc::new(StepEvents { fei: d.fei.0.clone(), lines: Mutex::new(Vec::new()) });
         let outcome = self.invoke(&job_id, &stored.tenant, &d, runtime, lines.clone()).await;
-        drop(permits);
         let ended = now_ms();
         let error = outcome.as_ref().err().map(|e| StepError::from_call(e).at_line(d.line));
         let history = HistoryEntry {
