@@ -61,6 +61,7 @@ pub(crate) mod sql;
 mod statements;
 mod take;
 mod wakeup;
+mod wal_writes;
 mod work;
 
 // The catalogue.

@@ -298,7 +298,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 pub(crate) fn open_embedded(path: &str, durability: super::Durability) -> Result<Db> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(embedded_error)?;
+    let vfs = super::wal_writes::vfs().map_err(StoreError::Embedded)?;
+    let conn = rusqlite::Connection::open_with_flags_and_vfs(path, flags, vfs).map_err(embedded_error)?;
     // WAL: readers never block the writer; NORMAL sync is durable against a
     // killed process, FULL against a power loss too (docs/benchmarks.md,
     // "Durability").
@@ -332,7 +333,8 @@ pub(crate) fn open_embedded(path: &str, durability: super::Durability) -> Result
 fn spawn_checkpointer(path: &str, writer: std::sync::Weak<Mutex<rusqlite::Connection>>) -> Result<()> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(embedded_error)?;
+    let vfs = super::wal_writes::vfs().map_err(StoreError::Embedded)?;
+    let conn = rusqlite::Connection::open_with_flags_and_vfs(path, flags, vfs).map_err(embedded_error)?;
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
