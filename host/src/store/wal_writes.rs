@@ -7,7 +7,8 @@
 //! write of the same bytes costs a fraction of that. This VFS wraps
 //! SQLite's own (`unix`) and keeps what SQLite writes to a WAL file, while
 //! the writes follow each other in the file, in memory until the commit
-//! frame's page is written, then writes it at once.
+//! frame's page is written, then writes it at once (in calls of at most
+//! 64 KiB, [`MAX_WRITE`]).
 //!
 //! Guarantees:
 //! - The commit's frames reach the file before the write of its last page
@@ -104,7 +105,7 @@ struct ShimFile {
     /// The underlying file, right after this struct.
     real: *mut ffi::sqlite3_file,
     /// A WAL file's held writes (owned); on a database file, its WAL's
-    /// (borrowed, for the barrier), or null.
+    /// (borrowed, for the locks and the barrier), or null.
     held: *mut Held,
     owns_held: bool,
 }
