@@ -298,8 +298,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 pub(crate) fn open_embedded(path: &str, durability: super::Durability) -> Result<Db> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let vfs = super::wal_writes::vfs().map_err(StoreError::Embedded)?;
-    let conn = rusqlite::Connection::open_with_flags_and_vfs(path, flags, vfs).map_err(embedded_error)?;
+    let conn = connect(path, flags)?;
     // WAL: readers never block the writer; NORMAL sync is durable against a
     // killed process, FULL against a power loss too (docs/benchmarks.md,
     // "Durability").
@@ -333,8 +332,7 @@ pub(crate) fn open_embedded(path: &str, durability: super::Durability) -> Result
 fn spawn_checkpointer(path: &str, writer: std::sync::Weak<Mutex<rusqlite::Connection>>) -> Result<()> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let vfs = super::wal_writes::vfs().map_err(StoreError::Embedded)?;
-    let conn = rusqlite::Connection::open_with_flags_and_vfs(path, flags, vfs).map_err(embedded_error)?;
+    let conn = connect(path, flags)?;
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
@@ -347,6 +345,13 @@ fn spawn_checkpointer(path: &str, writer: std::sync::Weak<Mutex<rusqlite::Connec
         })
         .map_err(|e| StoreError::Embedded(format!("starting the checkpoint thread: {e}")))?;
     Ok(())
+}
+
+/// A connection to the embedded file, through the VFS that writes each
+/// commit's WAL frames at once (`store/wal_writes.rs`).
+fn connect(path: &str, flags: rusqlite::OpenFlags) -> Result<rusqlite::Connection> {
+    let vfs = super::wal_writes::vfs().map_err(StoreError::Embedded)?;
+    rusqlite::Connection::open_with_flags_and_vfs(path, flags, vfs).map_err(embedded_error)
 }
 
 fn embedded_error(e: rusqlite::Error) -> StoreError {

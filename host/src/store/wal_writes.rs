@@ -27,7 +27,8 @@
 //!   if that write fails the process aborts rather than publish frames
 //!   that are not in the file (a killed process loses no committed work:
 //!   the commit had not returned).
-//! - Other files (the database, temporary files) pass through untouched.
+//! - Other files (the database, temporary files) are written as SQLite
+//!   asks; a database file's operations first write what its WAL holds.
 //!
 //! Written here because no maintained crate offers a pass-through VFS:
 //! the Rust VFS crates (`sqlite-vfs`, `sqlite-plugin`) implement a whole
@@ -236,15 +237,17 @@ unsafe fn underlying<'a>(file: *mut ffi::sqlite3_file) -> (*mut ffi::sqlite3_fil
     }
 }
 
-/// Writes what a WAL file holds (nothing for other files).
+/// Writes what a WAL holds: the file's own, or a database file's WAL's
+/// (writing early is always safe).
 ///
 /// # Safety
-/// `file` is an open WAL file of this VFS.
+/// `file` is an open file of this VFS; a database file's `held` is its
+/// open WAL's (unlinked when either closes).
 unsafe fn write_held(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: the caller's; `held` is owned by the open WAL file.
+    // SAFETY: the caller's.
     unsafe {
-        let shim = file.cast::<ShimFile>();
-        if (*shim).owns_held { (*(*shim).held).write_out() } else { ffi::SQLITE_OK }
+        let held = (*file.cast::<ShimFile>()).held;
+        if held.is_null() { ffi::SQLITE_OK } else { (*held).write_out() }
     }
 }
 
@@ -380,30 +383,10 @@ unsafe extern "C" fn shm_map(
 /// the write lock is still held, as SQLite's own VFS wrote them, never
 /// later over what the next writer appended.
 unsafe extern "C" fn shm_lock(file: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
-    // SAFETY: as in `shm_barrier`.
-    unsafe {
-        let rc = write_wal_of(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-    }
-    through!(file, |real, m| match m.xShmLock {
+    after_held!(file, |real, m| match m.xShmLock {
         Some(f) => f(real, offset, n, flags),
         None => ffi::SQLITE_IOERR,
     })
-}
-
-/// Writes what the WAL of database file `file` holds.
-///
-/// # Safety
-/// `file` is an open file of this VFS; a database file's `held` is its
-/// open WAL's (unlinked when either closes).
-unsafe fn write_wal_of(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: the caller's.
-    unsafe {
-        let shim = file.cast::<ShimFile>();
-        if !(*shim).owns_held && !(*shim).held.is_null() { (*(*shim).held).write_out() } else { ffi::SQLITE_OK }
-    }
 }
 
 /// SQLite passes the barrier between writing the two copies of the WAL
@@ -412,7 +395,7 @@ unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
     // SAFETY: a database file's `held` is its open WAL's (unlinked when
     // either closes).
     unsafe {
-        let rc = write_wal_of(file);
+        let rc = write_held(file);
         if rc != ffi::SQLITE_OK {
             // Frames about to be published are not in the file: stop
             // before they are (the commit has not returned).
